@@ -1,0 +1,40 @@
+"""saosim: replay a dbt project's history through a state-aware planner.
+
+The public API is imported lazily, so ``import saosim`` stays fast for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Project": "saosim.graph",
+    "Node": "saosim.graph",
+    "Estate": "saosim.estate",
+    "load_estate": "saosim.estate",
+    "SaosimError": "saosim.errors",
+    "SaosimInputError": "saosim.errors",
+    "SaosimWarning": "saosim.errors",
+    "BuildAfter": "saosim.freshness",
+    "NodeFreshness": "saosim.freshness",
+    "FreshnessConfig": "saosim.freshness",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'saosim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

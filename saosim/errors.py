@@ -1,0 +1,92 @@
+"""Errors and warnings a user can act on.
+
+Every input problem is a :class:`SaosimInputError` that carries where it was found as fields
+(``path``, ``field``, ``row``, ``node_id``) and says in its message what was found, what was
+expected and what to do. Internal bugs stay plain ``AssertionError``.
+
+>>> err = SchemaError("has no time zone", path="history.csv", field="started_at", row=1042)
+>>> str(err)
+'history.csv, row 1042, field "started_at": has no time zone'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "SaosimError",
+    "SaosimInputError",
+    "SaosimWarning",
+    "SchemaError",
+    "SelectionError",
+    "join_problems",
+]
+
+
+class SaosimError(Exception):
+    """Base class of every error saosim raises on purpose."""
+
+
+class SaosimInputError(SaosimError):
+    """Bad input: a file, a field, a row or a config value that saosim cannot use."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        field: str | None = None,
+        row: int | None = None,
+        node_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.field = field
+        self.row = row
+        self.node_id = node_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.path:
+            where.append(self.path)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.node_id:
+            where.append(f"node {self.node_id}")
+        if self.field:
+            where.append(f'field "{self.field}"')
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ArtifactError(SaosimInputError):
+    """An unreadable, truncated or wrong-version artifact file."""
+
+
+class SchemaError(SaosimInputError):
+    """A bad row or column in a canonical table."""
+
+
+class ConfigError(SaosimInputError):
+    """A bad freshness, tier, scenario or cost configuration value."""
+
+
+class SelectionError(SaosimError):
+    """A dbt-style selector that names nothing or cannot be parsed."""
+
+
+class SaosimWarning(UserWarning):
+    """Something saosim assumed on the user's behalf; the message says how to fix or silence it."""
+
+
+def join_problems(problems: Sequence[str], limit: int = 5) -> str:
+    """Join the first ``limit`` problems into one message, counting the rest.
+
+    >>> join_problems(["a", "b", "c"], limit=2)
+    'a; b; … and 1 more'
+    """
+    shown = "; ".join(problems[:limit])
+    rest = len(problems) - limit
+    return f"{shown}; … and {rest} more" if rest > 0 else shown
