@@ -381,7 +381,9 @@ class Project:
 
     def _walk(self, start: str, depth: int | None, *, upward: bool) -> set[str]:
         if depth is None:
-            return set(nx.ancestors(self.graph, start) if upward else nx.descendants(self.graph, start))
+            return set(
+                nx.ancestors(self.graph, start) if upward else nx.descendants(self.graph, start)
+            )
         seen: set[str] = set()
         frontier = {start}
         for _ in range(depth):
@@ -409,7 +411,9 @@ class Project:
                 or (n.resource_type == "source" and fnmatch.fnmatchcase(n.source_name, value))
             }
         if method == "tag":
-            return {n.unique_id for n in nodes if any(fnmatch.fnmatchcase(t, value) for t in n.tags)}
+            return {
+                n.unique_id for n in nodes if any(fnmatch.fnmatchcase(t, value) for t in n.tags)
+            }
         if method == "path":
             prefix = value.rstrip("/")
             return {

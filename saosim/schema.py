@@ -194,7 +194,9 @@ def validate(
     schema = TABLES[table]
     for column in REQUIRED[table]:
         if column not in frame.columns:
-            raise SchemaError(f"required column is missing (table {table})", path=path, field=column)
+            raise SchemaError(
+                f"required column is missing (table {table})", path=path, field=column
+            )
     columns = []
     for name, dtype in schema.items():
         if name not in frame.columns:
@@ -335,6 +337,3 @@ def _check_unique(out: pl.DataFrame, table: str, path: str | None, row_offset: i
 def frames_from_mapping(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Validate several tables at once (keys are table names)."""
     return {name: validate(frame, name) for name, frame in tables.items()}
-
-
-
