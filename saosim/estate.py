@@ -134,7 +134,7 @@ class Estate:
         return min(s.min() for s in stamps), max(s.max() for s in stamps)
 
     def summary(self) -> dict[str, object]:
-        """What the estate holds, as plain values (the shape ``saosim info --format json`` prints)."""
+        """What the estate holds, as plain values (what ``saosim info --format json`` prints)."""
         span = self.time_span
         project = self.project
         with_freshness = sum(
