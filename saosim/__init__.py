@@ -22,6 +22,15 @@ _EXPORTS = {
     "BuildAfter": "saosim.freshness",
     "NodeFreshness": "saosim.freshness",
     "FreshnessConfig": "saosim.freshness",
+    "plan": "saosim.planner",
+    "Plan": "saosim.planner",
+    "Decision": "saosim.decision",
+    "Action": "saosim.decision",
+    "Reason": "saosim.decision",
+    "Profile": "saosim.decision",
+    "ProfileOptions": "saosim.decision",
+    "NodeState": "saosim.state",
+    "State": "saosim.state",
 }
 
 __all__ = sorted(_EXPORTS)
