@@ -31,6 +31,9 @@ _EXPORTS = {
     "ProfileOptions": "saosim.decision",
     "NodeState": "saosim.state",
     "State": "saosim.state",
+    "load_project": "saosim.artifacts.ingest",
+    "ingest": "saosim.artifacts.ingest",
+    "read_manifest": "saosim.artifacts.manifest",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,161 @@
+"""The parts of a manifest node's ``config`` that saosim reads: what is built, and how fresh.
+
+Kept apart from the manifest walk so the rules (which configs change what is built, how a
+``lag_tolerance`` string becomes seconds) can be read and tested on their own.
+
+>>> lag_tolerance_seconds("6h", where="m.json", node_id="model.p.fct")
+21600.0
+>>> lag_tolerance_seconds({"count": 2, "period": "day"}, where="m.json", node_id="model.p.fct")
+172800.0
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from saosim.errors import ArtifactError
+
+__all__ = ["build_config", "freshness_fields", "lag_tolerance_seconds"]
+
+# dbt State's duration units (reference/resource-configs/lag-tolerance).
+_UNIT_SECONDS = {
+    "s": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+# Configs that change what a build writes; tags, docs, meta and grants do not (SAO-SEMANTICS,
+# "fingerprint"). Snapshot keys only matter for snapshots but are harmless elsewhere (null).
+_BUILD_KEYS = (
+    "materialized",
+    "unique_key",
+    "incremental_strategy",
+    "on_schema_change",
+    "full_refresh",
+    "strategy",
+    "updated_at",
+    "check_cols",
+)
+
+
+def build_config(config: dict[str, Any]) -> str | None:
+    """JSON (sorted keys, nulls dropped) of the configs that change what is built.
+
+    >>> build_config({"materialized": "incremental", "unique_key": "id", "tags": ["x"],
+    ...               "contract": {"enforced": True}})
+    '{"contract.enforced":true,"materialized":"incremental","unique_key":"id"}'
+    """
+    picked: dict[str, Any] = {k: config[k] for k in _BUILD_KEYS if config.get(k) is not None}
+    contract = config.get("contract")
+    if isinstance(contract, dict) and contract.get("enforced"):
+        picked["contract.enforced"] = True
+    if not picked:
+        return None
+    return orjson.dumps(picked, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def lag_tolerance_seconds(value: Any, *, where: str, node_id: str) -> float | None:
+    """dbt State's ``lag_tolerance`` in seconds.
+
+    Accepts whole seconds (int), a duration string (``30s``, ``45m``, ``6h``, ``1d``, ``2w``, or
+    the long unit names) or ``{count, period}`` as ``build_after`` spells it.
+    """
+    if value is None:
+        return None
+    field = "config.state.lag_tolerance"
+    if isinstance(value, bool):
+        raise ArtifactError(
+            f"{value!r} is not a duration", path=where, field=field, node_id=node_id
+        )
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ArtifactError(f"{value!r} is negative", path=where, field=field, node_id=node_id)
+        return float(value)
+    if isinstance(value, dict):
+        count, period = value.get("count"), str(value.get("period") or "").lower()
+        if not isinstance(count, int | float) or isinstance(count, bool) or count < 0:
+            raise ArtifactError(
+                f"count {count!r} is not a non-negative number",
+                path=where,
+                field=field + ".count",
+                node_id=node_id,
+            )
+        if period not in _UNIT_SECONDS:
+            raise ArtifactError(
+                f"period {period!r} is not one of second, minute, hour, day, week",
+                path=where,
+                field=field + ".period",
+                node_id=node_id,
+            )
+        return float(count * _UNIT_SECONDS[period])
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        unit = match.group(2).lower() if match else ""
+        if match and (unit in _UNIT_SECONDS or unit == ""):
+            return float(match.group(1)) * _UNIT_SECONDS.get(unit, 1)
+    raise ArtifactError(
+        f"{value!r} is not a duration; use seconds, '30s', '45m', '6h', '1d', '2w' or "
+        "{count, period}",
+        path=where,
+        field=field,
+        node_id=node_id,
+    )
+
+
+def freshness_fields(node: dict[str, Any], *, where: str, node_id: str) -> dict[str, Any]:
+    """``build_after``, dbt State ``state`` and whether ``freshness`` was declared, as Node fields.
+
+    ``freshness_declared`` reads ``unrendered_config``: dbt ≥ 1.10 writes ``freshness: null`` into
+    every model's resolved config, so only the unrendered one tells a user's explicit
+    ``freshness: null`` (a reset) from no setting at all.
+    """
+    config = node.get("config") or {}
+    out: dict[str, Any] = {}
+    freshness = config.get("freshness")
+    unrendered = node.get("unrendered_config") or {}
+    out["freshness_declared"] = "freshness" in unrendered or bool(freshness)
+    build_after = freshness.get("build_after") if isinstance(freshness, dict) else None
+    if isinstance(build_after, dict) and build_after.get("count") is not None:
+        count = build_after.get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ArtifactError(
+                f"{count!r} is not a whole number",
+                path=where,
+                field="config.freshness.build_after.count",
+                node_id=node_id,
+            )
+        out["build_after_count"] = count
+        out["build_after_period"] = build_after.get("period")
+        out["updates_on"] = build_after.get("updates_on") or "any"
+    state = config.get("state")
+    if isinstance(state, dict):
+        out["lag_tolerance_s"] = lag_tolerance_seconds(
+            state.get("lag_tolerance"), where=where, node_id=node_id
+        )
+        fresh_from = state.get("require_fresh_data_from")
+        if fresh_from is not None:
+            if fresh_from not in ("any", "all"):
+                raise ArtifactError(
+                    f"{fresh_from!r} is not any or all",
+                    path=where,
+                    field="config.state.require_fresh_data_from",
+                    node_id=node_id,
+                )
+            out["require_fresh_data_from"] = fresh_from
+    return out

@@ -1,0 +1,134 @@
+"""Reading artifact files: JSON from ``.json`` or ``.json.gz``; timestamps that carry a zone.
+
+Every failure is an :class:`~saosim.errors.ArtifactError` that names the file (and, for bad JSON,
+the position), so a user knows which of a hundred downloaded files to look at.
+
+>>> import tempfile, pathlib
+>>> with tempfile.TemporaryDirectory() as d:
+...     p = pathlib.Path(d, "m.json")
+...     _ = p.write_text('{"metadata": {}}')
+...     read_json(p)
+{'metadata': {}}
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from saosim.errors import ArtifactError
+
+__all__ = ["is_json_file", "parse_time", "read_json", "schema_version"]
+
+_JSON_SUFFIXES = (".json", ".json.gz")
+# dbt Fusion writes nanoseconds; datetime keeps microseconds, so extra digits are cut, not rounded.
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_HAS_ZONE = re.compile(r"(Z|z|[+-]\d\d:?\d\d)$")
+
+
+def is_json_file(path: Path) -> bool:
+    """True for ``*.json`` and ``*.json.gz`` files."""
+    return path.is_file() and path.name.lower().endswith(_JSON_SUFFIXES)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read one JSON object from a ``.json`` or gzipped ``.json.gz`` file.
+
+    Raises:
+        ArtifactError: the file is missing, empty, truncated, not JSON, or not a JSON object.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ArtifactError("does not exist or is not a file", path=str(file))
+    raw = file.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise ArtifactError(
+                f"is a damaged or truncated gzip file ({exc}); download it again",
+                path=str(file),
+            ) from None
+    if not raw.strip():
+        raise ArtifactError("is empty; expected a dbt artifact (a JSON object)", path=str(file))
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ArtifactError(
+            f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            f"(byte {exc.pos} of {len(raw)}); the file may be truncated",
+            path=str(file),
+        ) from None
+    if not isinstance(data, dict):
+        raise ArtifactError(
+            f"holds a JSON {type(data).__name__}, expected an object with a 'metadata' key",
+            path=str(file),
+        )
+    return data
+
+
+def schema_version(data: dict[str, Any], path: str | Path) -> tuple[str, int]:
+    """The artifact kind and version from ``metadata.dbt_schema_version``.
+
+    >>> schema_version({"metadata": {"dbt_schema_version":
+    ...     "https://schemas.getdbt.com/dbt/manifest/v12.json"}}, "m.json")
+    ('manifest', 12)
+    """
+    meta = data.get("metadata")
+    url = meta.get("dbt_schema_version") if isinstance(meta, dict) else None
+    match = re.search(r"/dbt/([a-z_-]+)/v(\d+)\.json$", url or "")
+    if not match:
+        raise ArtifactError(
+            f"has no recognisable dbt schema version ({url!r}); is it a dbt artifact?",
+            path=str(path),
+            field="metadata.dbt_schema_version",
+        )
+    return match.group(1), int(match.group(2))
+
+
+def parse_time(
+    value: object, *, path: str | Path, field: str, row: int | None = None
+) -> datetime | None:
+    """Parse an ISO 8601 timestamp with a zone into an aware UTC datetime; ``None`` stays ``None``.
+
+    >>> parse_time("2026-08-20T13:47:12.141833351Z", path="r.json", field="started_at")
+    datetime.datetime(2026, 8, 20, 13, 47, 12, 141833, tzinfo=datetime.timezone.utc)
+    >>> parse_time("2026-08-20T13:47:12", path="r.json", field="at")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ArtifactError: r.json, field "at": '2026-08-20T13:47:12' has no time zone; ...
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ArtifactError(
+                f"{value.isoformat()!r} has no time zone", path=str(path), field=field, row=row
+            )
+        return value.astimezone(UTC)
+    if not isinstance(value, str):
+        raise ArtifactError(f"{value!r} is not a timestamp", path=str(path), field=field, row=row)
+    text = value.strip()
+    if not _HAS_ZONE.search(text):
+        raise ArtifactError(
+            f"{value!r} has no time zone; dbt writes UTC with a Z or +00:00 suffix, so this file "
+            "was edited or produced by another tool",
+            path=str(path),
+            field=field,
+            row=row,
+        )
+    text = _FRACTION.sub(r"\1", text)
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        raise ArtifactError(
+            f"{value!r} is not an ISO 8601 timestamp", path=str(path), field=field, row=row
+        ) from None
