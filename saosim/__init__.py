@@ -34,6 +34,11 @@ _EXPORTS = {
     "load_project": "saosim.artifacts.ingest",
     "ingest": "saosim.artifacts.ingest",
     "read_manifest": "saosim.artifacts.manifest",
+    "read_project_freshness": "saosim.freshness_yaml",
+    "Tier": "saosim.tiers",
+    "Tiers": "saosim.tiers",
+    "load_tiers": "saosim.tiers",
+    "tiers_to_dbt_yaml": "saosim.tiers",
 }
 
 __all__ = sorted(_EXPORTS)
