@@ -1,0 +1,214 @@
+"""saosim's ``orchestra`` profile against the real dbt-orchestra 1.5 planner.
+
+The first tests pin what dbt-orchestra itself decides on small hand-made cases (so the harness
+is known to feed it what it reads); the property test then compares build/reuse sets on
+generated cases. See ``tests/orchestra_harness.py`` for how each side is fed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.orchestra_harness import (
+    T0,
+    Case,
+    CaseNode,
+    CaseState,
+    cases,
+    run_orchestra,
+    saosim_inputs,
+)
+
+SRC = CaseNode("raw.orders", "source")
+H = timedelta(hours=1)
+
+
+def _chain(*, stg_after=None, fct_after=None, stg_mat="table") -> tuple[CaseNode, ...]:
+    return (
+        SRC,
+        CaseNode("stg", "model", ("raw.orders",), stg_mat, build_after=stg_after),
+        CaseNode("fct", "model", ("stg",), "table", build_after=fct_after),
+    )
+
+
+def _built(case: Case) -> set[str]:
+    return {u.split(".")[-1] for u in run_orchestra(case).built}
+
+
+# -- dbt-orchestra's own decisions, as read in its source ---------------------------------------
+
+
+def test_orchestra_reuses_when_nothing_changed() -> None:
+    case = Case(
+        _chain(),
+        {"stg": CaseState(T0, seen_sources={"raw.orders": T0}), "fct": CaseState(T0 + H)},
+        {"raw.orders": T0},
+        T0 + 5 * H,
+    )
+    assert _built(case) == set()
+
+
+def test_orchestra_builds_on_new_source_data_and_downstream() -> None:
+    case = Case(
+        _chain(),
+        {"stg": CaseState(T0, seen_sources={"raw.orders": T0}), "fct": CaseState(T0 + H)},
+        {"raw.orders": T0 + 2 * H},
+        T0 + 5 * H,
+    )
+    assert _built(case) == {"stg", "fct"}
+
+
+def test_orchestra_window_holds_new_data_but_not_a_code_change() -> None:
+    # stg inherits fct's 6 h window (its only child), so stg's own build is older than that.
+    state = {
+        "stg": CaseState(T0 - 2 * H, seen_sources={"raw.orders": T0 - 2 * H}),
+        "fct": CaseState(T0 + 4 * H),
+    }
+    held = Case(_chain(fct_after=(6, "hour", None)), state, {"raw.orders": T0 + H}, T0 + 5 * H)
+    assert _built(held) == {"stg"}
+    edited = {**state, "fct": CaseState(T0 + 4 * H, code_changed=True)}
+    assert _built(Case(held.nodes, edited, held.source_versions, held.at)) == {"stg", "fct"}
+
+
+def test_orchestra_window_ends_exactly_at_w() -> None:
+    nodes = _chain(fct_after=(2, "hour", None))
+    sv = {"raw.orders": T0 + 2 * H}
+
+    def fct_built(age: timedelta) -> bool:
+        at = T0 + 3 * H
+        state = {"stg": CaseState(T0, seen_sources={"raw.orders": T0}), "fct": CaseState(at - age)}
+        return "fct" in _built(Case(nodes, state, sv, at))
+
+    assert not fct_built(2 * H - timedelta(seconds=1))
+    assert fct_built(2 * H)
+
+
+def test_orchestra_parent_inherits_smallest_child_window_only_if_every_child_has_one() -> None:
+    nodes = (
+        SRC,
+        CaseNode("stg", "model", ("raw.orders",), "table"),
+        CaseNode("a", "model", ("stg",), "table", build_after=(6, "hour", None)),
+        CaseNode("b", "model", ("stg",), "table", build_after=(2, "hour", None)),
+    )
+    state = {
+        "stg": CaseState(T0 + 4 * H, seen_sources={"raw.orders": T0}),
+        "a": CaseState(T0 + 4 * H),
+        "b": CaseState(T0 + 4 * H),
+    }
+    case = Case(nodes, state, {"raw.orders": T0 + 5 * H}, T0 + 5 * H)
+    result = run_orchestra(case)
+    assert "inherited from model.conf.b" in result.reasons["model.conf.stg"]
+    assert result.built == frozenset()
+    no_window = (*nodes[:3], CaseNode("b", "model", ("stg",), "table"))
+    assert _built(Case(no_window, state, case.source_versions, case.at)) == {"stg", "b"}
+
+
+def test_orchestra_reused_parent_built_after_child_counts_as_new_data() -> None:
+    case = Case(
+        _chain(),
+        {
+            "stg": CaseState(T0 + 2 * H, seen_sources={"raw.orders": T0}),
+            "fct": CaseState(T0 + H),
+        },
+        {"raw.orders": T0},
+        T0 + 5 * H,
+    )
+    assert _built(case) == {"fct"}
+
+
+def test_orchestra_snapshots_and_seeds_always_build() -> None:
+    nodes = (
+        SRC,
+        CaseNode("snap", "snapshot", ("raw.orders",)),
+        CaseNode("seed0", "seed"),
+        CaseNode("m", "model", ("seed0",), "table"),
+    )
+    state = {n: CaseState(T0, seen_sources={"raw.orders": T0}) for n in ("snap", "seed0", "m")}
+    assert _built(Case(nodes, state, {"raw.orders": T0}, T0 + H)) == {"snap", "seed0", "m"}
+
+
+def test_orchestra_source_without_freshness_info_is_always_new() -> None:
+    state = {"stg": CaseState(T0, seen_sources={"raw.orders": T0}), "fct": CaseState(T0 + H)}
+    assert _built(Case(_chain(), state, {}, T0 + 5 * H)) == {"stg", "fct"}
+
+
+def test_orchestra_child_of_an_ephemeral_model_always_builds() -> None:
+    # dbt writes no run result for an ephemeral model, so it is never in dbt-orchestra's state.
+    state = {"stg": CaseState(T0), "fct": CaseState(T0 + H)}
+    case = Case(_chain(stg_mat="ephemeral"), state, {"raw.orders": T0}, T0 + 5 * H)
+    assert _built(case) == {"fct"}
+
+
+def test_orchestra_updates_on_all_waits_for_every_parent() -> None:
+    nodes = (
+        SRC,
+        CaseNode("raw.customers", "source"),
+        CaseNode("m", "model", ("raw.orders", "raw.customers"), build_after=(1, "hour", "all")),
+    )
+    seen = {"raw.orders": T0, "raw.customers": T0}
+    state = {"m": CaseState(T0, seen_sources=seen)}
+    only_orders = {"raw.orders": T0 + H, "raw.customers": T0}
+    assert _built(Case(nodes, state, only_orders, T0 + 5 * H)) == set()
+    both = {"raw.orders": T0 + H, "raw.customers": T0 + H}
+    assert _built(Case(nodes, state, both, T0 + 5 * H)) == {"m"}
+
+
+def test_orchestra_missing_table_builds_only_with_verify_relations_exist() -> None:
+    state = {
+        "stg": CaseState(T0, seen_sources={"raw.orders": T0}, table_exists=False),
+        "fct": CaseState(T0 + H),
+    }
+    case = Case(_chain(), state, {"raw.orders": T0}, T0 + 5 * H)
+    assert _built(case) == {"stg", "fct"}
+    assert run_orchestra(case, verify_relations_exist=False).built == frozenset()
+
+
+def test_orchestra_ignores_failed_tests_and_python() -> None:
+    nodes = (SRC, CaseNode("py", "model", ("raw.orders",), "table", "python"))
+    state = {"py": CaseState(T0, seen_sources={"raw.orders": T0}, tests_failed=True)}
+    assert _built(Case(nodes, state, {"raw.orders": T0}, T0 + H)) == set()
+
+
+# -- conformance --------------------------------------------------------------------------------
+
+
+def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str]]:
+    from saosim.planner import ProfileOptions, plan
+
+    project, state, source_versions = saosim_inputs(case)
+    p = plan(
+        project,
+        state,
+        at=case.at,
+        source_versions=source_versions,
+        profile="orchestra",
+        options=ProfileOptions(seed_state_orchestration=case.seed_state_orchestration),
+        select=None if case.select is None else " ".join(sorted(case.select)),
+        full_refresh=case.full_refresh,
+    )
+    compared = case.compared
+    return (
+        frozenset(u for u in p.built if u in compared),
+        frozenset(u for u in p.reused if u in compared),
+    )
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=2000,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=cases())
+def test_saosim_orchestra_profile_matches_dbt_orchestra(case: Case) -> None:
+    pytest.importorskip("saosim.planner")
+    orchestra = run_orchestra(case)
+    built, reused = _saosim_sets(case)
+    wrong = sorted((built ^ orchestra.built) | (reused ^ orchestra.reused))
+    detail = "; ".join(f"{u}: dbt-orchestra says {orchestra.reasons[u]!r}" for u in wrong)
+    assert (built, reused) == (orchestra.built, orchestra.reused), detail
