@@ -1,0 +1,161 @@
+"""Scenario files: every file under tests/scenarios/ replays to the decisions it expects; bad
+files fail with an error that names the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from saosim.errors import ConfigError
+from saosim.scenario import load_scenario, parse_scenario, replay
+
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
+
+
+def test_every_worked_example_has_a_scenario() -> None:
+    names = {p.name.split("_")[0] for p in SCENARIOS}
+    assert {f"example{i}" for i in range(1, 8)} <= names
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_meets_its_expectations(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.expect, f"{path.name} has no expect: block"
+    result = replay(scenario)
+    assert result.mismatches() == []
+
+
+def _doc() -> dict:
+    return {
+        "profile": "sao",
+        "project": {
+            "sources": ["raw.orders"],
+            "models": [
+                {"name": "stg_orders", "parents": ["raw.orders"]},
+                {"name": "fct", "parents": ["stg_orders"], "tests": ["not_null"]},
+            ],
+        },
+        "events": [{"at": "2025-01-01T00:10:00Z", "arrival": "raw.orders"}],
+        "jobs": [{"name": "hourly", "cron": "0 * * * *"}],
+        "window": {"start": "2025-01-01T00:00:00Z", "end": "2025-01-01T02:00:00Z"},
+    }
+
+
+def test_mismatch_is_reported_with_what_was_got() -> None:
+    doc = _doc()
+    doc["expect"] = [
+        {"at": "2025-01-01T01:00:00Z", "node": "fct", "action": "reuse", "reason": "no_new_data"}
+    ]
+    problems = replay(parse_scenario(doc)).mismatches()
+    assert len(problems) == 1
+    assert "expected reuse/no_new_data, got build/new_upstream_data" in problems[0]
+
+
+def test_replay_rows_and_frame() -> None:
+    result = replay(parse_scenario(_doc()))
+    frame = result.to_frame()
+    assert frame.columns == ["run_at", "job", "node", "action", "reason"]
+    # 2 runs × (2 models + 1 test)
+    assert frame.height == 6
+    assert frame.filter(frame["node"] == "not_null_fct")["action"].to_list() == ["run", "run"]
+
+
+def test_profile_override_on_replay() -> None:
+    result = replay(parse_scenario(_doc()), profile="baseline")
+    assert {r["reason"] for r in result.rows if r["node"] == "stg_orders"} == {"stateless"}
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "message"),
+    [
+        (
+            lambda d: d["events"].append({"at": "2025-01-01T01:00:00Z", "arrival": "raw.x"}),
+            "events[1].arrival",
+            "'raw.x' is not a source",
+        ),
+        (
+            lambda d: d["events"].append({"at": "2025-01-01T01:00:00Z", "arrival": "stg_orders"}),
+            "events[1].arrival",
+            "is not a source",
+        ),
+        (lambda d: d.update(colour="blue"), "colour", "unknown key"),
+        (
+            lambda d: d["project"]["models"][0].update(materialised="view"),
+            "project.models[0].materialised",
+            "unknown key",
+        ),
+        (
+            lambda d: d["project"]["models"][1].update(parents=["nope"]),
+            "project.models[1].parents[0]",
+            "'nope' is not a declared node",
+        ),
+        (
+            lambda d: d["events"].append({"at": "2025-01-01T01:00:00", "arrival": "raw.orders"}),
+            "events[1].at",
+            "no time zone",
+        ),
+        (lambda d: d["jobs"][0].update(cron="every hour"), "jobs[0].cron", "not a cron"),
+        (lambda d: d.update(profile="fusion"), "profile", "not a profile"),
+        (lambda d: d.update(options={"lag_mode": "x"}), "options.lag_mode", "not allowed"),
+        (lambda d: d.update(options={"speed": 1}), "options.speed", "unknown option"),
+        (
+            lambda d: d["project"]["models"][0].update(
+                freshness={"build_after": {"count": 0, "period": "hour"}}
+            ),
+            "project.models[0].freshness.build_after.count",
+            "positive",
+        ),
+        (
+            lambda d: d.update(
+                window={"start": "2025-01-02T00:00:00Z", "end": "2025-01-01T00:00:00Z"}
+            ),
+            "window.end",
+            "after window.start",
+        ),
+        (
+            lambda d: d.update(
+                expect=[{"at": "2025-01-01T01:00:00Z", "node": "fct", "reason": "because"}]
+            ),
+            "expect[0].reason",
+            "not a reason",
+        ),
+        (
+            lambda d: d["events"].append(
+                {"at": "2025-01-01T01:00:00Z", "arrival": "raw.orders", "failure": "fct"}
+            ),
+            "events[1]",
+            "exactly one of",
+        ),
+    ],
+)
+def test_bad_scenarios_name_the_key(patch, field: str, message: str) -> None:
+    doc = _doc()
+    patch(doc)
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_scenario(doc, path="s.yaml")
+    assert err.value.field == field
+    assert err.value.path in ("s.yaml", None)
+
+
+def test_load_scenario_reports_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profile: [sao\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_scenario(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_scenario(tmp_path / "missing.yaml")
+
+
+def test_initial_state_builds_seen_versions_from_arrivals(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["initial_state"] = {"stg_orders": {"built_at": "2025-01-01T00:20:00Z"}}
+    scenario = parse_scenario(doc)
+    state = scenario.state_at_start()
+    ns = state.get("model.scenario.stg_orders")
+    assert ns.seen_versions == {"source.scenario.raw.orders": scenario.events[0].at}
+    assert "model.scenario.fct" not in state
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert load_scenario(path).initial_state == scenario.initial_state
