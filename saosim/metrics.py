@@ -1,0 +1,616 @@
+"""Metrics from a decision log: reuse, cost and savings, staleness and SLA misses.
+
+Every function takes the same arguments and returns a polars frame (``.to_pandas()`` for
+pandas users)::
+
+    summarize(decisions, *, project, arrivals, freshness=None, cost_model=None, profiles=None,
+              baseline="baseline", start=None, end=None, reuse_fee_scenarios=None,
+              live_views=True, staleness_results=None) -> pl.DataFrame   # one row per scenario
+    per_model(...same...) -> pl.DataFrame   # one row per (scenario, node that appears)
+    per_tier(...same...)  -> pl.DataFrame   # one row per (scenario, tier)
+    per_day(...same...)   -> pl.DataFrame   # one row per (scenario, UTC day of run_at)
+    report(...same...)    -> Metrics        # all four, computing staleness once
+    staleness(decisions, *, project, arrivals, freshness=None, start=None, end=None,
+              live_views=True) -> dict[scenario, StalenessResult]   (saosim.staleness)
+
+Arguments:
+    decisions: the ``decisions`` table of one or more scenarios (column ``scenario``; absent
+        means one scenario ``""``). Optional column ``status``: a build whose status is
+        error/fail/runtime error/skipped reflects no new data (it is still billed).
+    project: the DAG. arrivals: the ``source_arrivals`` table.
+    freshness: a :class:`~saosim.freshness.FreshnessConfig` (tiers and SLAs), or one per
+        scenario; default ``FreshnessConfig.from_project(project)``. Models without a tier are
+        in tier ``untiered``.
+    cost_model: rates and per-run overheads (default :class:`~saosim.rates.CostModel()`).
+    profiles: scenario → planner profile; default: the scenario's name when it is a profile
+        name, ``baseline`` for the baseline scenario, otherwise ``sao``. Any profile but
+        ``baseline`` is state-aware (pays ``metadata_query_s``); ``dbt_state`` bills no views.
+    baseline: the scenario savings are measured against (savings are null without it).
+    start, end: the staleness window (default: first ``run_at`` to last finish, all scenarios).
+    reuse_fee_scenarios: scenarios that pay ``cost_model.table_reuse_fee_usd`` (default all).
+    staleness_results: precomputed :func:`staleness` output, to avoid computing it twice.
+
+Definitions (summary columns):
+    runs: distinct ``run_id``. node_builds / reuses / skips: decisions on buildable nodes
+    (models, seeds, snapshots; ephemerals are ``no_op``). reuse_pct: ``100 × reuses /
+    (node_builds + reuses)`` — skips and no-ops are neither. test_runs / tests_reused: data-test
+    decisions ``run`` / ``reuse``; test_runs_avoided: the baseline's test_runs minus this
+    scenario's. build_cost_usd: sum of ``cost_usd`` of build and run rows (a null is priced as
+    ``runtime_s`` on the runtime basis). overhead_usd: per-run overheads of the cost model
+    (each run's billed seconds = its billed rows' ``runtime_s ÷ concurrency``). cost_usd =
+    build_cost_usd + overhead_usd. savings_usd = baseline cost_usd − cost_usd; savings_pct =
+    100 × savings_usd / baseline cost_usd. reuse_fee_usd = fee × distinct (table, UTC day) with
+    a reuse (tables: non-view, non-ephemeral models, seeds, snapshots); net_savings_usd =
+    savings_usd − reuse_fee_usd. Staleness columns: see :mod:`saosim.staleness` (p50/p95 over
+    model-time of all measured models; max over models and time; sla_miss_hours summed over
+    models).
+
+>>> import polars as pl
+>>> from datetime import datetime, UTC
+>>> from saosim.graph import Project
+>>> p = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
+>>> t = datetime(2025, 1, 1, 1, tzinfo=UTC)
+>>> log = pl.DataFrame({"scenario": ["baseline", "sao"], "run_id": ["r1", "r1"],
+...     "run_at": [t, t], "unique_id": ["model.demo.m"] * 2, "action": ["build", "reuse"],
+...     "reason": ["stateless", "no_new_data"], "runtime_s": [60.0, None], "cost_usd": [0.2, None]})
+>>> arr = pl.DataFrame({"unique_id": ["source.demo.raw.a"], "arrived_at": [t]})
+>>> s = summarize(log, project=p, arrivals=arr)
+>>> s.select("scenario", "reuse_pct", "cost_usd", "savings_usd").rows()
+[('baseline', 0.0, 0.2, 0.0), ('sao', 100.0, 0.0, 0.2)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from saosim.errors import SchemaError
+from saosim.freshness import FreshnessConfig
+from saosim.graph import Project
+from saosim.rates import CostModel
+from saosim.staleness import (
+    UNTIERED,
+    StalenessResult,
+    _config_for,
+    staleness,
+)
+
+__all__ = ["Metrics", "per_day", "per_model", "per_tier", "report", "staleness", "summarize"]
+
+_PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
+_BILLED_ACTIONS = ("build", "run")
+
+
+@dataclass(frozen=True, eq=False)
+class Metrics:
+    """All metric frames of one decision log (see the module docstring)."""
+
+    summary: pl.DataFrame
+    per_model: pl.DataFrame
+    per_tier: pl.DataFrame
+    per_day: pl.DataFrame
+    staleness: Mapping[str, StalenessResult]
+
+
+def report(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> Metrics:
+    """Every metric frame at once (staleness computed once)."""
+    if staleness_results is None:
+        staleness_results = staleness(
+            decisions,
+            project=project,
+            arrivals=arrivals,
+            freshness=freshness,
+            start=start,
+            end=end,
+            live_views=live_views,
+        )
+    kw = {
+        "project": project,
+        "arrivals": arrivals,
+        "freshness": freshness,
+        "cost_model": cost_model,
+        "profiles": profiles,
+        "baseline": baseline,
+        "reuse_fee_scenarios": reuse_fee_scenarios,
+        "staleness_results": staleness_results,
+    }
+    return Metrics(
+        summary=summarize(decisions, **kw),
+        per_model=per_model(decisions, **kw),
+        per_tier=per_tier(decisions, **kw),
+        per_day=per_day(decisions, **kw),
+        staleness=staleness_results,
+    )
+
+
+def _prepared(
+    decisions: pl.DataFrame,
+    project: Project,
+    cost_model: CostModel,
+    profiles: Mapping[str, str],
+) -> pl.DataFrame:
+    """The log with node attributes, billed seconds and dollars per row."""
+    for column in ("run_id", "unique_id", "action", "run_at"):
+        if column not in decisions.columns:
+            raise SchemaError("required column is missing (table decisions)", field=column)
+    order = project.order
+    ids = decisions.get_column("unique_id").cast(pl.String)
+    known = ids.is_in(list(order))
+    if not known.all():
+        row = int((~known).arg_true()[0]) + 1
+        raise SchemaError(
+            f"{ids.filter(~known)[0]!r} is not a node of the project",
+            field="decisions.unique_id",
+            row=row,
+        )
+    node = ids.cast(pl.Enum(list(order))).to_physical().to_numpy()
+    nodes = [project.nodes[u] for u in order]
+    buildable = np.array([n.is_buildable and not n.is_ephemeral for n in nodes])
+    is_test = np.array([n.is_test for n in nodes])
+    is_view = np.array([n.materialization == "view" for n in nodes])
+    frame = decisions.select(
+        (pl.col("scenario").cast(pl.String) if "scenario" in decisions.columns else pl.lit(""))
+        .fill_null("")
+        .alias("scenario"),
+        pl.col("run_id").cast(pl.String),
+        ids.alias("unique_id"),
+        pl.col("action").cast(pl.String),
+        pl.col("run_at"),
+        *[
+            (pl.col(c) if c in decisions.columns else pl.lit(None)).cast(pl.Float64).alias(c)
+            for c in ("runtime_s", "cost_usd")
+        ],
+    ).with_columns(
+        pl.Series("buildable", buildable[node]),
+        pl.Series("is_test", is_test[node]),
+        pl.Series("is_view", is_view[node]),
+    )
+    no_view_bill = [s for s, p in profiles.items() if not cost_model.bills_views(p)]
+    billed_row = pl.col("action").is_in(_BILLED_ACTIONS) & ~(
+        pl.col("is_view") & pl.col("scenario").is_in(no_view_bill)
+    )
+    fallback = (
+        pl.col("runtime_s") / cost_model.concurrency * cost_model.usd_per_second
+        if cost_model.basis == "runtime"
+        else pl.lit(None, dtype=pl.Float64)
+    )
+    frame = frame.with_columns(
+        pl.when(billed_row)
+        .then(pl.col("runtime_s").fill_null(0.0) / cost_model.concurrency)
+        .otherwise(0.0)
+        .alias("billed_s"),
+        pl.when(billed_row)
+        .then(pl.coalesce("cost_usd", fallback))
+        .otherwise(0.0)
+        .alias("row_cost_usd"),
+    )
+    missing = frame.get_column("row_cost_usd").is_null()
+    if missing.any():
+        row = int(missing.arg_true()[0]) + 1
+        raise SchemaError(
+            "a build/run row has neither cost_usd nor runtime_s on the runtime basis; price the "
+            "decisions with saosim.cost.fit_costs(...).cost_usd_array",
+            field="decisions.cost_usd",
+            row=row,
+        )
+    return frame
+
+
+def _profiles(scenarios: Iterable[str], profiles: Mapping[str, str] | None, baseline: str):
+    out = {}
+    for s in scenarios:
+        if profiles and s in profiles:
+            out[s] = str(profiles[s])
+        elif s == baseline:
+            out[s] = "baseline"
+        else:
+            out[s] = s if s in _PROFILES else "sao"
+    return out
+
+
+def _setup(decisions, project, cost_model, profiles, baseline):
+    cost_model = cost_model or CostModel()
+    scenarios = (
+        decisions.get_column("scenario").cast(pl.String).fill_null("").unique().to_list()
+        if "scenario" in decisions.columns
+        else [""]
+    )
+    profiles = _profiles(scenarios, profiles, baseline)
+    return cost_model, profiles, _prepared(decisions, project, cost_model, profiles)
+
+
+def _run_costs(frame: pl.DataFrame, cost_model: CostModel, profiles: Mapping[str, str]):
+    runs = frame.group_by("scenario", "run_id").agg(
+        pl.col("billed_s").sum(), pl.col("row_cost_usd").sum(), pl.col("run_at").min()
+    )
+    state_aware = np.array([profiles[s] != "baseline" for s in runs.get_column("scenario")])
+    overhead = cost_model.run_overhead_usd_array(
+        runs.get_column("billed_s").to_numpy(), state_aware
+    )
+    return runs.with_columns(pl.Series("overhead_usd", overhead, dtype=pl.Float64))
+
+
+def _stale(decisions, project, arrivals, freshness, staleness_results):
+    if staleness_results is not None:
+        return staleness_results
+    return staleness(decisions, project=project, arrivals=arrivals, freshness=freshness)
+
+
+def summarize(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per scenario: runs, builds, reuses, cost, savings, staleness (module docstring)."""
+    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    if staleness_results is None:
+        staleness_results = staleness(
+            decisions,
+            project=project,
+            arrivals=arrivals,
+            freshness=freshness,
+            start=start,
+            end=end,
+            live_views=live_views,
+        )
+    fee_scenarios = set(profiles) if reuse_fee_scenarios is None else set(reuse_fee_scenarios)
+    runs = (
+        _run_costs(frame, cost_model, profiles)
+        .group_by("scenario")
+        .agg(
+            pl.len().alias("runs"),
+            pl.col("overhead_usd").sum(),
+            (pl.col("billed_s").sum() / 3600).alias("billed_hours"),
+        )
+    )
+    table = pl.col("buildable") & ~pl.col("is_view")
+    counts = frame.group_by("scenario").agg(
+        (pl.col("buildable") & (pl.col("action") == "build")).sum().alias("node_builds"),
+        (pl.col("buildable") & (pl.col("action") == "reuse")).sum().alias("reuses"),
+        (pl.col("buildable") & (pl.col("action") == "skip")).sum().alias("skips"),
+        (pl.col("is_test") & (pl.col("action") == "run")).sum().alias("test_runs"),
+        (pl.col("is_test") & (pl.col("action") == "reuse")).sum().alias("tests_reused"),
+        pl.col("row_cost_usd").sum().alias("build_cost_usd"),
+        pl.struct("unique_id", pl.col("run_at").dt.date())
+        .filter(table & (pl.col("action") == "reuse"))
+        .n_unique()
+        .alias("tables_reused_days"),
+    )
+    out = (
+        counts.join(runs, on="scenario", how="left")
+        .with_columns(
+            pl.col("scenario").replace_strict(profiles, return_dtype=pl.String).alias("profile"),
+            pl.when(pl.col("node_builds") + pl.col("reuses") > 0)
+            .then(100.0 * pl.col("reuses") / (pl.col("node_builds") + pl.col("reuses")))
+            .otherwise(None)
+            .alias("reuse_pct"),
+            (pl.col("build_cost_usd") + pl.col("overhead_usd")).alias("cost_usd"),
+            pl.when(pl.col("scenario").is_in(list(fee_scenarios)))
+            .then(pl.col("tables_reused_days") * cost_model.table_reuse_fee_usd)
+            .otherwise(0.0)
+            .alias("reuse_fee_usd"),
+        )
+        .sort("scenario")
+    )
+    base = out.filter(pl.col("scenario") == baseline)
+    if base.height:
+        base_cost = base.get_column("cost_usd")[0]
+        base_tests = base.get_column("test_runs")[0]
+        savings = pl.lit(base_cost) - pl.col("cost_usd")
+        out = out.with_columns(
+            (pl.lit(base_tests) - pl.col("test_runs")).alias("test_runs_avoided"),
+            savings.alias("savings_usd"),
+            (100.0 * savings / base_cost if base_cost else pl.lit(None, pl.Float64)).alias(
+                "savings_pct"
+            ),
+        )
+    else:
+        out = out.with_columns(
+            pl.lit(None, pl.Int64).alias("test_runs_avoided"),
+            pl.lit(None, pl.Float64).alias("savings_usd"),
+            pl.lit(None, pl.Float64).alias("savings_pct"),
+        )
+    out = out.with_columns(
+        (pl.col("savings_usd") - pl.col("reuse_fee_usd")).alias("net_savings_usd")
+    )
+    stale = pl.DataFrame(
+        [{"scenario": s, **r.summary()} for s, r in staleness_results.items()],
+        schema={"scenario": pl.String, **{k: pl.Float64 for k in _STALE_COLUMNS}},
+    )
+    out = out.join(stale, on="scenario", how="left")
+    return out.select(_SUMMARY_COLUMNS).with_columns(pl.col(c).cast(pl.Int64) for c in _INT_COLUMNS)
+
+
+_STALE_COLUMNS = (
+    "staleness_mean_hours",
+    "staleness_p50_hours",
+    "staleness_p95_hours",
+    "staleness_max_hours",
+    "sla_miss_hours",
+)
+_INT_COLUMNS = (
+    "runs",
+    "node_builds",
+    "reuses",
+    "skips",
+    "test_runs",
+    "tests_reused",
+    "test_runs_avoided",
+)
+_SUMMARY_COLUMNS = (
+    "scenario",
+    "profile",
+    "runs",
+    "node_builds",
+    "reuses",
+    "skips",
+    "reuse_pct",
+    "test_runs",
+    "tests_reused",
+    "test_runs_avoided",
+    "billed_hours",
+    "build_cost_usd",
+    "overhead_usd",
+    "cost_usd",
+    "savings_usd",
+    "savings_pct",
+    "reuse_fee_usd",
+    "net_savings_usd",
+    *_STALE_COLUMNS,
+)
+
+
+def _tier_frame(project: Project, freshness, scenarios) -> pl.DataFrame:
+    rows = []
+    for s in scenarios:
+        cfg = _config_for(freshness, s, project)
+        for uid in project.order:
+            rows.append((s, uid, cfg.for_node(uid).tier or UNTIERED))
+    return pl.DataFrame(rows, schema=["scenario", "unique_id", "tier"], orient="row")
+
+
+def per_model(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured)."""
+    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    if staleness_results is None:
+        staleness_results = staleness(
+            decisions,
+            project=project,
+            arrivals=arrivals,
+            freshness=freshness,
+            start=start,
+            end=end,
+            live_views=live_views,
+        )
+    counts = frame.group_by("scenario", "unique_id").agg(
+        (pl.col("action") == "build").sum().cast(pl.Int64).alias("builds"),
+        (pl.col("action") == "run").sum().cast(pl.Int64).alias("test_runs"),
+        (pl.col("action") == "reuse").sum().cast(pl.Int64).alias("reuses"),
+        (pl.col("action") == "skip").sum().cast(pl.Int64).alias("skips"),
+        (pl.col("billed_s").sum() / 3600).alias("billed_hours"),
+        pl.col("row_cost_usd").sum().alias("cost_usd"),
+    )
+    tiers = _tier_frame(project, freshness, profiles)
+    stale = pl.concat(
+        [
+            r.per_model().drop("tier").with_columns(pl.lit(s).alias("scenario"))
+            for s, r in staleness_results.items()
+        ]
+        or [pl.DataFrame(schema={"scenario": pl.String, "unique_id": pl.String})],
+        how="diagonal",
+    )
+    return (
+        counts.join(tiers, on=["scenario", "unique_id"], how="left")
+        .join(stale, on=["scenario", "unique_id"], how="left")
+        .with_columns(
+            pl.col("unique_id")
+            .replace_strict({u: n.name for u, n in project.nodes.items()}, return_dtype=pl.String)
+            .alias("name"),
+            pl.col("unique_id")
+            .replace_strict(
+                {u: n.resource_type for u, n in project.nodes.items()}, return_dtype=pl.String
+            )
+            .alias("resource_type"),
+        )
+        .sort("scenario", "unique_id")
+        .select(
+            "scenario",
+            "unique_id",
+            "name",
+            "resource_type",
+            "tier",
+            pl.exclude("scenario", "unique_id", "name", "resource_type", "tier"),
+        )
+    )
+
+
+def per_tier(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, tier): builds, reuses, reuse_pct, dollars, staleness, SLA misses.
+
+    Dollars here are the build/run rows of the tier's nodes (data tests count in ``untiered``);
+    per-run overheads are not split by tier.
+    """
+    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    if staleness_results is None:
+        staleness_results = staleness(
+            decisions,
+            project=project,
+            arrivals=arrivals,
+            freshness=freshness,
+            start=start,
+            end=end,
+            live_views=live_views,
+        )
+    tiers = _tier_frame(project, freshness, profiles)
+    counts = (
+        frame.join(tiers, on=["scenario", "unique_id"], how="left")
+        .group_by("scenario", "tier")
+        .agg(
+            (pl.col("buildable") & (pl.col("action") == "build"))
+            .sum()
+            .cast(pl.Int64)
+            .alias("node_builds"),
+            (pl.col("buildable") & (pl.col("action") == "reuse"))
+            .sum()
+            .cast(pl.Int64)
+            .alias("reuses"),
+            pl.col("row_cost_usd").sum().alias("build_cost_usd"),
+        )
+        .with_columns(
+            pl.when(pl.col("node_builds") + pl.col("reuses") > 0)
+            .then(100.0 * pl.col("reuses") / (pl.col("node_builds") + pl.col("reuses")))
+            .otherwise(None)
+            .alias("reuse_pct")
+        )
+    )
+    stale = pl.concat(
+        [
+            r.per_tier().with_columns(pl.lit(s).alias("scenario"))
+            for s, r in staleness_results.items()
+        ]
+        or [pl.DataFrame(schema={"scenario": pl.String, "tier": pl.String})],
+        how="diagonal",
+    )
+    return (
+        counts.join(stale, on=["scenario", "tier"], how="full", coalesce=True)
+        .sort("scenario", "tier")
+        .select("scenario", "tier", pl.exclude("scenario", "tier"))
+    )
+
+
+def per_day(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, UTC day): runs, builds, reuses, dollars (overheads by the run's
+    day), mean staleness over all measured models and SLA-miss hours."""
+    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    if staleness_results is None:
+        staleness_results = staleness(
+            decisions,
+            project=project,
+            arrivals=arrivals,
+            freshness=freshness,
+            start=start,
+            end=end,
+            live_views=live_views,
+        )
+    runs = (
+        _run_costs(frame, cost_model, profiles)
+        .with_columns(pl.col("run_at").dt.date().alias("day"))
+        .group_by("scenario", "day")
+        .agg(pl.len().cast(pl.Int64).alias("runs"), pl.col("overhead_usd").sum())
+    )
+    counts = (
+        frame.with_columns(pl.col("run_at").dt.date().alias("day"))
+        .group_by("scenario", "day")
+        .agg(
+            (pl.col("buildable") & (pl.col("action") == "build"))
+            .sum()
+            .cast(pl.Int64)
+            .alias("node_builds"),
+            (pl.col("buildable") & (pl.col("action") == "reuse"))
+            .sum()
+            .cast(pl.Int64)
+            .alias("reuses"),
+            (pl.col("is_test") & (pl.col("action") == "run"))
+            .sum()
+            .cast(pl.Int64)
+            .alias("test_runs"),
+            pl.col("row_cost_usd").sum().alias("build_cost_usd"),
+        )
+        .join(runs, on=["scenario", "day"], how="left")
+        .with_columns((pl.col("build_cost_usd") + pl.col("overhead_usd")).alias("cost_usd"))
+    )
+    stale = pl.concat(
+        [
+            r.per_day(by_tier=False).with_columns(pl.lit(s).alias("scenario"))
+            for s, r in staleness_results.items()
+        ]
+        or [pl.DataFrame(schema={"scenario": pl.String, "day": pl.Date})],
+        how="diagonal",
+    )
+    return (
+        counts.join(stale, on=["scenario", "day"], how="full", coalesce=True)
+        .sort("scenario", "day")
+        .select(
+            "scenario",
+            "day",
+            "runs",
+            "node_builds",
+            "reuses",
+            "test_runs",
+            "build_cost_usd",
+            "overhead_usd",
+            "cost_usd",
+            "staleness_mean_hours",
+            "sla_miss_hours",
+        )
+    )
