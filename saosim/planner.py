@@ -23,7 +23,7 @@ each profile is an ordered tuple of rules (:mod:`saosim.rules`), first match win
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from weakref import WeakKeyDictionary
@@ -141,8 +141,13 @@ class _Compiled:
         return out
 
     def selected(
-        self, project: Project, select: str | None, exclude: str | None
+        self, project: Project, select: str | Collection[str] | None, exclude: str | None
     ) -> tuple[str, ...]:
+        if select is not None and not isinstance(select, str):
+            # an already-resolved selection (the simulator replays the exact nodes a run ran)
+            chosen_ids = select if isinstance(select, (set, frozenset)) else frozenset(select)
+            excluded_ids = project.select(exclude) if exclude and exclude.strip() else frozenset()
+            return tuple(u for u in self.order if u in chosen_ids and u not in excluded_ids)
         if not (select and select.strip() not in ("", "*")) and not (exclude and exclude.strip()):
             return self.order
         chosen = set(project.select(select, exclude))
@@ -306,7 +311,7 @@ def plan(
     freshness: FreshnessConfig | None = None,
     profile: Profile | str = Profile.SAO,
     options: ProfileOptions | None = None,
-    select: str | None = None,
+    select: str | Collection[str] | None = None,
     exclude: str | None = None,
     full_refresh: bool = False,
     in_flight: frozenset[str] = frozenset(),
@@ -325,6 +330,7 @@ def plan(
         profile: ``baseline``, ``sao``, ``dbt_state`` or ``orchestra``.
         options: the profile's named options.
         select, exclude: dbt-style selectors of the job; data tests come with the nodes they test.
+            ``select`` may also be a set of unique ids, taken as it is (tests not added).
         full_refresh: the job is a full refresh.
         in_flight: nodes another job is building right now (``sao`` waits for them).
         failing: nodes whose build fails in this run; their children are skipped.

@@ -1,0 +1,127 @@
+"""What a replay returns: every scenario's decision log and the metrics computed from it.
+
+>>> from saosim.synth import synthetic_estate
+>>> from saosim.simulate import Scenario, simulate
+>>> cmp = simulate(synthetic_estate(n_models=60, days=2, seed=1), [Scenario("sao")], engine="plain")
+>>> row = cmp.summary().row(1, named=True)
+>>> row["scenario"], row["node_builds"] <= cmp.summary().row(0, named=True)["node_builds"]
+('sao', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from saosim.estate import Estate
+from saosim.freshness import FreshnessConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from saosim.rates import CostModel
+    from saosim.simulate import Scenario
+
+__all__ = ["Comparison"]
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Scenarios replayed over one estate.
+
+    Attributes:
+        estate: what was replayed.
+        scenarios: the scenarios, the baseline first.
+        decisions: one row per scenario × run × selected node (the ``decisions`` table plus
+            ``status``: success / error / skipped / pass / fail / warn, null for reuses).
+        cost_model: the rates used.
+        start, end: the replay window.
+    """
+
+    estate: Estate
+    scenarios: tuple[Scenario, ...]
+    decisions: pl.DataFrame
+    cost_model: CostModel
+    start: datetime
+    end: datetime
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def baseline(self) -> str:
+        """Name of the reference scenario for savings."""
+        return next(s.name for s in self.scenarios if s.profile == "baseline")
+
+    @cached_property
+    def freshness(self) -> Mapping[str, FreshnessConfig]:
+        return {s.name: s.resolve_freshness(self.estate) for s in self.scenarios}
+
+    @property
+    def profiles(self) -> dict[str, str]:
+        return {s.name: str(s.profile) for s in self.scenarios}
+
+    def _metric(self, name: str) -> pl.DataFrame:
+        if name not in self._cache:
+            from saosim import metrics
+
+            function = getattr(metrics, name)
+            self._cache[name] = function(
+                self.decisions,
+                project=self.estate.project,
+                arrivals=self.estate.source_arrivals,
+                freshness=dict(self.freshness),
+                cost_model=self.cost_model,
+                profiles=self.profiles,
+                baseline=self.baseline,
+                start=self.start,
+                end=self.end,
+            )
+        return self._cache[name]
+
+    def summary(self) -> pl.DataFrame:
+        """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA."""
+        return self._metric("summarize")
+
+    def per_model(self) -> pl.DataFrame:
+        """One row per scenario × model: builds, reuses, cost, staleness."""
+        return self._metric("per_model")
+
+    def per_tier(self) -> pl.DataFrame:
+        """One row per scenario × tier: models, builds, cost, staleness percentiles, SLA misses."""
+        return self._metric("per_tier")
+
+    def per_day(self) -> pl.DataFrame:
+        """One row per scenario × day: builds, reuses, reuse %, cost."""
+        return self._metric("per_day")
+
+    def decisions_of(self, scenario: str) -> pl.DataFrame:
+        """The decision log of one scenario."""
+        if scenario not in {s.name for s in self.scenarios}:
+            raise KeyError(f"no scenario named {scenario!r}")
+        return self.decisions.filter(pl.col("scenario") == scenario)
+
+    def to_pandas(self, table: str = "summary") -> pd.DataFrame:
+        """A table as pandas: summary, per_model, per_tier, per_day or decisions."""
+        if table == "decisions":
+            return self.decisions.to_pandas()
+        frames = {
+            "summary": self.summary,
+            "per_model": self.per_model,
+            "per_tier": self.per_tier,
+            "per_day": self.per_day,
+        }
+        if table not in frames:
+            raise KeyError(f"unknown table {table!r}; use one of {', '.join(frames)} or decisions")
+        return frames[table]().to_pandas()
+
+    def write_decisions(self, path: str | Path) -> Path:
+        """Write the decision log as Parquet."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.decisions.write_parquet(out)
+        return out
