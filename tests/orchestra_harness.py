@@ -33,15 +33,15 @@ import json
 import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
 
 import time_machine
-from hypothesis import strategies as st
 from orchestra_dbt import relation_existence
+from orchestra_dbt import state as orchestra_state
 from orchestra_dbt.build_after import propagate_freshness_config
 from orchestra_dbt.config import OrchestraDbtSettings
 from orchestra_dbt.dag import construct_dag
@@ -49,13 +49,13 @@ from orchestra_dbt.full_refresh_finder import is_full_refresh_requested
 from orchestra_dbt.models import (
     Freshness,
     MaterialisationNode,
-    NodeType,
+    ParsedDag,
     SourceFreshness,
     StateApiModel,
     StateItem,
 )
 from orchestra_dbt.sao import calculate_nodes_to_run
-from orchestra_dbt.state import load_state
+from orchestra_dbt.state import StateLoadError, load_state, save_state, update_state
 
 from saosim.graph import Node, Project
 
@@ -67,10 +67,14 @@ __all__ = [
     "Case",
     "CaseNode",
     "CaseState",
+    "OrchestraProject",
     "OrchestraResult",
-    "cases",
+    "OrchestraRun",
+    "checksum",
     "run_orchestra",
     "saosim_inputs",
+    "saosim_project",
+    "through_ephemerals",
 ]
 
 PROJECT = "conf"
@@ -175,27 +179,28 @@ class OrchestraResult:
 # -- dbt-orchestra side -------------------------------------------------------------------------
 
 
-def _old_code(node: CaseNode) -> str:
-    return node.raw_code + "where false\n"
-
-
 def _sha(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
-def _seed_bytes(node: CaseNode, *, old: bool = False) -> bytes:
-    return f"id,name\n1,{node.name}{'-old' if old else ''}\n".encode()
+def _code(node: CaseNode, version: int) -> str:
+    """Version 0 is the node's code now; other versions are edits of it (-1: before the edit)."""
+    return node.raw_code if version == 0 else f"{node.raw_code}-- edit {version}\n"
 
 
-def _checksum(node: CaseNode, *, old: bool = False) -> str:
-    """The checksum dbt-orchestra computes (``checksum.calculate_checksum``) for this code."""
+def _seed_bytes(node: CaseNode, version: int = 0) -> bytes:
+    return f"id,name\n1,{node.name}{'' if version == 0 else f'-v{version}'}\n".encode()
+
+
+def checksum(node: CaseNode, version: int = 0) -> str:
+    """The checksum dbt-orchestra computes (``checksum.calculate_checksum``) for that code."""
     if node.resource_type == "seed":
-        return _sha(_seed_bytes(node, old=old))
+        return _sha(_seed_bytes(node, version))
     if node.resource_type == "model":
         # dbt-orchestra hashes the stripped raw code of models (dbt 1.x's formula).
-        return _sha((_old_code(node) if old else node.raw_code).strip())
+        return _sha(_code(node, version).strip())
     # Snapshots keep dbt's own file checksum.
-    return _sha(f"snapshot file of {node.name}{' (old)' if old else ''}")
+    return _sha(f"snapshot file of {node.name}, version {version}")
 
 
 def _file_path(node: CaseNode) -> str:
@@ -204,11 +209,11 @@ def _file_path(node: CaseNode) -> str:
     return f"{folder[node.resource_type]}/{node.name}{ext}"
 
 
-def _manifest(case: Case) -> dict:
-    by_name = {n.name: n for n in case.nodes}
-    child_map: dict[str, list[str]] = {n.unique_id: [] for n in case.nodes}
-    nodes: dict[str, dict] = {}
-    for n in case.nodes:
+def _manifest(nodes: tuple[CaseNode, ...], versions: Mapping[str, int]) -> dict:
+    by_name = {n.name: n for n in nodes}
+    child_map: dict[str, list[str]] = {n.unique_id: [] for n in nodes}
+    out: dict[str, dict] = {}
+    for n in nodes:
         deps = [by_name[p].unique_id for p in n.parents]
         for dep in deps:
             child_map[dep].append(n.unique_id)
@@ -221,22 +226,23 @@ def _manifest(case: Case) -> dict:
             if updates_on is not None:
                 build_after["updates_on"] = updates_on
             config["freshness"] = {"build_after": build_after}
-        nodes[n.unique_id] = {
+        version = versions.get(n.name, 0)
+        out[n.unique_id] = {
             "unique_id": n.unique_id,
             "resource_type": n.resource_type,
             "name": n.name,
             "package_name": n.package or PROJECT,
             "original_file_path": _file_path(n),
             "relation_name": None if n.is_ephemeral else f'"db"."main"."{n.name}"',
-            "raw_code": n.raw_code,
+            "raw_code": _code(n, version),
             "language": n.language,
-            "checksum": {"name": "sha256", "checksum": _checksum(n)},
+            "checksum": {"name": "sha256", "checksum": checksum(n, version)},
             "config": config,
             "depends_on": {"nodes": deps, "macros": []},
         }
     return {
         "metadata": {"project_name": PROJECT, "dbt_schema_version": "v12"},
-        "nodes": nodes,
+        "nodes": out,
         "sources": {},
         "child_map": child_map,
     }
@@ -256,7 +262,7 @@ def _orchestra_state(case: Case) -> StateApiModel:
             if case.node(p).resource_type == "source" and p in st_.seen_sources
         }
         items[n.unique_id] = StateItem(
-            checksum=_checksum(n, old=st_.code_changed),
+            checksum=checksum(n, -1 if st_.code_changed else 0),
             last_updated=st_.built_at,
             sources=sources,
         )
@@ -276,91 +282,165 @@ class _Warehouse:
         return self.v1(candidates)
 
 
+@dataclass
+class OrchestraRun:
+    """One ``orc dbt build`` as far as dbt-orchestra's planner took it."""
+
+    dag: ParsedDag
+    source_freshness: SourceFreshness
+    state: StateApiModel
+    result: OrchestraResult
+
+
+class OrchestraProject:
+    """A dbt project on disk as dbt-orchestra reads it: manifest, seed files, its state file.
+
+    ``decide`` runs the planner steps of ``orchestra_dbt.cli.main``; ``record`` writes the
+    ``run_results.json`` dbt would write and runs dbt-orchestra's own ``update_state`` and
+    ``save_state`` on it, so state moves forward as it does in production.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        nodes: tuple[CaseNode, ...],
+        *,
+        seed_state_orchestration: bool = False,
+        verify_relations_exist: bool = True,
+    ) -> None:
+        self.root = root
+        self.nodes = nodes
+        self.target_dir = root / "target"
+        self.target_dir.mkdir(exist_ok=True)
+        (root / "seeds").mkdir(exist_ok=True)
+        self.state_file = root / "orchestra_state.json"
+        self.settings = OrchestraDbtSettings(
+            use_stateful=True,
+            state_file=self.state_file.name,
+            pyproject_dir=root,
+            local_run=True,
+            verify_relations_exist=verify_relations_exist,
+            seed_state_orchestration=seed_state_orchestration,
+        )
+
+    def write_state(self, state: StateApiModel) -> None:
+        self.state_file.write_text(state.model_dump_json())
+
+    def decide(
+        self,
+        *,
+        at: datetime,
+        source_versions: Mapping[str, datetime],
+        select: frozenset[str] | None = None,
+        full_refresh: bool = False,
+        missing_tables: frozenset[str] = frozenset(),
+        versions: Mapping[str, int] | None = None,
+    ) -> OrchestraRun:
+        """dbt-orchestra's verdict at ``at``; ``missing_tables`` are unique ids."""
+        versions = versions or {}
+        by_name = {n.name: n for n in self.nodes}
+        (self.target_dir / "manifest.json").write_text(json.dumps(_manifest(self.nodes, versions)))
+        for n in self.nodes:
+            if n.resource_type == "seed":
+                seed_file = self.root / _file_path(n)
+                seed_file.write_bytes(_seed_bytes(n, versions.get(n.name, 0)))
+        selected = [
+            n for n in self.nodes if n.is_buildable and (select is None or n.name in select)
+        ]
+        compared = frozenset(n.unique_id for n in selected if not n.is_ephemeral)
+        # What `dbt ls` of the job's selection returns (cli.main's `paths_to_run`).
+        paths_to_run = None if select is None else [_file_path(n) for n in selected]
+        args = ["dbt", "build", *(["--full-refresh"] if full_refresh else [])]
+        try:
+            state = load_state(self.settings)
+        except StateLoadError:
+            state = StateApiModel(state={})  # cli.main: continue with empty state
+        source_freshness = SourceFreshness(
+            sources={by_name[s].unique_id: t for s, t in source_versions.items()}
+        )
+        dag = construct_dag(
+            source_freshness,
+            state,
+            self.settings,
+            project_dir=self.root,
+            target_dir=self.target_dir,
+            packages_install_path=self.root / "dbt_packages",
+        )
+        propagate_freshness_config(dag)
+        nodes = {u: n for u, n in dag.nodes.items() if isinstance(n, MaterialisationNode)}
+        if is_full_refresh_requested(args):
+            # cli.main hands the whole command to dbt without its planner: everything runs.
+            for n in nodes.values():
+                n.freshness, n.reason = Freshness.DIRTY, "full refresh"
+        else:
+            if self.settings.verify_relations_exist:
+                warehouse = _Warehouse(missing_tables)
+                with ExitStack() as stack:
+                    for name, fn in (
+                        ("_find_missing_relations_v1", warehouse.v1),
+                        ("_find_missing_relations_v2", warehouse.v2),
+                    ):
+                        stack.enter_context(mock.patch.object(relation_existence, name, fn))
+                    relation_existence.apply_relation_existence_gate(dag, paths_to_run, args)
+            with time_machine.travel(at, tick=False):
+                calculate_nodes_to_run(dag)
+        result = OrchestraResult(
+            {u: n.freshness for u, n in nodes.items()},
+            {u: n.reason for u, n in nodes.items()},
+            compared,
+        )
+        return OrchestraRun(dag, source_freshness, state, result)
+
+    def record(self, run: OrchestraRun, results: Mapping[str, tuple[str, datetime]]) -> None:
+        """dbt's ``run_results.json`` (unique id → status, completed_at), then dbt-orchestra's
+        ``update_state`` and ``save_state``."""
+        rows = [
+            {
+                "unique_id": uid,
+                "status": status,
+                "timing": [
+                    {"name": "compile", "started_at": None, "completed_at": None},
+                    {
+                        "name": "execute",
+                        "started_at": done.isoformat().replace("+00:00", "Z"),
+                        "completed_at": done.isoformat().replace("+00:00", "Z"),
+                    },
+                ],
+            }
+            for uid, (status, done) in results.items()
+        ]
+        (self.target_dir / "run_results.json").write_text(json.dumps({"results": rows}))
+        orchestra_state._load_run_results.cache_clear()  # it caches by target dir
+        updated = update_state(run.state, run.dag, run.source_freshness, self.target_dir)
+        save_state(run.state, updated, self.settings)
+
+
 def run_orchestra(case: Case, *, verify_relations_exist: bool = True) -> OrchestraResult:
-    """dbt-orchestra 1.5's decisions for ``orc dbt build`` on this case (whole project selected).
+    """dbt-orchestra 1.5's decisions for ``orc dbt build`` on this case.
 
     Follows ``orchestra_dbt.cli.main`` step by step; ``verify_relations_exist`` is its setting of
     that name (off by default in dbt-orchestra, on here because saosim checks table existence).
     """
     out = io.StringIO()
-    with redirect_stdout(out):
-        result = _run_orchestra(case, verify_relations_exist)
-    return OrchestraResult(result.freshness, result.reasons, result.compared, out.getvalue())
-
-
-def _run_orchestra(case: Case, verify_relations_exist: bool) -> OrchestraResult:
-    compared = case.compared
-    with tempfile.TemporaryDirectory(prefix="orc-conf-") as tmp:
-        project_dir = Path(tmp)
-        target_dir = project_dir / "target"
-        target_dir.mkdir()
-        (target_dir / "manifest.json").write_text(json.dumps(_manifest(case)))
-        (project_dir / "seeds").mkdir()
-        for n in case.nodes:
-            if n.resource_type == "seed":
-                (project_dir / "seeds" / f"{n.name}.csv").write_bytes(_seed_bytes(n))
-        state_file = project_dir / "orchestra_state.json"
-        state_file.write_text(_orchestra_state(case).model_dump_json())
-        settings = OrchestraDbtSettings(
-            use_stateful=True,
-            state_file=state_file.name,
-            pyproject_dir=project_dir,
-            local_run=True,
-            verify_relations_exist=verify_relations_exist,
+    with tempfile.TemporaryDirectory(prefix="orc-conf-") as tmp, redirect_stdout(out):
+        project = OrchestraProject(
+            Path(tmp),
+            case.nodes,
             seed_state_orchestration=case.seed_state_orchestration,
+            verify_relations_exist=verify_relations_exist,
         )
-        # What `dbt ls` of the job's selection returns (cli.main's `paths_to_run`).
-        paths_to_run = (
-            None
-            if case.select is None
-            else [_file_path(n) for n in case.nodes if n.is_buildable and case.selected(n)]
-        )
-        args = ["dbt", "build", *(["--full-refresh"] if case.full_refresh else [])]
-        state = load_state(settings)
-        source_freshness = SourceFreshness(
-            sources={case.node(s).unique_id: t for s, t in case.source_versions.items()}
-        )
-        dag = construct_dag(
-            source_freshness,
-            state,
-            settings,
-            project_dir=project_dir,
-            target_dir=target_dir,
-            packages_install_path=project_dir / "dbt_packages",
-        )
-    propagate_freshness_config(dag)
-    materialisations = {
-        uid: node for uid, node in dag.nodes.items() if node.node_type == NodeType.MATERIALISATION
-    }
-    if is_full_refresh_requested(args):
-        # cli.main hands the whole command to dbt without its planner: everything runs.
-        return OrchestraResult(
-            {u: Freshness.DIRTY for u in materialisations},
-            {u: "full refresh" for u in materialisations},
-            compared,
-        )
-    if settings.verify_relations_exist:
+        project.write_state(_orchestra_state(case))
         missing = frozenset(
-            n.unique_id
-            for n in case.nodes
-            if n.name in case.state and not case.state[n.name].table_exists
+            case.node(name).unique_id for name, s in case.state.items() if not s.table_exists
         )
-        warehouse = _Warehouse(missing)
-        with ExitStack() as stack:
-            for name, fn in (
-                ("_find_missing_relations_v1", warehouse.v1),
-                ("_find_missing_relations_v2", warehouse.v2),
-            ):
-                stack.enter_context(mock.patch.object(relation_existence, name, fn))
-            relation_existence.apply_relation_existence_gate(dag, paths_to_run, args)
-    with time_machine.travel(case.at, tick=False):
-        calculate_nodes_to_run(dag)
-    nodes = {u: n for u, n in materialisations.items() if isinstance(n, MaterialisationNode)}
-    return OrchestraResult(
-        {u: n.freshness for u, n in nodes.items()},
-        {u: n.reason for u, n in nodes.items()},
-        compared,
-    )
+        result = project.decide(
+            at=case.at,
+            source_versions=case.source_versions,
+            select=case.select,
+            full_refresh=case.full_refresh,
+            missing_tables=missing,
+        ).result
+    return replace(result, log=out.getvalue())
 
 
 # -- saosim side --------------------------------------------------------------------------------
@@ -381,7 +461,7 @@ def saosim_project(case: Case) -> Project:
             nodes.append(Node(n.unique_id, n.name, "test", package=PROJECT, severity="error"))
             continue
         count, period, updates_on = n.build_after or (None, None, None)
-        checksum = _checksum(n)
+        code_id = checksum(n)
         nodes.append(
             Node(
                 n.unique_id,
@@ -390,8 +470,8 @@ def saosim_project(case: Case) -> Project:
                 materialization=n.materialization or n.resource_type,
                 package=n.package or PROJECT,
                 path=_file_path(n),
-                fingerprint=checksum,
-                checksum=checksum,
+                fingerprint=code_id,
+                checksum=code_id,
                 language=n.language,
                 raw_code=n.raw_code,
                 alias=n.name,
@@ -405,12 +485,12 @@ def saosim_project(case: Case) -> Project:
     return Project(nodes, edges, name=PROJECT)
 
 
-def _through_ephemerals(case: Case, name: str) -> tuple[str, ...]:
+def through_ephemerals(case: Case, name: str) -> tuple[str, ...]:
     """Direct parents with each ephemeral parent replaced by its own parents (SAO rule 7)."""
     out: list[str] = []
     for p in case.node(name).parents:
         if case.node(p).is_ephemeral:
-            out.extend(x for x in _through_ephemerals(case, p) if x not in out)
+            out.extend(x for x in through_ephemerals(case, p) if x not in out)
         elif p not in out:
             out.append(p)
     return tuple(out)
@@ -430,7 +510,7 @@ def saosim_inputs(case: Case) -> tuple[Project, State, dict[str, datetime]]:
         if cs is None or not n.is_buildable or n.is_ephemeral:
             continue
         seen: dict[str, datetime] = {}
-        for p in {*n.parents, *_through_ephemerals(case, n.name)}:
+        for p in {*n.parents, *through_ephemerals(case, n.name)}:
             parent = case.node(p)
             if parent.resource_type == "source":
                 if p in cs.seen_sources:
@@ -442,7 +522,7 @@ def saosim_inputs(case: Case) -> tuple[Project, State, dict[str, datetime]]:
                 )
         states[n.unique_id] = NodeState(
             built_at=cs.built_at,
-            fingerprint=_checksum(n, old=cs.code_changed),
+            fingerprint=checksum(n, -1 if cs.code_changed else 0),
             seen_versions=seen,
             data_version=cs.built_at,
             table_exists=cs.table_exists,
@@ -450,114 +530,3 @@ def saosim_inputs(case: Case) -> tuple[Project, State, dict[str, datetime]]:
         )
     sources = {case.node(s).unique_id: t for s, t in case.source_versions.items()}
     return saosim_project(case), State(states), sources
-
-
-# -- generator ----------------------------------------------------------------------------------
-
-_PERIOD_S = {"minute": 60, "hour": 3600, "day": 86400}
-_WINDOWS = [(1, "hour"), (6, "hour"), (90, "minute"), (1, "day"), (2, "hour"), (30, "minute")]
-
-
-@st.composite
-def cases(
-    draw: st.DrawFn,
-    *,
-    max_buildable: int = 8,
-    selections: bool = True,
-    packages: bool = True,
-    seed_state: bool = True,
-) -> Case:
-    """Random job runs: DAG, configs, last builds, source data, clock (and a selection).
-
-    Build ages cluster on window edges (exactly W, W ± 1 s, W ± 1 min) so whole-minute rounding
-    and ``<`` versus ``≤`` show up. The flags switch generator regions off by name.
-    """
-    at = T0 + timedelta(seconds=draw(st.integers(0, 7 * 86400)))
-    n_sources = draw(st.integers(0, 3))
-    nodes: list[CaseNode] = [CaseNode(f"raw.src{i}", "source") for i in range(n_sources)]
-    for i in range(draw(st.integers(1, max_buildable))):
-        kind = draw(st.sampled_from(_KINDS))
-        build_after = None
-        if draw(st.booleans()):
-            count, period = draw(st.sampled_from(_WINDOWS))
-            build_after = (count, period, draw(st.sampled_from([None, "any", "all"])))
-        if kind == "seed":
-            nodes.append(CaseNode(f"seed{i}", "seed", build_after=build_after))
-            continue
-        candidates = [
-            n.name
-            for n in nodes
-            if n.resource_type != "test" and not (kind == "snapshot" and n.is_ephemeral)
-        ]
-        parents = tuple(
-            draw(st.lists(st.sampled_from(candidates), max_size=3, unique=True))
-            if candidates
-            else ()
-        )
-        if kind == "snapshot":
-            nodes.append(CaseNode(f"snap{i}", "snapshot", parents[:1], build_after=build_after))
-            continue
-        language = "python" if kind == "python" else "sql"
-        mat = "table" if kind == "python" else kind
-        package = "pkg" if packages and _one_in(draw, 6) else None
-        nodes.append(CaseNode(f"m{i}", "model", parents, mat, language, build_after, package))
-        if mat != "ephemeral" and _one_in(draw, 4):
-            nodes.append(CaseNode(f"test_m{i}", "test", (f"m{i}",)))
-
-    source_versions = {}
-    for n in nodes[:n_sources]:
-        if not _one_in(draw, 5):
-            source_versions[n.name] = at - timedelta(seconds=draw(st.integers(0, 2 * 86400)))
-
-    case_nodes = tuple(nodes)
-    probe = Case(case_nodes, {}, {}, at)
-    state: dict[str, CaseState] = {}
-    for n in case_nodes:
-        if not n.is_buildable or n.is_ephemeral or _one_in(draw, 10):
-            continue
-        age_s = draw(st.one_of(st.integers(0, 3 * 86400), st.sampled_from(_EDGE_AGES)))
-        built_at = at - timedelta(seconds=age_s)
-        seen: dict[str, datetime] = {}
-        for p in sorted({*n.parents, *_through_ephemerals(probe, n.name)}):
-            if probe.node(p).resource_type != "source":
-                continue
-            how = draw(st.sampled_from(["absent", "same", "same", "earlier", "any"]))
-            now = source_versions.get(p)
-            if how == "same":
-                seen[p] = min(now or built_at, built_at)
-            elif how == "earlier":
-                gap = timedelta(seconds=draw(st.integers(1, 86400)))
-                seen[p] = min(now or built_at, built_at) - gap
-            elif how == "any":
-                seen[p] = built_at - timedelta(seconds=draw(st.integers(0, 3 * 86400)))
-        state[n.name] = CaseState(
-            built_at=built_at,
-            code_changed=_one_in(draw, 5),
-            seen_sources=seen,
-            table_exists=not _one_in(draw, 10),
-            tests_failed=_one_in(draw, 10),
-        )
-    select = None
-    buildable = [n.name for n in case_nodes if n.is_buildable]
-    if selections and _one_in(draw, 3):
-        select = frozenset(draw(st.lists(st.sampled_from(buildable), min_size=1, unique=True)))
-    return Case(
-        case_nodes,
-        state,
-        source_versions,
-        at,
-        full_refresh=_one_in(draw, 50),
-        select=select,
-        seed_state_orchestration=seed_state and _one_in(draw, 4),
-    )
-
-
-_KINDS = ["table", "table", "view", "incremental", "ephemeral", "python", "seed", "snapshot"]
-_EDGE_AGES = sorted(
-    {max(0, c * _PERIOD_S[p] + d) for c, p in _WINDOWS for d in (-61, -60, -1, 0, 1, 60)}
-)
-
-
-def _one_in(draw: st.DrawFn, n: int) -> bool:
-    # Not `== 0`: hypothesis favours 0 and the ends of a range, which would make rare events common.
-    return draw(st.integers(0, n - 1)) == n // 2

@@ -17,10 +17,10 @@ from tests.orchestra_harness import (
     Case,
     CaseNode,
     CaseState,
-    cases,
     run_orchestra,
     saosim_inputs,
 )
+from tests.orchestra_strategies import cases
 
 SRC = CaseNode("raw.orders", "source")
 H = timedelta(hours=1)

@@ -1,0 +1,134 @@
+"""Hypothesis strategies for the dbt-orchestra conformance tests: one job run as a :class:`Case`.
+
+>>> from hypothesis import find
+>>> case = find(cases(), lambda c: len(c.compared) >= 2)
+>>> len(case.compared)
+2
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hypothesis import strategies as st
+
+from tests.orchestra_harness import T0, Case, CaseNode, CaseState, through_ephemerals
+
+__all__ = ["WINDOWS", "cases", "dags", "one_in"]
+
+# -- generator ----------------------------------------------------------------------------------
+
+PERIOD_S = {"minute": 60, "hour": 3600, "day": 86400}
+WINDOWS = [(1, "hour"), (6, "hour"), (90, "minute"), (1, "day"), (2, "hour"), (30, "minute")]
+_KINDS = ["table", "table", "view", "incremental", "ephemeral", "python", "seed", "snapshot"]
+_EDGE_AGES = sorted(
+    {max(0, c * PERIOD_S[p] + d) for c, p in WINDOWS for d in (-61, -60, -1, 0, 1, 60)}
+)
+
+
+def one_in(draw: st.DrawFn, n: int) -> bool:
+    """True about once in ``n`` draws.
+
+    Not ``== 0``: hypothesis favours 0 and the ends of a range, so rare events would be common.
+    """
+    return draw(st.integers(0, n - 1)) == n // 2
+
+
+@st.composite
+def dags(draw: st.DrawFn, *, max_buildable: int = 8, packages: bool = True) -> tuple[CaseNode, ...]:
+    """Sources, models (table/view/incremental/ephemeral/Python, some from a package), seeds,
+    snapshots and data tests, half of the buildable ones with a random ``build_after``."""
+    n_sources = draw(st.integers(0, 3))
+    nodes: list[CaseNode] = [CaseNode(f"raw.src{i}", "source") for i in range(n_sources)]
+    for i in range(draw(st.integers(1, max_buildable))):
+        kind = draw(st.sampled_from(_KINDS))
+        build_after = None
+        if draw(st.booleans()):
+            count, period = draw(st.sampled_from(WINDOWS))
+            build_after = (count, period, draw(st.sampled_from([None, "any", "all"])))
+        if kind == "seed":
+            nodes.append(CaseNode(f"seed{i}", "seed", build_after=build_after))
+            continue
+        candidates = [
+            n.name
+            for n in nodes
+            if n.resource_type != "test" and not (kind == "snapshot" and n.is_ephemeral)
+        ]
+        parents = tuple(
+            draw(st.lists(st.sampled_from(candidates), max_size=3, unique=True))
+            if candidates
+            else ()
+        )
+        if kind == "snapshot":
+            nodes.append(CaseNode(f"snap{i}", "snapshot", parents[:1], build_after=build_after))
+            continue
+        language = "python" if kind == "python" else "sql"
+        mat = "table" if kind == "python" else kind
+        package = "pkg" if packages and one_in(draw, 6) else None
+        nodes.append(CaseNode(f"m{i}", "model", parents, mat, language, build_after, package))
+        if mat != "ephemeral" and one_in(draw, 4):
+            nodes.append(CaseNode(f"test_m{i}", "test", (f"m{i}",)))
+    return tuple(nodes)
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    *,
+    max_buildable: int = 8,
+    selections: bool = True,
+    packages: bool = True,
+    seed_state: bool = True,
+) -> Case:
+    """Random job runs: DAG, configs, last builds, source data, clock (and a selection).
+
+    Build ages cluster on window edges (exactly W, W ± 1 s, W ± 1 min) so whole-minute rounding
+    and ``<`` versus ``≤`` show up. The flags switch generator regions off by name.
+    """
+    at = T0 + timedelta(seconds=draw(st.integers(0, 7 * 86400)))
+    case_nodes = draw(dags(max_buildable=max_buildable, packages=packages))
+    source_versions = {}
+    for n in case_nodes:
+        if n.resource_type == "source" and not one_in(draw, 5):
+            source_versions[n.name] = at - timedelta(seconds=draw(st.integers(0, 2 * 86400)))
+
+    probe = Case(case_nodes, {}, {}, at)
+    state: dict[str, CaseState] = {}
+    for n in case_nodes:
+        if not n.is_buildable or n.is_ephemeral or one_in(draw, 10):
+            continue
+        age_s = draw(st.one_of(st.integers(0, 3 * 86400), st.sampled_from(_EDGE_AGES)))
+        built_at = at - timedelta(seconds=age_s)
+        seen: dict[str, datetime] = {}
+        for p in sorted({*n.parents, *through_ephemerals(probe, n.name)}):
+            if probe.node(p).resource_type != "source":
+                continue
+            how = draw(st.sampled_from(["absent", "same", "same", "earlier", "any"]))
+            now = source_versions.get(p)
+            if how == "same":
+                seen[p] = min(now or built_at, built_at)
+            elif how == "earlier":
+                gap = timedelta(seconds=draw(st.integers(1, 86400)))
+                seen[p] = min(now or built_at, built_at) - gap
+            elif how == "any":
+                seen[p] = built_at - timedelta(seconds=draw(st.integers(0, 3 * 86400)))
+        state[n.name] = CaseState(
+            built_at=built_at,
+            code_changed=one_in(draw, 5),
+            seen_sources=seen,
+            table_exists=not one_in(draw, 10),
+            tests_failed=one_in(draw, 10),
+        )
+    select = None
+    buildable = [n.name for n in case_nodes if n.is_buildable]
+    if selections and one_in(draw, 3):
+        select = frozenset(draw(st.lists(st.sampled_from(buildable), min_size=1, unique=True)))
+    return Case(
+        case_nodes,
+        state,
+        source_versions,
+        at,
+        full_refresh=one_in(draw, 50),
+        select=select,
+        seed_state_orchestration=seed_state and one_in(draw, 4),
+    )
