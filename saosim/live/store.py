@@ -1,0 +1,431 @@
+"""The live planner's memory: a DuckDB file holding node state, plans, runs and build locks.
+
+Default place: ``<project>/.saosim/state.duckdb``. Tables:
+
+==============  ==========================================================================
+``node_state``  the current :class:`~saosim.state.State` (columns of ``State.to_frame()``)
+``plans``       one row per plan: id, run time, profile, options, selection, created_at
+``decisions``   every decision of every plan (``Plan.to_frame()`` plus ``plan_id``)
+``runs``        executed dbt invocations, the canonical ``runs`` table (:mod:`saosim.schema`)
+``node_runs``   their per-node results, the canonical ``node_runs`` table
+``plan_runs``   which run executed which plan
+``locks``       nodes being built right now: holder, acquired_at, expires_at
+==============  ==========================================================================
+
+Every write is one transaction: a crash at any point leaves the last committed state whole
+(DuckDB's write-ahead log discards an uncommitted transaction on reopen).
+
+Several processes share one store: DuckDB lets one process at a time open a file for writing,
+so the store opens it per operation, retrying while another process holds it, and closes it
+again. The ``locks`` table is what keeps two concurrent executions from building the same model
+at once: :meth:`StateStore.acquire` takes the nodes no one else holds and reports the others,
+which the planner receives as ``in_flight`` (SAO waits for them). A lock expires after its
+``ttl_s``, so a crashed holder does not block a node for ever.
+
+>>> import tempfile, pathlib
+>>> from datetime import datetime, timezone
+>>> from saosim.state import NodeState, State
+>>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+>>> with tempfile.TemporaryDirectory() as d:
+...     store = StateStore(pathlib.Path(d) / "state.duckdb")
+...     store.save_state(State({"model.p.m": NodeState(t, "fp", {}, t)}))
+...     store.load_state().get("model.p.m").fingerprint
+'fp'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from saosim.errors import SaosimError
+from saosim.schema import TABLES, validate
+from saosim.state import STATE_SCHEMA, State
+
+if TYPE_CHECKING:
+    from saosim.planner import Plan
+
+__all__ = ["STORE_FORMAT", "StateStore", "StoreBusyError", "default_store_path"]
+
+#: Layout version written to the ``meta`` table; a different one is refused.
+STORE_FORMAT = 1
+_LOCK_BUSY = ("Could not set lock", "Conflicting lock", "database is locked")
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+class StoreBusyError(SaosimError):
+    """Another process kept the state store open for longer than the timeout."""
+
+
+def default_store_path(project_dir: str | Path) -> Path:
+    """``<project_dir>/.saosim/state.duckdb``.
+
+    >>> default_store_path("proj").as_posix()
+    'proj/.saosim/state.duckdb'
+    """
+    return Path(project_dir) / ".saosim" / "state.duckdb"
+
+
+def _duck_type(dtype: pl.DataType | type[pl.DataType]) -> str:
+    if isinstance(dtype, type):  # the canonical schemas spell simple types as classes
+        dtype = dtype()
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.List):
+        return f"{_duck_type(dtype.inner)}[]"
+    if isinstance(dtype, pl.Struct):
+        return "STRUCT(" + ", ".join(f"{f.name} {_duck_type(f.dtype)}" for f in dtype.fields) + ")"
+    simple = {
+        pl.String: "VARCHAR",
+        pl.Float64: "DOUBLE",
+        pl.Int64: "BIGINT",
+        pl.Int32: "INTEGER",
+        pl.Boolean: "BOOLEAN",
+        pl.Enum: "VARCHAR",
+    }
+    for kind, name in simple.items():
+        if isinstance(dtype, kind):
+            return name
+    raise AssertionError(f"no DuckDB type for {dtype}")
+
+
+def _ddl(table: str, schema: dict[str, pl.DataType], key: tuple[str, ...] = ()) -> str:
+    columns = [f"{name} {_duck_type(dtype)}" for name, dtype in schema.items()]
+    if key:
+        columns.append(f"PRIMARY KEY ({', '.join(key)})")
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
+
+
+_TS = pl.Datetime("us", "UTC")
+PLANS_SCHEMA: dict[str, pl.DataType] = {
+    "plan_id": pl.String(),
+    "run_at": _TS,
+    "profile": pl.String(),
+    "options": pl.String(),
+    "job_id": pl.String(),
+    "selection": pl.String(),
+    "created_at": _TS,
+}
+DECISIONS_SCHEMA: dict[str, pl.DataType] = {
+    "plan_id": pl.String(),
+    "position": pl.Int32(),
+    "run_at": _TS,
+    "unique_id": pl.String(),
+    "name": pl.String(),
+    "action": pl.String(),
+    "reason": pl.String(),
+    "detail": pl.String(),
+    "fresh_parents": pl.List(pl.String()),
+    "window_ends_at": _TS,
+    "profile": pl.String(),
+}
+PLAN_RUNS_SCHEMA: dict[str, pl.DataType] = {"plan_id": pl.String(), "run_id": pl.String()}
+LOCKS_SCHEMA: dict[str, pl.DataType] = {
+    "unique_id": pl.String(),
+    "holder": pl.String(),
+    "acquired_at": _TS,
+    "expires_at": _TS,
+}
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    _ddl("node_state", STATE_SCHEMA, ("unique_id",)),
+    _ddl("plans", PLANS_SCHEMA, ("plan_id",)),
+    _ddl("decisions", DECISIONS_SCHEMA, ("plan_id", "unique_id")),
+    _ddl("runs", TABLES["runs"], ("run_id",)),
+    _ddl("node_runs", TABLES["node_runs"], ("run_id", "unique_id")),
+    _ddl("plan_runs", PLAN_RUNS_SCHEMA, ("plan_id", "run_id")),
+    _ddl("locks", LOCKS_SCHEMA, ("unique_id",)),
+)
+
+
+def default_holder() -> str:
+    """A lock holder name unique to this process and thread: ``host:pid:thread``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class StateStore:
+    """A DuckDB state store file (created on first use).
+
+    Args:
+        path: the DuckDB file; see :func:`default_store_path`.
+        timeout_s: how long an operation waits for another process to close the file.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _THREAD_LOCKS_GUARD:
+            self._thread_lock = _THREAD_LOCKS.setdefault(self.path.resolve(), threading.Lock())
+        with self._transaction() as con:
+            for statement in _CREATE:
+                con.execute(statement)
+            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if row is None:
+                con.execute("INSERT INTO meta VALUES ('format', ?)", [str(STORE_FORMAT)])
+            elif row[0] != str(STORE_FORMAT):
+                raise SaosimError(
+                    f"{self.path}: state store format {row[0]} is not {STORE_FORMAT}; "
+                    "move the file aside to start a new store"
+                )
+
+    @classmethod
+    def for_project(cls, project_dir: str | Path, **kwargs: Any) -> StateStore:
+        """The store at :func:`default_store_path` of a dbt project folder."""
+        return cls(default_store_path(project_dir), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"StateStore({str(self.path)!r})"
+
+    # -- connections ------------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + self.timeout_s
+        pause = 0.01
+        with self._thread_lock:
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as exc:
+                    if not any(m in str(exc) for m in _LOCK_BUSY):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise StoreBusyError(
+                            f"{self.path}: another process kept the state store open for "
+                            f"{self.timeout_s:.0f} s; try again, or raise timeout_s"
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.25)
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+        with self._connect() as con:
+            return con.sql(query, params=params).pl()
+
+    @staticmethod
+    def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        con.register("_saosim_rows", frame)
+        try:
+            columns = ", ".join(frame.columns)
+            con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _saosim_rows")
+        finally:
+            con.unregister("_saosim_rows")
+
+    # -- state --------------------------------------------------------------------------------
+    def load_state(self) -> State:
+        """The last committed state (empty for a new store)."""
+        frame = self._frame("SELECT * FROM node_state ORDER BY unique_id")
+        return State.from_frame(frame, path=str(self.path))
+
+    def save_state(self, state: State) -> None:
+        """Replace the stored state with ``state``, in one transaction."""
+        with self._transaction() as con:
+            self._write_state(con, state)
+
+    def _write_state(self, con: duckdb.DuckDBPyConnection, state: State) -> None:
+        con.execute("DELETE FROM node_state")
+        self._insert(con, "node_state", state.to_frame())
+
+    # -- plans ----------------------------------------------------------------------------------
+    def record_plan(
+        self,
+        plan: Plan,
+        *,
+        job_id: str | None = None,
+        selection: str | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Store a plan and all its decisions; returns the new plan id."""
+        plan_id = uuid.uuid4().hex
+        created = created_at or datetime.now(UTC)
+        options = json.dumps(asdict(plan.options), sort_keys=True, default=str)
+        head = pl.DataFrame(
+            [
+                [plan_id],
+                [plan.at],
+                [str(plan.profile)],
+                [options],
+                [job_id],
+                [selection],
+                [created],
+            ],
+            schema=PLANS_SCHEMA,
+        )
+        decisions = plan.to_frame().with_columns(
+            pl.lit(plan_id).alias("plan_id"),
+            pl.int_range(pl.len(), dtype=pl.Int32).alias("position"),
+            pl.col("action").cast(pl.String),
+            pl.col("reason").cast(pl.String),
+            pl.col("profile").cast(pl.String),
+        )
+        with self._transaction() as con:
+            self._insert(con, "plans", head)
+            self._insert(con, "decisions", decisions.select(list(DECISIONS_SCHEMA)))
+        return plan_id
+
+    def plans(self) -> pl.DataFrame:
+        """Every stored plan, oldest first."""
+        return self._frame("SELECT * FROM plans ORDER BY created_at, plan_id")
+
+    def decisions(self, plan_id: str | None = None) -> pl.DataFrame:
+        """Decisions of one plan (or of all), in the plan's order of nodes."""
+        if plan_id is None:
+            return self._frame(
+                "SELECT d.* FROM decisions d JOIN plans p USING (plan_id) "
+                "ORDER BY p.created_at, d.plan_id, d.position"
+            )
+        return self._frame("SELECT * FROM decisions WHERE plan_id = ? ORDER BY position", [plan_id])
+
+    # -- runs -----------------------------------------------------------------------------------
+    def record_run(
+        self,
+        run_results: str | Path,
+        *,
+        plan_id: str | None = None,
+        job_id: str | None = None,
+        state: State | None = None,
+        holder: str | None = None,
+    ) -> str:
+        """Import a ``run_results.json`` into ``runs``/``node_runs``; returns its run id.
+
+        In the same transaction it links the run to ``plan_id``, replaces the state with
+        ``state`` (the plan applied to this run's outcome) and releases ``holder``'s locks — so
+        a crash leaves either all of it or none.
+        """
+        from saosim.artifacts.runs import read_runs
+
+        history = read_runs(run_results)
+        runs = history.runs
+        if job_id is not None:
+            runs = runs.with_columns(pl.lit(job_id).alias("job_id"))
+        run_id = runs.get_column("run_id")[0]
+        with self._transaction() as con:
+            con.execute("DELETE FROM node_runs WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            self._insert(con, "runs", validate(runs, "runs"))
+            self._insert(con, "node_runs", validate(history.node_runs, "node_runs"))
+            if plan_id is not None:
+                con.execute(
+                    "INSERT INTO plan_runs VALUES (?, ?) ON CONFLICT DO NOTHING", [plan_id, run_id]
+                )
+            if state is not None:
+                self._write_state(con, state)
+            if holder is not None:
+                con.execute("DELETE FROM locks WHERE holder = ?", [holder])
+        return run_id
+
+    def runs(self) -> pl.DataFrame:
+        """The canonical ``runs`` table of every recorded run."""
+        return validate(self._frame("SELECT * FROM runs ORDER BY started_at, run_id"), "runs")
+
+    def node_runs(self, run_id: str | None = None) -> pl.DataFrame:
+        """The canonical ``node_runs`` table (of one run, or of all)."""
+        where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", None)
+        query = f"SELECT * FROM node_runs {where} ORDER BY run_id, started_at, unique_id"
+        frame = self._frame(query, params)
+        return validate(frame, "node_runs")
+
+    # -- locks ----------------------------------------------------------------------------------
+    def acquire(
+        self,
+        unique_ids: Iterable[str],
+        *,
+        holder: str | None = None,
+        ttl_s: float = 6 * 3600,
+        at: datetime | None = None,
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Lock nodes for building.
+
+        Returns:
+            ``(acquired, held_elsewhere)``: the nodes now locked by ``holder`` (including ones it
+            held already), and those another holder is building — pass these to the planner as
+            ``in_flight``.
+        """
+        holder = holder or default_holder()
+        now = at or datetime.now(UTC)
+        wanted = sorted(set(unique_ids))
+        if not wanted:
+            return frozenset(), frozenset()
+        expires = now + timedelta(seconds=ttl_s)
+        with self._transaction() as con:
+            con.execute("DELETE FROM locks WHERE expires_at <= ?", [now])
+            rows = con.execute(
+                "SELECT unique_id, holder FROM locks WHERE list_contains(?, unique_id)", [wanted]
+            ).fetchall()
+            elsewhere = frozenset(uid for uid, h in rows if h != holder)
+            free = [uid for uid in wanted if uid not in elsewhere]
+            frame = pl.DataFrame(
+                {
+                    "unique_id": free,
+                    "holder": [holder] * len(free),
+                    "acquired_at": [now] * len(free),
+                    "expires_at": [expires] * len(free),
+                },
+                schema=LOCKS_SCHEMA,
+            )
+            con.execute(
+                "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)",
+                [
+                    holder,
+                    free,
+                ],
+            )
+            self._insert(con, "locks", frame)
+        return frozenset(free), elsewhere
+
+    def release(self, *, holder: str | None = None, unique_ids: Iterable[str] | None = None) -> int:
+        """Release ``holder``'s locks (all, or only ``unique_ids``); returns how many."""
+        holder = holder or default_holder()
+        with self._transaction() as con:
+            if unique_ids is None:
+                query, params = "DELETE FROM locks WHERE holder = ?", [holder]
+            else:
+                query = "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)"
+                params = [holder, sorted(set(unique_ids))]
+            return int(con.execute(query, params).fetchone()[0])
+
+    def in_flight(self, *, at: datetime | None = None, holder: str | None = None) -> frozenset[str]:
+        """Nodes other holders are building now (unexpired locks not held by ``holder``)."""
+        now = at or datetime.now(UTC)
+        me = holder or default_holder()
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT unique_id FROM locks WHERE expires_at > ? AND holder <> ?", [now, me]
+            ).fetchall()
+        return frozenset(r[0] for r in rows)
+
+    def locks(self) -> pl.DataFrame:
+        """The ``locks`` table as it stands."""
+        return self._frame("SELECT * FROM locks ORDER BY unique_id")
