@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from saosim.errors import SaosimError
 
@@ -35,7 +36,11 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SaosimError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            # One line whatever the terminal width; the message is escaped because file names
+            # and values in it may contain [brackets] that rich would read as markup.
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -22,9 +22,9 @@ unless ``timezone=`` names it.
 
 >>> from pathlib import Path
 >>> fixtures = Path(__file__).parents[2] / "tests" / "fixtures" / "artifacts"
->>> project, history = read_export(fixtures / "elementary_export")
+>>> project, history = read_export(fixtures / "dbt_artifacts_export")
 >>> history.runs.height, history.source_arrivals.height
-(3, 3)
+(2, 3)
 """
 
 from __future__ import annotations

@@ -202,7 +202,11 @@ def _known_only(
     tables: dict[str, pl.DataFrame], project: Project, *, strict: bool
 ) -> dict[str, pl.DataFrame]:
     known = list(project.nodes)
-    for table in ("node_runs", "source_arrivals", "code_changes"):
+    # Code changes of nodes the newest manifest no longer has are history of deleted code: they
+    # cannot affect the replay, so they go without a warning.
+    changes = tables["code_changes"]
+    tables["code_changes"] = changes.filter(changes.get_column("unique_id").is_in(known))
+    for table in ("node_runs", "source_arrivals"):
         frame = tables[table]
         ids = frame.get_column("unique_id")
         hook = ids.str.starts_with("operation.")

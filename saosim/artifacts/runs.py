@@ -61,15 +61,12 @@ def artifact_kind(path: Path) -> str | None:
     name = path.name.lower()
     if not name.endswith((".json", ".json.gz")):
         return None
-    stem = name.removesuffix(".gz").removesuffix(".json")
+    # "manifest@2024-09-27_eb2a5783.json.gz": a copy tagged with its date is still a manifest.
+    stem = name.removesuffix(".gz").removesuffix(".json").split("@", 1)[0]
     for kind in _KINDS:
-        # `sources` must be the whole word at the end: "dbt_sources.json" is fine,
-        # "sources_freshness_config.json" is not an artifact.
-        if (
-            stem == kind
-            or stem.endswith(("_" + kind, "-" + kind, "." + kind))
-            or (stem.startswith(kind + "@"))
-        ):
+        # The kind must end the name: "run_70401_run_results.json" and "target__sources.json"
+        # are artifacts, "sources_config.json" is not.
+        if stem == kind or stem.endswith(("_" + kind, "-" + kind, "." + kind)):
             return kind
     return None
 
