@@ -39,6 +39,10 @@ _EXPORTS = {
     "Tiers": "saosim.tiers",
     "load_tiers": "saosim.tiers",
     "tiers_to_dbt_yaml": "saosim.tiers",
+    "source_versions": "saosim.live.metadata",
+    "dbt_parse": "saosim.live.dbt_runner",
+    "dbt_build": "saosim.live.dbt_runner",
+    "StateStore": "saosim.live.store",
 }
 
 __all__ = sorted(_EXPORTS)
