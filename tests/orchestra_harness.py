@@ -314,6 +314,10 @@ class OrchestraProject:
         self.target_dir.mkdir(exist_ok=True)
         (root / "seeds").mkdir(exist_ok=True)
         self.state_file = root / "orchestra_state.json"
+        if not self.state_file.exists():
+            # The local-file backend refuses to save onto a missing file (save_state re-reads it
+            # to merge), so a real setup starts from an empty state document.
+            self.write_state(StateApiModel(state={}))
         self.settings = OrchestraDbtSettings(
             use_stateful=True,
             state_file=self.state_file.name,
@@ -446,11 +450,11 @@ def run_orchestra(case: Case, *, verify_relations_exist: bool = True) -> Orchest
 # -- saosim side --------------------------------------------------------------------------------
 
 
-def saosim_project(case: Case) -> Project:
-    """The case's DAG as a saosim ``Project`` (fingerprint = dbt-orchestra's checksum)."""
+def saosim_project(case_nodes: tuple[CaseNode, ...]) -> Project:
+    """The DAG as a saosim ``Project`` (fingerprint = dbt-orchestra's checksum)."""
     nodes = []
-    by_name = {n.name: n for n in case.nodes}
-    for n in case.nodes:
+    by_name = {n.name: n for n in case_nodes}
+    for n in case_nodes:
         if n.resource_type == "source":
             schema, _, table = n.name.partition(".")
             nodes.append(
@@ -481,7 +485,7 @@ def saosim_project(case: Case) -> Project:
                 freshness_declared=n.build_after is not None,
             )
         )
-    edges = [(by_name[p].unique_id, n.unique_id) for n in case.nodes for p in n.parents]
+    edges = [(by_name[p].unique_id, n.unique_id) for n in case_nodes for p in n.parents]
     return Project(nodes, edges, name=PROJECT)
 
 
@@ -529,4 +533,4 @@ def saosim_inputs(case: Case) -> tuple[Project, State, dict[str, datetime]]:
             tests_failed=cs.tests_failed,
         )
     sources = {case.node(s).unique_id: t for s, t in case.source_versions.items()}
-    return saosim_project(case), State(states), sources
+    return saosim_project(case.nodes), State(states), sources

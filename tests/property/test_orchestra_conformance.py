@@ -21,6 +21,7 @@ from tests.orchestra_harness import (
     saosim_inputs,
 )
 from tests.orchestra_strategies import cases
+from tests.orchestra_timeline import Timeline, replay, timelines
 
 SRC = CaseNode("raw.orders", "source")
 H = timedelta(hours=1)
@@ -212,3 +213,23 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra(case: Case) -> None:
     wrong = sorted((built ^ orchestra.built) | (reused ^ orchestra.reused))
     detail = "; ".join(f"{u}: dbt-orchestra says {orchestra.reasons[u]!r}" for u in wrong)
     assert (built, reused) == (orchestra.built, orchestra.reused), detail
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(timeline=timelines())
+def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline(timeline: Timeline) -> None:
+    """Each side keeps its own state across runs (dbt-orchestra: update_state on dbt's run
+    results; saosim: Plan.apply); every run's decisions must agree, skips included."""
+    pytest.importorskip("saosim.planner")
+    for step in replay(timeline):
+        wrong = step.mismatches()
+        assert not wrong, f"run {step.index} at {step.run.at:%Y-%m-%d %H:%M:%S}: " + "; ".join(
+            wrong
+        )
