@@ -321,8 +321,8 @@ class StateStore:
         """Import a ``run_results.json`` into ``runs``/``node_runs``; returns its run id.
 
         In the same transaction it links the run to ``plan_id``, replaces the state with
-        ``state`` (the plan applied to this run's outcome) and releases ``holder``'s locks — so
-        a crash leaves either all of it or none.
+        ``state`` (the plan applied to this run's outcome) and releases ``holder``'s locks
+        (default: this process and thread's) — so a crash leaves either all of it or none.
         """
         from saosim.artifacts.runs import read_runs
 
@@ -342,8 +342,7 @@ class StateStore:
                 )
             if state is not None:
                 self._write_state(con, state)
-            if holder is not None:
-                con.execute("DELETE FROM locks WHERE holder = ?", [holder])
+            con.execute("DELETE FROM locks WHERE holder = ?", [holder or default_holder()])
         return run_id
 
     def runs(self) -> pl.DataFrame:
