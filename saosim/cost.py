@@ -288,7 +288,7 @@ def _incremental_fits(
         .filter((pl.col("k") >= min_gaps) & (pl.col("distinct") >= 2))
         .get_column("unique_id")
     )
-    data = data.filter(pl.col("unique_id").is_in(eligible))
+    data = data.filter(pl.col("unique_id").is_in(eligible.to_list()))
     if data.height == 0:
         return {}
     ids, code = np.unique(data.get_column("unique_id").to_numpy(), return_inverse=True)
@@ -320,7 +320,7 @@ def _incremental_fits(
         lookup = {u: i for i, u in enumerate(ids)}
         c2 = np.array([lookup[u] for u in all_obs.get_column("unique_id").to_list()])
         gaps = all_obs.get_column("gap_s").to_numpy()
-        typical = np.bincount(code, x, m) / np.maximum(np.bincount(code, None, m), 1)
+        typical = _group_median(code, x, m)  # the same typical gap the predictions use
         xs = np.where(np.isfinite(gaps) & (np.nan_to_num(gaps) > 0), gaps / 3600.0, typical[c2])
         pred = np.bincount(c2, np.maximum(a[c2] + b[c2] * xs, 0), m)
         actual = np.bincount(c2, all_obs.get_column("y").to_numpy(), m)
