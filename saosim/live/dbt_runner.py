@@ -115,7 +115,7 @@ def dbt_selectors(unique_ids: Iterable[str], project: Project | None = None) -> 
 
     >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"]}, name="shop")
     >>> dbt_selectors(["model.shop.stg", "source.shop.raw.a"], p)
-    ['source:raw.a', 'stg']
+    ['stg', 'source:raw.a']
     """
     terms = []
     names: Counter[str] = Counter()
