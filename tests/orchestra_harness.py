@@ -43,6 +43,7 @@ import time_machine
 from orchestra_dbt import relation_existence
 from orchestra_dbt import state as orchestra_state
 from orchestra_dbt.build_after import propagate_freshness_config
+from orchestra_dbt.checksum import calculate_checksum
 from orchestra_dbt.config import OrchestraDbtSettings
 from orchestra_dbt.dag import construct_dag
 from orchestra_dbt.full_refresh_finder import is_full_refresh_requested
@@ -197,8 +198,12 @@ def checksum(node: CaseNode, version: int = 0) -> str:
     if node.resource_type == "seed":
         return _sha(_seed_bytes(node, version))
     if node.resource_type == "model":
-        # dbt-orchestra hashes the stripped raw code of models (dbt 1.x's formula).
-        return _sha(_code(node, version).strip())
+        # dbt-orchestra's own function: sha256 of the stripped raw code (a comment counts).
+        code_id = calculate_checksum(
+            "model", node_checksum="", file_path="", raw_code=_code(node, version)
+        )
+        assert code_id is not None
+        return code_id
     # Snapshots keep dbt's own file checksum.
     return _sha(f"snapshot file of {node.name}, version {version}")
 

@@ -17,6 +17,7 @@ from tests.orchestra_harness import (
     Case,
     CaseNode,
     CaseState,
+    checksum,
     run_orchestra,
     saosim_inputs,
 )
@@ -72,6 +73,15 @@ def test_orchestra_window_holds_new_data_but_not_a_code_change() -> None:
     assert _built(held) == {"stg"}
     edited = {**state, "fct": CaseState(T0 + 4 * H, code_changed=True)}
     assert _built(Case(held.nodes, edited, held.source_versions, held.at)) == {"stg", "fct"}
+
+
+def test_orchestra_comment_only_edit_is_a_code_change() -> None:
+    # The harness's edits only append a SQL comment; dbt-orchestra hashes the raw code.
+    state = {"stg": CaseState(T0, seen_sources={"raw.orders": T0}, code_changed=True)}
+    nodes = _chain()[:2]
+    result = run_orchestra(Case(nodes, state, {"raw.orders": T0}, T0 + H))
+    assert result.reasons["model.conf.stg"] == "Checksum changed since last run."
+    assert checksum(nodes[1], -1) != checksum(nodes[1], 0)
 
 
 def test_orchestra_window_ends_exactly_at_w() -> None:
