@@ -112,16 +112,9 @@ def report(
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> Metrics:
     """Every metric frame at once (staleness computed once)."""
-    if staleness_results is None:
-        staleness_results = staleness(
-            decisions,
-            project=project,
-            arrivals=arrivals,
-            freshness=freshness,
-            start=start,
-            end=end,
-            live_views=live_views,
-        )
+    staleness_results = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
     kw = {
         "project": project,
         "arrivals": arrivals,
@@ -248,10 +241,18 @@ def _run_costs(frame: pl.DataFrame, cost_model: CostModel, profiles: Mapping[str
     return runs.with_columns(pl.Series("overhead_usd", overhead, dtype=pl.Float64))
 
 
-def _stale(decisions, project, arrivals, freshness, staleness_results):
-    if staleness_results is not None:
-        return staleness_results
-    return staleness(decisions, project=project, arrivals=arrivals, freshness=freshness)
+def _stale(decisions, project, arrivals, freshness, start, end, live_views, results):
+    if results is not None:
+        return results
+    return staleness(
+        decisions,
+        project=project,
+        arrivals=arrivals,
+        freshness=freshness,
+        start=start,
+        end=end,
+        live_views=live_views,
+    )
 
 
 def summarize(
@@ -271,16 +272,9 @@ def summarize(
 ) -> pl.DataFrame:
     """One row per scenario: runs, builds, reuses, cost, savings, staleness (module docstring)."""
     cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
-    if staleness_results is None:
-        staleness_results = staleness(
-            decisions,
-            project=project,
-            arrivals=arrivals,
-            freshness=freshness,
-            start=start,
-            end=end,
-            live_views=live_views,
-        )
+    staleness_results = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
     fee_scenarios = set(profiles) if reuse_fee_scenarios is None else set(reuse_fee_scenarios)
     runs = (
         _run_costs(frame, cost_model, profiles)
@@ -414,16 +408,9 @@ def per_model(
 ) -> pl.DataFrame:
     """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured)."""
     cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
-    if staleness_results is None:
-        staleness_results = staleness(
-            decisions,
-            project=project,
-            arrivals=arrivals,
-            freshness=freshness,
-            start=start,
-            end=end,
-            live_views=live_views,
-        )
+    staleness_results = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
     counts = frame.group_by("scenario", "unique_id").agg(
         (pl.col("action") == "build").sum().cast(pl.Int64).alias("builds"),
         (pl.col("action") == "run").sum().cast(pl.Int64).alias("test_runs"),
@@ -487,16 +474,9 @@ def per_tier(
     per-run overheads are not split by tier.
     """
     cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
-    if staleness_results is None:
-        staleness_results = staleness(
-            decisions,
-            project=project,
-            arrivals=arrivals,
-            freshness=freshness,
-            start=start,
-            end=end,
-            live_views=live_views,
-        )
+    staleness_results = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
     tiers = _tier_frame(project, freshness, profiles)
     counts = (
         frame.join(tiers, on=["scenario", "unique_id"], how="left")
@@ -552,16 +532,9 @@ def per_day(
     """One row per (scenario, UTC day): runs, builds, reuses, dollars (overheads by the run's
     day), mean staleness over all measured models and SLA-miss hours."""
     cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
-    if staleness_results is None:
-        staleness_results = staleness(
-            decisions,
-            project=project,
-            arrivals=arrivals,
-            freshness=freshness,
-            start=start,
-            end=end,
-            live_views=live_views,
-        )
+    staleness_results = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
     runs = (
         _run_costs(frame, cost_model, profiles)
         .with_columns(pl.col("run_at").dt.date().alias("day"))
