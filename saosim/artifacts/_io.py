@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 
 from saosim.errors import ArtifactError
 
-__all__ = ["is_json_file", "parse_time", "read_json", "schema_version"]
+__all__ = ["is_json_file", "parse_time", "parse_times", "read_json", "schema_version"]
 
 _JSON_SUFFIXES = (".json", ".json.gz")
 # dbt Fusion writes nanoseconds; datetime keeps microseconds, so extra digits are cut, not rounded.
@@ -132,3 +133,48 @@ def parse_time(
         raise ArtifactError(
             f"{value!r} is not an ISO 8601 timestamp", path=str(path), field=field, row=row
         ) from None
+
+
+_ISO = "%Y-%m-%dT%H:%M:%S%.f%z"
+
+
+def parse_times(
+    values: pl.Series, *, path: str | Path, field: str, row_offset: int = 0
+) -> pl.Series:
+    """Vectorised :func:`parse_time` for a column of ISO 8601 strings (``None`` stays null).
+
+    Rows are numbered from ``row_offset`` in messages.
+
+    >>> parse_times(pl.Series(["2026-01-05T07:00:07Z", "2026-01-05 09:00:00.5+02:00", None]),
+    ...             path="r.json", field="f").to_list()[1]
+    datetime.datetime(2026, 1, 5, 7, 0, 0, 500000, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    """
+    text = values.cast(pl.String).str.strip_chars()
+    given = text.is_not_null() & (text != "")
+    naive = given & ~text.str.contains(_HAS_ZONE.pattern)
+    if naive.any():
+        row = int(naive.arg_true()[0])
+        raise ArtifactError(
+            f"{text[row]!r} has no time zone; dbt writes UTC with a Z or +00:00 suffix, so this "
+            "file was edited or produced by another tool",
+            path=str(path),
+            field=field,
+            row=row + row_offset,
+        )
+    # chrono's %.f takes any number of fraction digits and keeps microseconds (truncating
+    # Fusion's nanoseconds, as parse_time does).
+    parsed = (
+        text.str.replace(r"[zZ]$", "+00:00")
+        .str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
+        .str.to_datetime(format=_ISO, time_zone="UTC", time_unit="us", strict=False)
+    )
+    bad = given & parsed.is_null()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise ArtifactError(
+            f"{text[row]!r} is not an ISO 8601 timestamp",
+            path=str(path),
+            field=field,
+            row=row + row_offset,
+        )
+    return parsed.alias(values.name)

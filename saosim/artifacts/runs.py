@@ -4,7 +4,8 @@ One file, a list of files, or a folder tree holding many runs (one ``target/`` c
 dbt Cloud artifact downloads such as ``run_1234_run_results.json``). Each run_results file is
 one run: ``run_id`` is ``metadata.invocation_id``; the job is ``DBT_CLOUD_JOB_ID`` from
 ``metadata.env`` when dbt Cloud wrote the file, else the first folder of a two-level tree
-(``<job>/<run>/run_results.json``), else unknown. Statuses are kept as dbt wrote them
+(``<job>/<run>/run_results.json``), else — when the folder given holds one folder per run — that
+folder's own name; a file given by itself has no job. Statuses are kept as dbt wrote them
 (lower-cased): ``reused`` and ``skipped`` stay what they are.
 
 Source arrivals come from successive ``sources.json`` files: each time a source's
@@ -29,14 +30,15 @@ from typing import Any
 
 import polars as pl
 
-from saosim.artifacts._io import parse_time, read_json, schema_version
+from saosim.artifacts._io import parse_time, parse_times, read_json, schema_version
 from saosim.artifacts.history import History
 from saosim.errors import ArtifactError, SchemaError
-from saosim.schema import TABLES, empty, validate
+from saosim.schema import TABLES, UTC_TIME, empty, validate
 
 __all__ = [
     "RUN_RESULTS_VERSIONS",
     "SOURCES_VERSIONS",
+    "arrivals",
     "arrivals_from_observations",
     "artifact_kind",
     "find_artifacts",
@@ -91,7 +93,10 @@ def _job_from_folder(file: Path, root: Path) -> str | None:
     # `<job>/<run>/target/run_results.json`: the target/ folder says nothing about the job.
     while parts and parts[-1].lower() == "target":
         parts.pop()
-    return parts[0] if len(parts) >= 2 else None
+    if len(parts) >= 2:
+        return parts[0]  # <job>/<run>/run_results.json
+    # <run>/run_results.json: the folder given holds the runs of one job, and names it.
+    return root.name if parts else None
 
 
 def _check_version(data: dict[str, Any], path: Path, kind: str, versions: range) -> None:
@@ -123,18 +128,16 @@ def _results(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     return results
 
 
-def _timing(result: dict[str, Any], path: Path, row: int) -> tuple[datetime | None, ...]:
-    execute = compile_ = None
-    for step in result.get("timing") or []:
-        if not isinstance(step, dict):
-            continue
-        start = parse_time(step.get("started_at"), path=path, field="timing.started_at", row=row)
-        end = parse_time(step.get("completed_at"), path=path, field="timing.completed_at", row=row)
-        if step.get("name") == "execute":
-            execute = (start, end)
-        elif step.get("name") == "compile":
-            compile_ = (start, end)
-    chosen = execute or compile_ or (None, None)
+def _timing(result: dict[str, Any]) -> tuple[Any, Any]:
+    """The execute step's (start, end) as written; the compile step's when there is none."""
+    chosen: tuple[Any, Any] = (None, None)
+    for step in result.get("timing") or ():
+        if isinstance(step, dict):
+            name = step.get("name")
+            if name == "execute":
+                return step.get("started_at"), step.get("completed_at")
+            if name == "compile" and chosen == (None, None):
+                chosen = (step.get("started_at"), step.get("completed_at"))
     return chosen
 
 
@@ -157,8 +160,8 @@ def _selection(args: dict[str, Any]) -> str | None:
 
 def read_run_results(
     path: str | Path, *, job_id: str | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One run_results file → (its ``runs`` row, its ``node_runs`` rows) as plain dicts."""
+) -> tuple[dict[str, Any], pl.DataFrame]:
+    """One run_results file → (its ``runs`` row as a dict, its canonical ``node_runs`` table)."""
     file = Path(path)
     data = read_json(file)
     _check_version(data, file, "run-results", RUN_RESULTS_VERSIONS)
@@ -171,40 +174,35 @@ def read_run_results(
         raise ArtifactError("is missing", path=str(file), field="metadata.generated_at")
     env = meta.get("env") or {}
     args = data.get("args") or {}
-    node_runs = []
-    first_start: datetime | None = None
-    failed = False
-    for i, result in enumerate(_results(data, file)):
-        start, end = _timing(result, file, i)
-        if start and (first_start is None or start < first_start):
-            first_start = start
-        status = str(result.get("status") or "").strip().lower().replace("_", " ")
-        failed = failed or status in _FAILED
+    columns: dict[str, list[Any]] = {name: [] for name in _NODE_RUN_COLUMNS}
+    for result in _results(data, file):
+        start, end = _timing(result)
         adapter = result.get("adapter_response") or {}
         elapsed = result.get("execution_time")
-        node_runs.append(
-            {
-                "run_id": run_id,
-                "unique_id": result["unique_id"],
-                "status": status or None,
-                "started_at": start,
-                "completed_at": end,
-                "execution_time_s": float(elapsed) if isinstance(elapsed, int | float) else None,
-                "rows_affected": _int(adapter.get("rows_affected")),
-                "bytes_processed": _int(adapter.get("bytes_processed")),
-                "query_id": adapter.get("query_id") or adapter.get("job_id"),
-            }
+        columns["unique_id"].append(result["unique_id"])
+        columns["status"].append(str(result.get("status") or "").strip().lower())
+        columns["started_at"].append(start)
+        columns["completed_at"].append(end)
+        columns["execution_time_s"].append(
+            float(elapsed) if isinstance(elapsed, int | float) else None
         )
+        columns["rows_affected"].append(_int(adapter.get("rows_affected")))
+        columns["bytes_processed"].append(_int(adapter.get("bytes_processed")))
+        query_id = adapter.get("query_id") or adapter.get("job_id")
+        columns["query_id"].append(None if query_id is None else str(query_id))
+    node_runs = _node_runs_frame(run_id, columns, file)
     started = parse_time(
         meta.get("invocation_started_at"), path=file, field="metadata.invocation_started_at"
     )
     if started is None:
+        first_start = node_runs.get_column("started_at").min()
         elapsed_total = data.get("elapsed_time")
         started = first_start or (
             finished - timedelta(seconds=float(elapsed_total))
             if isinstance(elapsed_total, int | float)
             else finished
         )
+    failed = node_runs.get_column("status").is_in(list(_FAILED)).any()
     run = {
         "run_id": run_id,
         "job_id": str(env.get("DBT_CLOUD_JOB_ID") or job_id or "") or None,
@@ -216,6 +214,46 @@ def read_run_results(
         "full_refresh": bool(args.get("full_refresh")),
     }
     return run, node_runs
+
+
+_NODE_RUN_COLUMNS = (
+    "unique_id",
+    "status",
+    "started_at",
+    "completed_at",
+    "execution_time_s",
+    "rows_affected",
+    "bytes_processed",
+    "query_id",
+)
+
+
+def _node_runs_frame(run_id: str, columns: dict[str, list[Any]], file: Path) -> pl.DataFrame:
+    height = len(columns["unique_id"])
+    frame = pl.DataFrame(
+        {
+            "run_id": pl.Series([run_id] * height, dtype=pl.String),
+            "unique_id": pl.Series(columns["unique_id"], dtype=pl.String),
+            # dbt writes "runtime error"; tolerate "runtime_error" from other writers.
+            "status": pl.Series(columns["status"], dtype=pl.String).str.replace_all("_", " "),
+            "started_at": parse_times(
+                pl.Series(columns["started_at"], dtype=pl.String),
+                path=file,
+                field="timing.started_at",
+            ),
+            "completed_at": parse_times(
+                pl.Series(columns["completed_at"], dtype=pl.String),
+                path=file,
+                field="timing.completed_at",
+            ),
+            "execution_time_s": pl.Series(columns["execution_time_s"], dtype=pl.Float64),
+            "rows_affected": pl.Series(columns["rows_affected"], dtype=pl.Int64),
+            "bytes_processed": pl.Series(columns["bytes_processed"], dtype=pl.Int64),
+            "query_id": pl.Series(columns["query_id"], dtype=pl.String),
+        }
+    ).with_columns(pl.when(pl.col("status") != "").then(pl.col("status")).alias("status"))
+    # Validated file by file so a bad status or a repeated node names the file and its row.
+    return validate(frame, "node_runs", path=str(file), row_offset=0)
 
 
 def _as_files(paths: str | Path | Iterable[str | Path], kind: str) -> list[tuple[Path, Path]]:
@@ -244,10 +282,10 @@ def read_runs(paths: str | Path | Iterable[str | Path]) -> History:
         SchemaError: two files hold the same ``invocation_id`` (the message names both).
     """
     runs: list[dict[str, Any]] = []
-    node_runs: list[dict[str, Any]] = []
+    node_runs: list[pl.DataFrame] = []
     seen: dict[str, Path] = {}
     for file, root in _as_files(paths, "run_results"):
-        run, rows = read_run_results(file, job_id=_job_from_folder(file, root))
+        run, frame = read_run_results(file, job_id=_job_from_folder(file, root))
         if run["run_id"] in seen:
             raise SchemaError(
                 f"run id {run['run_id']!r} appears in both {seen[run['run_id']]} and {file}; "
@@ -257,14 +295,11 @@ def read_runs(paths: str | Path | Iterable[str | Path]) -> History:
             )
         seen[run["run_id"]] = file
         runs.append(run)
-        for i, row in enumerate(rows):
-            row["_row"] = i
-            row["_file"] = str(file)
-        node_runs += rows
+        node_runs.append(frame)
     sources_files = [f for f, _ in _as_files(paths, "sources")] if _any_dir(paths) else []
     return History(
         runs=_frame(runs, "runs").sort("started_at", "run_id"),
-        node_runs=_validated_node_runs(node_runs),
+        node_runs=pl.concat(node_runs) if node_runs else empty("node_runs"),
         source_arrivals=read_sources(sources_files) if sources_files else empty("source_arrivals"),
     )
 
@@ -283,47 +318,53 @@ def _frame(rows: list[dict[str, Any]], table: str) -> pl.DataFrame:
     return validate(frame, table)
 
 
-def _validated_node_runs(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    if not rows:
-        return empty("node_runs")
-    # Validate file by file so a bad status or a repeated node names the file and its row.
-    by_file: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_file.setdefault(row["_file"], []).append(row)
-    frames = [
-        validate(_frame_raw(file_rows, "node_runs"), "node_runs", path=file, row_offset=0)
-        for file, file_rows in by_file.items()
-    ]
-    return validate(pl.concat(frames), "node_runs")
-
-
-def _frame_raw(rows: list[dict[str, Any]], table: str) -> pl.DataFrame:
-    schema = TABLES[table]
-    return pl.DataFrame({k: [r.get(k) for r in rows] for k in schema}, schema=schema, strict=False)
-
-
 def read_sources(paths: str | Path | Iterable[str | Path]) -> pl.DataFrame:
     """Source arrivals from one or more ``sources.json`` files (or folders holding them).
 
     Returns:
         The canonical ``source_arrivals`` table, sorted by source and time.
     """
-    observations = []
+    frames = []
     for file, _ in _as_files(paths, "sources"):
         data = read_json(file)
         _check_version(data, file, "sources", SOURCES_VERSIONS)
-        for i, result in enumerate(_results(data, file)):
-            loaded = parse_time(
-                result.get("max_loaded_at"), path=file, field="results.max_loaded_at", row=i
-            )
-            if loaded is None:  # a runtime error: the query did not return a value
-                continue
-            snapshot = parse_time(
-                result.get("snapshotted_at"), path=file, field="results.snapshotted_at", row=i
-            )
-            observations.append((snapshot or loaded, loaded, result["unique_id"]))
-    rows = arrivals_from_observations(observations)
-    return _frame(rows, "source_arrivals").sort("unique_id", "arrived_at")
+        results = _results(data, file)
+        ids = pl.Series("unique_id", [r["unique_id"] for r in results], dtype=pl.String)
+        loaded = parse_times(
+            pl.Series([r.get("max_loaded_at") for r in results], dtype=pl.String),
+            path=file,
+            field="results.max_loaded_at",
+        )
+        seen = parse_times(
+            pl.Series([r.get("snapshotted_at") for r in results], dtype=pl.String),
+            path=file,
+            field="results.snapshotted_at",
+        )
+        frames.append(
+            pl.DataFrame({"unique_id": ids, "arrived_at": loaded, "observed_at": seen})
+            # a runtime error: the query returned no max_loaded_at
+            .filter(pl.col("arrived_at").is_not_null())
+        )
+    if not frames:
+        return empty("source_arrivals")
+    return arrivals(pl.concat(frames))
+
+
+def arrivals(observations: pl.DataFrame) -> pl.DataFrame:
+    """Observations (``unique_id``, ``arrived_at`` = max_loaded_at, ``observed_at``) → arrivals.
+
+    An observation is an arrival when its ``max_loaded_at`` is later than every earlier one of
+    the same source (earlier by ``observed_at``); the same value seen again, or a value behind
+    one already seen, is not new data. A missing ``observed_at`` counts as ``arrived_at``.
+    """
+    frame = observations.with_columns(
+        pl.coalesce("observed_at", "arrived_at").alias("observed_at")
+    ).sort("unique_id", "observed_at", "arrived_at")
+    latest_before = pl.col("arrived_at").cum_max().shift(1).over("unique_id")
+    new = frame.filter(latest_before.is_null() | (pl.col("arrived_at") > latest_before))
+    return validate(
+        new.with_columns(pl.lit("loaded_at_field").alias("how")), "source_arrivals"
+    ).sort("unique_id", "arrived_at")
 
 
 def arrivals_from_observations(
@@ -340,18 +381,13 @@ def arrivals_from_observations(
     ...     [(t(2), t(1), "s"), (t(3), t(1), "s"), (t(5), t(4), "s")])]
     [1, 4]
     """
-    latest: dict[str, datetime] = {}
-    rows = []
-    for observed, loaded, uid in sorted(observations):
-        if uid in latest and loaded <= latest[uid]:
-            continue
-        latest[uid] = loaded
-        rows.append(
-            {
-                "unique_id": uid,
-                "arrived_at": loaded,
-                "observed_at": observed,
-                "how": "loaded_at_field",
-            }
-        )
-    return rows
+    items = list(observations)
+    frame = pl.DataFrame(
+        {
+            "unique_id": [uid for _, _, uid in items],
+            "arrived_at": [loaded for _, loaded, _ in items],
+            "observed_at": [observed for observed, _, _ in items],
+        },
+        schema={"unique_id": pl.String, "arrived_at": UTC_TIME, "observed_at": UTC_TIME},
+    )
+    return arrivals(frame).sort("observed_at", "unique_id").to_dicts()

@@ -205,3 +205,11 @@ def test_sources_version_and_kind_are_checked(tmp_path: Path) -> None:
 )
 def test_artifact_kind_from_file_name(name: str, kind: str | None) -> None:
     assert artifact_kind(Path(name)) == kind
+
+
+def test_a_folder_of_run_folders_names_the_job(tmp_path: Path) -> None:
+    shutil.copytree(TREE / "hourly", tmp_path / "team_hourly")
+    history = read_runs(tmp_path / "team_hourly")
+    assert history.runs.get_column("job_id").to_list() == ["team_hourly", "team_hourly"]
+    alone = read_runs(HOURLY_7 / "run_results.json")
+    assert alone.runs.get_column("job_id").to_list() == [None]
