@@ -58,7 +58,8 @@ from orchestra_dbt.models import (
 from orchestra_dbt.sao import calculate_nodes_to_run
 from orchestra_dbt.state import StateLoadError, load_state, save_state, update_state
 
-from saosim.graph import Node, Project
+from saosim.artifacts.manifest import project_from_manifest
+from saosim.graph import Project
 
 if TYPE_CHECKING:
     from saosim.planner import State
@@ -218,11 +219,23 @@ def _manifest(nodes: tuple[CaseNode, ...], versions: Mapping[str, int]) -> dict:
     by_name = {n.name: n for n in nodes}
     child_map: dict[str, list[str]] = {n.unique_id: [] for n in nodes}
     out: dict[str, dict] = {}
+    sources: dict[str, dict] = {}
     for n in nodes:
         deps = [by_name[p].unique_id for p in n.parents]
         for dep in deps:
             child_map[dep].append(n.unique_id)
         if n.resource_type == "source":
+            source_name, _, table = n.name.partition(".")
+            sources[n.unique_id] = {
+                "unique_id": n.unique_id,
+                "resource_type": "source",
+                "name": table,
+                "source_name": source_name,
+                "package_name": PROJECT,
+                "identifier": table,
+                "schema": source_name,
+                "config": {"enabled": True},
+            }
             continue
         config: dict = {"materialized": n.materialization or n.resource_type}
         if n.build_after is not None:
@@ -242,13 +255,17 @@ def _manifest(nodes: tuple[CaseNode, ...], versions: Mapping[str, int]) -> dict:
             "raw_code": _code(n, version),
             "language": n.language,
             "checksum": {"name": "sha256", "checksum": checksum(n, version)},
-            "config": config,
+            "config": config | ({"severity": "ERROR"} if n.resource_type == "test" else {}),
             "depends_on": {"nodes": deps, "macros": []},
         }
     return {
-        "metadata": {"project_name": PROJECT, "dbt_schema_version": "v12"},
+        "metadata": {
+            "project_name": PROJECT,
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+            "adapter_type": "duckdb",
+        },
         "nodes": out,
-        "sources": {},
+        "sources": sources,
         "child_map": child_map,
     }
 
@@ -456,42 +473,12 @@ def run_orchestra(case: Case, *, verify_relations_exist: bool = True) -> Orchest
 
 
 def saosim_project(case_nodes: tuple[CaseNode, ...]) -> Project:
-    """The DAG as a saosim ``Project`` (fingerprint = dbt-orchestra's checksum)."""
-    nodes = []
-    by_name = {n.name: n for n in case_nodes}
-    for n in case_nodes:
-        if n.resource_type == "source":
-            schema, _, table = n.name.partition(".")
-            nodes.append(
-                Node(n.unique_id, table, "source", package=PROJECT, schema=schema, alias=table)
-            )
-            continue
-        if n.resource_type == "test":
-            nodes.append(Node(n.unique_id, n.name, "test", package=PROJECT, severity="error"))
-            continue
-        count, period, updates_on = n.build_after or (None, None, None)
-        code_id = checksum(n)
-        nodes.append(
-            Node(
-                n.unique_id,
-                n.name,
-                n.resource_type,
-                materialization=n.materialization or n.resource_type,
-                package=n.package or PROJECT,
-                path=_file_path(n),
-                fingerprint=code_id,
-                checksum=code_id,
-                language=n.language,
-                raw_code=n.raw_code,
-                alias=n.name,
-                build_after_count=count,
-                build_after_period=period,
-                updates_on=updates_on,
-                freshness_declared=n.build_after is not None,
-            )
-        )
-    edges = [(by_name[p].unique_id, n.unique_id) for n in case_nodes for p in n.parents]
-    return Project(nodes, edges, name=PROJECT)
+    """The DAG as saosim reads it: ``project_from_manifest`` on the manifest dbt-orchestra reads.
+
+    The node's fingerprint is then the manifest's checksum, which the harness sets to
+    dbt-orchestra's own checksum (sha256 of the raw code for models).
+    """
+    return project_from_manifest(_manifest(case_nodes, {}), path="orchestra-harness manifest")
 
 
 def through_ephemerals(case: Case, name: str) -> tuple[str, ...]:
