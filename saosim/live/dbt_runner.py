@@ -19,6 +19,7 @@ project's ``logs/dbt.log`` at ``info`` level, and artifacts to the project's ``t
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -136,8 +137,6 @@ def dbt_selectors(unique_ids: Iterable[str], project: Project | None = None) -> 
 
 
 def _invoke(project_dir: Path, args: list[str]) -> Any:
-    from dbt.cli.main import dbtRunner
-
     full = [
         *args,
         "--project-dir",
@@ -151,6 +150,11 @@ def _invoke(project_dir: Path, args: list[str]) -> Any:
     ]
     with _LOCK:
         before = os.getcwd()
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        # Importing dbt (and running it) installs a stderr handler on the root logger.
+        from dbt.cli.main import dbtRunner
+
         # dbt-duckdb resolves a relative database path from the current directory.
         os.chdir(project_dir)
         try:
@@ -158,6 +162,9 @@ def _invoke(project_dir: Path, args: list[str]) -> Any:
         finally:
             os.chdir(before)
             _release_connections()
+            # a notebook's logging stays its own
+            root.handlers[:] = handlers
+            root.setLevel(level)
     if result.exception is not None:
         raise DbtRunError(f"dbt {args[0]} in {project_dir} failed: {result.exception}") from None
     return result

@@ -4,6 +4,7 @@ manifest carries the freshness configs, and landed rows move exactly one source'
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import duckdb
@@ -86,7 +87,9 @@ def test_build_selected_nodes_after_landing(built_jaffle: BuiltJaffle) -> None:
         orders_before = con.execute("select count(*) from main.fct_orders").fetchone()[0]
         raw_orders = con.execute("select count(*) from raw.orders").fetchone()[0]
     chosen = [_uid(built_jaffle, n) for n in ("stg_orders", "fct_orders", "fct_payments")]
+    handlers = list(logging.getLogger().handlers)
     build = dbt_build(built_jaffle.project_dir, chosen, project=project)
+    assert logging.getLogger().handlers == handlers  # dbt leaves the caller's logging alone
     assert build.success
     built = {u for u, s in build.statuses.items() if not project.nodes[u].is_test}
     assert built == set(chosen)
