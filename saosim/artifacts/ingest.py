@@ -10,7 +10,9 @@ Accepted inputs, in any mix:
 - an estate folder (``estate.json`` + Parquet tables).
 
 The project is the newest manifest (by ``metadata.generated_at``), else the estate's, else the
-one rebuilt from an export. Node runs and arrivals of run hooks (``operation.*``) are dropped:
+one rebuilt from an export. Runs of compile-only commands (``dbt compile``, ``dbt docs
+generate``, ``dbt show``, ``dbt ls``) are dropped with a warning: their results are compile
+timings, not builds. Node runs and arrivals of run hooks (``operation.*``) are dropped:
 hooks are not DAG nodes. Rows naming any other node the project does not have (a model deleted
 since, a disabled one) are dropped with a :class:`~saosim.errors.SaosimWarning` that counts them
 and names a few — or raise a :class:`~saosim.errors.SchemaError` with ``strict=True``.
@@ -43,7 +45,7 @@ from saosim.errors import ArtifactError, SaosimWarning, SchemaError
 from saosim.estate import Estate, load_estate
 from saosim.graph import Project
 
-__all__ = ["ingest", "load_project"]
+__all__ = ["COMPILE_ONLY_COMMANDS", "ingest", "load_project"]
 
 _KIND_BY_SCHEMA = {"manifest": "manifest", "run-results": "run_results", "sources": "sources"}
 
@@ -178,8 +180,32 @@ def ingest(
         history = history + part
     if changes is not None:
         history = history + History(code_changes=changes)
-    tables = _known_only(_deduplicated(history), project, strict=strict)
+    tables = _known_only(_builds_only(_deduplicated(history)), project, strict=strict)
     return Estate(project, **tables)
+
+
+#: dbt commands whose run_results record compile timings, not builds (`dbt docs generate` …).
+COMPILE_ONLY_COMMANDS = frozenset({"compile", "generate", "docs", "show", "list", "ls", "parse"})
+
+
+def _builds_only(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    # A `dbt docs generate` run_results says "success" for every model it only compiled; kept,
+    # it would read as a build and make every runtime and cost wrong.
+    runs = tables["runs"]
+    compile_only = runs.get_column("command").is_in(list(COMPILE_ONLY_COMMANDS))
+    if compile_only.any():
+        dropped = runs.filter(compile_only)
+        commands = ", ".join(sorted(set(dropped.get_column("command").to_list())))
+        warnings.warn(
+            f"{dropped.height} run(s) of compile-only commands ({commands}) were dropped: their "
+            "results are compile timings, not builds",
+            SaosimWarning,
+            stacklevel=4,
+        )
+        gone = dropped.get_column("run_id").to_list()
+        tables["runs"] = runs.filter(~compile_only)
+        tables["node_runs"] = tables["node_runs"].filter(~pl.col("run_id").is_in(gone))
+    return tables
 
 
 def _deduplicated(history: History) -> dict[str, pl.DataFrame]:

@@ -116,3 +116,18 @@ def test_a_json_file_with_an_unusual_name_is_classified_by_its_schema(tmp_path: 
     odd = tmp_path / "prod_snapshot_2026_01_05.json"
     shutil.copy(MANIFEST, odd)
     assert ingest(odd).project.counts()["model"] == 3
+
+
+def test_compile_only_runs_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    data = json.loads(
+        (TREE / "hourly" / "2026-01-05T07" / "target" / "run_results.json").read_text()
+    )
+    data["args"] = {"which": "generate", "invocation_command": "dbt docs generate"}
+    docs = tmp_path / "run_results.json"
+    docs.write_text(json.dumps(data))
+    with pytest.warns(SaosimWarning, match=r"1 run\(s\) of compile-only commands \(generate\)"):
+        estate = ingest([MANIFEST, docs, TREE / "hourly" / "2026-01-05T08"])
+    assert estate.runs.get_column("command").to_list() == ["build"]
+    assert set(estate.node_runs.get_column("run_id").to_list()) == set(
+        estate.runs.get_column("run_id").to_list()
+    )
