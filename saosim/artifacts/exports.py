@@ -231,10 +231,13 @@ def read_export(folder: str | Path, *, timezone: str | None = None) -> tuple[Pro
 # -- dbt_artifacts (brooklyn-data) -----------------------------------------------------------
 def _dbt_artifacts(tables, files, zone, base) -> tuple[Project, History]:
     node_runs: list[dict[str, Any]] = []
+    validated: list[pl.DataFrame] = []
     for table in ("model_executions", "seed_executions", "snapshot_executions", "test_executions"):
         if table not in tables:
             continue
         frame, path = tables[table], files[table]
+        _require(frame, path, ("command_invocation_id", "node_id", "status"))
+        first = len(node_runs)
         starts = _times(frame, "compile_started_at", path=path, zone=zone)
         ends = _times(frame, "query_completed_at", path=path, zone=zone)
         for i, row in enumerate(frame.iter_rows(named=True)):
@@ -255,7 +258,8 @@ def _dbt_artifacts(tables, files, zone, base) -> tuple[Project, History]:
                 }
             )
         for i, at in enumerate(_times(frame, "run_started_at", path=path, zone=zone)):
-            node_runs[len(node_runs) - frame.height + i]["_run_started_at"] = at
+            node_runs[first + i]["_run_started_at"] = at
+        validated.append(_frame([_public(r) for r in node_runs[first:]], "node_runs", path))
     runs = _runs_from(
         node_runs,
         tables.get("invocations"),
@@ -297,7 +301,7 @@ def _dbt_artifacts(tables, files, zone, base) -> tuple[Project, History]:
     )
     return project, History(
         runs=runs,
-        node_runs=_frame([_public(r) for r in node_runs], "node_runs"),
+        node_runs=validate(pl.concat(validated), "node_runs") if validated else empty("node_runs"),
         source_arrivals=_frame(arrivals_from_observations(arrivals), "source_arrivals").sort(
             "unique_id", "arrived_at"
         ),
@@ -311,6 +315,9 @@ def _elementary(tables, files, zone, base) -> tuple[Project, History]:
     node_runs: list[dict[str, Any]] = []
     if table in tables:
         frame, path = tables[table], files[table]
+        _require(frame, path, ("unique_id", "status"))
+        if "invocation_id" not in frame.columns:
+            _require(frame, path, ("model_execution_id",))
         starts = _times(frame, "execute_started_at", path=path, zone=zone)
         ends = _times(frame, "execute_completed_at", path=path, zone=zone)
         generated = _times(frame, "generated_at", path=path, zone=zone)
@@ -318,7 +325,7 @@ def _elementary(tables, files, zone, base) -> tuple[Project, History]:
             node_runs.append(
                 {
                     "run_id": row.get("invocation_id")
-                    or str(row.get("model_execution_id", "")).rsplit(".", 1)[0],
+                    or _invocation_of(row.get("model_execution_id"), row.get("unique_id")),
                     "unique_id": row.get("unique_id"),
                     "status": _status(row.get("status")),
                     "started_at": starts[i],
@@ -366,7 +373,7 @@ def _elementary(tables, files, zone, base) -> tuple[Project, History]:
     )
     return project, History(
         runs=runs,
-        node_runs=_frame([_public(r) for r in node_runs], "node_runs"),
+        node_runs=_frame([_public(r) for r in node_runs], "node_runs", files.get(table)),
         source_arrivals=_frame(arrivals_from_observations(arrivals), "source_arrivals").sort(
             "unique_id", "arrived_at"
         ),
@@ -375,6 +382,25 @@ def _elementary(tables, files, zone, base) -> tuple[Project, History]:
 
 
 # -- shared ----------------------------------------------------------------------------------
+def _require(frame: pl.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise SchemaError(
+                f"required column is missing (has: {', '.join(frame.columns[:8])}"
+                + (" …" if frame.width > 8 else "")
+                + ")",
+                path=str(path),
+                field=column,
+            )
+
+
+def _invocation_of(execution_id: Any, unique_id: Any) -> str | None:
+    # elementary's model_execution_id is "<invocation_id>.<unique_id>" (get_node_execution_id);
+    # the model_run_results view has no invocation_id column of its own.
+    text, suffix = str(execution_id or ""), f".{unique_id}"
+    return text[: -len(suffix)] if unique_id and text.endswith(suffix) else None
+
+
 def _json_obj(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return value

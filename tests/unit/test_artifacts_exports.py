@@ -114,3 +114,29 @@ def test_export_without_a_models_table_cannot_make_a_project(tmp_path: Path) -> 
     (tmp_path / "dbt_invocations.csv").write_text("invocation_id,run_started_at\n")
     with pytest.raises(ArtifactError, match="no models table"):
         read_export(tmp_path)
+
+
+def test_missing_key_column_names_the_file_and_column(tmp_path: Path) -> None:
+    shutil.copytree(DBT_ARTIFACTS, tmp_path / "export")
+    runs = tmp_path / "export" / "model_executions.csv"
+    frame = pl.read_csv(runs, infer_schema=False).drop("node_id")
+    frame.write_csv(runs)
+    with pytest.raises(SchemaError, match="required column is missing") as info:
+        read_export(tmp_path / "export")
+    assert (info.value.field, info.value.path) == ("node_id", str(runs))
+
+
+def test_model_run_results_view_without_invocation_id(tmp_path: Path) -> None:
+    # elementary's model_run_results view: the run is the prefix of model_execution_id.
+    shutil.copytree(ELEMENTARY, tmp_path / "export")
+    results = tmp_path / "export" / "dbt_run_results.csv"
+    frame = pl.read_csv(results, infer_schema=False).drop("invocation_id")
+    frame.write_csv(tmp_path / "export" / "model_run_results.csv")
+    results.unlink()
+    with pytest.warns(SaosimWarning):
+        _, history = read_export(tmp_path / "export")
+    assert sorted(set(history.node_runs.get_column("run_id").to_list())) == [
+        "e1-0200",
+        "e1-0700",
+        "e1-0800",
+    ]
