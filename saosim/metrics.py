@@ -65,24 +65,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 import polars as pl
 
-from saosim.errors import SchemaError
 from saosim.freshness import FreshnessConfig
 from saosim.graph import Project
+from saosim.metrics_log import by_node, named, run_costs, setup
 from saosim.rates import CostModel
-from saosim.staleness import (
-    UNTIERED,
-    StalenessResult,
-    _config_for,
-    staleness,
-)
+from saosim.staleness import StalenessResult, staleness
 
 __all__ = ["Metrics", "per_day", "per_model", "per_tier", "report", "staleness", "summarize"]
-
-_PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
-_BILLED_ACTIONS = ("build", "run")
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,113 +125,6 @@ def report(
     )
 
 
-def _prepared(
-    decisions: pl.DataFrame,
-    project: Project,
-    cost_model: CostModel,
-    profiles: Mapping[str, str],
-) -> pl.DataFrame:
-    """The log with node attributes, billed seconds and dollars per row."""
-    for column in ("run_id", "unique_id", "action", "run_at"):
-        if column not in decisions.columns:
-            raise SchemaError("required column is missing (table decisions)", field=column)
-    order = project.order
-    ids = decisions.get_column("unique_id").cast(pl.String)
-    known = ids.is_in(list(order))
-    if not known.all():
-        row = int((~known).arg_true()[0]) + 1
-        raise SchemaError(
-            f"{ids.filter(~known)[0]!r} is not a node of the project",
-            field="decisions.unique_id",
-            row=row,
-        )
-    node = ids.cast(pl.Enum(list(order))).to_physical().to_numpy()
-    nodes = [project.nodes[u] for u in order]
-    buildable = np.array([n.is_buildable and not n.is_ephemeral for n in nodes])
-    is_test = np.array([n.is_test for n in nodes])
-    is_view = np.array([n.materialization == "view" for n in nodes])
-    frame = decisions.select(
-        (pl.col("scenario").cast(pl.String) if "scenario" in decisions.columns else pl.lit(""))
-        .fill_null("")
-        .alias("scenario"),
-        pl.col("run_id").cast(pl.String),
-        ids.alias("unique_id"),
-        pl.col("action").cast(pl.String),
-        pl.col("run_at"),
-        *[
-            (pl.col(c) if c in decisions.columns else pl.lit(None)).cast(pl.Float64).alias(c)
-            for c in ("runtime_s", "cost_usd")
-        ],
-    ).with_columns(
-        pl.Series("buildable", buildable[node]),
-        pl.Series("is_test", is_test[node]),
-        pl.Series("is_view", is_view[node]),
-    )
-    no_view_bill = [s for s, p in profiles.items() if not cost_model.bills_views(p)]
-    billed_row = pl.col("action").is_in(_BILLED_ACTIONS) & ~(
-        pl.col("is_view") & pl.col("scenario").is_in(no_view_bill)
-    )
-    fallback = (
-        pl.col("runtime_s") / cost_model.concurrency * cost_model.usd_per_second
-        if cost_model.basis == "runtime"
-        else pl.lit(None, dtype=pl.Float64)
-    )
-    frame = frame.with_columns(
-        pl.when(billed_row)
-        .then(pl.col("runtime_s").fill_null(0.0) / cost_model.concurrency)
-        .otherwise(0.0)
-        .alias("billed_s"),
-        pl.when(billed_row)
-        .then(pl.coalesce("cost_usd", fallback))
-        .otherwise(0.0)
-        .alias("row_cost_usd"),
-    )
-    missing = frame.get_column("row_cost_usd").is_null()
-    if missing.any():
-        row = int(missing.arg_true()[0]) + 1
-        raise SchemaError(
-            "a build/run row has neither cost_usd nor runtime_s on the runtime basis; price the "
-            "decisions with saosim.cost.fit_costs(...).cost_usd_array",
-            field="decisions.cost_usd",
-            row=row,
-        )
-    return frame
-
-
-def _profiles(scenarios: Iterable[str], profiles: Mapping[str, str] | None, baseline: str):
-    out = {}
-    for s in scenarios:
-        if profiles and s in profiles:
-            out[s] = str(profiles[s])
-        elif s == baseline:
-            out[s] = "baseline"
-        else:
-            out[s] = s if s in _PROFILES else "sao"
-    return out
-
-
-def _setup(decisions, project, cost_model, profiles, baseline):
-    cost_model = cost_model or CostModel()
-    scenarios = (
-        decisions.get_column("scenario").cast(pl.String).fill_null("").unique().to_list()
-        if "scenario" in decisions.columns
-        else [""]
-    )
-    profiles = _profiles(scenarios, profiles, baseline)
-    return cost_model, profiles, _prepared(decisions, project, cost_model, profiles)
-
-
-def _run_costs(frame: pl.DataFrame, cost_model: CostModel, profiles: Mapping[str, str]):
-    runs = frame.group_by("scenario", "run_id").agg(
-        pl.col("billed_s").sum(), pl.col("row_cost_usd").sum(), pl.col("run_at").min()
-    )
-    state_aware = np.array([profiles[s] != "baseline" for s in runs.get_column("scenario")])
-    overhead = cost_model.run_overhead_usd_array(
-        runs.get_column("billed_s").to_numpy(), state_aware
-    )
-    return runs.with_columns(pl.Series("overhead_usd", overhead, dtype=pl.Float64))
-
-
 def _stale(decisions, project, arrivals, freshness, start, end, live_views, results):
     if results is not None:
         return results
@@ -271,13 +155,13 @@ def summarize(
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> pl.DataFrame:
     """One row per scenario: runs, builds, reuses, cost, savings, staleness (module docstring)."""
-    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
     fee_scenarios = set(profiles) if reuse_fee_scenarios is None else set(reuse_fee_scenarios)
     runs = (
-        _run_costs(frame, cost_model, profiles)
+        run_costs(frame, cost_model, profiles)
         .group_by("scenario")
         .agg(
             pl.len().alias("runs"),
@@ -293,13 +177,14 @@ def summarize(
         (pl.col("is_test") & (pl.col("action") == "run")).sum().alias("test_runs"),
         (pl.col("is_test") & (pl.col("action") == "reuse")).sum().alias("tests_reused"),
         pl.col("row_cost_usd").sum().alias("build_cost_usd"),
-        pl.struct("unique_id", pl.col("run_at").dt.date())
+        pl.struct("node", pl.col("run_at").dt.date())
         .filter(table & (pl.col("action") == "reuse"))
         .n_unique()
         .alias("tables_reused_days"),
     )
     out = (
-        counts.join(runs, on="scenario", how="left")
+        named(counts)
+        .join(runs, on="scenario", how="left")
         .with_columns(
             pl.col("scenario").replace_strict(profiles, return_dtype=pl.String).alias("profile"),
             pl.when(pl.col("node_builds") + pl.col("reuses") > 0)
@@ -382,15 +267,6 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _tier_frame(project: Project, freshness, scenarios) -> pl.DataFrame:
-    rows = []
-    for s in scenarios:
-        cfg = _config_for(freshness, s, project)
-        for uid in project.order:
-            rows.append((s, uid, cfg.for_node(uid).tier or UNTIERED))
-    return pl.DataFrame(rows, schema=["scenario", "unique_id", "tier"], orient="row")
-
-
 def per_model(
     decisions: pl.DataFrame,
     *,
@@ -407,19 +283,11 @@ def per_model(
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> pl.DataFrame:
     """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured)."""
-    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
-    counts = frame.group_by("scenario", "unique_id").agg(
-        (pl.col("action") == "build").sum().cast(pl.Int64).alias("builds"),
-        (pl.col("action") == "run").sum().cast(pl.Int64).alias("test_runs"),
-        (pl.col("action") == "reuse").sum().cast(pl.Int64).alias("reuses"),
-        (pl.col("action") == "skip").sum().cast(pl.Int64).alias("skips"),
-        (pl.col("billed_s").sum() / 3600).alias("billed_hours"),
-        pl.col("row_cost_usd").sum().alias("cost_usd"),
-    )
-    tiers = _tier_frame(project, freshness, profiles)
+    counts = by_node(frame, project, freshness, profiles).drop("node", "buildable")
     stale = pl.concat(
         [
             r.per_model().drop("tier").with_columns(pl.lit(s).alias("scenario"))
@@ -429,18 +297,7 @@ def per_model(
         how="diagonal",
     )
     return (
-        counts.join(tiers, on=["scenario", "unique_id"], how="left")
-        .join(stale, on=["scenario", "unique_id"], how="left")
-        .with_columns(
-            pl.col("unique_id")
-            .replace_strict({u: n.name for u, n in project.nodes.items()}, return_dtype=pl.String)
-            .alias("name"),
-            pl.col("unique_id")
-            .replace_strict(
-                {u: n.resource_type for u, n in project.nodes.items()}, return_dtype=pl.String
-            )
-            .alias("resource_type"),
-        )
+        counts.join(stale, on=["scenario", "unique_id"], how="left")
         .sort("scenario", "unique_id")
         .select(
             "scenario",
@@ -473,24 +330,17 @@ def per_tier(
     Dollars here are the build/run rows of the tier's nodes (data tests count in ``untiered``);
     per-run overheads are not split by tier.
     """
-    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
-    tiers = _tier_frame(project, freshness, profiles)
     counts = (
-        frame.join(tiers, on=["scenario", "unique_id"], how="left")
+        by_node(frame, project, freshness, profiles)
         .group_by("scenario", "tier")
         .agg(
-            (pl.col("buildable") & (pl.col("action") == "build"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("node_builds"),
-            (pl.col("buildable") & (pl.col("action") == "reuse"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("reuses"),
-            pl.col("row_cost_usd").sum().alias("build_cost_usd"),
+            pl.col("builds").filter(pl.col("buildable")).sum().alias("node_builds"),
+            pl.col("reuses").filter(pl.col("buildable")).sum().alias("reuses"),
+            pl.col("cost_usd").sum().alias("build_cost_usd"),
         )
         .with_columns(
             pl.when(pl.col("node_builds") + pl.col("reuses") > 0)
@@ -531,33 +381,35 @@ def per_day(
 ) -> pl.DataFrame:
     """One row per (scenario, UTC day): runs, builds, reuses, dollars (overheads by the run's
     day), mean staleness over all measured models and SLA-miss hours."""
-    cost_model, profiles, frame = _setup(decisions, project, cost_model, profiles, baseline)
+    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
     runs = (
-        _run_costs(frame, cost_model, profiles)
+        run_costs(frame, cost_model, profiles)
         .with_columns(pl.col("run_at").dt.date().alias("day"))
         .group_by("scenario", "day")
         .agg(pl.len().cast(pl.Int64).alias("runs"), pl.col("overhead_usd").sum())
     )
     counts = (
-        frame.with_columns(pl.col("run_at").dt.date().alias("day"))
-        .group_by("scenario", "day")
-        .agg(
-            (pl.col("buildable") & (pl.col("action") == "build"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("node_builds"),
-            (pl.col("buildable") & (pl.col("action") == "reuse"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("reuses"),
-            (pl.col("is_test") & (pl.col("action") == "run"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("test_runs"),
-            pl.col("row_cost_usd").sum().alias("build_cost_usd"),
+        named(
+            frame.with_columns(pl.col("run_at").dt.date().alias("day"))
+            .group_by("scenario", "day")
+            .agg(
+                (pl.col("buildable") & (pl.col("action") == "build"))
+                .sum()
+                .cast(pl.Int64)
+                .alias("node_builds"),
+                (pl.col("buildable") & (pl.col("action") == "reuse"))
+                .sum()
+                .cast(pl.Int64)
+                .alias("reuses"),
+                (pl.col("is_test") & (pl.col("action") == "run"))
+                .sum()
+                .cast(pl.Int64)
+                .alias("test_runs"),
+                pl.col("row_cost_usd").sum().alias("build_cost_usd"),
+            )
         )
         .join(runs, on=["scenario", "day"], how="left")
         .with_columns((pl.col("build_cost_usd") + pl.col("overhead_usd")).alias("cost_usd"))

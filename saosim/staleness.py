@@ -323,7 +323,7 @@ def staleness(
     bin_s = max((t1_us - t0_us) / _US / N_BINS, 1e-6)
     measured = np.flatnonzero(graph.measured)
     out: dict[str, StalenessResult] = {}
-    for scenario in sorted(frame.get_column("scenario").unique().to_list()):
+    for scenario in sorted(str(x) for x in frame.get_column("scenario").unique().to_list()):
         cfg = _config_for(freshness, scenario, project)
         tiers, tier_of, sla_s = _tiers(cfg, graph)
         b_node, b_start, b_finish = _builds(frame, scenario, t0_us, t1_us)
@@ -376,23 +376,13 @@ def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.DataFram
     for column in ("unique_id", "action", "run_at"):
         if column not in decisions.columns:
             raise SchemaError("required column is missing (table decisions)", field=column)
-    cols = [
-        (pl.col("scenario").cast(pl.String) if "scenario" in decisions.columns else pl.lit(""))
-        .fill_null("")
-        .alias("scenario"),
-        pl.col("unique_id"),
-        pl.col("action").cast(pl.String),
-    ]
+    cols = [scenario_column(decisions), pl.col("unique_id"), pl.col("action")]
     for name in ("run_at", "started_at", "finished_at"):
         if name in decisions.columns:
             cols.append(pl.col(name))
         else:
             cols.append(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(name))
-    cols.append(
-        (
-            pl.col("status").cast(pl.String) if "status" in decisions.columns else pl.lit("success")
-        ).alias("status")
-    )
+    cols.append(_succeeded(decisions))
     frame = decisions.select(cols)
     for name in ("run_at", "started_at", "finished_at"):
         dtype = frame.schema[name]
@@ -404,18 +394,74 @@ def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.DataFram
     if frame.get_column("run_at").null_count():
         row = int(frame.get_column("run_at").is_null().arg_true()[0]) + 1
         raise SchemaError("is empty", field="decisions.run_at", row=row)
-    enum = pl.Enum(list(graph.node_ids))
-    ids = frame.get_column("unique_id").cast(pl.String)
-    known = ids.is_in(list(graph.node_ids))
-    if not known.all():
-        bad = ids.filter(~known)
-        row = int((~known).arg_true()[0]) + 1
-        raise SchemaError(
-            f"{bad[0]!r} is not a node of the project ({bad.n_unique()} unknown ids)",
-            field="decisions.unique_id",
-            row=row,
-        )
-    return frame.with_columns(ids.cast(enum).to_physical().cast(pl.Int64).alias("node"))
+    node = node_codes(frame.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
+    return frame.drop("unique_id").with_columns(pl.Series("node", node, dtype=pl.Int64))
+
+
+def node_codes(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> np.ndarray:
+    """Positions of ``ids`` in ``node_ids`` without a string per row (Enum/Categorical input
+    is mapped through its categories); an unknown id is a :class:`SchemaError` with its row.
+
+    >>> node_codes(pl.Series(["b", "a", "b"]), ("a", "b"), field="x").tolist()
+    [1, 0, 1]
+    """
+    lookup = {u: i for i, u in enumerate(node_ids)}
+    if ids.null_count():
+        raise SchemaError("is empty", field=field, row=int(ids.is_null().arg_true()[0]) + 1)
+    dtype = ids.dtype
+    if isinstance(dtype, pl.Enum | pl.Categorical):
+        codes = ids.to_physical().to_numpy()
+        if isinstance(dtype, pl.Enum):
+            names = dtype.categories.to_list()
+            used = np.arange(len(names))
+        else:  # categorical codes are not dense: map the codes that occur
+            uniq = ids.unique().drop_nulls()
+            names = uniq.cast(pl.String).to_list()
+            used = uniq.to_physical().to_numpy()
+        table = np.full(int(used.max(initial=0)) + 1, -1, dtype=np.int64)
+        table[used] = [lookup.get(c, -1) for c in names]
+        out = table[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    else:
+        text = ids.cast(pl.String)
+        uniq = text.unique().drop_nulls().to_list()
+        unknown = [u for u in uniq if u not in lookup]
+        if unknown:
+            bad = unknown[0]
+            row = int((text == bad).arg_true()[0]) + 1
+            raise SchemaError(
+                f"{bad!r} is not a node of the project ({len(unknown)} unknown ids)",
+                field=field,
+                row=row,
+            )
+        enum = pl.Enum(list(node_ids))
+        return text.cast(enum).to_physical().to_numpy().astype(np.int64)
+    if (out < 0).any():
+        row = int(np.flatnonzero(out < 0)[0])
+        raise SchemaError(f"{ids[row]!r} is not a node of the project", field=field, row=row + 1)
+    return out
+
+
+def scenario_column(decisions: pl.DataFrame) -> pl.Expr:
+    """The ``scenario`` column (``""`` when the log has none), left as Enum/Categorical if so."""
+    if "scenario" not in decisions.columns:
+        return pl.lit("").alias("scenario")
+    if decisions.schema["scenario"] == pl.String:
+        return pl.col("scenario").fill_null("")
+    return pl.col("scenario")
+
+
+def _succeeded(decisions: pl.DataFrame) -> pl.Expr:
+    """True unless the optional ``status`` says the build failed (no string per row for Enums)."""
+    if "status" not in decisions.columns:
+        return pl.lit(True).alias("ok")
+    dtype = decisions.schema["status"]
+    if isinstance(dtype, pl.Enum):
+        cats = dtype.categories.to_list()
+        bad = [i for i, c in enumerate(cats) if c in FAILED_STATUSES]
+        return (~pl.col("status").to_physical().is_in(bad)).fill_null(True).alias("ok")
+    return (
+        (~pl.col("status").cast(pl.String).is_in(list(FAILED_STATUSES))).fill_null(True).alias("ok")
+    )
 
 
 def _window(
@@ -502,11 +548,7 @@ def _builds(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     builds = (
         frame.lazy()
-        .filter(
-            (pl.col("scenario") == scenario)
-            & (pl.col("action") == "build")
-            & ~pl.col("status").fill_null("success").is_in(list(FAILED_STATUSES))
-        )
+        .filter((pl.col("scenario") == scenario) & (pl.col("action") == "build") & pl.col("ok"))
         .select(
             "node",
             pl.coalesce("started_at", "run_at").dt.epoch("us").alias("s"),

@@ -210,3 +210,29 @@ def test_report_bundles_everything_once():
         LOG, project=PROJECT, arrivals=ARRIVALS, cost_model=COST, staleness_results=out.staleness
     )
     assert again.equals(out.summary)
+
+
+def test_enum_and_categorical_columns_give_the_same_numbers():
+    plain = summarize(LOG, project=PROJECT, arrivals=ARRIVALS, cost_model=COST, start=T0)
+    enum_log = LOG.with_columns(
+        pl.col("unique_id").cast(pl.Enum([*PROJECT.order, "model.p.unused"])),
+        pl.col("scenario").cast(pl.Enum(["baseline", "sao"])),
+        pl.col("action").cast(pl.Enum(["build", "run", "reuse", "skip", "no_op"])),
+    )
+    cat_log = LOG.with_columns(pl.col("unique_id").cast(pl.Categorical))
+    for log in (enum_log, cat_log):
+        got = summarize(log, project=PROJECT, arrivals=ARRIVALS, cost_model=COST, start=T0)
+        assert got.equals(plain)
+        models = per_model(log, project=PROJECT, arrivals=ARRIVALS, cost_model=COST, start=T0)
+        assert models.get_column("unique_id").n_unique() == 4
+    bad = LOG.with_columns(pl.col("unique_id").cast(pl.Enum([*PROJECT.order, "model.p.zzz"])))
+    bad = bad.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2)
+        .then(pl.lit("model.p.zzz"))
+        .otherwise(pl.col("unique_id").cast(pl.String))
+        .cast(bad.schema["unique_id"])
+        .alias("unique_id")
+    )
+    with pytest.raises(SchemaError, match="zzz") as err:
+        summarize(bad, project=PROJECT, arrivals=ARRIVALS, cost_model=COST)
+    assert err.value.row == 3
