@@ -229,7 +229,9 @@ def read_export(folder: str | Path, *, timezone: str | None = None) -> tuple[Pro
 
 
 # -- dbt_artifacts (brooklyn-data) -----------------------------------------------------------
-def _dbt_artifacts(tables, files, zone, base) -> tuple[Project, History]:
+def _dbt_artifacts(
+    tables: dict[str, pl.DataFrame], files: dict[str, Path], zone: ZoneInfo | None, base: Path
+) -> tuple[Project, History]:
     node_runs: list[dict[str, Any]] = []
     validated: list[pl.DataFrame] = []
     for table in ("model_executions", "seed_executions", "snapshot_executions", "test_executions"):
@@ -310,7 +312,9 @@ def _dbt_artifacts(tables, files, zone, base) -> tuple[Project, History]:
 
 
 # -- elementary -------------------------------------------------------------------------------
-def _elementary(tables, files, zone, base) -> tuple[Project, History]:
+def _elementary(
+    tables: dict[str, pl.DataFrame], files: dict[str, Path], zone: ZoneInfo | None, base: Path
+) -> tuple[Project, History]:
     table = "dbt_run_results" if "dbt_run_results" in tables else "model_run_results"
     node_runs: list[dict[str, Any]] = []
     if table in tables:
@@ -418,18 +422,18 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _runs_from(
-    node_runs,
-    frame,
-    path,
-    zone,
+    node_runs: list[dict[str, Any]],
+    frame: pl.DataFrame | None,
+    path: Path | None,
+    zone: ZoneInfo | None,
     *,
-    id_col,
-    start_col,
-    end_col,
-    command_col,
-    refresh_col,
-    job_col,
-    args_col,
+    id_col: str,
+    start_col: str,
+    end_col: str | None,
+    command_col: str,
+    refresh_col: str,
+    job_col: str,
+    args_col: str | None,
 ) -> pl.DataFrame:
     by_run: dict[str, dict[str, Any]] = {}
     for row in node_runs:
@@ -462,7 +466,16 @@ def _runs_from(
     return _frame(list(by_run.values()), "runs", path).sort("started_at", "run_id")
 
 
-def _project_from_tables(catalogue, *, zone, base, id_col, db_col, schema_col, path_col):
+def _project_from_tables(
+    catalogue: list[tuple[pl.DataFrame, Path, str]],
+    *,
+    zone: ZoneInfo | None,
+    base: Path,
+    id_col: str,
+    db_col: str,
+    schema_col: str,
+    path_col: str,
+) -> tuple[Project, pl.DataFrame]:
     latest: dict[str, tuple[datetime | None, dict[str, Any], str]] = {}
     checksums: list[tuple[datetime, str, str | None]] = []
     for frame, path, kind in catalogue:
@@ -527,7 +540,9 @@ def _project_from_tables(catalogue, *, zone, base, id_col, db_col, schema_col, p
     return project, _changes_from_checksums(checksums, project)
 
 
-def _changes_from_checksums(checksums, project: Project) -> pl.DataFrame:
+def _changes_from_checksums(
+    checksums: list[tuple[datetime, str, str | None]], project: Project
+) -> pl.DataFrame:
     # Same rules as saosim.artifacts.changes: the earliest snapshot is the baseline; a changed
     # checksum, or a node first seen after it, is a change at that snapshot's time.
     if not checksums:

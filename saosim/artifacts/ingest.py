@@ -134,7 +134,7 @@ def ingest(
         SchemaError: a bad row, a run id seen twice, or (``strict``) an unknown node.
     """
     manifests: list[Path] = []
-    histories: list[History] = []
+    histories: list[tuple[str, History]] = []
     fallback: Project | None = None
     estate_project: Project | None = None
     for path in _as_list(paths):
@@ -143,11 +143,13 @@ def ingest(
         if path.is_dir() and (path / "estate.json").is_file():
             estate = load_estate(path)
             estate_project = estate_project or estate.project
-            histories.append(History(**{t: getattr(estate, t) for t in History().tables()}))
+            histories.append(
+                (str(path), History(**{t: getattr(estate, t) for t in History().tables()}))
+            )
         elif path.is_dir() and export_kind(path):
             project, history = read_export(path, timezone=timezone)
             fallback = fallback or project
-            histories.append(history)
+            histories.append((str(path), history))
         elif path.is_dir():
             found = find_artifacts(path)
             if not any(found.values()):
@@ -158,15 +160,15 @@ def ingest(
                 )
             manifests += found["manifest"]
             if found["run_results"] or found["sources"]:
-                histories.append(read_runs(path))
+                histories.append((str(path), read_runs(path)))
         else:
             kind = _kind_of_file(path)
             if kind == "manifest":
                 manifests.append(path)
             elif kind == "run_results":
-                histories.append(read_runs(path))
+                histories.append((str(path), read_runs(path)))
             else:
-                histories.append(History(source_arrivals=read_sources(path)))
+                histories.append((str(path), History(source_arrivals=read_sources(path))))
     project, changes = _manifests(manifests)
     project = project or estate_project or fallback
     if project is None:
@@ -176,7 +178,16 @@ def ingest(
             path=", ".join(str(p) for p in _as_list(paths)),
         )
     history = History()
-    for part in histories:
+    owners: dict[str, str] = {}
+    for source, part in histories:
+        for run_id in part.runs.get_column("run_id").to_list():
+            if run_id in owners:
+                raise SchemaError(
+                    f"run id {run_id!r} is in both {owners[run_id]} and {source}; the same run "
+                    "was given twice — keep one of them",
+                    field="runs.run_id",
+                )
+            owners[run_id] = source
         history = history + part
     if changes is not None:
         history = history + History(code_changes=changes)
