@@ -43,6 +43,17 @@ _EXPORTS = {
     "dbt_parse": "saosim.live.dbt_runner",
     "dbt_build": "saosim.live.dbt_runner",
     "StateStore": "saosim.live.store",
+    "CostModel": "saosim.rates",
+    "RuntimeModel": "saosim.cost",
+    "BuildCosts": "saosim.cost",
+    "fit_costs": "saosim.cost",
+    "history_cost": "saosim.cost",
+    "staleness": "saosim.staleness",
+    "StalenessResult": "saosim.staleness",
+    "summarize": "saosim.metrics",
+    "per_model": "saosim.metrics",
+    "per_tier": "saosim.metrics",
+    "per_day": "saosim.metrics",
 }
 
 __all__ = sorted(_EXPORTS)
