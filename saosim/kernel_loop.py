@@ -1,0 +1,395 @@
+"""The compiled run loop of the fast replay: every run, every selected node, one pass.
+
+It mirrors ``saosim.simulate._PlainReplay`` around the planner: the decision of each node
+(:func:`saosim.kernel_rules._decide`, the profile's rules in order), its simulated start and
+finish (after this run's parents; under guarded profiles after a build of the same node in
+flight elsewhere), runtime and price, then the state after the run as
+:func:`saosim.apply.apply_plan` computes it. Guarded profiles (baseline, sao, orchestra) see
+that state at once; dbt_state sees a build only once it finished (snapshots wait in a heap
+ordered by finish time, then push order).
+
+>>> run_loop.__name__
+'run_loop'
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from saosim.kernel_compile import F_SOURCE, F_VIEW, F_WARN, NONE
+from saosim.kernel_rules import (
+    BUILD,
+    P_DBT_STATE,
+    REUSE,
+    RUN,
+    S_ERROR,
+    S_FAIL,
+    S_NULL,
+    S_PASS,
+    S_SKIPPED,
+    S_SUCCESS,
+    SKIP,
+    _decide,
+    _grow,
+    _heap_pop,
+    _heap_push,
+    _price,
+    _runtime,
+    _timedelta_us,
+    _view_dv,
+)
+
+__all__ = ["run_loop"]
+
+
+@njit(cache=True, nogil=True)
+def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr, atimes, fptr,
+             ftimes, sources, run_at, run_full_refresh, run_sel_start, run_sel_end, sel_node,
+             sel_failing, sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost,
+             rt_a, rt_b, rt_typ, use_a, use_b, use_typ, iparams, fparams, builds_only,
+             out_cap, progress):  # fmt: skip
+    """Replay every run; returns the decision-log code arrays (see module docstring).
+
+    With ``builds_only`` only build and test-run rows are written, with their run and node.
+    ``progress`` (int64[1]) receives the number of runs done, for a progress bar.
+    """
+    prof = iparams[0]
+    lag_mode = iparams[1]
+    basis = iparams[2]
+    ccow = iparams[3] != 0
+    meta_fresh = iparams[4] != 0
+    sso = iparams[5] != 0
+    guarded = prof != P_DBT_STATE
+    n_nodes = len(flags)
+    n_edges = len(eidx)
+    # shared state
+    st_has = np.zeros(n_nodes, dtype=np.bool_)
+    st_built = np.full(n_nodes, NONE, dtype=np.int64)
+    st_fp = np.zeros(n_nodes, dtype=np.int64)
+    st_dv = np.full(n_nodes, NONE, dtype=np.int64)
+    st_tf = np.zeros(n_nodes, dtype=np.bool_)
+    st_seen = np.full(n_edges, NONE, dtype=np.int64)
+    # per-run stamps and values
+    built_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    built_t = np.zeros(n_nodes, dtype=np.int64)
+    failed_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    code_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    fin_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    fin_t = np.zeros(n_nodes, dtype=np.int64)
+    vstamp = np.full(n_nodes, -1, dtype=np.int64)
+    vmemo = np.zeros(n_nodes, dtype=np.int64)
+    ok_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    ok_fin = np.zeros(n_nodes, dtype=np.int64)
+    astamp = np.full(n_nodes, -1, dtype=np.int64)
+    amemo = np.zeros(n_nodes, dtype=np.int64)
+    snap_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    snap_built = np.zeros(n_nodes, dtype=np.int64)
+    snap_fp = np.zeros(n_nodes, dtype=np.int64)
+    snap_dv = np.zeros(n_nodes, dtype=np.int64)
+    snap_tf = np.zeros(n_nodes, dtype=np.bool_)
+    snap_seen = np.zeros(n_edges, dtype=np.int64)
+    snap_list = np.zeros(n_nodes, dtype=np.int64)
+    cur_fp = np.zeros(n_nodes, dtype=np.int64)
+    cur_act = np.zeros(n_nodes, dtype=np.uint8)
+    cur_st = np.zeros(n_nodes, dtype=np.uint8)
+    stack = np.zeros(n_nodes + 1, dtype=np.int64)
+    # replay-wide
+    fpcur = cptr[:-1].copy()
+    fcur = fptr[:-1].copy()
+    acur = aptr[:-1].copy()
+    sv = np.full(n_nodes, NONE, dtype=np.int64)
+    inflight = np.full(n_nodes, NONE, dtype=np.int64)
+    last_start = np.full(n_nodes, NONE, dtype=np.int64)
+    # dbt_state: builds become visible once finished (pending snapshots in a heap)
+    cap = 1024
+    h_time = np.zeros(cap, dtype=np.int64)
+    h_seq = np.zeros(cap, dtype=np.int64)
+    h_node = np.zeros(cap, dtype=np.int64)
+    h_built = np.zeros(cap, dtype=np.int64)
+    h_fp = np.zeros(cap, dtype=np.int64)
+    h_dv = np.zeros(cap, dtype=np.int64)
+    h_tf = np.zeros(cap, dtype=np.bool_)
+    h_off = np.zeros(cap, dtype=np.int64)
+    free = np.arange(cap - 1, -1, -1).astype(np.int64)
+    n_free = cap
+    heap = np.zeros(cap, dtype=np.int64)
+    h_size = 0
+    pool = np.zeros(4096, dtype=np.int64)
+    pool_top = 0
+    seq = 0
+    # outputs
+    o_act = np.zeros(out_cap, dtype=np.uint8)
+    o_rsn = np.zeros(out_cap, dtype=np.uint8)
+    o_st = np.zeros(out_cap, dtype=np.uint8)
+    o_start = np.zeros(out_cap, dtype=np.int64)
+    o_end = np.zeros(out_cap, dtype=np.int64)
+    o_rt = np.zeros(out_cap, dtype=np.float64)
+    o_cost = np.zeros(out_cap, dtype=np.float64)
+    o_run = np.zeros(out_cap if builds_only else 0, dtype=np.int32)
+    o_node = np.zeros(out_cap if builds_only else 0, dtype=np.int32)
+    o = 0
+    has_queue = len(ftimes) > 0
+    for r in range(len(run_at)):
+        at = run_at[r]
+        if not guarded:
+            while h_size > 0 and h_time[heap[0]] <= at:
+                slot, h_size = _heap_pop(heap, h_size, h_time, h_seq)
+                x = h_node[slot]
+                st_has[x] = True
+                st_built[x] = h_built[slot]
+                st_fp[x] = h_fp[slot]
+                st_dv[x] = h_dv[slot]
+                st_tf[x] = h_tf[slot]
+                off = h_off[slot]
+                for e in range(eptr[x], eptr[x + 1]):
+                    st_seen[e] = pool[off + e - eptr[x]]
+                free[n_free] = slot
+                n_free += 1
+        for s in sources:
+            c = acur[s]
+            while c < aptr[s + 1] and atimes[c] <= at:
+                c += 1
+            acur[s] = c
+            sv[s] = atimes[c - 1] if c > aptr[s] else NONE
+        full_refresh = run_full_refresh[r]
+        s0 = run_sel_start[r]
+        s1 = run_sel_end[r]
+        # -- plan and lay out, node by node in topological order ----------------------------
+        for i in range(s0, s1):
+            n = sel_node[i]
+            f = flags[n]
+            c = fpcur[n]
+            while c < cptr[n + 1] and ctimes[c] <= at:
+                c += 1
+            fpcur[n] = c
+            fp = c - cptr[n]
+            cur_fp[n] = fp
+            failing = sel_failing[i]
+            if has_queue and not failing:
+                c = fcur[n]
+                failing = c < fptr[n + 1] and ftimes[c] <= at
+            has = st_has[n]
+            fpch = has and st_fp[n] != fp
+            failed = False
+            for e in range(eptr[n], eptr[n + 1]):
+                if failed_stamp[eidx[e]] == r:
+                    failed = True
+                    break
+            act, rsn = _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh,
+                               failed, has, fpch, st_tf[n], window_s[n], tol_s[n], eptr, eidx,
+                               flags, st_has, st_built, st_dv, st_seen, sv, built_stamp, built_t,
+                               code_stamp, vstamp, vmemo, stack)  # fmt: skip
+            if act == BUILD:
+                built_stamp[n] = r
+                if failing:
+                    failed_stamp[n] = r
+            elif act == SKIP:
+                failed_stamp[n] = r
+            # simulated start: after this run's parents, and (guarded) after a build of the
+            # same node in flight in another run
+            ready = at
+            for e in range(rptr[n], rptr[n + 1]):
+                q = ridx[e]
+                if fin_stamp[q] == r and fin_t[q] > ready:
+                    ready = fin_t[q]
+            if guarded and act in (BUILD, REUSE):
+                busy = inflight[n]
+                if busy != NONE and busy > ready:
+                    ready = busy
+            runtime = 0.0
+            cost = 0.0
+            status = S_NULL
+            if act == BUILD:
+                prev = last_start[n]
+                gap = math.nan if prev == NONE else (ready - prev) / 1e6
+                runtime = _runtime(n, i, gap, f, sel_known, sel_rt, sel_gap, rt_a, rt_b, rt_typ)
+                cost = _price(n, i, gap, runtime, f, basis, fparams, sel_known, sel_bytes,
+                              sel_cost, use_a, use_b, use_typ)  # fmt: skip
+                status = S_ERROR if failing else S_SUCCESS
+                if not failing:
+                    last_start[n] = ready
+                if has_queue and failing:
+                    c = fcur[n]
+                    while c < fptr[n + 1] and ftimes[c] <= at:
+                        c += 1
+                    fcur[n] = c
+            elif act == RUN:
+                runtime = _runtime(n, i, math.nan, f, sel_known, sel_rt, sel_gap, rt_a, rt_b,
+                                   rt_typ)  # fmt: skip
+                cost = _price(n, i, math.nan, runtime, f, basis, fparams, sel_known, sel_bytes,
+                              sel_cost, use_a, use_b, use_typ)  # fmt: skip
+                status = sel_test_status[i]
+                if status == S_NULL:
+                    status = S_PASS
+                if failing and status == S_PASS:
+                    status = S_FAIL
+            elif act == SKIP:
+                status = S_SKIPPED
+            end = ready + _timedelta_us(runtime)
+            fin_stamp[n] = r
+            fin_t[n] = end
+            cur_act[n] = act
+            cur_st[n] = status
+            if act == BUILD:
+                inflight[n] = end
+                if status == S_SUCCESS:
+                    ok_stamp[n] = r
+                    ok_fin[n] = end
+            if builds_only and act != BUILD and act != RUN:
+                continue
+            if o == len(o_act):
+                size = 2 * len(o_act) + 1024
+                o_act = _grow(o_act, size)
+                o_rsn = _grow(o_rsn, size)
+                o_st = _grow(o_st, size)
+                o_start = _grow(o_start, size)
+                o_end = _grow(o_end, size)
+                o_rt = _grow(o_rt, size)
+                o_cost = _grow(o_cost, size)
+                if builds_only:
+                    o_run = _grow(o_run, size)
+                    o_node = _grow(o_node, size)
+            o_act[o] = act
+            o_rsn[o] = rsn
+            o_st[o] = status
+            o_start[o] = ready
+            o_end[o] = end
+            o_rt[o] = runtime
+            o_cost[o] = cost
+            if builds_only:
+                o_run[o] = r
+                o_node[o] = n
+            o += 1
+        progress[0] = r + 1
+        # -- apply: the state after this run (saosim.apply.apply_plan) ----------------------
+        n_snap = 0
+        for i in range(s0, s1):
+            n = sel_node[i]
+            act = cur_act[n]
+            if not ((act == BUILD and cur_st[n] == S_SUCCESS) or act == RUN):
+                continue
+            fin = fin_t[n]
+            best = NONE
+            for e in range(eptr[n], eptr[n + 1]):
+                p = eidx[e]
+                if ok_stamp[p] == r:
+                    v = ok_fin[p]
+                elif flags[p] & F_SOURCE:
+                    v = sv[p]
+                elif not st_has[p]:
+                    v = NONE
+                elif not guarded and (flags[p] & F_VIEW) != 0:
+                    if astamp[p] == r:
+                        v = amemo[p]
+                    else:
+                        v = _view_dv(p, r, -1, eptr, eidx, flags, st_has, st_built, st_dv, sv,
+                                     ok_stamp, ok_fin, astamp, amemo, stack)  # fmt: skip
+                else:
+                    v = st_dv[p]
+                snap_seen[e] = v
+                if v > best:
+                    best = v
+            dv = fin
+            if act == BUILD and not guarded and (flags[n] & F_VIEW) != 0 and best > dv:
+                # dbt_state: a built view's data version is the latest of its parents'
+                dv = best
+            snap_stamp[n] = r
+            snap_built[n] = fin
+            snap_fp[n] = cur_fp[n]
+            snap_dv[n] = dv
+            snap_tf[n] = False
+            snap_list[n_snap] = n
+            n_snap += 1
+            st = cur_st[n]
+            if act == RUN and st in (S_FAIL, S_ERROR) and (flags[n] & F_WARN) == 0:
+                # a failed error-severity test flags the nodes it tests
+                for e in range(eptr[n], eptr[n + 1]):
+                    p = eidx[e]
+                    if flags[p] & F_SOURCE:
+                        continue
+                    if snap_stamp[p] == r:
+                        snap_tf[p] = True
+                    elif st_has[p]:
+                        snap_stamp[p] = r
+                        snap_built[p] = st_built[p]
+                        snap_fp[p] = st_fp[p]
+                        snap_dv[p] = st_dv[p]
+                        snap_tf[p] = True
+                        for e2 in range(eptr[p], eptr[p + 1]):
+                            snap_seen[e2] = st_seen[e2]
+                        snap_list[n_snap] = p
+                        n_snap += 1
+        for k in range(n_snap):
+            x = snap_list[k]
+            if guarded:
+                st_has[x] = True
+                st_built[x] = snap_built[x]
+                st_fp[x] = snap_fp[x]
+                st_dv[x] = snap_dv[x]
+                st_tf[x] = snap_tf[x]
+                for e in range(eptr[x], eptr[x + 1]):
+                    st_seen[e] = snap_seen[e]
+                continue
+            if n_free == 0:
+                new_cap = 2 * cap
+                h_time = _grow(h_time, new_cap)
+                h_seq = _grow(h_seq, new_cap)
+                h_node = _grow(h_node, new_cap)
+                h_built = _grow(h_built, new_cap)
+                h_fp = _grow(h_fp, new_cap)
+                h_dv = _grow(h_dv, new_cap)
+                h_tf = _grow(h_tf, new_cap)
+                h_off = _grow(h_off, new_cap)
+                heap = _grow(heap, new_cap)
+                free = _grow(free, new_cap)
+                for j in range(cap):
+                    free[j] = new_cap - 1 - j
+                n_free = cap
+                cap = new_cap
+            n_free -= 1
+            slot = free[n_free]
+            deg = eptr[x + 1] - eptr[x]
+            if pool_top + deg > len(pool):
+                # compact: keep the seen versions of the snapshots still pending
+                live = deg
+                for j in range(h_size):
+                    y = h_node[heap[j]]
+                    live += eptr[y + 1] - eptr[y]
+                new_pool = np.zeros(max(2 * live, len(pool)), dtype=np.int64)
+                top = 0
+                for j in range(h_size):
+                    sl = heap[j]
+                    y = h_node[sl]
+                    d = eptr[y + 1] - eptr[y]
+                    new_pool[top : top + d] = pool[h_off[sl] : h_off[sl] + d]
+                    h_off[sl] = top
+                    top += d
+                pool = new_pool
+                pool_top = top
+            h_off[slot] = pool_top
+            for e in range(eptr[x], eptr[x + 1]):
+                pool[pool_top + e - eptr[x]] = snap_seen[e]
+            pool_top += deg
+            h_time[slot] = fin_t[x] if fin_stamp[x] == r else at
+            seq += 1
+            h_seq[slot] = seq
+            h_node[slot] = x
+            h_built[slot] = snap_built[x]
+            h_fp[slot] = snap_fp[x]
+            h_dv[slot] = snap_dv[x]
+            h_tf[slot] = snap_tf[x]
+            h_size = _heap_push(heap, h_size, slot, h_time, h_seq)
+    return (
+        o_act[:o],
+        o_rsn[:o],
+        o_st[:o],
+        o_start[:o],
+        o_end[:o],
+        o_rt[:o],
+        o_cost[:o],
+        o_run[:o] if builds_only else o_run,
+        o_node[:o] if builds_only else o_node,
+    )

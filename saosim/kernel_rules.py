@@ -1,0 +1,413 @@
+"""The fast replay's per-node pieces: codes, the rules of each profile, runtimes and prices.
+
+It mirrors, line for line, :func:`saosim.planner.plan` (the rules of :mod:`saosim.rules`, in
+each profile's order), :func:`saosim.apply.apply_plan` (how state moves forward) and
+``saosim.simulate._PlainReplay`` (shared state, the concurrency rule, failures, runtimes,
+prices, start and finish times). It writes one small integer code per action, reason and status
+into arrays; :mod:`saosim.kernel_log` turns them into the decision log.
+
+State is kept per node (built_at, fingerprint version, data version, tests_failed) and per
+effective parent edge (the parent's data version the node saw), as int64 microseconds with
+:data:`NONE` for "absent". Per-run sets (built in this run, failed in this run, …) are stamp
+arrays holding the run number, so nothing is cleared between runs.
+
+>>> from saosim.decision import Action, Reason
+>>> ACTIONS == tuple(a.value for a in Action) and REASONS == tuple(r.value for r in Reason)
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from saosim.kernel_compile import (
+    F_CUSTOM,
+    F_EPHEMERAL,
+    F_INCREMENTAL,
+    F_PYTHON,
+    F_SEED,
+    F_SNAPSHOT,
+    F_SOURCE,
+    F_TEST,
+    F_UNBILLED,
+    F_UPDATES_ALL,
+    F_VIEW,
+    NONE,
+)
+
+__all__ = ["ACTIONS", "REASONS"]
+
+ACTIONS = ("build", "run", "reuse", "skip", "no_op")
+REASONS = (
+    "stateless",
+    "full_refresh",
+    "ephemeral",
+    "python_model",
+    "never_built",
+    "table_missing",
+    "previous_test_failed",
+    "upstream_failed",
+    "no_new_data",
+    "waiting_for_all_upstreams",
+    "within_build_after",
+    "within_lag_tolerance",
+    "code_changed",
+    "upstream_code_changed",
+    "new_upstream_data",
+    "tested_node_built",
+    "tested_node_reused",
+    "test_code_changed",
+    "in_flight_elsewhere",
+    "always_builds",
+)
+BUILD, RUN, REUSE, SKIP, NO_OP = 0, 1, 2, 3, 4
+(
+    R_STATELESS,
+    R_FULL_REFRESH,
+    R_EPHEMERAL,
+    R_PYTHON_MODEL,
+    R_NEVER_BUILT,
+    R_TABLE_MISSING,
+    R_PREVIOUS_TEST_FAILED,
+    R_UPSTREAM_FAILED,
+    R_NO_NEW_DATA,
+    R_WAITING,
+    R_WITHIN_BUILD_AFTER,
+    R_WITHIN_LAG_TOLERANCE,
+    R_CODE_CHANGED,
+    R_UPSTREAM_CODE_CHANGED,
+    R_NEW_UPSTREAM_DATA,
+    R_TESTED_NODE_BUILT,
+    R_TESTED_NODE_REUSED,
+    R_TEST_CODE_CHANGED,
+    R_IN_FLIGHT,
+    R_ALWAYS_BUILDS,
+) = range(20)
+# status codes: as saosim.kernel_compile.STATUSES
+S_NULL, S_SUCCESS, S_ERROR, S_SKIPPED, S_PASS, S_FAIL, S_WARN = range(7)
+P_BASELINE, P_SAO, P_DBT_STATE, P_ORCHESTRA = range(4)
+
+
+@njit(cache=True)
+def _c_round(x):
+    """C's round(): halves away from zero."""
+    r = np.trunc(x)
+    if abs(x - r) >= 0.5:
+        r += 1.0 if x > 0 else -1.0
+    return r
+
+
+@njit(cache=True)
+def _timedelta_us(seconds):
+    """Microseconds of ``datetime.timedelta(seconds=seconds)``, rounded exactly as CPython
+    does (whole seconds, then whole microseconds, then the leftover half-to-even), so finish
+    times match the plain replay to the microsecond."""
+    ip = np.trunc(seconds)
+    frac = seconds - ip
+    total = np.int64(ip) * 1_000_000
+    if frac == 0.0:
+        return total
+    d = frac * 1e6
+    ip2 = np.trunc(d)
+    left = d - ip2
+    total += np.int64(ip2)
+    if left == 0.0:
+        return total
+    whole = _c_round(left)
+    if abs(whole - left) == 0.5:
+        odd = total & 1
+        whole = 2.0 * _c_round((left + odd) * 0.5) - odd
+    return total + np.int64(whole)
+
+
+@njit(cache=True)
+def _view_dv(p, r, at, eptr, eidx, flags, st_has, st_built, st_dv, sv, hit, hit_t, mstamp, memo,
+             stack):  # fmt: skip
+    """dbt_state: a view's data version is the latest of its own build and its parents'
+    (looking through views recursively). ``hit``/``hit_t`` give the parents that count with
+    a fixed time in this pass (built now → ``at`` when planning; built ok → its finish when
+    applying, ``at`` < 0 selects the latter)."""
+    top = 1
+    stack[0] = p
+    while top > 0:
+        x = stack[top - 1]
+        pushed = False
+        for e in range(eptr[x], eptr[x + 1]):
+            q = eidx[e]
+            if (
+                hit[q] != r
+                and (flags[q] & F_SOURCE) == 0
+                and st_has[q]
+                and (flags[q] & F_VIEW) != 0
+                and mstamp[q] != r
+            ):
+                stack[top] = q
+                top += 1
+                pushed = True
+                break
+        if pushed:
+            continue
+        best = st_built[x]
+        for e in range(eptr[x], eptr[x + 1]):
+            q = eidx[e]
+            if hit[q] == r:
+                v = at if at >= 0 else hit_t[q]
+            elif flags[q] & F_SOURCE:
+                v = sv[q]
+            elif not st_has[q]:
+                v = NONE
+            elif flags[q] & F_VIEW:
+                v = memo[q]
+            else:
+                v = st_dv[q]
+            if v != NONE and v > best:
+                best = v
+        memo[x] = best
+        mstamp[x] = r
+        top -= 1
+    return memo[p]
+
+
+@njit(cache=True)
+def _grow(a, size):
+    out = np.empty(size, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def _fresh(n, r, at, dbt, orch, meta_fresh, early, eptr, eidx, flags, st_has, st_built, st_dv,
+           st_seen, sv, built_stamp, built_t, vstamp, vmemo, stack):  # fmt: skip
+    """The planner's scan of N's parents: how many are fresh, whether one is not, and (for
+    dbt_state) the latest parent data version now and the latest N saw at its last build.
+    ``early`` stops at the first fresh parent when only that matters."""
+    nfresh = 0
+    stale = False
+    lnow = NONE
+    built_n = st_built[n]
+    for e in range(eptr[n], eptr[n + 1]):
+        p = eidx[e]
+        if built_stamp[p] == r:
+            nfresh += 1
+            if dbt:
+                lnow = at
+            if early:
+                break
+            continue
+        is_source = (flags[p] & F_SOURCE) != 0
+        if is_source:
+            v = sv[p]
+            if v == NONE:
+                if meta_fresh:
+                    nfresh += 1
+                    if early:
+                        break
+                else:
+                    stale = True
+                continue
+        else:
+            if not st_has[p]:
+                stale = True
+                continue
+            if dbt and (flags[p] & F_VIEW) != 0:
+                if vstamp[p] == r:
+                    v = vmemo[p]
+                else:
+                    v = _view_dv(p, r, at, eptr, eidx, flags, st_has, st_built, st_dv, sv,
+                                 built_stamp, built_t, vstamp, vmemo, stack)  # fmt: skip
+            else:
+                v = st_dv[p]
+            # orchestra: a parent built more recently than N counts as new data
+            if orch and v > built_n:
+                nfresh += 1
+                if early:
+                    break
+                continue
+        if dbt and (lnow == NONE or v > lnow):
+            lnow = v
+        s = st_seen[e]
+        if orch and not is_source:
+            stale = True
+        elif s == NONE or v > s:
+            nfresh += 1
+            if early:
+                break
+        else:
+            stale = True
+    lseen = NONE
+    if dbt:
+        for e in range(eptr[n], eptr[n + 1]):
+            if st_seen[e] > lseen:
+                lseen = st_seen[e]
+    return nfresh, stale, lnow, lseen
+
+
+@njit(cache=True)
+def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, failed, has, fpch,
+            tf, window, tol, eptr, eidx, flags, st_has, st_built, st_dv, st_seen, sv,
+            built_stamp, built_t, code_stamp, vstamp, vmemo, stack):  # fmt: skip
+    """One node's (action, reason): the profile's rules in order, first match wins."""
+    dbt = prof == P_DBT_STATE
+    orch = prof == P_ORCHESTRA
+    if f & F_TEST:
+        if failed:
+            return SKIP, R_UPSTREAM_FAILED
+        tb = False
+        for e in range(eptr[n], eptr[n + 1]):
+            if built_stamp[eidx[e]] == r:
+                tb = True
+                break
+        if not tb and has and prof != P_BASELINE:
+            nfresh, _, _, _ = _fresh(n, r, at, dbt, orch, meta_fresh, True, eptr, eidx, flags,
+                                     st_has, st_built, st_dv, st_seen, sv, built_stamp, built_t,
+                                     vstamp, vmemo, stack)  # fmt: skip
+            tb = nfresh > 0
+        if tb:
+            return RUN, R_TESTED_NODE_BUILT
+        if not has:
+            return RUN, R_NEVER_BUILT
+        if fpch:
+            return RUN, R_TEST_CODE_CHANGED
+        return REUSE, R_TESTED_NODE_REUSED
+    if f & F_EPHEMERAL:
+        return NO_OP, R_EPHEMERAL
+    if failed:
+        return SKIP, R_UPSTREAM_FAILED
+    if full_refresh:
+        return BUILD, R_FULL_REFRESH
+    if prof == P_BASELINE:
+        return BUILD, R_STATELESS
+    if prof == P_SAO:
+        if f & F_PYTHON:
+            return BUILD, R_PYTHON_MODEL
+    elif dbt:
+        if f & (F_PYTHON | F_CUSTOM):
+            return BUILD, R_ALWAYS_BUILDS
+    else:
+        if f & F_SNAPSHOT:
+            return BUILD, R_ALWAYS_BUILDS
+        if (f & F_SEED) and not sso:
+            return BUILD, R_ALWAYS_BUILDS
+    if not has:
+        return BUILD, R_NEVER_BUILT
+    if tf:
+        return BUILD, R_PREVIOUS_TEST_FAILED
+    if (dbt or orch) and fpch:
+        code_stamp[n] = r
+        return BUILD, R_CODE_CHANGED
+    if dbt:
+        for e in range(eptr[n], eptr[n + 1]):
+            if code_stamp[eidx[e]] == r:
+                code_stamp[n] = r
+                return BUILD, R_UPSTREAM_CODE_CHANGED
+        if f & F_VIEW:
+            return REUSE, R_NO_NEW_DATA
+    ua = (f & F_UPDATES_ALL) != 0
+    nfresh, stale, lnow, lseen = _fresh(n, r, at, dbt, orch, meta_fresh, not (ua or dbt), eptr,
+                                        eidx, flags, st_has, st_built, st_dv, st_seen, sv,
+                                        built_stamp, built_t, vstamp, vmemo, stack)  # fmt: skip
+    if not fpch and nfresh == 0:
+        return REUSE, R_NO_NEW_DATA
+    if ua and not fpch and stale:
+        return REUSE, R_WAITING
+    built = st_built[n]
+    if dbt:
+        if lag_mode == 0:
+            build = (at - built) / 1e6 > tol
+        elif lag_mode == 1:
+            build = lnow != NONE and (lseen == NONE or (lnow - lseen) / 1e6 > tol)
+        else:
+            build = lnow != NONE and (lnow - built) / 1e6 >= tol
+        if build:
+            return BUILD, R_NEW_UPSTREAM_DATA
+        return REUSE, R_WITHIN_LAG_TOLERANCE
+    if orch:
+        window_min = int(window // 60)
+        if window_min != 0 and int((at - built) / 1e6 / 60) < window_min:
+            return REUSE, R_WITHIN_BUILD_AFTER
+        return BUILD, R_NEW_UPSTREAM_DATA
+    if ccow and fpch:
+        return BUILD, R_CODE_CHANGED
+    if window != 0 and (at - built) / 1e6 < window:
+        return REUSE, R_WITHIN_BUILD_AFTER
+    if fpch:
+        return BUILD, R_CODE_CHANGED
+    return BUILD, R_NEW_UPSTREAM_DATA
+
+
+@njit(cache=True)
+def _runtime(n, i, gap, f, sel_known, sel_rt, sel_gap, rt_a, rt_b, rt_typ):
+    """What a build takes: the history's own runtime at a history run (an incremental model
+    shifted by its catch-up rate for the gap difference), else the fitted model."""
+    if sel_known[i] and not math.isnan(sel_rt[i]):
+        rt = sel_rt[i]
+        if (f & F_INCREMENTAL) and not math.isnan(gap) and not math.isnan(sel_gap[i]):
+            return max(rt + rt_b[n] * (gap - sel_gap[i]) / 3600.0, 0.05 * rt)
+        return rt
+    g = gap if not math.isnan(gap) else rt_typ[n]
+    if math.isnan(g):
+        g = 0.0
+    return max(rt_a[n] + rt_b[n] * g / 3600.0, 0.0)
+
+
+@njit(cache=True)
+def _price(n, i, gap, runtime, f, basis, fparams, sel_known, sel_bytes, sel_cost, use_a, use_b,
+           use_typ):  # fmt: skip
+    """Dollars of one build or test run, as ``_PlainReplay._price``."""
+    if f & F_UNBILLED:
+        return 0.0
+    if basis == 0:
+        return runtime / fparams[0] * fparams[1]
+    value = math.nan
+    if sel_known[i]:
+        value = sel_bytes[i] if basis == 1 else sel_cost[i]
+    if math.isnan(value):
+        g = gap if not math.isnan(gap) else use_typ[n]
+        if math.isnan(g):
+            g = 0.0
+        used = max(use_a[n] + use_b[n] * g / 3600.0, 0.0)
+        return used / fparams[3] * fparams[2] if basis == 1 else used
+    return value / fparams[3] * fparams[2] if basis == 1 else value
+
+
+@njit(cache=True)
+def _heap_less(a, b, h_time, h_seq):
+    return h_time[a] < h_time[b] or (h_time[a] == h_time[b] and h_seq[a] < h_seq[b])
+
+
+@njit(cache=True)
+def _heap_push(heap, size, slot, h_time, h_seq):
+    i = size
+    heap[i] = slot
+    while i > 0:
+        parent = (i - 1) // 2
+        if _heap_less(heap[i], heap[parent], h_time, h_seq):
+            heap[i], heap[parent] = heap[parent], heap[i]
+            i = parent
+        else:
+            break
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(heap, size, h_time, h_seq):
+    top = heap[0]
+    size -= 1
+    heap[0] = heap[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        best = left
+        if left + 1 < size and _heap_less(heap[left + 1], heap[left], h_time, h_seq):
+            best = left + 1
+        if _heap_less(heap[best], heap[i], h_time, h_seq):
+            heap[i], heap[best] = heap[best], heap[i]
+            i = best
+        else:
+            break
+    return top, size
