@@ -9,6 +9,7 @@ Default place: ``<project>/.saosim/state.duckdb``. Tables:
 ``runs``        executed dbt invocations, the canonical ``runs`` table (:mod:`saosim.schema`)
 ``node_runs``   their per-node results, the canonical ``node_runs`` table
 ``plan_runs``   which run executed which plan
+``source_arrivals``  when new data landed in each source, as observed from the warehouse
 ``locks``       nodes being built right now: holder, acquired_at, expires_at
 ==============  ==========================================================================
 
@@ -41,7 +42,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,7 @@ _CREATE = (
     _ddl("runs", TABLES["runs"], ("run_id",)),
     _ddl("node_runs", TABLES["node_runs"], ("run_id", "unique_id")),
     _ddl("plan_runs", PLAN_RUNS_SCHEMA, ("plan_id", "run_id")),
+    _ddl("source_arrivals", TABLES["source_arrivals"], ("unique_id", "arrived_at")),
     _ddl("locks", LOCKS_SCHEMA, ("unique_id",)),
 )
 
@@ -355,6 +357,49 @@ class StateStore:
         query = f"SELECT * FROM node_runs {where} ORDER BY run_id, started_at, unique_id"
         frame = self._frame(query, params)
         return validate(frame, "node_runs")
+
+    # -- source arrivals ------------------------------------------------------------------------
+    def record_source_versions(
+        self,
+        versions: Mapping[str, datetime],
+        *,
+        observed_at: datetime | None = None,
+        how: str = "loaded_at_field",
+    ) -> int:
+        """Record source data versions read from the warehouse; returns how many were new.
+
+        A version is an arrival only when it is later than every one stored for that source
+        (the same value read again, or an older one, is not new data). Together with ``runs``
+        and ``node_runs`` this makes the store a history the simulator can replay.
+        """
+        observed = observed_at or datetime.now(UTC)
+        with self._transaction() as con:
+            latest = dict(
+                con.execute(
+                    "SELECT unique_id, max(arrived_at) FROM source_arrivals GROUP BY unique_id"
+                ).fetchall()
+            )
+            new = {
+                uid: at
+                for uid, at in sorted(versions.items())
+                if uid not in latest or at > latest[uid]
+            }
+            frame = pl.DataFrame(
+                {
+                    "unique_id": list(new),
+                    "arrived_at": list(new.values()),
+                    "observed_at": [observed] * len(new),
+                    "how": [how] * len(new),
+                },
+                schema=TABLES["source_arrivals"],
+            )
+            self._insert(con, "source_arrivals", validate(frame, "source_arrivals"))
+        return len(new)
+
+    def source_arrivals(self) -> pl.DataFrame:
+        """The canonical ``source_arrivals`` table of every recorded arrival."""
+        frame = self._frame("SELECT * FROM source_arrivals ORDER BY arrived_at, unique_id")
+        return validate(frame, "source_arrivals")
 
     # -- locks ----------------------------------------------------------------------------------
     def acquire(

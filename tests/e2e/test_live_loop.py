@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 def _run_once(project_dir: Path, project, store: StateStore, at: datetime) -> tuple[Plan, object]:
     with duckdb.connect(str(project_dir / "jaffle.duckdb"), read_only=True) as con:
         versions = source_versions(project, con)
+    store.record_source_versions(versions, observed_at=at)
     holder = f"test-{at.isoformat()}"
     made = plan(
         project,
@@ -85,4 +86,9 @@ def test_plan_build_record_loop(tmp_path_factory: pytest.TempPathFactory) -> Non
     last_run = store.node_runs(runs.get_column("run_id")[-1])
     assert set(last_run.get_column("unique_id")) == {stg_orders} | set(third.ran)
     assert store.locks().height == 0
+    # the initial load of six sources, then the orders that landed
+    arrivals = store.source_arrivals()
+    assert arrivals.height == 7
+    assert arrivals.row(-1, named=True)["unique_id"] == project.resolve("shop.orders")
+    assert arrivals.row(-1, named=True)["arrived_at"] == at0 + timedelta(hours=1)
     assert store.load_state().get(stg_orders).built_at > at0

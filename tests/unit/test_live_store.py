@@ -208,3 +208,41 @@ def test_two_processes_never_hold_the_same_node_at_once(tmp_path: Path) -> None:
     intervals.sort()
     for (_, end), (start, _) in itertools.pairwise(intervals):
         assert start >= end, "two holders built the shared node at the same time"
+
+
+def test_source_versions_are_recorded_as_arrivals_only_when_they_advance(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.duckdb")
+    t1, t2 = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    assert store.record_source_versions({"source.p.a": T0, "source.p.b": T0}, observed_at=t1) == 2
+    # a re-read of the same versions, and an older one, are not arrivals
+    assert store.record_source_versions({"source.p.a": T0, "source.p.b": T0}, observed_at=t2) == 0
+    assert store.record_source_versions({"source.p.a": t1, "source.p.b": T0 - timedelta(1)}) == 1
+    arrivals = store.source_arrivals()
+    assert arrivals.select("unique_id", "arrived_at").rows() == [
+        ("source.p.a", T0),
+        ("source.p.b", T0),
+        ("source.p.a", t1),
+    ]
+    assert set(arrivals.get_column("how")) == {"loaded_at_field"}
+
+
+def test_threads_racing_for_one_node_get_it_once(tmp_path: Path) -> None:
+    import threading
+
+    store = StateStore(tmp_path / "state.duckdb")
+    winners: list[str] = []
+    start = threading.Barrier(4)
+
+    def race(name: str) -> None:
+        start.wait()
+        got, _ = store.acquire(["model.p.shared"], holder=name, at=T0)
+        if got:
+            winners.append(name)
+
+    threads = [threading.Thread(target=race, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    assert store.locks().get_column("holder").to_list() == winners
