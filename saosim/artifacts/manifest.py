@@ -3,9 +3,10 @@
 What becomes a node: every enabled entry of ``nodes``, ``sources``, ``exposures``, ``metrics``,
 ``semantic_models``, ``saved_queries``, ``unit_tests`` and ``functions`` — the resources
 ``dbt ls`` lists — except run hooks (``operation`` nodes), which run at the start or end of an
-invocation and sit on no DAG edge. ``disabled`` entries are not nodes. Edges are
-``depends_on.nodes`` (parent → child); edges to macros are dropped; an edge to a node the
-manifest does not have is an :class:`~saosim.errors.ArtifactError` naming the child.
+invocation and sit on no DAG edge, and analyses, which a job only compiles. ``disabled``
+entries are not nodes. Edges are ``depends_on.nodes`` (parent → child); edges to macros are
+dropped; an edge to a node the manifest does not have is an
+:class:`~saosim.errors.ArtifactError` naming the child.
 
 >>> from pathlib import Path
 >>> fixture = Path(__file__).parents[2] / "tests" / "fixtures" / "artifacts" / "manifest_v12.json"
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,9 @@ _SECTIONS = (
     "unit_tests",
     "functions",
 )
-# Hooks: dbt runs them around an invocation; they are not DAG nodes and `dbt ls` omits them.
-_NOT_NODES = frozenset({"operation", "sql_operation", "rpc"})
+# Hooks run around an invocation and sit on no DAG edge; analyses are only compiled, never run
+# by a job. `dbt ls` lists neither by default (dbt-core task/list.py DEFAULT_RESOURCE_VALUES).
+_NOT_NODES = frozenset({"operation", "sql_operation", "rpc", "analysis"})
 _DEFAULT_MATERIALIZATION = {"seed": "seed", "snapshot": "snapshot", "test": "test"}
 
 
@@ -129,7 +132,7 @@ def project_from_manifest(data: dict[str, Any], *, path: str = "manifest.json") 
     """Build a :class:`Project` from an already parsed manifest (see :func:`read_manifest`)."""
     meta = manifest_metadata(data, path=path)
     raw: dict[str, dict[str, Any]] = {}
-    hooks: set[str] = set()
+    skipped: set[str] = set()
     for section in _SECTIONS:
         entries = data.get(section) or {}
         if not isinstance(entries, dict):
@@ -142,11 +145,11 @@ def project_from_manifest(data: dict[str, Any], *, path: str = "manifest.json") 
             if (entry.get("config") or {}).get("enabled") is False:
                 continue
             if entry.get("resource_type") in _NOT_NODES:
-                hooks.add(uid)
+                skipped.add(uid)
                 continue
             raw[uid] = entry
     nodes = [_node(uid, entry, path) for uid, entry in raw.items()]
-    edges = list(_edges(raw, hooks, path))
+    edges = list(_edges(raw, skipped, path))
     name = meta.get("project_name") or _root_package(raw, meta.get("project_id"))
     adapter = (meta.get("adapter_type") or "").lower()
     try:
@@ -230,12 +233,14 @@ def _node(uid: str, entry: dict[str, Any], path: str) -> Node:
     )
 
 
-def _edges(raw: dict[str, dict[str, Any]], hooks: set[str], path: str):
+def _edges(
+    raw: dict[str, dict[str, Any]], skipped: set[str], path: str
+) -> Iterator[tuple[str, str]]:
     for child, entry in raw.items():
         depends_on = entry.get("depends_on") or {}
         parents = (depends_on.get("nodes") or []) if isinstance(depends_on, dict) else []
         for parent in parents:
-            if parent.startswith("macro.") or parent in hooks or parent == child:
+            if parent.startswith("macro.") or parent in skipped or parent == child:
                 continue
             if parent not in raw:
                 raise ArtifactError(
