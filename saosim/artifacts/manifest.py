@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from saosim.artifacts._config import build_config, freshness_fields
 from saosim.artifacts._io import read_json, schema_version
-from saosim.errors import ArtifactError, SaosimInputError
+from saosim.errors import ArtifactError, SaosimInputError, join_problems
 from saosim.graph import Node, Project
 
 __all__ = [
@@ -149,7 +148,7 @@ def project_from_manifest(data: dict[str, Any], *, path: str = "manifest.json") 
                 continue
             raw[uid] = entry
     nodes = [_node(uid, entry, path) for uid, entry in raw.items()]
-    edges = list(_edges(raw, skipped, path))
+    edges = _edges(raw, skipped, path)
     name = meta.get("project_name") or _root_package(raw, meta.get("project_id"))
     adapter = (meta.get("adapter_type") or "").lower()
     try:
@@ -233,21 +232,29 @@ def _node(uid: str, entry: dict[str, Any], path: str) -> Node:
     )
 
 
-def _edges(
-    raw: dict[str, dict[str, Any]], skipped: set[str], path: str
-) -> Iterator[tuple[str, str]]:
+def _edges(raw: dict[str, dict[str, Any]], skipped: set[str], path: str) -> list[tuple[str, str]]:
+    edges = []
+    unknown: list[tuple[str, str]] = []
     for child, entry in raw.items():
         depends_on = entry.get("depends_on") or {}
         parents = (depends_on.get("nodes") or []) if isinstance(depends_on, dict) else []
         for parent in parents:
             if parent.startswith("macro.") or parent in skipped or parent == child:
                 continue
-            if parent not in raw:
-                raise ArtifactError(
-                    f"depends on {parent!r}, which is not an enabled node of this manifest; "
-                    "re-run `dbt parse` so the manifest is complete",
-                    path=path,
-                    field="depends_on.nodes",
-                    node_id=child,
-                )
-            yield parent, child
+            if parent in raw:
+                edges.append((parent, child))
+            else:
+                unknown.append((child, parent))
+    if unknown:
+        # One error for the whole file: the first few dangling edges and how many more.
+        child, parent = unknown[0]
+        others = [f"{c} → {p}" for c, p in unknown[1:]]
+        more = f" (also: {join_problems(others, limit=3)})" if others else ""
+        raise ArtifactError(
+            f"depends on {parent!r}, which is not an enabled node of this manifest{more}; "
+            "re-run `dbt parse` so the manifest is complete",
+            path=path,
+            field="depends_on.nodes",
+            node_id=child,
+        )
+    return edges

@@ -249,3 +249,14 @@ def test_gzipped_manifest_reads_like_the_plain_one(tmp_path: Path, project) -> N
     assert again.counts() == project.counts()
     assert again.edges == project.edges
     assert orjson.dumps(sorted(again.nodes)) == orjson.dumps(sorted(project.nodes))
+
+
+def test_many_dangling_edges_are_reported_at_once(raw) -> None:
+    data = copy.deepcopy(raw)
+    for i, uid in enumerate(
+        ("model.shop.stg_orders", "model.shop.stg_customers", "model.shop.fct_orders")
+    ):
+        data["nodes"][uid]["depends_on"]["nodes"].append(f"model.shop.gone_{i}")
+    with pytest.raises(ArtifactError, match=r"gone_0.*also: .*gone_1.*gone_2") as info:
+        project_from_manifest(data, path="m.json")
+    assert info.value.node_id == "model.shop.stg_orders"
