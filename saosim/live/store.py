@@ -57,6 +57,7 @@ from saosim.schema import TABLES, validate
 from saosim.state import STATE_SCHEMA, State
 
 if TYPE_CHECKING:
+    from saosim.artifacts.history import History
     from saosim.planner import Plan
 
 __all__ = ["STORE_FORMAT", "StateStore", "StoreBusyError", "default_store_path"]
@@ -400,6 +401,15 @@ class StateStore:
         """The canonical ``source_arrivals`` table of every recorded arrival."""
         frame = self._frame("SELECT * FROM source_arrivals ORDER BY arrived_at, unique_id")
         return validate(frame, "source_arrivals")
+
+    def history(self) -> History:
+        """Recorded runs, node runs and source arrivals as a :class:`History`, ready to become
+        an :class:`~saosim.estate.Estate` with the project and replayed by the simulator."""
+        from saosim.artifacts.history import History
+
+        return History(
+            runs=self.runs(), node_runs=self.node_runs(), source_arrivals=self.source_arrivals()
+        )
 
     # -- locks ----------------------------------------------------------------------------------
     def acquire(

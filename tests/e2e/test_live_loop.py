@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from saosim.estate import Estate
 from saosim.live.dbt_runner import dbt_build, dbt_parse
 from saosim.live.metadata import source_versions
 from saosim.live.store import StateStore
@@ -91,4 +92,7 @@ def test_plan_build_record_loop(tmp_path_factory: pytest.TempPathFactory) -> Non
     assert arrivals.height == 7
     assert arrivals.row(-1, named=True)["unique_id"] == project.resolve("shop.orders")
     assert arrivals.row(-1, named=True)["arrived_at"] == at0 + timedelta(hours=1)
+    # and the store's history makes an estate the simulator can replay
+    estate = Estate(project, **store.history().tables())
+    assert estate.summary()["runs"] == 2 and estate.summary()["source_arrivals"] == 7
     assert store.load_state().get(stg_orders).built_at > at0
