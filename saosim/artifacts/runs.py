@@ -281,6 +281,8 @@ def read_runs(paths: str | Path | Iterable[str | Path]) -> History:
         ArtifactError: a file is unreadable or of an unsupported version.
         SchemaError: two files hold the same ``invocation_id`` (the message names both).
     """
+    if not isinstance(paths, str | os.PathLike):
+        paths = list(paths)  # read twice below (run_results, then sources): not a generator
     runs: list[dict[str, Any]] = []
     node_runs: list[pl.DataFrame] = []
     seen: dict[str, Path] = {}

@@ -213,3 +213,8 @@ def test_a_folder_of_run_folders_names_the_job(tmp_path: Path) -> None:
     assert history.runs.get_column("job_id").to_list() == ["team_hourly", "team_hourly"]
     alone = read_runs(HOURLY_7 / "run_results.json")
     assert alone.runs.get_column("job_id").to_list() == [None]
+
+
+def test_paths_may_be_a_generator() -> None:
+    history = read_runs(p for p in [TREE / "hourly"])
+    assert (history.runs.height, history.source_arrivals.height) == (2, 3)
