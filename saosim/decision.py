@@ -89,6 +89,8 @@ class ProfileOptions:
             building (the package's ``seed_state_orchestration`` setting).
         default_lag_tolerance_s: ``dbt_state``: the project-wide tolerance when a node sets
             neither ``lag_tolerance`` nor ``build_after`` (45 minutes).
+        verify_relations_exist: ``orchestra``: check the warehouse for missing tables (the
+            package's setting; saosim assumes it is on, the package's own default is off).
     """
 
     code_change_overrides_window: bool = False
@@ -96,6 +98,7 @@ class ProfileOptions:
     lag_mode: LagMode = "build_age"
     seed_state_orchestration: bool = False
     default_lag_tolerance_s: float = 2700.0
+    verify_relations_exist: bool = True
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -104,7 +107,11 @@ class ProfileOptions:
                 raise ConfigError(
                     f"{value!r} is not allowed; use {' or '.join(allowed)}", field=name
                 )
-        for name in ("code_change_overrides_window", "seed_state_orchestration"):
+        for name in (
+            "code_change_overrides_window",
+            "seed_state_orchestration",
+            "verify_relations_exist",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{getattr(self, name)!r} must be true or false", field=name)
         tol = self.default_lag_tolerance_s

@@ -34,7 +34,7 @@ from saosim.decision import Action, Decision, Profile, ProfileOptions, Reason, p
 from saosim.errors import ConfigError
 from saosim.freshness import FreshnessConfig
 from saosim.graph import BUILDABLE, Project
-from saosim.rules import PROFILE_RULES, TEST_RULES, Facts, RunContext
+from saosim.rules import PROFILE_FINISH, PROFILE_RULES, PROFILE_TEST_RULES, Facts, RunContext
 from saosim.state import NodeState, State
 
 __all__ = [
@@ -64,6 +64,11 @@ class _Info:
     parents: tuple[str, ...]
     fingerprint: str | None
     severity: str | None
+    #: direct data parents as dbt lists them (dbt-orchestra does not look through ephemerals)
+    direct: tuple[str, ...] = ()
+    ephemeral: bool = False
+    #: a model from another dbt package with no parents (dbt-orchestra always builds those)
+    foreign_root: bool = False
 
 
 class _Compiled:
@@ -80,10 +85,12 @@ class _Compiled:
             if not (node.is_buildable or node.is_test):
                 continue
             parents: set[str] = set()
+            direct = []
             for p in project.parents(uid):
                 kind = nodes[p].resource_type
                 if kind not in _DATA_PARENTS:
                     continue
+                direct.append(p)
                 # SAO rule 7: an ephemeral parent is replaced by its own parents
                 parents.update(effective[p] if nodes[p].is_ephemeral else (p,))
             effective[uid] = tuple(sorted(parents))
@@ -96,6 +103,11 @@ class _Compiled:
                 effective[uid],
                 node.fingerprint if node.fingerprint is not None else node.checksum,
                 node.severity,
+                tuple(direct),
+                node.is_ephemeral,
+                node.resource_type == "model"
+                and node.package not in ("", project.name)
+                and not project.parents(uid),
             )
             order.append(uid)
         self.infos = infos
@@ -354,6 +366,8 @@ def plan(
     infos = comp.infos
     sources = comp.sources
     rules = PROFILE_RULES[prof]
+    test_rules = PROFILE_TEST_RULES[prof]
+    finish = PROFILE_FINISH.get(prof)
     nodes = state.nodes
     sv = source_versions
     ctx = RunContext(
@@ -362,10 +376,16 @@ def plan(
     is_orchestra = prof is Profile.ORCHESTRA
     is_dbt_state = prof is Profile.DBT_STATE
     baseline = prof is Profile.BASELINE
-    meta_fresh = is_orchestra or opts.no_metadata_source == "always_fresh"
+    meta_fresh = opts.no_metadata_source == "always_fresh"
     windows = comp.orchestra_windows(cfg) if is_orchestra else None
+    # dbt-orchestra decides every node, selected or not: an unselected parent that would build
+    # counts as new data for its selected children
+    walk = comp.order if is_orchestra and len(order) != len(comp.order) else order
+    selected = None if walk is order else frozenset(order)
     built_now: set[str] = set()
     failed_now: set[str] = set()
+    #: orchestra: nodes it marks dirty in this run (built, or would build if selected)
+    dirty: set[str] = set()
     view_dv: dict[str, datetime | None] = {}
 
     def dv_of(p: str) -> datetime | None:
@@ -388,8 +408,12 @@ def plan(
 
     decisions: list[Decision] = []
     append = decisions.append
-    for uid in order:
+    for uid in walk:
         info = infos[uid]
+        is_test = info.resource_type == "test"
+        virtual = selected is not None and uid not in selected
+        if virtual and is_test:
+            continue
         parents = info.parents
         ns = nodes.get(uid)
         fp = info.fingerprint if fingerprints is None else fingerprints.get(uid, info.fingerprint)
@@ -398,7 +422,27 @@ def plan(
         no_meta: list[str] = []
         has_stale = False
         latest_now = latest_seen = None
-        if ns is not None and not baseline:
+        if ns is not None and is_orchestra:
+            seen = ns.seen_versions
+            for p in info.direct:
+                if p in sources:
+                    v = sv.get(p)
+                    if v is None:
+                        # dbt-orchestra: a source without freshness information is always new
+                        fresh.append(p)
+                        no_meta.append(p)
+                    elif (s := seen.get(p)) is None or v > s:
+                        fresh.append(p)
+                    else:
+                        has_stale = True
+                    continue
+                ps = nodes.get(p)
+                # dirty in this run, never in state (ephemerals never are), or built after N
+                if p in dirty or ps is None or ps.built_at > ns.built_at:
+                    fresh.append(p)
+                else:
+                    has_stale = True
+        elif ns is not None and not baseline:
             seen = ns.seen_versions
             for p in parents:
                 if p in built_now:
@@ -420,28 +464,21 @@ def plan(
                     if v is None:
                         has_stale = True
                         continue
-                    # orchestra: a parent built more recently than N counts as new data
-                    if is_orchestra and v > ns.built_at:
-                        fresh.append(p)
-                        continue
                 if is_dbt_state and (latest_now is None or v > latest_now):
                     latest_now = v
                 s = seen.get(p)
-                if is_orchestra and p not in sources:
-                    has_stale = True
-                elif s is None or v > s:
+                if s is None or v > s:
                     fresh.append(p)
                 else:
                     has_stale = True
             if is_dbt_state and seen:
                 latest_seen = max(seen.values())
         nf = cfg.for_node(uid)
+        updates_on = nf.updates_on
         if windows is not None:
             window_s, inherited = windows.get(uid, (0.0, None))
-            updates_on = nf.updates_on
         else:
             window_s, inherited = float(nf.window_s), None
-            updates_on = nf.updates_on
             if is_dbt_state and nf.require_fresh_data_from:
                 updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
         f = Facts(
@@ -460,11 +497,15 @@ def plan(
             window_s,
             updates_on,
             inherited,
+            foreign_root=info.foreign_root,
         )
-        if info.resource_type == "test":
+        if is_test:
             now = [p for p in parents if p in built_now]
-            f.tested_built = (*now, *(p for p in f.fresh if p not in built_now))
-            for rule in TEST_RULES:
+            if is_orchestra or baseline:
+                f.tested_built = tuple(now)
+            else:
+                f.tested_built = (*now, *(p for p in f.fresh if p not in built_now))
+            for rule in test_rules:
                 d = rule(ctx, f)
                 if d is not None:
                     break
@@ -477,7 +518,13 @@ def plan(
                 d = rule(ctx, f)
                 if d is not None:
                     break
+            if is_orchestra and d is not None and d.action is Action.BUILD:
+                dirty.add(uid)
+            if finish is not None and d is not None:
+                d = finish(ctx, f, d)
         assert d is not None, f"no rule decided {uid}"
+        if virtual:
+            continue
         append(d)
         action = d.action
         if action is Action.BUILD:

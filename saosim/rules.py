@@ -23,7 +23,15 @@ from saosim.decision import Action, Decision, Profile, ProfileOptions, Reason
 from saosim.freshness import NodeFreshness
 from saosim.state import NodeState
 
-__all__ = ["PROFILE_RULES", "TEST_RULES", "Facts", "RunContext", "format_duration"]
+__all__ = [
+    "PROFILE_FINISH",
+    "PROFILE_RULES",
+    "PROFILE_TEST_RULES",
+    "TEST_RULES",
+    "Facts",
+    "RunContext",
+    "format_duration",
+]
 
 #: dbt's built-in materializations; anything else is custom (dbt_state always builds it).
 BUILTIN_MATERIALIZATIONS = frozenset(
@@ -74,6 +82,8 @@ class Facts:
     #: built in this run) and the latest among what N saw at its last build
     latest_parent_dv: datetime | None = None
     latest_seen: datetime | None = None
+    #: a model from another dbt package with no parents
+    foreign_root: bool = False
 
 
 Rule = Callable[[RunContext, Facts], Decision | None]
@@ -263,6 +273,33 @@ def seed_always_builds(c: RunContext, f: Facts) -> Decision | None:
     return None
 
 
+def package_model_without_parents(c: RunContext, f: Facts) -> Decision | None:
+    """orchestra: a model from another package whose ``depends_on`` is empty always builds."""
+    if f.foreign_root:
+        return _d(
+            f,
+            Action.BUILD,
+            Reason.ALWAYS_BUILDS,
+            detail="orchestra: package model without parents",
+        )
+    return None
+
+
+def table_missing_if_verified(c: RunContext, f: Facts) -> Decision | None:
+    """orchestra: a missing table is noticed only with ``verify_relations_exist``."""
+    if c.options.verify_relations_exist:
+        return table_missing(c, f)
+    return None
+
+
+def skip_builds_below_failures(c: RunContext, f: Facts, d: Decision) -> Decision:
+    """orchestra: nodes are decided before dbt runs; dbt then skips a chosen build whose parent
+    failed, while a node the planner reused is not in the command and stays reused."""
+    if f.failed and d.action is Action.BUILD:
+        return _d(f, Action.SKIP, Reason.UPSTREAM_FAILED, detail=f"failed: {', '.join(f.failed)}")
+    return d
+
+
 def code_changed_always(c: RunContext, f: Facts) -> Decision | None:
     """orchestra / dbt_state: a code change builds whatever the window or tolerance."""
     if f.fingerprint_changed:
@@ -441,15 +478,16 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
         waiting_for_all_upstreams,
         within_lag_tolerance,
     ),
+    # no upstream_failed here (see PROFILE_FINISH) and no previous_test_failed: dbt-orchestra's
+    # state holds no test results
     Profile.ORCHESTRA: (
         ephemeral,
-        upstream_failed,
         full_refresh,
         snapshot_always_builds,
+        package_model_without_parents,
         seed_always_builds,
         never_built,
-        table_missing,
-        previous_test_failed,
+        table_missing_if_verified,
         code_changed_always,
         no_new_data,
         waiting_for_all_upstreams,
@@ -457,3 +495,16 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
         build_changed,
     ),
 }
+
+#: Data-test rules per profile. dbt-orchestra does not plan tests: dbt's indirect selection runs
+#: the tests of the nodes it builds, and a test's own code change is not tracked.
+PROFILE_TEST_RULES: dict[Profile, tuple[Rule, ...]] = {
+    Profile.BASELINE: TEST_RULES,
+    Profile.SAO: TEST_RULES,
+    Profile.DBT_STATE: TEST_RULES,
+    Profile.ORCHESTRA: (data_test_upstream_failed, data_test_node_built, data_test_node_reused),
+}
+
+Finish = Callable[[RunContext, Facts, Decision], Decision]
+#: A last step applied to the rules' decision (orchestra decides before dbt runs).
+PROFILE_FINISH: dict[Profile, Finish] = {Profile.ORCHESTRA: skip_builds_below_failures}

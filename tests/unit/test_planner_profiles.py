@@ -249,3 +249,65 @@ def test_orchestra_window_in_whole_minutes() -> None:
     inside = plan(chain(), state, at=t(1, 29) + timedelta(seconds=59), **args)
     assert decided(inside, STG) == ("reuse", "within_build_after")
     assert decided(plan(chain(), state, at=t(1, 30), **args), STG)[0] == "build"
+
+
+def test_orchestra_decides_before_dbt_runs_failures_skip_only_chosen_builds() -> None:
+    project = Project.from_spec(
+        {"raw.orders": [], "stg_orders": ["raw.orders"], "a": ["stg_orders"], "b": ["stg_orders"]}
+    )
+    a, b = "model.demo.a", "model.demo.b"
+    state = State(
+        {u: NodeState(t(0), None, {p: t(0) for p in project.parents(u)}, t(0)) for u in (STG, a, b)}
+    )
+    cfg = FreshnessConfig({a: NodeFreshness(BuildAfter(6, "hour"))})
+    args = dict(at=t(1), source_versions={SRC: t(0, 30)}, freshness=cfg, failing=frozenset({STG}))
+    orch = plan(project, state, profile="orchestra", **args)
+    assert decided(orch, a) == ("reuse", "within_build_after")
+    assert decided(orch, b) == ("skip", "upstream_failed")
+    sao = plan(project, state, profile="sao", **args)
+    assert decided(sao, a) == ("skip", "upstream_failed")
+
+
+def test_orchestra_unselected_parent_that_would_build_is_new_data() -> None:
+    state = State(
+        {
+            STG: NodeState(t(0), None, {SRC: t(0)}, t(0)),
+            FCT: NodeState(t(1), None, {STG: t(0)}, t(1)),
+        }
+    )
+    args = dict(
+        at=t(2), source_versions={SRC: t(0)}, fingerprints={STG: "edited"}, select="fct_orders"
+    )
+    assert decided(plan(chain(), state, profile="orchestra", **args), FCT)[0] == "build"
+    assert decided(plan(chain(), state, profile="sao", **args), FCT) == ("reuse", "no_new_data")
+
+
+def test_orchestra_ephemeral_parent_is_always_new_and_package_roots_always_build() -> None:
+    nodes = [
+        Node(SRC, "orders", "source"),
+        Node("model.demo.eph", "eph", "model", "ephemeral"),
+        Node(FCT, "fct_orders", "model", "table"),
+        Node("model.dates.dates", "dates", "model", "table", package="dates"),
+    ]
+    project = Project(nodes, [(SRC, "model.demo.eph"), ("model.demo.eph", FCT)], name="demo")
+    state = State(
+        {
+            FCT: NodeState(t(0), None, {SRC: t(0)}, t(0)),
+            "model.dates.dates": NodeState.built(t(0)),
+        }
+    )
+    orch = plan(project, state, at=t(1), source_versions={SRC: t(0)}, profile="orchestra")
+    assert decided(orch, FCT) == ("build", "new_upstream_data")
+    assert decided(orch, "model.dates.dates") == ("build", "always_builds")
+    sao = plan(project, state, at=t(1), source_versions={SRC: t(0)}, profile="sao")
+    assert sao.built == ()
+
+
+def test_orchestra_ignores_test_failures_and_can_skip_the_table_check() -> None:
+    state = State(
+        {STG: NodeState(t(0), None, {SRC: t(0)}, t(0), table_exists=False, tests_failed=True)}
+    )
+    args = dict(at=t(1), source_versions={SRC: t(0)}, select="stg_orders", profile="orchestra")
+    assert decided(plan(chain(), state, **args), STG) == ("build", "table_missing")
+    off = ProfileOptions(verify_relations_exist=False)
+    assert decided(plan(chain(), state, options=off, **args), STG) == ("reuse", "no_new_data")
