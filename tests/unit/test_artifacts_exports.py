@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,3 +141,25 @@ def test_model_run_results_view_without_invocation_id(tmp_path: Path) -> None:
         "e1-0700",
         "e1-0800",
     ]
+
+
+def test_parquet_and_gzipped_csv_tables(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(DBT_ARTIFACTS, export)
+    # model_executions as Parquet with naive warehouse timestamps, invocations as .csv.gz
+    runs = pl.read_csv(export / "model_executions.csv", infer_schema=False)
+    for column in ("run_started_at", "compile_started_at", "query_completed_at"):
+        runs = runs.with_columns(
+            pl.col(column).str.replace("Z$", "").str.to_datetime(time_unit="us", strict=False)
+        )
+    (export / "model_executions.csv").unlink()
+    runs.write_parquet(export / "model_executions.parquet")
+    invocations = export / "invocations.csv"
+    (export / "invocations.csv.gz").write_bytes(gzip.compress(invocations.read_bytes()))
+    invocations.unlink()
+    with pytest.raises(SchemaError, match="no time zone") as info:
+        read_export(export)
+    assert info.value.path.endswith("model_executions.parquet")
+    _, history = read_export(export, timezone="UTC")
+    assert history.node_runs.height == 6
+    assert history.runs.get_column("job_id").to_list() == ["3001", "3001"]
