@@ -54,6 +54,11 @@ _EXPORTS = {
     "per_model": "saosim.metrics",
     "per_tier": "saosim.metrics",
     "per_day": "saosim.metrics",
+    "synthetic_estate": "saosim.synth",
+    "synthetic_history": "saosim.synth",
+    "synthetic_project": "saosim.synth",
+    "SynthJob": "saosim.synth",
+    "write_artifacts": "saosim.artifacts.write",
 }
 
 __all__ = sorted(_EXPORTS)
