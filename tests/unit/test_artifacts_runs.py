@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from saosim.artifacts.runs import artifact_kind, read_runs, read_sources
+from saosim.artifacts.runs import arrivals, artifact_kind, read_runs, read_sources
 from saosim.errors import ArtifactError, SchemaError
-from saosim.schema import validate
+from saosim.schema import UTC_TIME, validate
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 TREE = FIXTURES / "runs_tree"
@@ -218,3 +220,42 @@ def test_a_folder_of_run_folders_names_the_job(tmp_path: Path) -> None:
 def test_paths_may_be_a_generator() -> None:
     history = read_runs(p for p in [TREE / "hourly"])
     assert (history.runs.height, history.source_arrivals.height) == (2, 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 50),  # observed hour
+            st.integers(0, 50),  # max_loaded_at hour
+            st.sampled_from(["source.p.a", "source.p.b"]),
+        ),
+        max_size=30,
+    )
+)
+def test_arrivals_invariants(observations) -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [(base + timedelta(hours=o), base + timedelta(hours=m), u) for o, m, u in observations]
+    frame = pl.DataFrame(
+        {
+            "unique_id": [u for _, _, u in rows],
+            "arrived_at": [m for _, m, _ in rows],
+            "observed_at": [o for o, _, _ in rows],
+        },
+        schema={"unique_id": pl.String, "arrived_at": UTC_TIME, "observed_at": UTC_TIME},
+    )
+    result = arrivals(frame)
+    for uid in ("source.p.a", "source.p.b"):
+        mine = result.filter(pl.col("unique_id") == uid)
+        seen = [(o, m) for o, m, u in rows if u == uid]
+        times = mine.get_column("arrived_at").to_list()
+        assert times == sorted(set(times))  # strictly increasing: each arrival is new data
+        assert set(times) <= {m for _, m in seen}
+        if seen:
+            # the newest value ever seen is always an arrival, at its first observation
+            newest = max(m for _, m in seen)
+            assert times[-1] == newest
+            first_seen = min(o for o, m in seen if m == newest)
+            assert mine.row(-1, named=True)["observed_at"] == first_seen
+        else:
+            assert mine.height == 0
