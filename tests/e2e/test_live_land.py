@@ -29,6 +29,7 @@ def _snapshot(db: Path) -> dict[str, list[tuple]]:
         return {t: con.execute(f"select * from raw.{t} order by id").fetchall() for t in TABLES}
 
 
+@pytest.mark.slow  # three loader subprocesses
 def test_init_is_deterministic_and_resets(tmp_path: Path) -> None:
     project_dir = copy_example(tmp_path)
     db = project_dir / "jaffle.duckdb"
