@@ -55,7 +55,7 @@ def explain_decision(plan: Plan, d: Decision) -> str:
 
     built_now = {x.node_id for x in plan.decisions if x.action.value == "build"}
 
-    def parent_news(parents: tuple[str, ...]) -> str:
+    def parent_news(parents: tuple[str, ...], since: str = "") -> str:
         parts = []
         for p in parents:
             if p in built_now:
@@ -65,11 +65,11 @@ def explain_decision(plan: Plan, d: Decision) -> str:
                 if v is None:
                     parts.append(f"{label(p)} has no arrival data (counted as new)")
                 else:
-                    parts.append(f"new data landed in {label(p)} at {_when(v, at)}")
+                    parts.append(f"new data landed in {label(p)} at {_when(v, at)}{since}")
             else:
                 ps = state.get(p)
                 when = f" at {_when(ps.data_version, at)}" if ps is not None else ""
-                parts.append(f"{label(p)} was rebuilt{when}")
+                parts.append(f"{label(p)} was rebuilt{when}{since}")
         return ", ".join(parts)
 
     built_ago = ""
@@ -81,15 +81,17 @@ def explain_decision(plan: Plan, d: Decision) -> str:
         window = d.detail.split(",")[0].removeprefix("build_after=")
         until = f" (until {_when(d.window_ends_at, at)})" if d.window_ends_at else ""
         text = f"reused: {built_ago}, build_after {window} not yet passed{until}"
+        news = parent_news(d.fresh_parents, " since")
         if news:
-            text += f"; {news} since"
+            text += f"; {news}"
         if "code_change_overrides_window=False" in d.detail:
             text += "; its code changed too, held back by the window"
         return text
     if r is Reason.WITHIN_LAG_TOLERANCE:
         until = f" (until {_when(d.window_ends_at, at)})" if d.window_ends_at else ""
         text = f"reused: {built_ago}, within lag tolerance{until} [{d.detail}]"
-        return text + (f"; {news} since" if news else "")
+        news = parent_news(d.fresh_parents, " since")
+        return text + (f"; {news}" if news else "")
     if r is Reason.NO_NEW_DATA:
         if d.detail:
             return f"reused: {d.detail}" + (f"; {news}" if news else "")

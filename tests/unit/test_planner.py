@@ -292,3 +292,31 @@ def test_plan_views_and_frame(chain: Project) -> None:
     assert frame["reason"].to_list() == ["new_upstream_data", "within_build_after"]
     assert run.explain("fct_orders").startswith("reused: built 1h ago, build_after 6h")
     assert "stg_orders was built in this run" in run.explain("fct_orders")
+
+
+def test_explain_sentences_name_the_evidence(chain: Project) -> None:
+    state = built_state(chain, t(1), t(0))
+    held = plan(chain, state, at=t(3), source_versions={SRC: t(2, 10)}, freshness=window(FCT, 6))
+    assert held.explain("fct_orders") == (
+        "reused: built 2h ago, build_after 6h not yet passed (until 07:00); "
+        "stg_orders was built in this run"
+    )
+    assert held.explain("stg_orders") == (
+        "built: new upstream data (built 2h ago); new data landed in raw.orders at 02:10"
+    )
+    failed = plan(chain, state, at=t(3), source_versions={SRC: t(2, 10)}, failing=frozenset({STG}))
+    assert failed.explain(FCT) == (
+        "skipped: an upstream node failed or was skipped in this run (model.demo.stg_orders)"
+    )
+    quiet = plan(chain, state, at=t(3), source_versions={SRC: t(0)})
+    assert (
+        quiet.explain("stg_orders") == "reused: nothing changed since its last build 2h ago (01:00)"
+    )
+    lag = plan(chain, state, at=t(1, 30), source_versions={SRC: t(1, 10)}, profile="dbt_state")
+    assert lag.explain("stg_orders").startswith(
+        "reused: built 30m ago, within lag tolerance (until 01:45) "
+        "[lag_mode=build_age, lag_tolerance=45m (project default)]"
+    )
+    assert lag.explain("stg_orders").endswith("new data landed in raw.orders at 01:10 since")
+    with pytest.raises(KeyError):
+        held.explain("raw.orders")
