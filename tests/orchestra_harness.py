@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
@@ -44,6 +45,7 @@ from orchestra_dbt import relation_existence
 from orchestra_dbt import state as orchestra_state
 from orchestra_dbt.build_after import propagate_freshness_config
 from orchestra_dbt.checksum import calculate_checksum
+from orchestra_dbt.compatibility import is_dbt_v2
 from orchestra_dbt.config import OrchestraDbtSettings
 from orchestra_dbt.dag import construct_dag
 from orchestra_dbt.full_refresh_finder import is_full_refresh_requested
@@ -77,6 +79,7 @@ __all__ = [
     "saosim_inputs",
     "saosim_project",
     "through_ephemerals",
+    "workdir",
 ]
 
 PROJECT = "conf"
@@ -304,6 +307,25 @@ class _Warehouse:
         return self.v1(candidates)
 
 
+def _quiet(msg: object) -> None:
+    return None
+
+
+@cache
+def _dbt_v2() -> bool:
+    return is_dbt_v2()
+
+
+@cache
+def workdir(name: str) -> Path:
+    """A scratch project folder per name, kept for the whole session: creating and removing a
+    folder per example cost more than dbt-orchestra's planner itself."""
+    return Path(tempfile.mkdtemp(prefix=f"orc-{name}-", dir=_SCRATCH.name))
+
+
+_SCRATCH = tempfile.TemporaryDirectory(prefix="orchestra-conformance-")
+
+
 @dataclass
 class OrchestraRun:
     """One ``orc dbt build`` as far as dbt-orchestra's planner took it."""
@@ -336,10 +358,9 @@ class OrchestraProject:
         self.target_dir.mkdir(exist_ok=True)
         (root / "seeds").mkdir(exist_ok=True)
         self.state_file = root / "orchestra_state.json"
-        if not self.state_file.exists():
-            # The local-file backend refuses to save onto a missing file (save_state re-reads it
-            # to merge), so a real setup starts from an empty state document.
-            self.write_state(StateApiModel(state={}))
+        # The local-file backend refuses to save onto a missing file (save_state re-reads it to
+        # merge), so a real setup starts from an empty state document.
+        self.write_state(StateApiModel(state={}))
         self.settings = OrchestraDbtSettings(
             use_stateful=True,
             state_file=self.state_file.name,
@@ -405,6 +426,10 @@ class OrchestraProject:
                     for name, fn in (
                         ("_find_missing_relations_v1", warehouse.v1),
                         ("_find_missing_relations_v2", warehouse.v2),
+                        # Environment probes, not decisions: its debug logger re-reads every
+                        # pyproject.toml above the cwd, is_dbt_v2 asks importlib.metadata.
+                        ("log_debug", _quiet),
+                        ("is_dbt_v2", _dbt_v2),
                     ):
                         stack.enter_context(mock.patch.object(relation_existence, name, fn))
                     relation_existence.apply_relation_existence_gate(dag, paths_to_run, args)
@@ -448,9 +473,9 @@ def run_orchestra(case: Case, *, verify_relations_exist: bool = True) -> Orchest
     that name (off by default in dbt-orchestra, on here because saosim checks table existence).
     """
     out = io.StringIO()
-    with tempfile.TemporaryDirectory(prefix="orc-conf-") as tmp, redirect_stdout(out):
+    with redirect_stdout(out):
         project = OrchestraProject(
-            Path(tmp),
+            workdir("case"),
             case.nodes,
             seed_state_orchestration=case.seed_state_orchestration,
             verify_relations_exist=verify_relations_exist,

@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
+from graphlib import TopologicalSorter
 
 from hypothesis import strategies as st
 
 from tests.orchestra_harness import T0, Case, CaseNode, CaseState, through_ephemerals
 
-__all__ = ["WINDOWS", "cases", "dags", "one_in"]
+__all__ = ["WINDOWS", "cases", "dag_from_manifest", "dags", "one_in", "with_build_after"]
 
 # -- generator ----------------------------------------------------------------------------------
 
@@ -79,6 +82,7 @@ def cases(
     selections: bool = True,
     packages: bool = True,
     seed_state: bool = True,
+    dag: st.SearchStrategy[tuple[CaseNode, ...]] | None = None,
 ) -> Case:
     """Random job runs: DAG, configs, last builds, source data, clock (and a selection).
 
@@ -86,7 +90,9 @@ def cases(
     and ``<`` versus ``≤`` show up. The flags switch generator regions off by name.
     """
     at = T0 + timedelta(seconds=draw(st.integers(0, 7 * 86400)))
-    case_nodes = draw(dags(max_buildable=max_buildable, packages=packages))
+    case_nodes = draw(
+        dag if dag is not None else dags(max_buildable=max_buildable, packages=packages)
+    )
     source_versions = {}
     for n in case_nodes:
         if n.resource_type == "source" and not one_in(draw, 5):
@@ -132,3 +138,71 @@ def cases(
         select=select,
         seed_state_orchestration=seed_state and one_in(draw, 4),
     )
+
+
+def dag_from_manifest(data: dict) -> tuple[CaseNode, ...]:
+    """A real manifest's DAG as case nodes (same shape, materializations, languages, packages;
+    names made unique), in topological order. ``build_after`` is left to the strategy."""
+    entries = {
+        uid: e
+        for section in ("nodes", "sources")
+        for uid, e in (data.get(section) or {}).items()
+        if e.get("resource_type") in ("model", "seed", "snapshot", "source", "test")
+        and (e.get("config") or {}).get("enabled", True)
+    }
+    models = Counter(e.get("package_name") for e in entries.values() if _is(e, "model"))
+    root = (data.get("metadata") or {}).get("project_name") or (
+        models.most_common(1)[0][0] if models else ""
+    )
+    names: dict[str, str] = {}
+    for uid, e in sorted(entries.items()):
+        if _is(e, "source"):
+            name = f"{e.get('source_name', 'src')}.{e['name']}".replace(" ", "_")
+        else:
+            name = e["name"].replace(".", "_")
+        while name in names.values():
+            name = f"{name}_{e['resource_type']}"
+        names[uid] = name
+    deps = {
+        uid: [
+            p for p in dict.fromkeys((e.get("depends_on") or {}).get("nodes") or []) if p in names
+        ]
+        for uid, e in entries.items()
+    }
+    out = []
+    for uid in TopologicalSorter(
+        {u: [p for p in ps if p != u] for u, ps in deps.items()}
+    ).static_order():
+        e = entries[uid]
+        kind = e["resource_type"]
+        package = e.get("package_name")
+        out.append(
+            CaseNode(
+                names[uid],
+                kind,
+                tuple(names[p] for p in deps[uid] if p != uid)
+                if kind not in ("source", "seed")
+                else (),
+                (e.get("config") or {}).get("materialized") if kind == "model" else None,
+                e.get("language") or "sql",
+                None,
+                package if kind == "model" and package != root else None,
+            )
+        )
+    return tuple(out)
+
+
+def _is(entry: dict, resource_type: str) -> bool:
+    return entry.get("resource_type") == resource_type
+
+
+@st.composite
+def with_build_after(draw: st.DrawFn, nodes: tuple[CaseNode, ...]) -> tuple[CaseNode, ...]:
+    """The same DAG with a random ``build_after`` on about half of the buildable nodes."""
+    out = []
+    for n in nodes:
+        if n.is_buildable and draw(st.booleans()):
+            count, period = draw(st.sampled_from(WINDOWS))
+            n = replace(n, build_after=(count, period, draw(st.sampled_from([None, "any", "all"]))))
+        out.append(n)
+    return tuple(out)

@@ -14,12 +14,10 @@ are compared, so a difference in how either side *remembers* a build shows up to
 from __future__ import annotations
 
 import io
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import redirect_stdout
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from hypothesis import strategies as st
 
@@ -30,6 +28,7 @@ from tests.orchestra_harness import (
     OrchestraResult,
     checksum,
     saosim_project,
+    workdir,
 )
 from tests.orchestra_strategies import dags, one_in
 
@@ -178,63 +177,61 @@ def replay(timeline: Timeline) -> Iterator[RunStep]:
     source_versions: dict[str, datetime] = {}
     tables: set[str] = set()  # unique ids of relations in the warehouse
     state = State.empty()
-    with tempfile.TemporaryDirectory(prefix="orc-tl-") as tmp:
-        orc = OrchestraProject(
-            Path(tmp),
-            timeline.nodes,
-            seed_state_orchestration=timeline.seed_state_orchestration,
-        )
-        for index, run in enumerate(timeline.runs):
-            for name in run.edits:
-                versions[name] = versions.get(name, 0) + 1
-            for name in run.drops:
-                uid = by_name[name].unique_id
-                tables.discard(uid)
-                if state.get(uid) is not None:
-                    state = State(
-                        {**state.nodes, uid: replace(state.nodes[uid], table_exists=False)}
-                    )
-            source_versions.update(run.arrivals)
-            buildable = [n for n in timeline.nodes if n.is_buildable and not n.is_ephemeral]
-            with redirect_stdout(io.StringIO()):
-                orc_run = orc.decide(
-                    at=run.at,
-                    source_versions=source_versions,
-                    select=run.select,
-                    full_refresh=run.full_refresh,
-                    missing_tables=frozenset(n.unique_id for n in buildable) - tables,
-                    versions=versions,
-                )
-                result = orc_run.result
-                results = _dbt_results(timeline.nodes, result.built, run.failing, run.at)
-                orc.record(orc_run, results)
-            tables |= {u for u, (status, _) in results.items() if status == "success"}
-
-            fingerprints = {n.unique_id: checksum(n, versions.get(n.name, 0)) for n in buildable}
-            p = plan(
-                project,
-                state,
+    # one scratch folder; OrchestraProject starts it from an empty state file
+    orc = OrchestraProject(
+        workdir("timeline"),
+        timeline.nodes,
+        seed_state_orchestration=timeline.seed_state_orchestration,
+    )
+    for index, run in enumerate(timeline.runs):
+        for name in run.edits:
+            versions[name] = versions.get(name, 0) + 1
+        for name in run.drops:
+            uid = by_name[name].unique_id
+            tables.discard(uid)
+            if state.get(uid) is not None:
+                state = State({**state.nodes, uid: replace(state.nodes[uid], table_exists=False)})
+        source_versions.update(run.arrivals)
+        buildable = [n for n in timeline.nodes if n.is_buildable and not n.is_ephemeral]
+        with redirect_stdout(io.StringIO()):
+            orc_run = orc.decide(
                 at=run.at,
-                source_versions={by_name[s].unique_id: t for s, t in source_versions.items()},
-                profile="orchestra",
-                options=options,
-                select=None if run.select is None else " ".join(sorted(run.select)),
+                source_versions=source_versions,
+                select=run.select,
                 full_refresh=run.full_refresh,
-                failing=frozenset(by_name[f].unique_id for f in run.failing),
-                fingerprints=fingerprints,
+                missing_tables=frozenset(n.unique_id for n in buildable) - tables,
+                versions=versions,
             )
-            # dbt's completed_at for what it ran; the run's start for what dbt never ran
-            finished = {d.node_id: run.at for d in p.decisions}
-            finished.update({u: done for u, (_, done) in results.items()})
-            state = p.apply(finished_at=finished)
-            compared = result.compared
-            yield RunStep(
-                index,
-                run,
-                result,
-                frozenset(u for u in p.built if u in compared),
-                frozenset(u for u in p.reused if u in compared),
-                frozenset(u for u in p.skipped if u in compared),
-                {d.node_id: d.reason.value for d in p.decisions},
-                {u: status for u, (status, _) in results.items()},
-            )
+            result = orc_run.result
+            results = _dbt_results(timeline.nodes, result.built, run.failing, run.at)
+            orc.record(orc_run, results)
+        tables |= {u for u, (status, _) in results.items() if status == "success"}
+
+        fingerprints = {n.unique_id: checksum(n, versions.get(n.name, 0)) for n in buildable}
+        p = plan(
+            project,
+            state,
+            at=run.at,
+            source_versions={by_name[s].unique_id: t for s, t in source_versions.items()},
+            profile="orchestra",
+            options=options,
+            select=None if run.select is None else " ".join(sorted(run.select)),
+            full_refresh=run.full_refresh,
+            failing=frozenset(by_name[f].unique_id for f in run.failing),
+            fingerprints=fingerprints,
+        )
+        # dbt's completed_at for what it ran; the run's start for what dbt never ran
+        finished = {d.node_id: run.at for d in p.decisions}
+        finished.update({u: done for u, (_, done) in results.items()})
+        state = p.apply(finished_at=finished)
+        compared = result.compared
+        yield RunStep(
+            index,
+            run,
+            result,
+            frozenset(u for u in p.built if u in compared),
+            frozenset(u for u in p.reused if u in compared),
+            frozenset(u for u in p.skipped if u in compared),
+            {d.node_id: d.reason.value for d in p.decisions},
+            {u: status for u, (status, _) in results.items()},
+        )
