@@ -53,10 +53,12 @@ from saosim.fingerprint_text import (
 from saosim.graph import Node, Project
 
 __all__ = [
+    "CodeDiff",
     "Fingerprint",
     "FingerprintReport",
     "Method",
     "Reason",
+    "compare_fingerprints",
     "fingerprint_code",
     "fingerprint_node",
     "fingerprint_project",
@@ -436,3 +438,49 @@ def fingerprint_project(
             stacklevel=2,
         )
     return project.with_nodes(updated), report
+
+
+@dataclass(frozen=True)
+class CodeDiff:
+    """Nodes whose code changed between two versions of a project, by dbt and by saosim.
+
+    ``changed``: present in both, with a different checksum or build config (what dbt's
+    ``state:modified`` sees). ``cosmetic``: those among them with an equal fingerprint, which
+    SAO would not rebuild for.
+    """
+
+    changed: tuple[str, ...]
+    cosmetic: tuple[str, ...]
+
+    @property
+    def real(self) -> tuple[str, ...]:
+        cosmetic = set(self.cosmetic)
+        return tuple(u for u in self.changed if u not in cosmetic)
+
+
+def compare_fingerprints(
+    old: Project, new: Project, *, resource_types: tuple[str, ...] = ("model",)
+) -> CodeDiff:
+    """Which nodes changed between two fingerprinted projects, and which changes are cosmetic.
+
+    >>> from saosim.graph import Project
+    >>> p, m = Project.from_spec({"raw.a": [], "m": ["raw.a"]}), "model.demo.m"
+    >>> old, _ = fingerprint_project(p.replace_node(m, raw_code="select 1", checksum="1"))
+    >>> new, _ = fingerprint_project(p.replace_node(m, raw_code="SELECT 1", checksum="2"))
+    >>> compare_fingerprints(old, new)
+    CodeDiff(changed=('model.demo.m',), cosmetic=('model.demo.m',))
+    """
+    changed: list[str] = []
+    cosmetic: list[str] = []
+    for uid in sorted(old.nodes.keys() & new.nodes.keys()):
+        a, b = old.nodes[uid], new.nodes[uid]
+        if a.resource_type not in resource_types:
+            continue
+        if a.fingerprint is None or b.fingerprint is None:
+            raise ValueError(f"{uid} has no fingerprint; run fingerprint_project on both first")
+        if a.checksum == b.checksum and a.build_config == b.build_config:
+            continue
+        changed.append(uid)
+        if a.fingerprint == b.fingerprint:
+            cosmetic.append(uid)
+    return CodeDiff(tuple(changed), tuple(cosmetic))
