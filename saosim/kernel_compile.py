@@ -58,6 +58,7 @@ F_INCREMENTAL = 512
 F_WARN = 1024  # data test of severity warn: a failure flags nothing
 F_UPDATES_ALL = 2048
 F_UNBILLED = 4096  # a view this profile does not bill
+F_FOREIGN_ROOT = 8192  # orchestra: a package model without parents always builds
 
 # test / build status codes of the decision log (0 = null)
 STATUSES = ("", "success", "error", "skipped", "pass", "fail", "warn")
@@ -77,6 +78,10 @@ class KernelInputs:
     tol_s: np.ndarray  # float64: dbt_state lag tolerance
     eptr: np.ndarray  # effective data parents (sorted by id, ephemerals replaced)
     eidx: np.ndarray
+    dptr: np.ndarray  # direct data parents as dbt lists them (orchestra)
+    didx: np.ndarray
+    d2e: np.ndarray  # int64: the effective edge of the same parent (-1: none)
+    decided: np.ndarray  # int32: every node the planner decides, topological order
     rptr: np.ndarray  # raw parents that the planner decides (for start times)
     ridx: np.ndarray
     cptr: np.ndarray  # code-change times per node
@@ -156,6 +161,7 @@ def compile_replay(
     tol_s = np.zeros(n)
     eff: list[list[int]] = [[] for _ in range(n)]
     raw: list[list[int]] = [[] for _ in range(n)]
+    direct: list[list[int]] = [[] for _ in range(n)]
     decided = set(comp.order)
     for i, uid in enumerate(order):
         node = project.nodes[uid]
@@ -167,6 +173,9 @@ def compile_replay(
             info = comp.infos[uid]
             eff[i] = [pos[p] for p in info.parents]
             raw[i] = [pos[p] for p in project.parents(uid) if p in decided]
+            direct[i] = [pos[p] for p in getattr(info, "direct", info.parents)]
+            if getattr(info, "foreign_root", False):
+                f |= F_FOREIGN_ROOT
             mat = info.materialization
             if info.resource_type == "test":
                 f |= F_TEST
@@ -209,6 +218,12 @@ def compile_replay(
         flags[i] = f
     eptr, eidx = _csr(eff, np.int32)
     rptr, ridx = _csr(raw, np.int32)
+    dptr, didx = _csr(direct, np.int32)
+    d2e = np.full(len(didx), -1, dtype=np.int64)
+    for i in range(n):
+        where = {int(eidx[e]): e for e in range(eptr[i], eptr[i + 1])}
+        for d in range(dptr[i], dptr[i + 1]):
+            d2e[d] = where.get(int(didx[d]), -1)
     cptr, ctimes = _times_csr(order, timeline.code_changes)
     aptr, atimes = _times_csr(order, timeline.arrivals)
     fail_times: dict[str, np.ndarray] = {}
@@ -224,7 +239,7 @@ def compile_replay(
             LAG_MODE_CODE[opts.lag_mode],
             BASIS_CODE[model.basis],
             int(opts.code_change_overrides_window),
-            int(profile is Profile.ORCHESTRA or opts.no_metadata_source == "always_fresh"),
+            int(opts.no_metadata_source == "always_fresh"),
             int(opts.seed_state_orchestration),
         ],
         dtype=np.int64,
@@ -240,6 +255,10 @@ def compile_replay(
         tol_s=tol_s,
         eptr=eptr,
         eidx=eidx,
+        dptr=dptr,
+        didx=didx,
+        d2e=d2e,
+        decided=np.array([pos[u] for u in comp.order], dtype=np.int32),
         rptr=rptr,
         ridx=ridx,
         cptr=cptr,

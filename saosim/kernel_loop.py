@@ -19,10 +19,14 @@ import math
 import numpy as np
 from numba import njit
 
-from saosim.kernel_compile import F_SOURCE, F_VIEW, F_WARN, NONE
+from saosim.kernel_compile import F_SOURCE, F_TEST, F_VIEW, F_WARN, NONE
 from saosim.kernel_rules import (
     BUILD,
     P_DBT_STATE,
+    P_ORCHESTRA,
+    R_TESTED_NODE_BUILT,
+    R_TESTED_NODE_REUSED,
+    R_UPSTREAM_FAILED,
     REUSE,
     RUN,
     S_ERROR,
@@ -33,6 +37,7 @@ from saosim.kernel_rules import (
     S_SUCCESS,
     SKIP,
     _decide,
+    _decide_orchestra,
     _grow,
     _heap_pop,
     _heap_push,
@@ -46,8 +51,9 @@ __all__ = ["run_loop"]
 
 
 @njit(cache=True, nogil=True)
-def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr, atimes, fptr,
-             ftimes, sources, run_at, run_full_refresh, run_sel_start, run_sel_end, sel_node,
+def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr, ridx, cptr,
+             ctimes, aptr, atimes, fptr, ftimes, sources, run_at, run_full_refresh, run_sel_start,
+             run_sel_end, sel_node,
              sel_failing, sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost,
              rt_a, rt_b, rt_typ, use_a, use_b, use_typ, iparams, fparams, builds_only,
              out_cap, progress):  # fmt: skip
@@ -63,6 +69,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr,
     meta_fresh = iparams[4] != 0
     sso = iparams[5] != 0
     guarded = prof != P_DBT_STATE
+    orch = prof == P_ORCHESTRA
     n_nodes = len(flags)
     n_edges = len(eidx)
     # shared state
@@ -93,6 +100,9 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr,
     snap_seen = np.zeros(n_edges, dtype=np.int64)
     snap_list = np.zeros(n_nodes, dtype=np.int64)
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
+    dirty_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    sel_mark = np.full(n_nodes, -1, dtype=np.int64)
+    sel_pos = np.zeros(n_nodes, dtype=np.int64)
     cur_act = np.zeros(n_nodes, dtype=np.uint8)
     cur_st = np.zeros(n_nodes, dtype=np.uint8)
     stack = np.zeros(n_nodes + 1, dtype=np.int64)
@@ -158,8 +168,24 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr,
         s0 = run_sel_start[r]
         s1 = run_sel_end[r]
         # -- plan and lay out, node by node in topological order ----------------------------
-        for i in range(s0, s1):
-            n = sel_node[i]
+        # dbt-orchestra decides every node, selected or not: an unselected parent that would
+        # build is dirty, so new data for its selected children
+        walk_all = orch and (s1 - s0) != len(decided)
+        if walk_all:
+            for i in range(s0, s1):
+                sel_mark[sel_node[i]] = r
+                sel_pos[sel_node[i]] = i
+        for j in range(len(decided) if walk_all else s1 - s0):
+            if walk_all:
+                n = decided[j]
+                i = sel_pos[n]
+                virtual = sel_mark[n] != r
+                if virtual and (flags[n] & F_TEST) != 0:
+                    continue
+            else:
+                i = s0 + j
+                n = sel_node[i]
+                virtual = False
             f = flags[n]
             c = fpcur[n]
             while c < cptr[n + 1] and ctimes[c] <= at:
@@ -167,10 +193,6 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr,
             fpcur[n] = c
             fp = c - cptr[n]
             cur_fp[n] = fp
-            failing = sel_failing[i]
-            if has_queue and not failing:
-                c = fcur[n]
-                failing = c < fptr[n + 1] and ftimes[c] <= at
             has = st_has[n]
             fpch = has and st_fp[n] != fp
             failed = False
@@ -178,10 +200,37 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, rptr, ridx, cptr, ctimes, aptr,
                 if failed_stamp[eidx[e]] == r:
                     failed = True
                     break
-            act, rsn = _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh,
-                               failed, has, fpch, st_tf[n], window_s[n], tol_s[n], eptr, eidx,
-                               flags, st_has, st_built, st_dv, st_seen, sv, built_stamp, built_t,
-                               code_stamp, vstamp, vmemo, stack)  # fmt: skip
+            if not orch:
+                act, rsn = _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso,
+                                   full_refresh, failed, has, fpch, st_tf[n], window_s[n],
+                                   tol_s[n], eptr, eidx, flags, st_has, st_built, st_dv, st_seen,
+                                   sv, built_stamp, built_t, code_stamp, vstamp, vmemo,
+                                   stack)  # fmt: skip
+            elif f & F_TEST:
+                # dbt-orchestra does not plan tests: dbt runs those of the nodes it builds
+                act, rsn = REUSE, R_TESTED_NODE_REUSED
+                if failed:
+                    act, rsn = SKIP, R_UPSTREAM_FAILED
+                else:
+                    for e in range(eptr[n], eptr[n + 1]):
+                        if built_stamp[eidx[e]] == r:
+                            act, rsn = RUN, R_TESTED_NODE_BUILT
+                            break
+            else:
+                act, rsn = _decide_orchestra(n, r, at, f, sso, full_refresh, has, fpch,
+                                             window_s[n], dptr, didx, d2e, flags, st_has,
+                                             st_built, st_seen, sv, dirty_stamp)  # fmt: skip
+                if act == BUILD:
+                    dirty_stamp[n] = r
+                    if failed:
+                        # dbt skips a chosen build below a failed parent
+                        act, rsn = SKIP, R_UPSTREAM_FAILED
+            if virtual:
+                continue
+            failing = sel_failing[i]
+            if has_queue and not failing:
+                c = fcur[n]
+                failing = c < fptr[n + 1] and ftimes[c] <= at
             if act == BUILD:
                 built_stamp[n] = r
                 if failing:

@@ -26,6 +26,7 @@ from numba import njit
 from saosim.kernel_compile import (
     F_CUSTOM,
     F_EPHEMERAL,
+    F_FOREIGN_ROOT,
     F_INCREMENTAL,
     F_PYTHON,
     F_SEED,
@@ -179,7 +180,7 @@ def _grow(a, size):
 
 
 @njit(cache=True)
-def _fresh(n, r, at, dbt, orch, meta_fresh, early, eptr, eidx, flags, st_has, st_built, st_dv,
+def _fresh(n, r, at, dbt, meta_fresh, early, eptr, eidx, flags, st_has, st_built, st_dv,
            st_seen, sv, built_stamp, built_t, vstamp, vmemo, stack):  # fmt: skip
     """The planner's scan of N's parents: how many are fresh, whether one is not, and (for
     dbt_state) the latest parent data version now and the latest N saw at its last build.
@@ -187,7 +188,6 @@ def _fresh(n, r, at, dbt, orch, meta_fresh, early, eptr, eidx, flags, st_has, st
     nfresh = 0
     stale = False
     lnow = NONE
-    built_n = st_built[n]
     for e in range(eptr[n], eptr[n + 1]):
         p = eidx[e]
         if built_stamp[p] == r:
@@ -220,18 +220,10 @@ def _fresh(n, r, at, dbt, orch, meta_fresh, early, eptr, eidx, flags, st_has, st
                                  built_stamp, built_t, vstamp, vmemo, stack)  # fmt: skip
             else:
                 v = st_dv[p]
-            # orchestra: a parent built more recently than N counts as new data
-            if orch and v > built_n:
-                nfresh += 1
-                if early:
-                    break
-                continue
         if dbt and (lnow == NONE or v > lnow):
             lnow = v
         s = st_seen[e]
-        if orch and not is_source:
-            stale = True
-        elif s == NONE or v > s:
+        if s == NONE or v > s:
             nfresh += 1
             if early:
                 break
@@ -249,9 +241,9 @@ def _fresh(n, r, at, dbt, orch, meta_fresh, early, eptr, eidx, flags, st_has, st
 def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, failed, has, fpch,
             tf, window, tol, eptr, eidx, flags, st_has, st_built, st_dv, st_seen, sv,
             built_stamp, built_t, code_stamp, vstamp, vmemo, stack):  # fmt: skip
-    """One node's (action, reason): the profile's rules in order, first match wins."""
+    """One node's (action, reason) under baseline, sao or dbt_state: the profile's rules in
+    order, first match wins (orchestra: :func:`_decide_orchestra`)."""
     dbt = prof == P_DBT_STATE
-    orch = prof == P_ORCHESTRA
     if f & F_TEST:
         if failed:
             return SKIP, R_UPSTREAM_FAILED
@@ -261,7 +253,7 @@ def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, fa
                 tb = True
                 break
         if not tb and has and prof != P_BASELINE:
-            nfresh, _, _, _ = _fresh(n, r, at, dbt, orch, meta_fresh, True, eptr, eidx, flags,
+            nfresh, _, _, _ = _fresh(n, r, at, dbt, meta_fresh, True, eptr, eidx, flags,
                                      st_has, st_built, st_dv, st_seen, sv, built_stamp, built_t,
                                      vstamp, vmemo, stack)  # fmt: skip
             tb = nfresh > 0
@@ -283,19 +275,13 @@ def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, fa
     if prof == P_SAO:
         if f & F_PYTHON:
             return BUILD, R_PYTHON_MODEL
-    elif dbt:
-        if f & (F_PYTHON | F_CUSTOM):
-            return BUILD, R_ALWAYS_BUILDS
-    else:
-        if f & F_SNAPSHOT:
-            return BUILD, R_ALWAYS_BUILDS
-        if (f & F_SEED) and not sso:
-            return BUILD, R_ALWAYS_BUILDS
+    elif f & (F_PYTHON | F_CUSTOM):
+        return BUILD, R_ALWAYS_BUILDS
     if not has:
         return BUILD, R_NEVER_BUILT
     if tf:
         return BUILD, R_PREVIOUS_TEST_FAILED
-    if (dbt or orch) and fpch:
+    if dbt and fpch:
         code_stamp[n] = r
         return BUILD, R_CODE_CHANGED
     if dbt:
@@ -306,7 +292,7 @@ def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, fa
         if f & F_VIEW:
             return REUSE, R_NO_NEW_DATA
     ua = (f & F_UPDATES_ALL) != 0
-    nfresh, stale, lnow, lseen = _fresh(n, r, at, dbt, orch, meta_fresh, not (ua or dbt), eptr,
+    nfresh, stale, lnow, lseen = _fresh(n, r, at, dbt, meta_fresh, not (ua or dbt), eptr,
                                         eidx, flags, st_has, st_built, st_dv, st_seen, sv,
                                         built_stamp, built_t, vstamp, vmemo, stack)  # fmt: skip
     if not fpch and nfresh == 0:
@@ -324,17 +310,69 @@ def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, fa
         if build:
             return BUILD, R_NEW_UPSTREAM_DATA
         return REUSE, R_WITHIN_LAG_TOLERANCE
-    if orch:
-        window_min = int(window // 60)
-        if window_min != 0 and int((at - built) / 1e6 / 60) < window_min:
-            return REUSE, R_WITHIN_BUILD_AFTER
-        return BUILD, R_NEW_UPSTREAM_DATA
     if ccow and fpch:
         return BUILD, R_CODE_CHANGED
     if window != 0 and (at - built) / 1e6 < window:
         return REUSE, R_WITHIN_BUILD_AFTER
     if fpch:
         return BUILD, R_CODE_CHANGED
+    return BUILD, R_NEW_UPSTREAM_DATA
+
+
+@njit(cache=True)
+def _fresh_orchestra(n, r, dptr, didx, d2e, flags, st_has, st_built, st_seen, sv, dirty_stamp,
+                     early):  # fmt: skip
+    """dbt-orchestra's scan of N's direct parents (ephemerals not looked through): a source
+    is new when it has no freshness information or landed after N saw it; a node when it is
+    dirty in this run, has no state, or was built after N."""
+    nfresh = 0
+    stale = False
+    built_n = st_built[n]
+    for d in range(dptr[n], dptr[n + 1]):
+        p = didx[d]
+        if flags[p] & F_SOURCE:
+            v = sv[p]
+            s = st_seen[d2e[d]] if d2e[d] >= 0 else NONE
+            new = v == NONE or s == NONE or v > s
+        else:
+            new = dirty_stamp[p] == r or not st_has[p] or st_built[p] > built_n
+        if new:
+            nfresh += 1
+            if early:
+                break
+        else:
+            stale = True
+    return nfresh, stale
+
+
+@njit(cache=True)
+def _decide_orchestra(n, r, at, f, sso, full_refresh, has, fpch, window, dptr, didx, d2e,
+                      flags, st_has, st_built, st_seen, sv, dirty_stamp):  # fmt: skip
+    """orchestra's rules for a model, seed or snapshot, before dbt's upstream-failure skip
+    (the caller marks a BUILD dirty, then turns it into a skip below a failed parent)."""
+    if f & F_EPHEMERAL:
+        return NO_OP, R_EPHEMERAL
+    if full_refresh:
+        return BUILD, R_FULL_REFRESH
+    if f & (F_SNAPSHOT | F_FOREIGN_ROOT):
+        return BUILD, R_ALWAYS_BUILDS
+    if (f & F_SEED) and not sso:
+        return BUILD, R_ALWAYS_BUILDS
+    if not has:
+        return BUILD, R_NEVER_BUILT
+    if fpch:
+        return BUILD, R_CODE_CHANGED
+    ua = (f & F_UPDATES_ALL) != 0
+    nfresh, stale = _fresh_orchestra(n, r, dptr, didx, d2e, flags, st_has, st_built, st_seen, sv,
+                                     dirty_stamp, not ua)  # fmt: skip
+    if nfresh == 0:
+        return REUSE, R_NO_NEW_DATA
+    if ua and stale:
+        return REUSE, R_WAITING
+    # the window in whole minutes (minutes since the build, rounded down)
+    window_min = int(window // 60)
+    if window_min != 0 and int((at - st_built[n]) / 1e6 / 60) < window_min:
+        return REUSE, R_WITHIN_BUILD_AFTER
     return BUILD, R_NEW_UPSTREAM_DATA
 
 
