@@ -376,26 +376,38 @@ def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.DataFram
     for column in ("unique_id", "action", "run_at"):
         if column not in decisions.columns:
             raise SchemaError("required column is missing (table decisions)", field=column)
-    cols = [scenario_column(decisions), pl.col("unique_id"), pl.col("action")]
-    for name in ("run_at", "started_at", "finished_at"):
-        if name in decisions.columns:
-            cols.append(pl.col(name))
-        else:
-            cols.append(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(name))
-    cols.append(_succeeded(decisions))
-    frame = decisions.select(cols)
-    for name in ("run_at", "started_at", "finished_at"):
-        dtype = frame.schema[name]
+    action = decisions.schema["action"]
+    keep = isinstance(action, pl.Enum) and "build" in action.categories.to_list()
+    cols = [
+        scenario_column(decisions),
+        pl.col("unique_id"),
+        pl.col("action") if keep else pl.col("action").cast(pl.String),
+    ]
+    # absent start/finish columns stay absent (no 80 M-row null columns): run_at stands in
+    times = [c for c in ("run_at", "started_at", "finished_at") if c in decisions.columns]
+    for name in times:
+        dtype = decisions.schema[name]
         if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
             raise SchemaError(
                 f"expected timezone-aware timestamps, got {dtype}", field=f"decisions.{name}"
             )
-        frame = frame.with_columns(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        cols.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    cols.append(_succeeded(decisions))
+    frame = decisions.select(cols)
     if frame.get_column("run_at").null_count():
         row = int(frame.get_column("run_at").is_null().arg_true()[0]) + 1
         raise SchemaError("is empty", field="decisions.run_at", row=row)
     node = node_codes(frame.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
     return frame.drop("unique_id").with_columns(pl.Series("node", node, dtype=pl.Int64))
+
+
+def _start_finish(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    """A build's start (started_at, else run_at) and finish (finished_at, else its start)."""
+    start = (
+        pl.coalesce("started_at", "run_at") if "started_at" in frame.columns else pl.col("run_at")
+    )
+    finish = pl.coalesce("finished_at", start) if "finished_at" in frame.columns else start
+    return start, finish
 
 
 def node_codes(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> np.ndarray:
@@ -470,7 +482,7 @@ def _window(
     if start is None:
         start = frame.get_column("run_at").min()
     if end is None:
-        end = frame.select(pl.coalesce("finished_at", "started_at", "run_at").max()).item()
+        end = frame.select(pl.max_horizontal(_start_finish(frame)).max()).item()
     if start is None or end is None:
         raise SchemaError("the decision log is empty; pass start= and end=", field="decisions")
     _us(start), _us(end)
@@ -546,18 +558,17 @@ def _tiers(
 def _builds(
     frame: pl.DataFrame, scenario: str, t0_us: int, t1_us: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    start, finish = _start_finish(frame)
     builds = (
         frame.lazy()
         .filter((pl.col("scenario") == scenario) & (pl.col("action") == "build") & pl.col("ok"))
-        .select(
-            "node",
-            pl.coalesce("started_at", "run_at").dt.epoch("us").alias("s"),
-            pl.coalesce("finished_at", "started_at", "run_at").dt.epoch("us").alias("f"),
-        )
+        .select("node", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
         .filter((pl.col("s") > t0_us) & (pl.col("s") <= t1_us))
         .collect()
     )
-    node = builds.get_column("node").to_numpy().astype(np.int64)
-    s = builds.get_column("s").to_numpy().astype(np.int64)
-    f = np.maximum(builds.get_column("f").to_numpy().astype(np.int64), s)
+    node = builds.get_column("node").to_numpy().astype(np.int64, copy=False)
+    s = builds.get_column("s").to_numpy().astype(np.int64, copy=False)
+    if "finished_at" not in frame.columns and "started_at" not in frame.columns:
+        return node, s, s  # instantaneous builds: one array, not two
+    f = np.maximum(builds.get_column("f").to_numpy(), s)
     return node, s, f

@@ -61,10 +61,18 @@ def replay_staleness(
     a_node = np.repeat(np.arange(n, dtype=np.int64), counts)
     keep = (arr_t > t0_us) & (arr_t <= t1_us)
     a_node, a_time = a_node[keep], arr_t[keep]
-    a_sort = _order(a_time, a_node, t0_us, t1_us, n)
-    s_sort = _order(b_start, b_node, t0_us, t1_us, n)
-    b_node, b_start, b_finish = b_node[s_sort], b_start[s_sort], b_finish[s_sort]
-    f_order = _order(b_finish, b_node, t0_us, max(t1_us, int(b_finish.max(initial=t1_us))), n)
+    a_sort = _order(a_time, a_node)
+    if a_sort is not None:
+        a_node, a_time = a_node[a_sort], a_time[a_sort]
+    b_node = b_node.astype(np.int64, copy=False)
+    same = b_finish is b_start  # instantaneous builds: finishes are in start order too
+    s_sort = _order(b_start, b_node)
+    if s_sort is not None:
+        b_node, b_start = b_node[s_sort], b_start[s_sort]
+        b_finish = b_start if same else b_finish[s_sort]
+    f_order = None if same else _order(b_finish, b_node)
+    if f_order is None:
+        f_order = np.zeros(0, dtype=np.int64)  # empty: finishes already in (time, node) order
     out = {
         "integral": np.zeros(n),
         "max": np.zeros(n),
@@ -81,14 +89,14 @@ def replay_staleness(
         graph.parent_idx,
         graph.live_ptr,
         graph.live_idx,
-        arr_ptr.astype(np.int64),
-        arr_t.astype(np.int64),
-        a_node[a_sort],
-        a_time[a_sort],
-        b_node.astype(np.int64),
-        b_start.astype(np.int64),
-        b_finish.astype(np.int64),
-        f_order.astype(np.int64),
+        arr_ptr.astype(np.int64, copy=False),
+        arr_t.astype(np.int64, copy=False),
+        a_node.astype(np.int64, copy=False),
+        a_time.astype(np.int64, copy=False),
+        b_node,
+        b_start.astype(np.int64, copy=False),
+        b_finish.astype(np.int64, copy=False),
+        f_order.astype(np.int64, copy=False),
         np.int64(t0_us),
         np.int64(t1_us),
         np.int64(day0_us),
@@ -115,18 +123,20 @@ def replay_staleness(
     return out
 
 
-def _order(t: np.ndarray, node: np.ndarray, t0: int, t1: int, n: int) -> np.ndarray:
-    """Indices sorting by (time, node); cheap when the input is already in that order."""
-    if len(t) == 0:
-        return np.zeros(0, dtype=np.int64)
-    bits = max(int(n).bit_length(), 1)
-    span = int(t1) - min(int(t0), int(t.min())) + 1
-    if span.bit_length() + bits < 62:
-        key = ((t - min(int(t0), int(t.min()))) << bits) | node
-        if np.all(key[1:] >= key[:-1]):
-            return np.arange(len(t), dtype=np.int64)
-        return np.argsort(key, kind="stable")
+def _order(t: np.ndarray, node: np.ndarray) -> np.ndarray | None:
+    """Indices sorting by (time, node), or ``None`` when already in that order (the usual case:
+    a log written run by run in topological order), checked without temporaries."""
+    if len(t) == 0 or _is_sorted(t, node):
+        return None
     return np.lexsort((node, t))
+
+
+@numba.njit(cache=True)
+def _is_sorted(t, node):
+    for i in range(1, t.shape[0]):
+        if t[i] < t[i - 1] or (t[i] == t[i - 1] and node[i] < node[i - 1]):
+            return False
+    return True
 
 
 @numba.njit(cache=True)
@@ -232,6 +242,7 @@ def _kernel(
     heap = [np.int64(0)]
     heap.pop()
     unew = np.full(b_node.shape[0], _INF, dtype=np.int64)
+    has_order = f_order.shape[0] > 0
     ia = 0
     ib = 0
     jf = 0
@@ -249,7 +260,7 @@ def _kernel(
             if ev == -1 or t < et or (t == et and m < en) or (t == et and m == en and ev > 1):
                 ev, et, en = 1, t, m
         if jf < nb:
-            b = f_order[jf]
+            b = f_order[jf] if has_order else jf
             t, m = b_finish[b], b_node[b]
             if ev == -1 or t < et or (t == et and m < en):
                 ev, et, en = 2, t, m
@@ -270,7 +281,7 @@ def _kernel(
             unew[ib] = _parents_min(en, u, p_ptr, p_idx)
             ib += 1
         else:
-            b = f_order[jf]
+            b = f_order[jf] if has_order else jf
             jf += 1
             # max(): overlapping builds never move a node back in time
             if kind[en] == 1 and unew[b] > u[en]:
