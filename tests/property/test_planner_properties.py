@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from saosim.freshness import FreshnessConfig
 from saosim.planner import Action, ProfileOptions, State, _compiled, plan
@@ -169,3 +170,81 @@ def test_a_failed_build_leaves_the_state_and_skips_descendants(s, profile) -> No
 def test_properties_use_real_time_zones() -> None:
     assert T0.tzinfo is not None
     assert replace(ProfileOptions(), lag_mode="data_advance").lag_mode == "data_advance"
+
+
+class Timeline(RuleBasedStateMachine):
+    """Job runs, arrivals and code changes in any order; the state invariants hold after each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.project = None
+
+    @initialize(project=projects(max_models=6), profile=st.sampled_from(("sao", "dbt_state")))
+    def start(self, project, profile) -> None:
+        self.project = project
+        self.profile = profile
+        self.now = T0
+        self.versions = {u: T0 for u in project.sources}
+        self.state = full_build(project, T0, self.versions)
+        self.fps: dict[str, str] = {}
+
+    @rule(minutes=st.integers(1, 180), data=st.data())
+    def arrival(self, minutes, data) -> None:
+        source = data.draw(st.sampled_from(self.project.sources))
+        self.now += timedelta(minutes=minutes)
+        self.versions[source] = self.now
+
+    @rule(data=st.data())
+    def code_change(self, data) -> None:
+        uid = data.draw(st.sampled_from(self.project.buildable))
+        self.fps[uid] = f"edit{len(self.fps)}:{data.draw(st.integers(0, 99))}"
+
+    @rule(minutes=st.integers(1, 180), fail=st.booleans())
+    def run(self, minutes, fail) -> None:
+        self.now += timedelta(minutes=minutes)
+        first = plan(
+            self.project,
+            self.state,
+            at=self.now,
+            source_versions=self.versions,
+            profile=self.profile,
+            fingerprints=self.fps,
+        )
+        failing = frozenset(first.built[:1]) if fail else frozenset()
+        run = plan(
+            self.project,
+            self.state,
+            at=self.now,
+            source_versions=self.versions,
+            profile=self.profile,
+            fingerprints=self.fps,
+            failing=failing,
+        )
+        after = run.apply(finished_at=self.now)
+        for d in run.decisions:
+            if d.action in (Action.BUILD, Action.RUN) and d.node_id not in failing:
+                assert after.get(d.node_id).built_at == self.now
+                if d.action is Action.BUILD:
+                    assert after.get(d.node_id).fingerprint == self.fps.get(
+                        d.node_id, self.project.nodes[d.node_id].fingerprint
+                    )
+            else:
+                assert after.get(d.node_id) == self.state.get(d.node_id), d
+        self.state = after
+
+    @invariant()
+    def nothing_is_newer_than_the_clock(self) -> None:
+        if self.project is None:
+            return
+        for ns in self.state.nodes.values():
+            assert ns.built_at <= self.now
+            assert all(v <= self.now for v in ns.seen_versions.values())
+
+
+TestTimeline = Timeline.TestCase
+TestTimeline.settings = settings(
+    max_examples=15,
+    stateful_step_count=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
