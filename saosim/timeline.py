@@ -135,10 +135,10 @@ class Timeline:
     ) -> Timeline:
         """Runs from the history (``jobs=None``) or from cron schedules over the estate's span."""
         project = estate.project
-        span = estate.time_span
+        span = _run_span(estate)
         if (start is None or end is None) and span is None:
             raise ConfigError(
-                "the estate has no history, so the replay needs an explicit start and end",
+                "the estate has no job runs, so the replay needs an explicit start and end",
                 field="window",
             )
         start = start or span[0]
@@ -181,6 +181,22 @@ class Timeline:
     @property
     def n_runs(self) -> int:
         return len(self.runs)
+
+
+def _run_span(estate: Estate) -> tuple[datetime, datetime] | None:
+    """From the first run's start to the last run's end: the replay window by default.
+
+    Arrivals before the first run are data the first run picks up, not staleness to count.
+    """
+    runs = estate.runs
+    if runs.height == 0:
+        return None
+    first = runs["started_at"].min()
+    last = max(v for v in (runs["finished_at"].max(), runs["started_at"].max()) if v is not None)
+    node_end = estate.node_runs["completed_at"].max() if estate.node_runs.height else None
+    if node_end is not None and node_end > last:
+        last = node_end
+    return first, max(last, first + timedelta(seconds=1))
 
 
 def _grouped_times(frame: pl.DataFrame, column: str) -> dict[str, np.ndarray]:
