@@ -23,6 +23,7 @@ each profile is an ordered tuple of rules (:mod:`saosim.rules`), first match win
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from weakref import WeakKeyDictionary
 import polars as pl
 
 from saosim.decision import Action, Decision, Profile, ProfileOptions, Reason, parse_profile
-from saosim.errors import ConfigError
+from saosim.errors import ConfigError, SaosimWarning
 from saosim.freshness import FreshnessConfig
 from saosim.graph import BUILDABLE, Project
 from saosim.rules import PROFILE_FINISH, PROFILE_RULES, PROFILE_TEST_RULES, Facts, RunContext
@@ -180,6 +181,22 @@ def _compiled(project: Project) -> _Compiled:
     if comp is None:
         comp = _CACHE[project] = _Compiled(project)
     return comp
+
+
+def _warn_no_metadata(source_ids: set[str], profile: Profile) -> None:
+    """SAO-SEMANTICS: ``no_metadata_source: always_fresh`` is the default, with a warning."""
+    names = sorted(source_ids)
+    shown = ", ".join(names[:3]) + (f" … and {len(names) - 3} more" if len(names) > 3 else "")
+    fix = "pass when data lands in them in source_versions"
+    if profile is not Profile.ORCHESTRA:
+        fix += ", or set ProfileOptions(no_metadata_source='never_fresh')"
+    warnings.warn(
+        SaosimWarning(
+            f"{len(names)} source(s) have no arrival data and count as new at every run "
+            f"({shown}); {fix}"
+        ),
+        stacklevel=3,
+    )
 
 
 def _require_utc(value: datetime, name: str) -> None:
@@ -387,6 +404,7 @@ def plan(
     #: orchestra: nodes it marks dirty in this run (built, or would build if selected)
     dirty: set[str] = set()
     view_dv: dict[str, datetime | None] = {}
+    no_metadata_used: set[str] = set()
 
     def dv_of(p: str) -> datetime | None:
         """Data version of a non-source parent as it stands now (not built in this run)."""
@@ -481,6 +499,8 @@ def plan(
             window_s, inherited = float(nf.window_s), None
             if is_dbt_state and nf.require_fresh_data_from:
                 updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
+        if no_meta:
+            no_metadata_used.update(no_meta)
         f = Facts(
             uid,
             info.resource_type,
@@ -533,5 +553,7 @@ def plan(
                 failed_now.add(uid)
         elif action is Action.SKIP:
             failed_now.add(uid)
+    if no_metadata_used:
+        _warn_no_metadata(no_metadata_used, prof)
     inputs = _Inputs(project, state, sv, fingerprints, comp)
     return Plan(tuple(decisions), at, prof, opts, frozenset(failing), inputs)

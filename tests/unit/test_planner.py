@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from saosim.errors import ConfigError
+from saosim.errors import ConfigError, SaosimWarning
 from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.graph import Node, Project
 from saosim.planner import (
@@ -212,7 +212,8 @@ def test_table_missing_and_previous_test_failed(chain: Project) -> None:
 
 def test_no_metadata_source_option(chain: Project) -> None:
     state = built_state(chain, t(1), t(0))
-    run = plan(chain, state, at=t(2), source_versions={})
+    with pytest.warns(SaosimWarning, match=r"1 source\(s\) have no arrival data.*never_fresh"):
+        run = plan(chain, state, at=t(2), source_versions={})
     d = run.decision(STG)
     assert (d.action, d.reason) == (Action.BUILD, Reason.NEW_UPSTREAM_DATA)
     assert "no_metadata_source=always_fresh" in d.detail

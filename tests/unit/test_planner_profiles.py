@@ -214,6 +214,7 @@ def test_orchestra_parent_built_more_recently_counts_as_new_data() -> None:
     assert decided(plan(chain(), state, profile="sao", **args), FCT) == ("reuse", "no_new_data")
 
 
+@pytest.mark.filterwarnings("ignore::saosim.errors.SaosimWarning")
 def test_orchestra_source_without_metadata_is_always_fresh() -> None:
     state = State({STG: NodeState(t(0), None, {SRC: t(0)}, t(0))})
     opts = ProfileOptions(no_metadata_source="never_fresh")

@@ -19,6 +19,8 @@ def test_every_worked_example_has_a_scenario() -> None:
     assert {f"example{i}" for i in range(1, 8)} <= names
 
 
+# no_metadata_source scenarios warn on purpose
+@pytest.mark.filterwarnings("ignore::saosim.errors.SaosimWarning")
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_meets_its_expectations(path: Path) -> None:
     if path.name.startswith("sql_"):
