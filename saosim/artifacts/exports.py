@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,12 +38,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import polars as pl
 
-from saosim.artifacts._io import _HAS_ZONE, parse_time
+from saosim.artifacts._io import _HAS_ZONE
 from saosim.artifacts.history import History
-from saosim.artifacts.runs import arrivals_from_observations
+from saosim.artifacts.runs import arrivals
 from saosim.errors import ArtifactError, ConfigError, SaosimWarning, SchemaError
 from saosim.graph import Node, Project
-from saosim.schema import TABLES, empty, validate
+from saosim.schema import UTC_TIME, empty, validate
 
 __all__ = ["EXPORT_TABLES", "export_kind", "read_export"]
 
@@ -71,7 +70,9 @@ EXPORT_TABLES = {
     ),
 }
 _MARKERS = {"dbt_artifacts": "model_executions", "elementary": "dbt_invocations"}
-_FAILED = frozenset({"error", "fail", "runtime error"})
+_FAILED = ["error", "fail", "runtime error"]
+_ISO = "%Y-%m-%dT%H:%M:%S%.f%z"
+_LOCAL = "%Y-%m-%dT%H:%M:%S%.f"
 
 
 def _table_files(folder: Path) -> dict[str, Path]:
@@ -109,40 +110,106 @@ def _read_table(file: Path) -> pl.DataFrame:
     return frame.rename({c: c.lower() for c in frame.columns})
 
 
-def _col(frame: pl.DataFrame, name: str) -> list[Any]:
-    return frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
+# -- columns, vectorised: exports hold one row per node per run, millions of them -------------
+def _nulls(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
+    return pl.Series(name, [None] * frame.height, dtype=dtype)
 
 
-def _times(
-    frame: pl.DataFrame, name: str, *, path: Path, zone: ZoneInfo | None
-) -> list[datetime | None]:
-    values = _col(frame, name)
-    out = []
-    for row, value in enumerate(values, start=1):
-        if isinstance(value, str) and zone is not None and value.strip():
-            text = value.strip()
-            if not _HAS_ZONE.search(text):
-                try:
-                    value = datetime.fromisoformat(text[:26]).replace(tzinfo=zone)
-                except ValueError:
-                    raise SchemaError(
-                        f"{value!r} is not an ISO 8601 timestamp",
-                        path=str(path),
-                        field=name,
-                        row=row,
-                    ) from None
-        elif isinstance(value, datetime) and value.tzinfo is None and zone is not None:
-            value = value.replace(tzinfo=zone)
-        try:
-            out.append(parse_time(value, path=path, field=name, row=row))
-        except ArtifactError as exc:
-            raise SchemaError(
-                exc.message + "; pass timezone='UTC' (or the zone the export used)",
-                path=str(path),
-                field=name,
-                row=row,
-            ) from None
-    return out
+def _text(frame: pl.DataFrame, name: str) -> pl.Series:
+    if name not in frame.columns:
+        return _nulls(frame, name, pl.String)
+    column = frame.get_column(name)
+    if column.dtype in (pl.List(pl.String), pl.List(pl.Utf8)) or isinstance(
+        column.dtype, pl.List | pl.Struct
+    ):
+        # Parquet keeps arrays and objects typed; the readers below expect JSON text.
+        return pl.Series(
+            name,
+            [None if v is None else orjson.dumps(v).decode() for v in column.to_list()],
+            dtype=pl.String,
+        )
+    text = column.cast(pl.String)
+    return pl.select(pl.when(text.str.strip_chars() != "").then(text)).to_series().alias(name)
+
+
+def _numbers(frame: pl.DataFrame, name: str) -> pl.Series:
+    return _text(frame, name).cast(pl.Float64, strict=False)
+
+
+def _counts(frame: pl.DataFrame, name: str) -> pl.Series:
+    # adapters write -1 for "unknown"
+    numbers = _numbers(frame, name)
+    return pl.select(pl.when(numbers >= 0).then(numbers)).to_series().cast(pl.Int64).alias(name)
+
+
+def _flags(frame: pl.DataFrame, name: str) -> pl.Series:
+    if name in frame.columns and frame.get_column(name).dtype == pl.Boolean:
+        return frame.get_column(name)
+    text = _text(frame, name).str.strip_chars().str.to_lowercase()
+    return text.is_in(["true", "1", "t", "yes"]).alias(name)
+
+
+def _statuses(frame: pl.DataFrame, name: str) -> pl.Series:
+    return _text(frame, name).str.strip_chars().str.to_lowercase().str.replace_all("_", " ")
+
+
+def _json_field(frame: pl.DataFrame, name: str, keys: tuple[str, ...]) -> pl.Series:
+    text = _text(frame, name)
+    found = [text.str.json_path_match(f"$.{key}") for key in keys]
+    return pl.select(pl.coalesce(found)).to_series().alias(name)
+
+
+def _times(frame: pl.DataFrame, name: str, *, path: Path, zone: ZoneInfo | None) -> pl.Series:
+    if name not in frame.columns:
+        return _nulls(frame, name, UTC_TIME)
+    column = frame.get_column(name)
+    if isinstance(column.dtype, pl.Datetime):
+        if column.dtype.time_zone is None:
+            _no_zone(column.is_not_null(), column, path=path, field=name, zone=zone)
+            column = _localise(column, zone)
+        return column.dt.convert_time_zone("UTC").cast(UTC_TIME).alias(name)
+    text = _text(frame, name).str.strip_chars()
+    given = text.is_not_null()
+    zoned = given & text.str.contains(_HAS_ZONE.pattern)
+    _no_zone(given & ~zoned, text, path=path, field=name, zone=zone)
+    iso = text.str.replace(r"[zZ]$", "+00:00").str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
+    parsed = iso.str.to_datetime(format=_ISO, time_zone="UTC", time_unit="us", strict=False)
+    if (given & ~zoned).any():
+        local = _localise(
+            iso.str.to_datetime(format=_LOCAL, time_unit="us", strict=False), zone
+        ).dt.convert_time_zone("UTC")
+        parsed = pl.select(pl.when(zoned).then(parsed).otherwise(local)).to_series()
+    bad = given & parsed.is_null()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise SchemaError(
+            f"{text[row]!r} is not an ISO 8601 timestamp (or not a time that exists in "
+            f"{zone.key if zone else 'UTC'})",
+            path=str(path),
+            field=name,
+            row=row + 1,
+        )
+    return parsed.cast(UTC_TIME).alias(name)
+
+
+def _no_zone(
+    naive: pl.Series, values: pl.Series, *, path: Path, field: str, zone: ZoneInfo | None
+) -> None:
+    if zone is None and naive.any():
+        row = int(naive.arg_true()[0])
+        raise SchemaError(
+            f"{values[row]!s:.40} has no time zone; pass timezone='UTC' (or the zone the export "
+            "used)",
+            path=str(path),
+            field=field,
+            row=row + 1,
+        )
+
+
+def _localise(column: pl.Series, zone: ZoneInfo | None) -> pl.Series:
+    if zone is None:  # only reached when every value is null
+        return column.dt.replace_time_zone("UTC")
+    return column.dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
 
 
 def _json_list(value: Any) -> list[str]:
@@ -161,36 +228,16 @@ def _json_list(value: Any) -> list[str]:
     return [str(v) for v in parsed] if isinstance(parsed, list) else [str(parsed)]
 
 
-def _status(value: Any) -> str | None:
-    return str(value).strip().lower().replace("_", " ") if value not in (None, "") else None
-
-
-def _bool(value: Any) -> bool | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("true", "1", "t", "yes")
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: Any) -> int | None:
-    number = _float(value)
-    return None if number is None or number < 0 else int(number)
-
-
-def _frame(rows: list[dict[str, Any]], table: str, path: Path | None = None) -> pl.DataFrame:
-    if not rows:
-        return empty(table)
-    schema = TABLES[table]
-    frame = pl.DataFrame({k: [r.get(k) for r in rows] for k in schema}, schema=schema, strict=False)
-    return validate(frame, table, path=str(path) if path else None)
+def _require(frame: pl.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise SchemaError(
+                f"required column is missing (has: {', '.join(frame.columns[:8])}"
+                + (" …" if frame.width > 8 else "")
+                + ")",
+                path=str(path),
+                field=column,
+            )
 
 
 def _zone(timezone: str | None) -> ZoneInfo | None:
@@ -220,50 +267,39 @@ def read_export(folder: str | Path, *, timezone: str | None = None) -> tuple[Pro
             "elementary export (dbt_run_results or dbt_invocations)",
             path=str(base),
         )
-    tables = {name: _read_table(f) for name, f in _table_files(base).items()}
     files = _table_files(base)
+    tables = {name: _read_table(f) for name, f in files.items()}
     zone = _zone(timezone if timezone is not None or kind != "elementary" else "UTC")
-    if kind == "dbt_artifacts":
-        return _dbt_artifacts(tables, files, zone, base)
-    return _elementary(tables, files, zone, base)
+    reader = _dbt_artifacts if kind == "dbt_artifacts" else _elementary
+    return reader(tables, files, zone, base)
 
 
 # -- dbt_artifacts (brooklyn-data) -----------------------------------------------------------
 def _dbt_artifacts(
     tables: dict[str, pl.DataFrame], files: dict[str, Path], zone: ZoneInfo | None, base: Path
 ) -> tuple[Project, History]:
-    node_runs: list[dict[str, Any]] = []
-    validated: list[pl.DataFrame] = []
+    parts = []
     for table in ("model_executions", "seed_executions", "snapshot_executions", "test_executions"):
         if table not in tables:
             continue
         frame, path = tables[table], files[table]
         _require(frame, path, ("command_invocation_id", "node_id", "status"))
-        first = len(node_runs)
-        starts = _times(frame, "compile_started_at", path=path, zone=zone)
-        ends = _times(frame, "query_completed_at", path=path, zone=zone)
-        for i, row in enumerate(frame.iter_rows(named=True)):
-            response = _json_obj(row.get("adapter_response"))
-            node_runs.append(
-                {
-                    "run_id": row.get("command_invocation_id"),
-                    "unique_id": row.get("node_id"),
-                    "status": _status(row.get("status")),
-                    "started_at": starts[i],
-                    "completed_at": ends[i],
-                    "execution_time_s": _float(row.get("total_node_runtime")),
-                    "rows_affected": _int(row.get("rows_affected")),
-                    "bytes_processed": _int(row.get("bytes_processed")),
-                    "query_id": response.get("query_id") or response.get("job_id"),
-                    "_full_refresh": _bool(row.get("was_full_refresh")),
-                    "_run_started_at": None,
-                }
+        parts.append(
+            _node_runs(
+                frame,
+                path,
+                run_id=_text(frame, "command_invocation_id"),
+                unique_id=_text(frame, "node_id"),
+                started=_times(frame, "compile_started_at", path=path, zone=zone),
+                completed=_times(frame, "query_completed_at", path=path, zone=zone),
+                elapsed="total_node_runtime",
+                run_started=_times(frame, "run_started_at", path=path, zone=zone),
+                full_refresh=_flags(frame, "was_full_refresh"),
+                query_id=_json_field(frame, "adapter_response", ("query_id", "job_id")),
             )
-        for i, at in enumerate(_times(frame, "run_started_at", path=path, zone=zone)):
-            node_runs[first + i]["_run_started_at"] = at
-        validated.append(_frame([_public(r) for r in node_runs[first:]], "node_runs", path))
-    runs = _runs_from(
-        node_runs,
+        )
+    runs = _runs(
+        parts,
         tables.get("invocations"),
         files.get("invocations"),
         zone,
@@ -275,15 +311,9 @@ def _dbt_artifacts(
         job_col="dbt_cloud_job_id",
         args_col="invocation_args",
     )
-    arrivals = []
-    if "source_executions" in tables:
-        frame, path = tables["source_executions"], files["source_executions"]
-        loaded = _times(frame, "max_loaded_at", path=path, zone=zone)
-        seen = _times(frame, "snapshotted_at", path=path, zone=zone)
-        ids = _col(frame, "node_id")
-        arrivals = [(s or m, m, u) for s, m, u in zip(seen, loaded, ids, strict=True) if m and u]
+    arrived = _arrivals(tables, files, "source_executions", "node_id", zone)
     catalogue = [
-        (t, kind)
+        (tables[t], files[t], kind)
         for t, kind in (
             ("models", "model"),
             ("seeds", "seed"),
@@ -293,7 +323,7 @@ def _dbt_artifacts(
         if t in tables
     ]
     project, changes = _project_from_tables(
-        [(tables[t], files[t], kind) for t, kind in catalogue],
+        catalogue,
         zone=zone,
         base=base,
         id_col="node_id",
@@ -302,12 +332,7 @@ def _dbt_artifacts(
         path_col="path",
     )
     return project, History(
-        runs=runs,
-        node_runs=validate(pl.concat(validated), "node_runs") if validated else empty("node_runs"),
-        source_arrivals=_frame(arrivals_from_observations(arrivals), "source_arrivals").sort(
-            "unique_id", "arrived_at"
-        ),
-        code_changes=changes,
+        runs=runs, node_runs=_public(parts), source_arrivals=arrived, code_changes=changes
     )
 
 
@@ -316,33 +341,34 @@ def _elementary(
     tables: dict[str, pl.DataFrame], files: dict[str, Path], zone: ZoneInfo | None, base: Path
 ) -> tuple[Project, History]:
     table = "dbt_run_results" if "dbt_run_results" in tables else "model_run_results"
-    node_runs: list[dict[str, Any]] = []
+    parts = []
     if table in tables:
         frame, path = tables[table], files[table]
         _require(frame, path, ("unique_id", "status"))
         if "invocation_id" not in frame.columns:
             _require(frame, path, ("model_execution_id",))
-        starts = _times(frame, "execute_started_at", path=path, zone=zone)
-        ends = _times(frame, "execute_completed_at", path=path, zone=zone)
+        started = _times(frame, "execute_started_at", path=path, zone=zone)
         generated = _times(frame, "generated_at", path=path, zone=zone)
-        for i, row in enumerate(frame.iter_rows(named=True)):
-            node_runs.append(
-                {
-                    "run_id": row.get("invocation_id")
-                    or _invocation_of(row.get("model_execution_id"), row.get("unique_id")),
-                    "unique_id": row.get("unique_id"),
-                    "status": _status(row.get("status")),
-                    "started_at": starts[i],
-                    "completed_at": ends[i] or generated[i],
-                    "execution_time_s": _float(row.get("execution_time")),
-                    "rows_affected": _int(row.get("rows_affected")),
-                    "query_id": row.get("query_id") or None,
-                    "_full_refresh": _bool(row.get("full_refresh")),
-                    "_run_started_at": starts[i] or generated[i],
-                }
+        completed = _times(frame, "execute_completed_at", path=path, zone=zone)
+        unique_id = _text(frame, "unique_id")
+        parts.append(
+            _node_runs(
+                frame,
+                path,
+                run_id=pl.select(
+                    pl.coalesce(_text(frame, "invocation_id"), _invocation_of(frame, unique_id))
+                ).to_series(),
+                unique_id=unique_id,
+                started=started,
+                completed=pl.select(pl.coalesce(completed, generated)).to_series(),
+                elapsed="execution_time",
+                run_started=pl.select(pl.coalesce(started, generated)).to_series(),
+                full_refresh=_flags(frame, "full_refresh"),
+                query_id=_text(frame, "query_id"),
             )
-    runs = _runs_from(
-        node_runs,
+        )
+    runs = _runs(
+        parts,
         tables.get("dbt_invocations"),
         files.get("dbt_invocations"),
         zone,
@@ -354,13 +380,7 @@ def _elementary(
         job_col="job_id",
         args_col=None,
     )
-    arrivals = []
-    if "dbt_source_freshness_results" in tables:
-        frame, path = tables["dbt_source_freshness_results"], files["dbt_source_freshness_results"]
-        loaded = _times(frame, "max_loaded_at", path=path, zone=zone)
-        seen = _times(frame, "snapshotted_at", path=path, zone=zone)
-        ids = _col(frame, "unique_id")
-        arrivals = [(s or m, m, u) for s, m, u in zip(seen, loaded, ids, strict=True) if m and u]
+    arrived = _arrivals(tables, files, "dbt_source_freshness_results", "unique_id", zone)
     catalogue = [
         (tables[t], files[t], kind)
         for t, kind in (("dbt_models", "model"), ("dbt_sources", "source"))
@@ -376,33 +396,139 @@ def _elementary(
         path_col="original_path",
     )
     return project, History(
-        runs=runs,
-        node_runs=_frame([_public(r) for r in node_runs], "node_runs", files.get(table)),
-        source_arrivals=_frame(arrivals_from_observations(arrivals), "source_arrivals").sort(
-            "unique_id", "arrived_at"
-        ),
-        code_changes=changes,
+        runs=runs, node_runs=_public(parts), source_arrivals=arrived, code_changes=changes
     )
 
 
-# -- shared ----------------------------------------------------------------------------------
-def _require(frame: pl.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            raise SchemaError(
-                f"required column is missing (has: {', '.join(frame.columns[:8])}"
-                + (" …" if frame.width > 8 else "")
-                + ")",
-                path=str(path),
-                field=column,
-            )
-
-
-def _invocation_of(execution_id: Any, unique_id: Any) -> str | None:
+def _invocation_of(frame: pl.DataFrame, unique_id: pl.Series) -> pl.Series:
     # elementary's model_execution_id is "<invocation_id>.<unique_id>" (get_node_execution_id);
     # the model_run_results view has no invocation_id column of its own.
-    text, suffix = str(execution_id or ""), f".{unique_id}"
-    return text[: -len(suffix)] if unique_id and text.endswith(suffix) else None
+    execution = _text(frame, "model_execution_id")
+    suffix = "." + unique_id
+    keep = execution.str.len_chars() - suffix.str.len_chars()
+    matches = execution.str.ends_with(suffix)
+    prefix = execution.str.slice(0, keep.clip(lower_bound=0))
+    return pl.select(pl.when(matches).then(prefix)).to_series().alias("run_id")
+
+
+# -- shared ----------------------------------------------------------------------------------
+def _node_runs(
+    frame: pl.DataFrame,
+    path: Path,
+    *,
+    run_id: pl.Series,
+    unique_id: pl.Series,
+    started: pl.Series,
+    completed: pl.Series,
+    elapsed: str,
+    run_started: pl.Series,
+    full_refresh: pl.Series,
+    query_id: pl.Series,
+) -> pl.DataFrame:
+    """One execution table as ``node_runs`` (validated, naming its file) plus run-level columns."""
+    table = pl.DataFrame(
+        [
+            run_id.alias("run_id"),
+            unique_id.alias("unique_id"),
+            _statuses(frame, "status").alias("status"),
+            started.alias("started_at"),
+            completed.alias("completed_at"),
+            _numbers(frame, elapsed).alias("execution_time_s"),
+            _counts(frame, "rows_affected").alias("rows_affected"),
+            _counts(frame, "bytes_processed").alias("bytes_processed"),
+            query_id.alias("query_id"),
+        ]
+    )
+    validate(table, "node_runs", path=str(path))
+    return table.with_columns(
+        run_started.alias("_run_started_at"), full_refresh.alias("_full_refresh")
+    )
+
+
+def _public(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    if not parts:
+        return empty("node_runs")
+    return validate(pl.concat(parts, how="vertical_relaxed"), "node_runs")
+
+
+def _runs(
+    parts: list[pl.DataFrame],
+    frame: pl.DataFrame | None,
+    path: Path | None,
+    zone: ZoneInfo | None,
+    *,
+    id_col: str,
+    start_col: str,
+    end_col: str | None,
+    command_col: str,
+    refresh_col: str,
+    job_col: str,
+    args_col: str | None,
+) -> pl.DataFrame:
+    """Runs from the executions (first start, last end, any failure) and the invocations table."""
+    from_nodes = (
+        pl.concat(parts, how="vertical_relaxed")
+        .group_by("run_id")
+        .agg(
+            pl.col("_run_started_at").min().alias("started_at"),
+            pl.col("completed_at").max().alias("finished_at"),
+            pl.col("status").is_in(_FAILED).any().alias("failed"),
+            pl.col("_full_refresh").any().alias("full_refresh"),
+        )
+        if parts
+        else pl.DataFrame(
+            schema={
+                "run_id": pl.String,
+                "started_at": UTC_TIME,
+                "finished_at": UTC_TIME,
+                "failed": pl.Boolean,
+                "full_refresh": pl.Boolean,
+            }
+        )
+    )
+    if frame is None or path is None:
+        runs = from_nodes.with_columns(
+            pl.lit(None, pl.String).alias(c) for c in ("job_id", "command", "selection")
+        )
+    else:
+        _require(frame, path, (id_col,))
+        if args_col:
+            selection = [
+                " ".join(_json_list(_json_obj(v).get("select"))) or None
+                for v in _text(frame, args_col).to_list()
+            ]
+        else:
+            selection = [" ".join(_json_list(v)) or None for v in _text(frame, "selected")]
+        invocations = pl.DataFrame(
+            [
+                _text(frame, id_col).alias("run_id"),
+                _times(frame, start_col, path=path, zone=zone).alias("i_started"),
+                (
+                    _times(frame, end_col, path=path, zone=zone)
+                    if end_col
+                    else _nulls(frame, "i_finished", UTC_TIME)
+                ).alias("i_finished"),
+                _text(frame, command_col).alias("command"),
+                _text(frame, job_col).alias("job_id"),
+                _flags(frame, refresh_col).alias("i_refresh"),
+                pl.Series("selection", selection, dtype=pl.String),
+            ]
+        )
+        runs = invocations.join(from_nodes, on="run_id", how="full", coalesce=True).with_columns(
+            pl.coalesce("i_started", "started_at").alias("started_at"),
+            pl.coalesce("i_finished", "finished_at").alias("finished_at"),
+            (pl.col("i_refresh").fill_null(False) | pl.col("full_refresh").fill_null(False)).alias(
+                "full_refresh"
+            ),
+        )
+    runs = runs.with_columns(
+        pl.when(pl.col("failed").fill_null(False))
+        .then(pl.lit("error"))
+        .otherwise(pl.lit("success"))
+        .alias("status"),
+        pl.col("full_refresh").fill_null(False),
+    )
+    return validate(runs, "runs", path=str(path) if path else None).sort("started_at", "run_id")
 
 
 def _json_obj(value: Any) -> dict[str, Any]:
@@ -417,53 +543,37 @@ def _json_obj(value: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if not k.startswith("_")}
-
-
-def _runs_from(
-    node_runs: list[dict[str, Any]],
-    frame: pl.DataFrame | None,
-    path: Path | None,
-    zone: ZoneInfo | None,
-    *,
+def _arrivals(
+    tables: dict[str, pl.DataFrame],
+    files: dict[str, Path],
+    table: str,
     id_col: str,
-    start_col: str,
-    end_col: str | None,
-    command_col: str,
-    refresh_col: str,
-    job_col: str,
-    args_col: str | None,
+    zone: ZoneInfo | None,
 ) -> pl.DataFrame:
-    by_run: dict[str, dict[str, Any]] = {}
-    for row in node_runs:
-        run = by_run.setdefault(row["run_id"], {"run_id": row["run_id"], "status": "success"})
-        for key, pick in (("started_at", min), ("finished_at", max)):
-            value = row["_run_started_at"] if key == "started_at" else row["completed_at"]
-            if value is not None:
-                run[key] = pick(run[key], value) if run.get(key) else value
-        if row["status"] in _FAILED:
-            run["status"] = "error"
-        if row["_full_refresh"]:
-            run["full_refresh"] = True
-    if frame is not None:
-        starts = _times(frame, start_col, path=path, zone=zone)
-        ends = _times(frame, end_col, path=path, zone=zone) if end_col else [None] * frame.height
-        for i, row in enumerate(frame.iter_rows(named=True)):
-            run_id = row.get(id_col)
-            run = by_run.setdefault(run_id, {"run_id": run_id, "status": "success"})
-            run["started_at"] = starts[i] or run.get("started_at")
-            run["finished_at"] = ends[i] or run.get("finished_at")
-            run["command"] = row.get(command_col)
-            run["job_id"] = str(row[job_col]) if row.get(job_col) not in (None, "") else None
-            refresh = _bool(row.get(refresh_col))
-            run["full_refresh"] = bool(refresh or run.get("full_refresh"))
-            if args_col:
-                select = _json_obj(row.get(args_col)).get("select")
-                run["selection"] = " ".join(_json_list(select)) or None
-            else:
-                run["selection"] = " ".join(_json_list(row.get("selected"))) or None
-    return _frame(list(by_run.values()), "runs", path).sort("started_at", "run_id")
+    if table not in tables:
+        return empty("source_arrivals")
+    frame, path = tables[table], files[table]
+    observed = pl.DataFrame(
+        [
+            _text(frame, id_col).alias("unique_id"),
+            _times(frame, "max_loaded_at", path=path, zone=zone).alias("arrived_at"),
+            _times(frame, "snapshotted_at", path=path, zone=zone).alias("observed_at"),
+        ]
+    ).filter(pl.col("unique_id").is_not_null() & pl.col("arrived_at").is_not_null())
+    return arrivals(observed)
+
+
+_CATALOGUE_COLUMNS = (
+    "name",
+    "materialization",
+    "package_name",
+    "tags",
+    "checksum",
+    "alias",
+    "identifier",
+    "loaded_at_field",
+    "depends_on_nodes",
+)
 
 
 def _project_from_tables(
@@ -476,86 +586,94 @@ def _project_from_tables(
     schema_col: str,
     path_col: str,
 ) -> tuple[Project, pl.DataFrame]:
-    latest: dict[str, tuple[datetime | None, dict[str, Any], str]] = {}
-    checksums: list[tuple[datetime, str, str | None]] = []
+    """The project from the models/sources tables, and code changes from their checksums."""
+    parts = []
     for frame, path, kind in catalogue:
-        stamps = (
-            _times(frame, "run_started_at", path=path, zone=zone)
-            if "run_started_at" in frame.columns
-            else _times(frame, "generated_at", path=path, zone=zone)
+        stamp = "run_started_at" if "run_started_at" in frame.columns else "generated_at"
+        parts.append(
+            pl.DataFrame(
+                [
+                    _text(frame, id_col).alias("unique_id"),
+                    _times(frame, stamp, path=path, zone=zone).alias("at"),
+                    pl.Series("kind", [kind] * frame.height, dtype=pl.String),
+                    _text(frame, db_col).alias("database"),
+                    _text(frame, schema_col).alias("schema"),
+                    pl.select(pl.coalesce(_text(frame, path_col), _text(frame, "path")))
+                    .to_series()
+                    .alias("path"),
+                    *(_text(frame, c) for c in _CATALOGUE_COLUMNS),
+                ]
+            ).filter(pl.col("unique_id").is_not_null())
         )
-        for at, row in zip(stamps, frame.iter_rows(named=True), strict=True):
-            uid = row.get(id_col)
-            if not uid:
-                continue
-            if uid not in latest or (at and (latest[uid][0] is None or at >= latest[uid][0])):
-                latest[uid] = (at, row, kind)
-            if kind != "source" and at is not None:
-                checksums.append((at, uid, row.get("checksum") or None))
+    if not parts or sum(p.height for p in parts) == 0:
+        raise ArtifactError(
+            "has no models table to rebuild the project from; export models/dbt_models too, "
+            "or pass a manifest.json alongside",
+            path=str(base),
+        )
+    rows = pl.concat(parts).with_row_index("_order")
+    # The latest row per node describes it: later snapshot first, then later row in the file.
+    latest = rows.sort("at", "_order", nulls_last=False).unique(
+        "unique_id", keep="last", maintain_order=True
+    )
+    known = set(latest.get_column("unique_id").to_list())
     nodes, edges, missing = [], [], set()
-    for uid, (_, row, kind) in sorted(latest.items()):
-        is_source = kind == "source"
+    for row in latest.sort("unique_id").iter_rows(named=True):
+        uid, is_source = row["unique_id"], row["kind"] == "source"
         nodes.append(
             Node(
                 unique_id=uid,
-                name=row.get("name") or uid.split(".")[-1],
-                resource_type=kind,
-                materialization=row.get("materialization") or (None if is_source else kind),
-                package=row.get("package_name") or uid.split(".")[1],
-                path=row.get(path_col) or row.get("path") or "",
-                tags=tuple(_json_list(row.get("tags"))),
-                checksum=row.get("checksum") or None,
-                database=row.get(db_col),
-                schema=row.get(schema_col),
-                alias=row.get("identifier") if is_source else row.get("alias"),
-                loaded_at_field=row.get("loaded_at_field") if is_source else None,
+                name=row["name"] or uid.split(".")[-1],
+                resource_type=row["kind"],
+                materialization=row["materialization"] or (None if is_source else row["kind"]),
+                package=row["package_name"] or uid.split(".")[1],
+                path=row["path"] or "",
+                tags=tuple(_json_list(row["tags"])),
+                checksum=row["checksum"],
+                database=row["database"],
+                schema=row["schema"],
+                alias=row["identifier"] if is_source else row["alias"],
+                loaded_at_field=row["loaded_at_field"] if is_source else None,
             )
         )
-        for parent in _json_list(row.get("depends_on_nodes")):
-            if parent.startswith("macro."):
-                continue
-            edges.append((parent, uid))
-            if parent not in latest:
-                missing.add(parent)
+        for parent in _json_list(row["depends_on_nodes"]):
+            if not parent.startswith("macro."):
+                edges.append((parent, uid))
+                if parent not in known:
+                    missing.add(parent)
     if missing:
         warnings.warn(
             f"{base}: {len(missing)} parent node(s) are named in depends_on_nodes but described "
             f"by no exported table (e.g. {sorted(missing)[0]}); they are added as bare nodes. "
             "Export the matching table (sources, seeds, snapshots) to describe them.",
             SaosimWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         for uid in sorted(missing):
-            kind = uid.split(".", 1)[0]
-            nodes.append(Node(uid, uid.split(".")[-1], kind, package=uid.split(".")[1]))
-    if not nodes:
-        raise ArtifactError(
-            "has no models table to rebuild the project from; export models/dbt_models too, "
-            "or pass a manifest.json alongside",
-            path=str(base),
-        )
+            nodes.append(
+                Node(uid, uid.split(".")[-1], uid.split(".", 1)[0], package=uid.split(".")[1])
+            )
     packages = Counter(n.package for n in nodes if n.resource_type == "model")
-    name = packages.most_common(1)[0][0] if packages else None
-    project = Project(nodes, edges, name=name or "project", origin=str(base))
-    return project, _changes_from_checksums(checksums, project)
+    name = packages.most_common(1)[0][0] if packages else "project"
+    project = Project(nodes, edges, name=name, origin=str(base))
+    return project, _changes(rows, project)
 
 
-def _changes_from_checksums(
-    checksums: list[tuple[datetime, str, str | None]], project: Project
-) -> pl.DataFrame:
+def _changes(rows: pl.DataFrame, project: Project) -> pl.DataFrame:
     # Same rules as saosim.artifacts.changes: the earliest snapshot is the baseline; a changed
     # checksum, or a node first seen after it, is a change at that snapshot's time.
-    if not checksums:
+    history = rows.filter((pl.col("kind") != "source") & pl.col("at").is_not_null()).sort(
+        "at", "unique_id", "_order"
+    )
+    if history.height == 0:
         return empty("code_changes")
-    checksums.sort(key=lambda t: (t[0], t[1]))
-    baseline = checksums[0][0]
-    last: dict[str, str | None] = {}
-    rows = []
-    for at, uid, checksum in checksums:
-        if uid in last and last[uid] == checksum:
-            continue
-        if uid in last or at > baseline:
-            rows.append({"unique_id": uid, "changed_at": at, "checksum": checksum})
-        last[uid] = checksum
-    rows = [r for r in rows if r["unique_id"] in project.nodes]
-    return _frame(rows, "code_changes")
+    baseline = history.get_column("at").min()
+    previous = pl.col("checksum").shift(1).over("unique_id")
+    first = pl.int_range(pl.len()).over("unique_id") == 0
+    changed = history.filter(
+        (~first & pl.col("checksum").ne_missing(previous)) | (first & (pl.col("at") > baseline))
+    ).filter(pl.col("unique_id").is_in(list(project.nodes)))
+    return validate(
+        changed.select("unique_id", pl.col("at").alias("changed_at"), "checksum"),
+        "code_changes",
+    )
