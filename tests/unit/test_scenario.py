@@ -163,3 +163,37 @@ def test_initial_state_builds_seen_versions_from_arrivals(tmp_path: Path) -> Non
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(doc))
     assert load_scenario(path).initial_state == scenario.initial_state
+
+
+def test_replay_command_formats_and_errors(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from saosim.cli import app
+
+    runner = CliRunner()
+    example = str(SCENARIOS[0].parent / "example1_new_data_then_reuse.yaml")
+    result = runner.invoke(app, ["replay", example, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[0] == {
+        "run_at": "2025-01-01T01:00:00Z",
+        "job": "hourly",
+        "node": "stg_orders",
+        "action": "build",
+        "reason": "new_upstream_data",
+    }
+    assert all(set(r) == {"run_at", "job", "node", "action", "reason"} for r in rows)
+    csv_out = runner.invoke(app, ["replay", example, "-f", "csv", "--profile", "baseline"])
+    assert csv_out.stdout.splitlines()[:2] == [
+        "run_at,job,node,action,reason",
+        "2025-01-01T01:00:00Z,hourly,stg_orders,build,stateless",
+    ]
+    table = runner.invoke(app, ["replay", example])
+    assert table.exit_code == 0 and "new_upstream_data" in table.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profile: sao\nproject: {sources: [raw.a]}\nwindow: {}\njobs: []\n")
+    failed = runner.invoke(app, ["replay", str(bad)])
+    assert failed.exit_code == 2
+    assert "jobs" in failed.output and "Traceback" not in failed.output
