@@ -32,16 +32,27 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-import orjson
 import polars as pl
 
-from saosim.artifacts._io import _HAS_ZONE
+from saosim.artifacts._columns import (
+    as_counts,
+    as_flags,
+    as_numbers,
+    as_statuses,
+    as_text,
+    as_times,
+    json_field,
+    json_list,
+    json_obj,
+    null_column,
+    parse_zone,
+    require_columns,
+)
 from saosim.artifacts.history import History
 from saosim.artifacts.runs import arrivals
-from saosim.errors import ArtifactError, ConfigError, SaosimWarning, SchemaError
+from saosim.errors import ArtifactError, SaosimWarning
 from saosim.graph import Node, Project
 from saosim.schema import UTC_TIME, empty, validate
 
@@ -71,8 +82,6 @@ EXPORT_TABLES = {
 }
 _MARKERS = {"dbt_artifacts": "model_executions", "elementary": "dbt_invocations"}
 _FAILED = ["error", "fail", "runtime error"]
-_ISO = "%Y-%m-%dT%H:%M:%S%.f%z"
-_LOCAL = "%Y-%m-%dT%H:%M:%S%.f"
 
 
 def _table_files(folder: Path) -> dict[str, Path]:
@@ -110,145 +119,6 @@ def _read_table(file: Path) -> pl.DataFrame:
     return frame.rename({c: c.lower() for c in frame.columns})
 
 
-# -- columns, vectorised: exports hold one row per node per run, millions of them -------------
-def _nulls(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
-    return pl.Series(name, [None] * frame.height, dtype=dtype)
-
-
-def _text(frame: pl.DataFrame, name: str) -> pl.Series:
-    if name not in frame.columns:
-        return _nulls(frame, name, pl.String)
-    column = frame.get_column(name)
-    if column.dtype in (pl.List(pl.String), pl.List(pl.Utf8)) or isinstance(
-        column.dtype, pl.List | pl.Struct
-    ):
-        # Parquet keeps arrays and objects typed; the readers below expect JSON text.
-        return pl.Series(
-            name,
-            [None if v is None else orjson.dumps(v).decode() for v in column.to_list()],
-            dtype=pl.String,
-        )
-    text = column.cast(pl.String)
-    return pl.select(pl.when(text.str.strip_chars() != "").then(text)).to_series().alias(name)
-
-
-def _numbers(frame: pl.DataFrame, name: str) -> pl.Series:
-    return _text(frame, name).cast(pl.Float64, strict=False)
-
-
-def _counts(frame: pl.DataFrame, name: str) -> pl.Series:
-    # adapters write -1 for "unknown"
-    numbers = _numbers(frame, name)
-    return pl.select(pl.when(numbers >= 0).then(numbers)).to_series().cast(pl.Int64).alias(name)
-
-
-def _flags(frame: pl.DataFrame, name: str) -> pl.Series:
-    if name in frame.columns and frame.get_column(name).dtype == pl.Boolean:
-        return frame.get_column(name)
-    text = _text(frame, name).str.strip_chars().str.to_lowercase()
-    return text.is_in(["true", "1", "t", "yes"]).alias(name)
-
-
-def _statuses(frame: pl.DataFrame, name: str) -> pl.Series:
-    return _text(frame, name).str.strip_chars().str.to_lowercase().str.replace_all("_", " ")
-
-
-def _json_field(frame: pl.DataFrame, name: str, keys: tuple[str, ...]) -> pl.Series:
-    text = _text(frame, name)
-    found = [text.str.json_path_match(f"$.{key}") for key in keys]
-    return pl.select(pl.coalesce(found)).to_series().alias(name)
-
-
-def _times(frame: pl.DataFrame, name: str, *, path: Path, zone: ZoneInfo | None) -> pl.Series:
-    if name not in frame.columns:
-        return _nulls(frame, name, UTC_TIME)
-    column = frame.get_column(name)
-    if isinstance(column.dtype, pl.Datetime):
-        if column.dtype.time_zone is None:
-            _no_zone(column.is_not_null(), column, path=path, field=name, zone=zone)
-            column = _localise(column, zone)
-        return column.dt.convert_time_zone("UTC").cast(UTC_TIME).alias(name)
-    text = _text(frame, name).str.strip_chars()
-    given = text.is_not_null()
-    zoned = given & text.str.contains(_HAS_ZONE.pattern)
-    _no_zone(given & ~zoned, text, path=path, field=name, zone=zone)
-    iso = text.str.replace(r"[zZ]$", "+00:00").str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
-    parsed = iso.str.to_datetime(format=_ISO, time_zone="UTC", time_unit="us", strict=False)
-    if (given & ~zoned).any():
-        local = _localise(
-            iso.str.to_datetime(format=_LOCAL, time_unit="us", strict=False), zone
-        ).dt.convert_time_zone("UTC")
-        parsed = pl.select(pl.when(zoned).then(parsed).otherwise(local)).to_series()
-    bad = given & parsed.is_null()
-    if bad.any():
-        row = int(bad.arg_true()[0])
-        raise SchemaError(
-            f"{text[row]!r} is not an ISO 8601 timestamp (or not a time that exists in "
-            f"{zone.key if zone else 'UTC'})",
-            path=str(path),
-            field=name,
-            row=row + 1,
-        )
-    return parsed.cast(UTC_TIME).alias(name)
-
-
-def _no_zone(
-    naive: pl.Series, values: pl.Series, *, path: Path, field: str, zone: ZoneInfo | None
-) -> None:
-    if zone is None and naive.any():
-        row = int(naive.arg_true()[0])
-        raise SchemaError(
-            f"{values[row]!s:.40} has no time zone; pass timezone='UTC' (or the zone the export "
-            "used)",
-            path=str(path),
-            field=field,
-            row=row + 1,
-        )
-
-
-def _localise(column: pl.Series, zone: ZoneInfo | None) -> pl.Series:
-    if zone is None:  # only reached when every value is null
-        return column.dt.replace_time_zone("UTC")
-    return column.dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
-
-
-def _json_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    text = str(value).strip()
-    if not text:
-        return []
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # Snowflake exports arrays as JSON; some tools write "a,b" — accept both.
-        return [t.strip().strip("'\"") for t in text.strip("[]").split(",") if t.strip()]
-    return [str(v) for v in parsed] if isinstance(parsed, list) else [str(parsed)]
-
-
-def _require(frame: pl.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            raise SchemaError(
-                f"required column is missing (has: {', '.join(frame.columns[:8])}"
-                + (" …" if frame.width > 8 else "")
-                + ")",
-                path=str(path),
-                field=column,
-            )
-
-
-def _zone(timezone: str | None) -> ZoneInfo | None:
-    if timezone is None:
-        return None
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{timezone!r} is not a time zone name", field="timezone") from None
-
-
 def read_export(folder: str | Path, *, timezone: str | None = None) -> tuple[Project, History]:
     """Read a folder of dbt_artifacts or elementary table exports.
 
@@ -269,7 +139,7 @@ def read_export(folder: str | Path, *, timezone: str | None = None) -> tuple[Pro
         )
     files = _table_files(base)
     tables = {name: _read_table(f) for name, f in files.items()}
-    zone = _zone(timezone if timezone is not None or kind != "elementary" else "UTC")
+    zone = parse_zone(timezone if timezone is not None or kind != "elementary" else "UTC")
     reader = _dbt_artifacts if kind == "dbt_artifacts" else _elementary
     return reader(tables, files, zone, base)
 
@@ -283,19 +153,19 @@ def _dbt_artifacts(
         if table not in tables:
             continue
         frame, path = tables[table], files[table]
-        _require(frame, path, ("command_invocation_id", "node_id", "status"))
+        require_columns(frame, path, ("command_invocation_id", "node_id", "status"))
         parts.append(
             _node_runs(
                 frame,
                 path,
-                run_id=_text(frame, "command_invocation_id"),
-                unique_id=_text(frame, "node_id"),
-                started=_times(frame, "compile_started_at", path=path, zone=zone),
-                completed=_times(frame, "query_completed_at", path=path, zone=zone),
+                run_id=as_text(frame, "command_invocation_id"),
+                unique_id=as_text(frame, "node_id"),
+                started=as_times(frame, "compile_started_at", path=path, zone=zone),
+                completed=as_times(frame, "query_completed_at", path=path, zone=zone),
                 elapsed="total_node_runtime",
-                run_started=_times(frame, "run_started_at", path=path, zone=zone),
-                full_refresh=_flags(frame, "was_full_refresh"),
-                query_id=_json_field(frame, "adapter_response", ("query_id", "job_id")),
+                run_started=as_times(frame, "run_started_at", path=path, zone=zone),
+                full_refresh=as_flags(frame, "was_full_refresh"),
+                query_id=json_field(frame, "adapter_response", ("query_id", "job_id")),
             )
         )
     runs = _runs(
@@ -344,27 +214,27 @@ def _elementary(
     parts = []
     if table in tables:
         frame, path = tables[table], files[table]
-        _require(frame, path, ("unique_id", "status"))
+        require_columns(frame, path, ("unique_id", "status"))
         if "invocation_id" not in frame.columns:
-            _require(frame, path, ("model_execution_id",))
-        started = _times(frame, "execute_started_at", path=path, zone=zone)
-        generated = _times(frame, "generated_at", path=path, zone=zone)
-        completed = _times(frame, "execute_completed_at", path=path, zone=zone)
-        unique_id = _text(frame, "unique_id")
+            require_columns(frame, path, ("model_execution_id",))
+        started = as_times(frame, "execute_started_at", path=path, zone=zone)
+        generated = as_times(frame, "generated_at", path=path, zone=zone)
+        completed = as_times(frame, "execute_completed_at", path=path, zone=zone)
+        unique_id = as_text(frame, "unique_id")
         parts.append(
             _node_runs(
                 frame,
                 path,
                 run_id=pl.select(
-                    pl.coalesce(_text(frame, "invocation_id"), _invocation_of(frame, unique_id))
+                    pl.coalesce(as_text(frame, "invocation_id"), _invocation_of(frame, unique_id))
                 ).to_series(),
                 unique_id=unique_id,
                 started=started,
                 completed=pl.select(pl.coalesce(completed, generated)).to_series(),
                 elapsed="execution_time",
                 run_started=pl.select(pl.coalesce(started, generated)).to_series(),
-                full_refresh=_flags(frame, "full_refresh"),
-                query_id=_text(frame, "query_id"),
+                full_refresh=as_flags(frame, "full_refresh"),
+                query_id=as_text(frame, "query_id"),
             )
         )
     runs = _runs(
@@ -403,7 +273,7 @@ def _elementary(
 def _invocation_of(frame: pl.DataFrame, unique_id: pl.Series) -> pl.Series:
     # elementary's model_execution_id is "<invocation_id>.<unique_id>" (get_node_execution_id);
     # the model_run_results view has no invocation_id column of its own.
-    execution = _text(frame, "model_execution_id")
+    execution = as_text(frame, "model_execution_id")
     suffix = "." + unique_id
     keep = execution.str.len_chars() - suffix.str.len_chars()
     matches = execution.str.ends_with(suffix)
@@ -430,12 +300,12 @@ def _node_runs(
         [
             run_id.alias("run_id"),
             unique_id.alias("unique_id"),
-            _statuses(frame, "status").alias("status"),
+            as_statuses(frame, "status").alias("status"),
             started.alias("started_at"),
             completed.alias("completed_at"),
-            _numbers(frame, elapsed).alias("execution_time_s"),
-            _counts(frame, "rows_affected").alias("rows_affected"),
-            _counts(frame, "bytes_processed").alias("bytes_processed"),
+            as_numbers(frame, elapsed).alias("execution_time_s"),
+            as_counts(frame, "rows_affected").alias("rows_affected"),
+            as_counts(frame, "bytes_processed").alias("bytes_processed"),
             query_id.alias("query_id"),
         ]
     )
@@ -491,26 +361,26 @@ def _runs(
             pl.lit(None, pl.String).alias(c) for c in ("job_id", "command", "selection")
         )
     else:
-        _require(frame, path, (id_col,))
+        require_columns(frame, path, (id_col,))
         if args_col:
             selection = [
-                " ".join(_json_list(_json_obj(v).get("select"))) or None
-                for v in _text(frame, args_col).to_list()
+                " ".join(json_list(json_obj(v).get("select"))) or None
+                for v in as_text(frame, args_col).to_list()
             ]
         else:
-            selection = [" ".join(_json_list(v)) or None for v in _text(frame, "selected")]
+            selection = [" ".join(json_list(v)) or None for v in as_text(frame, "selected")]
         invocations = pl.DataFrame(
             [
-                _text(frame, id_col).alias("run_id"),
-                _times(frame, start_col, path=path, zone=zone).alias("i_started"),
+                as_text(frame, id_col).alias("run_id"),
+                as_times(frame, start_col, path=path, zone=zone).alias("i_started"),
                 (
-                    _times(frame, end_col, path=path, zone=zone)
+                    as_times(frame, end_col, path=path, zone=zone)
                     if end_col
-                    else _nulls(frame, "i_finished", UTC_TIME)
+                    else null_column(frame, "i_finished", UTC_TIME)
                 ).alias("i_finished"),
-                _text(frame, command_col).alias("command"),
-                _text(frame, job_col).alias("job_id"),
-                _flags(frame, refresh_col).alias("i_refresh"),
+                as_text(frame, command_col).alias("command"),
+                as_text(frame, job_col).alias("job_id"),
+                as_flags(frame, refresh_col).alias("i_refresh"),
                 pl.Series("selection", selection, dtype=pl.String),
             ]
         )
@@ -531,18 +401,6 @@ def _runs(
     return validate(runs, "runs", path=str(path) if path else None).sort("started_at", "run_id")
 
 
-def _json_obj(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if not value:
-        return {}
-    try:
-        parsed = orjson.loads(str(value))
-    except orjson.JSONDecodeError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def _arrivals(
     tables: dict[str, pl.DataFrame],
     files: dict[str, Path],
@@ -555,9 +413,9 @@ def _arrivals(
     frame, path = tables[table], files[table]
     observed = pl.DataFrame(
         [
-            _text(frame, id_col).alias("unique_id"),
-            _times(frame, "max_loaded_at", path=path, zone=zone).alias("arrived_at"),
-            _times(frame, "snapshotted_at", path=path, zone=zone).alias("observed_at"),
+            as_text(frame, id_col).alias("unique_id"),
+            as_times(frame, "max_loaded_at", path=path, zone=zone).alias("arrived_at"),
+            as_times(frame, "snapshotted_at", path=path, zone=zone).alias("observed_at"),
         ]
     ).filter(pl.col("unique_id").is_not_null() & pl.col("arrived_at").is_not_null())
     return arrivals(observed)
@@ -593,15 +451,15 @@ def _project_from_tables(
         parts.append(
             pl.DataFrame(
                 [
-                    _text(frame, id_col).alias("unique_id"),
-                    _times(frame, stamp, path=path, zone=zone).alias("at"),
+                    as_text(frame, id_col).alias("unique_id"),
+                    as_times(frame, stamp, path=path, zone=zone).alias("at"),
                     pl.Series("kind", [kind] * frame.height, dtype=pl.String),
-                    _text(frame, db_col).alias("database"),
-                    _text(frame, schema_col).alias("schema"),
-                    pl.select(pl.coalesce(_text(frame, path_col), _text(frame, "path")))
+                    as_text(frame, db_col).alias("database"),
+                    as_text(frame, schema_col).alias("schema"),
+                    pl.select(pl.coalesce(as_text(frame, path_col), as_text(frame, "path")))
                     .to_series()
                     .alias("path"),
-                    *(_text(frame, c) for c in _CATALOGUE_COLUMNS),
+                    *(as_text(frame, c) for c in _CATALOGUE_COLUMNS),
                 ]
             ).filter(pl.col("unique_id").is_not_null())
         )
@@ -628,7 +486,7 @@ def _project_from_tables(
                 materialization=row["materialization"] or (None if is_source else row["kind"]),
                 package=row["package_name"] or uid.split(".")[1],
                 path=row["path"] or "",
-                tags=tuple(_json_list(row["tags"])),
+                tags=tuple(json_list(row["tags"])),
                 checksum=row["checksum"],
                 database=row["database"],
                 schema=row["schema"],
@@ -636,7 +494,7 @@ def _project_from_tables(
                 loaded_at_field=row["loaded_at_field"] if is_source else None,
             )
         )
-        for parent in _json_list(row["depends_on_nodes"]):
+        for parent in json_list(row["depends_on_nodes"]):
             if not parent.startswith("macro."):
                 edges.append((parent, uid))
                 if parent not in known:
