@@ -164,3 +164,21 @@ def test_parquet_and_gzipped_csv_tables(tmp_path: Path) -> None:
     _, history = read_export(export, timezone="UTC")
     assert history.node_runs.height == 6
     assert history.runs.get_column("job_id").to_list() == ["3001", "3001"]
+
+
+def test_parquet_models_table_with_native_arrays(tmp_path: Path) -> None:
+    # BigQuery/Databricks exports keep depends_on_nodes and tags as arrays, not JSON text.
+    export = tmp_path / "export"
+    shutil.copytree(DBT_ARTIFACTS, export)
+    models = pl.read_csv(export / "models.csv", infer_schema=False).with_columns(
+        pl.col("depends_on_nodes").str.json_decode(pl.List(pl.String)),
+        pl.col("tags").str.json_decode(pl.List(pl.String)),
+    )
+    (export / "models.csv").unlink()
+    models.write_parquet(export / "models.parquet")
+    project, _ = read_export(export)
+    assert project.parents("model.shop.fct_orders") == (
+        "model.shop.stg_customers",
+        "model.shop.stg_orders",
+    )
+    assert project.nodes["model.shop.fct_orders"].tags == ("marts",)
