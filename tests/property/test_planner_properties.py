@@ -35,15 +35,22 @@ def test_baseline_builds_every_buildable_node_and_stateful_builds_are_a_subset(s
     assert set(s.plan(profile).built) <= set(baseline.built)
 
 
+OPTIONS = st.builds(
+    ProfileOptions,
+    code_change_overrides_window=st.booleans(),
+    lag_mode=st.sampled_from(["build_age", "data_advance", "data_vs_build"]),
+)
+
+
 @FAST
-@given(situations(), st.sampled_from(PROFILES), st.data())
-def test_an_arrival_never_turns_a_build_into_a_reuse(s, profile, data) -> None:
-    before = s.plan(profile)
+@given(situations(), st.sampled_from(PROFILES), OPTIONS, st.data())
+def test_an_arrival_never_turns_a_build_into_a_reuse(s, profile, options, data) -> None:
+    before = s.plan(profile, options=options)
     source = data.draw(st.sampled_from(sorted(s.source_versions)))
-    landed = data.draw(minutes_after(s.source_versions[source], 0 + 600))
+    landed = data.draw(minutes_after(s.source_versions[source], 600))
     landed = min(landed, s.at)
     versions = {**s.source_versions, source: max(landed, s.source_versions[source])}
-    after = s.plan(profile, source_versions=versions)
+    after = s.plan(profile, source_versions=versions, options=options)
     assert set(before.built) <= set(after.built)
 
 
