@@ -1,8 +1,8 @@
 """Rendering computed tables for the terminal and JSON; no computing happens here.
 
 >>> import polars as pl
->>> summary_records(pl.DataFrame({"scenario": ["sao"], "reuse_pct": [35.123456]}))
-[{'scenario': 'sao', 'reuse_pct': 35.1235}]
+>>> summary_records(pl.DataFrame({"scenario": ["sao"], "cost_usd": [35.123456]}))
+[{'scenario': 'sao', 'cost_usd': 35.1235, 'cost': 35.1235}]
 """
 
 from __future__ import annotations
@@ -37,8 +37,17 @@ def _round(value: Any) -> Any:
 
 
 def summary_records(summary: pl.DataFrame) -> list[dict[str, Any]]:
-    """The summary as a list of plain dicts (what ``--format json`` prints)."""
-    return [{k: _round(v) for k, v in row.items()} for row in summary.iter_rows(named=True)]
+    """The summary as a list of plain dicts (what ``--format json`` prints).
+
+    ``cost`` repeats ``cost_usd`` under the short name the CLI documents.
+    """
+    records = []
+    for row in summary.iter_rows(named=True):
+        record = {k: _round(v) for k, v in row.items()}
+        if "cost_usd" in record:
+            record["cost"] = record["cost_usd"]
+        records.append(record)
+    return records
 
 
 def summary_table(summary: pl.DataFrame, *, title: str = "saosim") -> Table:
