@@ -229,7 +229,8 @@ def fingerprint_code(code: str, dialect: str | None = None) -> Fingerprint:
     pieces = split_code(code, line_comment_slashes=_slashes(dialect))
     has_jinja = any(p.kind in ("expr", "stmt") or "{{" in p.text for p in pieces)
     if not has_jinja:
-        statements, _ = _parse(code, dialect)
+        # Parse the text with comments taken out: sqlglot reads `GROUP /* x */ BY` as an alias.
+        statements, _ = _parse("".join(p.text for p in pieces), dialect)
         canonical, reason = _canonical(statements or [])
         if canonical is not None:
             return Fingerprint(_digest("sql", canonical), Method.SQLGLOT)

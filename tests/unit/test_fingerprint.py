@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saosim.errors import SaosimWarning
 from saosim.fingerprint import (
@@ -298,3 +301,30 @@ def test_project_without_fallbacks_does_not_warn() -> None:
         warnings.simplefilter("error")
         _, report = fingerprint_project(p)
     assert (report.total, report.parsed, report.fallback, dict(report.by_reason)) == (1, 1, 0, {})
+
+
+# -- properties: random cosmetic rewrites never move a fingerprint ---------------------------
+
+_TOKEN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|'[^']*'|\w+|[^\w\s]")
+_KEYWORDS = {"with", "as", "select", "from", "left", "join", "on", "where", "group", "by", "sum"}
+
+
+@st.composite
+def cosmetic_rewrite(draw: st.DrawFn, sql: str) -> str:
+    """``sql`` with random whitespace, comments and keyword case between its tokens."""
+    out = []
+    for token in _TOKEN.findall(sql):
+        if token.lower() in _KEYWORDS:
+            token = draw(st.sampled_from([token.lower(), token.upper(), token.capitalize()]))
+        gap = draw(st.sampled_from([" ", "  ", "\n", "\t", "\n    ", " /* x */ ", " -- y\n"]))
+        out.append(token + gap)
+    return "".join(out)
+
+
+@given(st.data())
+@settings(max_examples=40, deadline=None)
+def test_random_cosmetic_rewrites_keep_the_fingerprint(data: st.DataObject) -> None:
+    rewritten = data.draw(cosmetic_rewrite(BASE))
+    assert fingerprint_sql(rewritten, "snowflake") == fingerprint_sql(BASE, "snowflake")
+    raw = data.draw(cosmetic_rewrite(RAW))
+    assert fingerprint_code(raw, "snowflake") == fingerprint_code(RAW, "snowflake")
