@@ -64,6 +64,9 @@ _EXPORTS = {
     "synthetic_project": "saosim.synth",
     "SynthJob": "saosim.synth",
     "write_artifacts": "saosim.artifacts.write",
+    "Scenario": "saosim.scenario",
+    "load_scenario": "saosim.scenario",
+    "replay_scenario": "saosim.scenario",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -46,6 +46,7 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "replay",
+    "replay_scenario",
 ]
 
 
@@ -299,3 +300,7 @@ def replay(
         plans.append((job.name, p))
         state = p.apply(finished_at=at)
     return Replay(scenario, prof, tuple(rows), tuple(plans), state)
+
+
+#: :func:`replay` under the name the package exports (``saosim.replay_scenario``).
+replay_scenario = replay
