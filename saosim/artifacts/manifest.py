@@ -128,7 +128,16 @@ def manifest_metadata(data: dict[str, Any], *, path: str) -> dict[str, Any]:
 
 
 def project_from_manifest(data: dict[str, Any], *, path: str = "manifest.json") -> Project:
-    """Build a :class:`Project` from an already parsed manifest (see :func:`read_manifest`)."""
+    """Build a :class:`Project` from an already parsed manifest (see :func:`read_manifest`).
+
+    >>> project_from_manifest({"metadata": {"dbt_schema_version":
+    ...     "https://schemas.getdbt.com/dbt/manifest/v5.json"}}, path="old.json")
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ArtifactError: old.json, field "metadata.dbt_schema_version": manifest schema \
+v5 (dbt ?) is not supported; saosim reads v7–v12: re-run `dbt parse` with dbt-core ≥ 1.3 to \
+write a newer manifest
+    """
     meta = manifest_metadata(data, path=path)
     raw: dict[str, dict[str, Any]] = {}
     skipped: set[str] = set()

@@ -325,6 +325,11 @@ def read_sources(paths: str | Path | Iterable[str | Path]) -> pl.DataFrame:
 
     Returns:
         The canonical ``source_arrivals`` table, sorted by source and time.
+
+    >>> from pathlib import Path
+    >>> fixtures = Path(__file__).parents[2] / "tests" / "fixtures" / "artifacts"
+    >>> read_sources(fixtures / "sources_fusion.json").get_column("unique_id").to_list()
+    ['source.shop.raw.customers', 'source.shop.raw.orders']
     """
     frames = []
     for file, _ in _as_files(paths, "sources"):
@@ -358,6 +363,13 @@ def arrivals(observations: pl.DataFrame) -> pl.DataFrame:
     An observation is an arrival when its ``max_loaded_at`` is later than every earlier one of
     the same source (earlier by ``observed_at``); the same value seen again, or a value behind
     one already seen, is not new data. A missing ``observed_at`` counts as ``arrived_at``.
+
+    >>> from datetime import datetime, UTC
+    >>> t = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in range(4)]
+    >>> seen = pl.DataFrame({"unique_id": ["s", "s", "s"], "arrived_at": [t[0], t[0], t[2]],
+    ...                      "observed_at": [t[1], t[2], t[3]]})
+    >>> [a.hour for a in arrivals(seen).get_column("arrived_at")]
+    [0, 2]
     """
     frame = observations.with_columns(
         pl.coalesce("observed_at", "arrived_at").alias("observed_at")
