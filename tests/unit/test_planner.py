@@ -321,3 +321,38 @@ def test_explain_sentences_name_the_evidence(chain: Project) -> None:
     assert lag.explain("stg_orders").endswith("new data landed in raw.orders at 01:10 since")
     with pytest.raises(KeyError):
         held.explain("raw.orders")
+
+
+def test_tests_come_with_the_nodes_they_test() -> None:
+    nodes = [
+        Node(SRC, "orders", "source"),
+        Node(STG, "stg_orders", "model", "table"),
+        Node(FCT, "fct_orders", "model", "table"),
+        Node("test.demo.nn_stg", "nn_stg", "test", severity="error"),
+        Node("test.demo.rel", "rel", "test", severity="error"),
+    ]
+    edges = [
+        (SRC, STG),
+        (STG, FCT),
+        (STG, "test.demo.nn_stg"),
+        (STG, "test.demo.rel"),
+        (FCT, "test.demo.rel"),
+    ]
+    project = Project(nodes, edges, name="demo")
+    run = plan(project, State.empty(), at=t(0), source_versions={SRC: t(0)}, select="stg_orders")
+    assert [d.node_id for d in run.decisions] == [STG, "test.demo.nn_stg", "test.demo.rel"]
+    assert run.ran == ("test.demo.nn_stg", "test.demo.rel")
+    run = plan(
+        project,
+        State.empty(),
+        at=t(0),
+        source_versions={SRC: t(0)},
+        select="stg_orders",
+        exclude="rel",
+    )
+    assert [d.node_id for d in run.decisions] == [STG, "test.demo.nn_stg"]
+    # an already-resolved selection is taken as it is
+    run = plan(
+        project, State.empty(), at=t(0), source_versions={SRC: t(0)}, select=frozenset({FCT})
+    )
+    assert [d.node_id for d in run.decisions] == [FCT]
