@@ -64,13 +64,20 @@ def as_text(frame: pl.DataFrame, name: str) -> pl.Series:
     return pl.select(pl.when(text.str.strip_chars() != "").then(text)).to_series().alias(name)
 
 
-def as_numbers(frame: pl.DataFrame, name: str) -> pl.Series:
-    return as_text(frame, name).cast(pl.Float64, strict=False)
+def as_numbers(frame: pl.DataFrame, name: str, *, path: str | Path) -> pl.Series:
+    """A numeric column; text that is not a number is an error naming the row, not a null."""
+    text = as_text(frame, name)
+    numbers = text.str.strip_chars().cast(pl.Float64, strict=False)
+    bad = text.is_not_null() & numbers.is_null()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise SchemaError(f"{text[row]!r} is not a number", path=str(path), field=name, row=row + 1)
+    return numbers.alias(name)
 
 
-def as_counts(frame: pl.DataFrame, name: str) -> pl.Series:
-    # adapters write -1 for "unknown"
-    numbers = as_numbers(frame, name)
+def as_counts(frame: pl.DataFrame, name: str, *, path: str | Path) -> pl.Series:
+    """A row or byte count; negative values (adapters write -1 for "unknown") are null."""
+    numbers = as_numbers(frame, name, path=path)
     return pl.select(pl.when(numbers >= 0).then(numbers)).to_series().cast(pl.Int64).alias(name)
 
 

@@ -303,9 +303,9 @@ def _node_runs(
             as_statuses(frame, "status").alias("status"),
             started.alias("started_at"),
             completed.alias("completed_at"),
-            as_numbers(frame, elapsed).alias("execution_time_s"),
-            as_counts(frame, "rows_affected").alias("rows_affected"),
-            as_counts(frame, "bytes_processed").alias("bytes_processed"),
+            as_numbers(frame, elapsed, path=path).alias("execution_time_s"),
+            as_counts(frame, "rows_affected", path=path).alias("rows_affected"),
+            as_counts(frame, "bytes_processed", path=path).alias("bytes_processed"),
             query_id.alias("query_id"),
         ]
     )

@@ -182,3 +182,13 @@ def test_parquet_models_table_with_native_arrays(tmp_path: Path) -> None:
         "model.shop.stg_orders",
     )
     assert project.nodes["model.shop.fct_orders"].tags == ("marts",)
+
+
+def test_a_runtime_that_is_not_a_number_is_an_error_not_a_null(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(DBT_ARTIFACTS, export)
+    runs = export / "model_executions.csv"
+    runs.write_text(runs.read_text().replace(",33.0,", ",thirty-three,"))
+    with pytest.raises(SchemaError, match="'thirty-three' is not a number") as info:
+        read_export(export)
+    assert (info.value.field, info.value.row) == ("total_node_runtime", 2)
