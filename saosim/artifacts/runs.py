@@ -65,6 +65,8 @@ def artifact_kind(path: Path) -> str | None:
         return None
     # "manifest@2024-09-27_eb2a5783.json.gz": a copy tagged with its date is still a manifest.
     stem = name.removesuffix(".gz").removesuffix(".json").split("@", 1)[0]
+    if stem.endswith("semantic_manifest"):
+        return None  # MetricFlow's file beside manifest.json in every target/ since dbt 1.6
     for kind in _KINDS:
         # The kind must end the name: "run_70401_run_results.json" and "target__sources.json"
         # are artifacts, "sources_config.json" is not.

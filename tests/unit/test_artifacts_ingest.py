@@ -32,6 +32,10 @@ def test_target_folder_with_manifest_inside(tmp_path: Path) -> None:
     target = tmp_path / "target"
     shutil.copytree(TREE / "hourly" / "2026-01-05T07" / "target", target)
     shutil.copy(MANIFEST, target / "manifest.json")
+    # what else dbt leaves in target/: none of it is read
+    (target / "semantic_manifest.json").write_text('{"semantic_models": [], "metrics": []}')
+    (target / "graph_summary.json").write_text('{"_invocation_id": "x", "linked": {}}')
+    (target / "catalog.json").write_text("{}")
     estate = ingest(target)
     assert estate.runs.height == 1
     assert estate.source_arrivals.height == 2

@@ -201,6 +201,8 @@ def test_sources_version_and_kind_are_checked(tmp_path: Path) -> None:
         ("target__sources@2025-09-16_b76c92dd.json", "sources"),
         ("transform__target__manifest@2024-09-27_eb2a5783.json.gz", "manifest"),
         ("catalog.json", None),
+        ("semantic_manifest.json", None),
+        ("graph_summary.json", None),
         ("sources_config.json", None),
         ("manifest.yml", None),
     ],
