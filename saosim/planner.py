@@ -474,6 +474,9 @@ def plan(
                         if meta_fresh:
                             fresh.append(p)
                             no_meta.append(p)
+                            if is_dbt_state:
+                                # always fresh: as if its data landed at t
+                                latest_now = at
                         else:
                             has_stale = True
                         continue

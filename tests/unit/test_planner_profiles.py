@@ -312,3 +312,19 @@ def test_orchestra_ignores_test_failures_and_can_skip_the_table_check() -> None:
     assert decided(plan(chain(), state, **args), STG) == ("build", "table_missing")
     off = ProfileOptions(verify_relations_exist=False)
     assert decided(plan(chain(), state, options=off, **args), STG) == ("reuse", "no_new_data")
+
+
+@pytest.mark.filterwarnings("ignore::saosim.errors.SaosimWarning")
+@pytest.mark.parametrize("mode", ["build_age", "data_advance", "data_vs_build"])
+def test_dbt_state_source_without_metadata_counts_as_landing_now(mode: str) -> None:
+    state = State({STG: NodeState(t(0), None, {}, t(0))})
+    run = plan(
+        chain(),
+        state,
+        at=t(2),
+        source_versions={},
+        profile="dbt_state",
+        options=ProfileOptions(lag_mode=mode),
+        select="stg_orders",
+    )  # type: ignore[arg-type]
+    assert decided(run, STG) == ("build", "new_upstream_data")
