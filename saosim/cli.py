@@ -76,6 +76,3 @@ def _load_commands() -> None:
 
 
 _load_commands()
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

@@ -93,7 +93,7 @@ def test_backtest_baseline_reproduces_the_bundled_history_cost() -> None:
 @pytest.mark.slow
 def test_demo_subprocess_prints_the_three_way_comparison(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "saosim.cli", "demo", "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "saosim", "demo", "--out", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=600,
