@@ -457,6 +457,10 @@ def history_cost(
     """Price the real ``node_runs`` (every executed query, failures and tests included) plus
     per-run overheads, the way the simulator prices a replay.
 
+    A replay of the same builds priced by :func:`fit_costs` reproduces this total (to rounding
+    and the runtimes of failed builds) when every node has at least ``min_obs`` observations;
+    a node priced by a fallback costs its materialization's level instead of its own.
+
     >>> import polars as pl
     >>> from datetime import datetime, UTC
     >>> from saosim.graph import Project
