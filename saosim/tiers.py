@@ -153,14 +153,9 @@ class Tiers:
         for tier in self.tiers:
             if tier.name == DEFAULT_TIER:
                 continue
-            try:
-                chosen = project.select(tier.select, tier.exclude) & buildable
-            except SelectionError as exc:
-                raise ConfigError(
-                    f"tier {tier.name!r}: selector {tier.select!r} is not usable: {exc}",
-                    path=self.path,
-                    field=f"tiers.{tier.name}.select",
-                ) from None
+            chosen = self._select(project, tier, "select") & buildable
+            if tier.exclude:
+                chosen -= self._select(project, tier, "exclude")
             if not chosen:
                 raise ConfigError(
                     f"tier {tier.name!r}: selector {tier.select!r} matches no model, seed or "
@@ -175,6 +170,17 @@ class Tiers:
         for uid in project.buildable:
             out.setdefault(uid, None if default is None else default.name)
         return {uid: out[uid] for uid in project.buildable}
+
+    def _select(self, project: Project, tier: Tier, key: str) -> frozenset[str]:
+        selector = getattr(tier, key)
+        try:
+            return project.select(selector)
+        except SelectionError as exc:
+            raise ConfigError(
+                f"tier {tier.name!r}: {key} {selector!r} is not usable: {exc}",
+                path=self.path,
+                field=f"tiers.{tier.name}.{key}",
+            ) from None
 
     def resolve(self, project: Project) -> FreshnessConfig:
         """A :class:`FreshnessConfig` with one entry per buildable node (tier and sla set)."""

@@ -105,7 +105,8 @@ def test_order_of_listing_decides_overlaps_deterministically() -> None:
     ("spec", "message"),
     [
         ({"h": {"select": "tag:nope", "build_after": {"count": 1, "period": "hour"}}},
-         "tier 'h': selector 'tag:nope' is not usable"),
+         "tier 'h': select 'tag:nope' is not usable"),
+        ({"h": {"select": "tag:hourly", "exclude": "nope"}}, "tier 'h': exclude 'nope' is not"),
         ({"h": {"select": "resource_type:source"}}, "matches no model, seed or snapshot"),
         ({"h": {"select": "bogus:x"}}, "unknown selector method"),
         ({"h": {"select": "tag:hourly", "build_after": {"count": 1, "period": "weeks"}}},
