@@ -102,7 +102,13 @@ def report(
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> Metrics:
-    """Every metric frame at once (staleness computed once)."""
+    """Every metric frame at once (staleness computed once).
+
+    >>> log, project, arrivals = _example()
+    >>> m = report(log, project=project, arrivals=arrivals)
+    >>> m.summary.height, sorted(m.staleness)
+    (2, ['baseline', 'sao'])
+    """
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
@@ -282,7 +288,13 @@ def per_model(
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> pl.DataFrame:
-    """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured)."""
+    """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured).
+
+    >>> log, project, arrivals = _example()
+    >>> out = per_model(log, project=project, arrivals=arrivals)
+    >>> out.select("scenario", "builds", "reuses", "cost_usd").rows()
+    [('baseline', 2, 0, 0.4), ('sao', 1, 1, 0.2)]
+    """
     cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
@@ -329,6 +341,11 @@ def per_tier(
 
     Dollars here are the build/run rows of the tier's nodes (data tests count in ``untiered``);
     per-run overheads are not split by tier.
+
+    >>> log, project, arrivals = _example()
+    >>> out = per_tier(log, project=project, arrivals=arrivals)
+    >>> out.select("scenario", "tier", "reuse_pct").rows()
+    [('baseline', 'untiered', 0.0), ('sao', 'untiered', 50.0)]
     """
     cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
@@ -380,7 +397,13 @@ def per_day(
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> pl.DataFrame:
     """One row per (scenario, UTC day): runs, builds, reuses, dollars (overheads by the run's
-    day), mean staleness over all measured models and SLA-miss hours."""
+    day), mean staleness over all measured models and SLA-miss hours.
+
+    >>> log, project, arrivals = _example()
+    >>> out = per_day(log, project=project, arrivals=arrivals)
+    >>> out.select("scenario", "runs", "cost_usd").rows()
+    [('baseline', 2, 0.4), ('sao', 2, 0.2)]
+    """
     cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
     staleness_results = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
@@ -439,3 +462,25 @@ def per_day(
             "sla_miss_hours",
         )
     )
+
+
+def _example() -> tuple[pl.DataFrame, Project, pl.DataFrame]:
+    """A two-run log (baseline builds twice, sao reuses the second time) for the examples."""
+    from datetime import UTC, timedelta
+
+    t = datetime(2025, 1, 1, 1, tzinfo=UTC)
+    project = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
+    log = pl.DataFrame(
+        {
+            "scenario": ["baseline", "baseline", "sao", "sao"],
+            "run_id": ["r1", "r2", "r1", "r2"],
+            "run_at": [t, t + timedelta(hours=1)] * 2,
+            "unique_id": ["model.demo.m"] * 4,
+            "action": ["build", "build", "build", "reuse"],
+            "reason": ["stateless", "stateless", "never_built", "no_new_data"],
+            "runtime_s": [60.0, 60.0, 60.0, None],
+            "cost_usd": [0.2, 0.2, 0.2, None],
+        }
+    )
+    arrivals = pl.DataFrame({"unique_id": ["source.demo.raw.a"], "arrived_at": [t]})
+    return log, project, arrivals
