@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the module-scoped fixture is imported, then requested by name)
 """`saosim info` and `saosim ingest` through typer's CliRunner and one real subprocess."""
 
 from __future__ import annotations
@@ -5,11 +6,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from saosim.artifacts import ingest
 from saosim.cli import app
+from tests.live_fixtures import (
+    BuiltJaffle,
+    built_jaffle,  # noqa: F401  (a pytest fixture, used by the live tests at the end)
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 MANIFEST = FIXTURES / "manifest_v12.json"
@@ -91,3 +99,32 @@ def test_real_subprocess(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "is empty" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+# -- on the target/ folder a real dbt-core build leaves behind (semantic_manifest.json,
+# graph_summary.json, compiled/ and run/ folders …)
+@pytest.mark.live
+@pytest.mark.slow
+def test_info_on_a_real_target_folder(built_jaffle: BuiltJaffle) -> None:
+    target = built_jaffle.project_dir / "target"
+    assert (target / "semantic_manifest.json").is_file()  # dbt writes it; it is not a manifest
+    result = CliRunner().invoke(app, ["info", str(target), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["nodes"] == {"model": 22, "seed": 2, "snapshot": 1, "source": 6, "test": 48}
+    assert summary["models_with_freshness"] == 22  # build_after from dbt_project.yml and config()
+    assert (summary["runs"], summary["node_runs"]) == (1, 72)  # 24 built + 48 tests
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_ingest_of_a_real_build_matches_what_dbt_reported(built_jaffle: BuiltJaffle) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every result names a node of the manifest
+        estate = ingest(built_jaffle.project_dir / "target")
+    build = built_jaffle.build
+    run = estate.runs.row(0, named=True)
+    assert run["run_id"] == build.invocation_id
+    assert run["command"] == "build"
+    statuses = dict(estate.node_runs.select("unique_id", "status").iter_rows())
+    assert statuses == build.statuses
