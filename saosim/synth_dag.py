@@ -26,13 +26,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from saosim.graph import Node, Project
 
-__all__ = ["fingerprint_sql", "render_sql", "synthetic_project"]
+__all__ = [
+    "SqlSpec",
+    "fingerprint_sql",
+    "generate_project",
+    "render_sql",
+    "synthetic_project",
+    "with_version",
+]
 
 SYSTEMS = (
     "stripe", "salesforce", "hubspot", "zendesk", "shopify", "app_db", "segment", "google_ads",
@@ -71,11 +79,16 @@ MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral")
 
 
 @dataclass(frozen=True, slots=True)
-class _Spec:
-    """What :func:`render_sql` needs to write a node's SQL."""
+class SqlSpec:
+    """What :func:`render_sql` needs to write a node's SQL.
+
+    ``parents`` are the parents' relations as compiled SQL names them; ``refs`` the Jinja that
+    names them in raw code (``{{ ref('stg_orders') }}``, ``{{ source('stripe', 'orders') }}``).
+    """
 
     entity: str
     parents: tuple[str, ...]
+    refs: tuple[str, ...] = ()
 
 
 def synthetic_project(
@@ -112,7 +125,7 @@ def generate_project(
     *,
     source_share: float = 0.10,
     hourly_share: float = 0.10,
-) -> tuple[Project, dict[str, _Spec]]:
+) -> tuple[Project, dict[str, SqlSpec]]:
     """The project and, per node, what :func:`render_sql` needs to write its SQL."""
     if n_models < 20:
         raise ValueError(f"n_models must be at least 20, got {n_models}")
@@ -141,7 +154,7 @@ class _Builder:
         self.rng = rng
         self.nodes: dict[str, Node] = {}
         self.edges: list[tuple[str, str]] = []
-        self.specs: dict[str, _Spec] = {}
+        self.specs: dict[str, SqlSpec] = {}
         self.children: dict[str, int] = {}
         self.layer: dict[str, list[str]] = {"staging": [], "intermediate": [], "marts": []}
         self.by_system: dict[str, list[str]] = {}
@@ -161,7 +174,7 @@ class _Builder:
         for parent in parents:
             self.edges.append((parent, node.unique_id))
             self.children[parent] = self.children.get(parent, 0) + 1
-        self.specs[node.unique_id] = _Spec(entity, tuple(parents))
+        self.specs[node.unique_id] = SqlSpec(entity, tuple(parents))
         return node.unique_id
 
     def sources(self, n_sources: int) -> list[str]:
@@ -176,12 +189,18 @@ class _Builder:
         for system, count in zip(systems, per, strict=True):
             loader = LOADERS[int(self.rng.integers(len(LOADERS)))]
             self.by_system[system] = []
-            for k, table in enumerate(self.rng.permutation(len(TABLES) * 4)[:count]):
+            # Plain table names first; a system with more tables than the vocabulary gets
+            # numbered copies (orders_2 …), as sharded or versioned raw tables are named.
+            picks = np.concatenate(
+                [
+                    self.rng.permutation(len(TABLES)) + len(TABLES) * r
+                    for r in range(-(-count // len(TABLES)))
+                ]
+            )
+            for table in picks[:count]:
                 base = TABLES[table % len(TABLES)]
                 name = base if table < len(TABLES) else f"{base}_{table // len(TABLES) + 1}"
                 uid = f"source.{PACKAGE}.{system}.{name}"
-                if uid in self.nodes:
-                    name, uid = f"{name}_{k}", f"source.{PACKAGE}.{system}.{name}_{k}"
                 node = Node(
                     uid,
                     name,
@@ -403,16 +422,28 @@ class _Builder:
             nodes.append(node)
         return Project(nodes, self.edges, name=PACKAGE, dialect="snowflake")
 
-    def relation_specs(self) -> dict[str, _Spec]:
+    def relation_specs(self) -> dict[str, SqlSpec]:
         return {uid: self._relations(uid) for uid in self.specs}
 
-    def _relations(self, uid: str) -> _Spec:
+    def _relations(self, uid: str) -> SqlSpec:
         spec = self.specs[uid]
-        return replace(spec, parents=tuple(self._relation(p) for p in spec.parents))
+        return replace(
+            spec,
+            parents=tuple(self._relation(p) for p in spec.parents),
+            refs=tuple(self._ref(p) for p in spec.parents),
+        )
 
     def _relation(self, uid: str) -> str:
         node = self.nodes[uid]
+        if node.is_ephemeral:
+            return f"__dbt__cte__{node.name}"  # dbt inlines an ephemeral model as this CTE
         return f"{node.database}.{node.schema}.{node.alias}"
+
+    def _ref(self, uid: str) -> str:
+        node = self.nodes[uid]
+        if node.resource_type == "source":
+            return f"{{{{ source('{node.schema}', '{node.name}') }}}}"
+        return f"{{{{ ref('{node.name}') }}}}"
 
 
 def _tag_hourly(project: Project, domains: list[str], share: float) -> Project:
@@ -472,12 +503,20 @@ def _test_sql(kind: str, relation: str, column: str) -> str:
 
 
 def render_sql(
-    node: Node, spec: _Spec, logic_version: int, cosmetic_version: int
+    node: Node, spec: SqlSpec, logic_version: int, cosmetic_version: int
 ) -> tuple[str, str]:
     """Raw (Jinja) and compiled SQL of a synthetic node at a version of its code.
 
     A *logic* version changes what the query computes (a filter bound); a *cosmetic* version only
     adds a comment, so a fingerprint that ignores comments stays equal.
+
+    >>> node = Node("model.p.fct_orders", "fct_orders", "model", materialization="table")
+    >>> spec = SqlSpec("order", ("analytics.staging.stg_orders",), ("{{ ref('stg_orders') }}",))
+    >>> raw, compiled = render_sql(node, spec, 1, 0)
+    >>> "{{ ref('stg_orders') }}" in raw, "analytics.staging.stg_orders" in compiled
+    (True, True)
+    >>> fingerprint_sql(render_sql(node, spec, 1, 2)[1]) == fingerprint_sql(compiled)
+    True
     """
     e = spec.entity
     comment = "".join(f"-- reviewed (change {k})\n" for k in range(1, cosmetic_version + 1))
@@ -490,9 +529,7 @@ def render_sql(
         )
         return comment + body, comment + body
     aliases = [f"p{i}" for i in range(len(spec.parents))]
-    ctes = ",\n".join(
-        f"{a} as (\n    select * from {r}\n)" for a, r in zip(aliases, spec.parents, strict=True)
-    )
+    refs = spec.refs or spec.parents
     cols = [f"p0.{e}_id", "p0.updated_at"] + [f"{a}.amount as amount_{a}" for a in aliases[1:]]
     joins = "".join(f"\nleft join {a} on {a}.{e}_id = p0.{e}_id" for a in aliases[1:])
     where = f"\nwhere p0.updated_at >= '2019-01-01'::date + {logic_version}"
@@ -504,9 +541,15 @@ def render_sql(
             "and p0.updated_at > (select max(updated_at) from {{ this }})\n{% endif %}"
         )
         compiled_where += f"\nand p0.updated_at > (select max(updated_at) from {this})"
-    head = f"with {ctes}\nselect {', '.join(cols)}\nfrom p0{joins}"
-    raw = f"{{{{ config(materialized='{node.materialization}') }}}}\n{comment}{head}{raw_where}\n"
-    return raw, f"{comment}{head}{compiled_where}\n"
+    select = f"\nselect {', '.join(cols)}\nfrom p0{joins}"
+
+    def ctes(names: Sequence[str]) -> str:
+        parts = (f"{a} as (\n    select * from {r}\n)" for a, r in zip(aliases, names, strict=True))
+        return "with " + ",\n".join(parts)
+
+    config = f"{{{{ config(materialized='{node.materialization}') }}}}\n"
+    raw = f"{config}{comment}{ctes(refs)}{select}{raw_where}\n"
+    return raw, f"{comment}{ctes(spec.parents)}{select}{compiled_where}\n"
 
 
 def fingerprint_sql(compiled_code: str, build_config: str | None = None) -> str:
@@ -522,8 +565,15 @@ def fingerprint_sql(compiled_code: str, build_config: str | None = None) -> str:
     return hashlib.sha256(f"{text}|{build_config or ''}".encode()).hexdigest()[:32]
 
 
-def with_version(node: Node, spec: _Spec, logic_version: int, cosmetic_version: int) -> Node:
-    """The node with code, checksum and fingerprint of one version."""
+def with_version(node: Node, spec: SqlSpec, logic_version: int, cosmetic_version: int) -> Node:
+    """The node with code, checksum (sha256 of the raw code) and fingerprint of one version.
+
+    >>> node = Node("model.p.m", "m", "model", materialization="view")
+    >>> v1 = with_version(node, SqlSpec("order", ("raw.orders",)), 1, 0)
+    >>> v2 = with_version(node, SqlSpec("order", ("raw.orders",)), 1, 1)
+    >>> (v1.checksum == v2.checksum, v1.fingerprint == v2.fingerprint)
+    (False, True)
+    """
     raw, compiled = render_sql(node, spec, logic_version, cosmetic_version)
     checksum = hashlib.sha256(raw.encode()).hexdigest()
     fp = checksum if node.resource_type == "seed" else fingerprint_sql(compiled, node.build_config)

@@ -119,6 +119,11 @@ def synthetic_history(
 
     Returns:
         An :class:`~saosim.estate.Estate` whose project holds the latest version of the code.
+
+    >>> from saosim.synth_dag import synthetic_project
+    >>> est = synthetic_history(synthetic_project(50, seed=1), days=1, seed=2)
+    >>> sorted(est.runs.get_column("job_id").unique())
+    ['daily_full', 'hourly', 'six_hourly']
     """
     if start.tzinfo is None or start.utcoffset() != timedelta(0):
         raise ConfigError(f"start {start!r} must be timezone-aware UTC", field="start")

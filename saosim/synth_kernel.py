@@ -44,6 +44,19 @@ def lay_out_runs(
     u_fail,
     overhead_s,
 ):  # pragma: no cover - compiled; checked through synth_history's tests
+    """Statuses and timings of every (run, node) row.
+
+    Runs are given as arrays indexed by run (start µs, job, threads, first output row); a job's
+    nodes are ``job_nodes[job_indptr[j]:job_indptr[j + 1]]`` (execution order); a node's upstream
+    in a run is ``p_idx[p_indptr[n]:p_indptr[n + 1]]``. Per node: ``kind``, ``severity_error``
+    (tests), ``median_s``, ``fail_p``, ``rows_base``, ``bytes_per_s``; per output row: ``noise``
+    and ``u_fail`` (drawn beforehand, so the result depends on the seed only); per run:
+    ``overhead_s`` before the first node starts.
+
+    Returns:
+        ``status`` (codes of :data:`STATUS`), ``start_us``/``end_us`` (-1 when skipped),
+        ``exec_s``, ``rows``, ``nbytes`` — one entry per output row.
+    """
     n_rows = noise.shape[0]
     n_nodes = kind.shape[0]
     status = np.empty(n_rows, np.uint8)

@@ -210,7 +210,18 @@ def build_runs(
     span_us: int,
     query_ids: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The ``runs`` and ``node_runs`` tables of every scheduled run in the span."""
+    """The ``runs`` and ``node_runs`` tables of every scheduled run in the span.
+
+    >>> import numpy as np
+    >>> from saosim.graph import Project
+    >>> p = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
+    >>> g = [np.random.default_rng(i) for i in range(3)]
+    >>> runs, node_runs = build_runs(p, [SynthJob("daily", "0 6 * * *")], *g,
+    ...                              t0_us=1_735_689_600_000_000, span_us=2 * 86_400_000_000,
+    ...                              query_ids=False)
+    >>> runs.height, node_runs.get_column("status").to_list()
+    (2, ['success', 'success'])
+    """
     if len({j.job_id for j in jobs}) != len(jobs):
         raise ConfigError("job ids must be unique", field="jobs")
     plan = _plan(project)
