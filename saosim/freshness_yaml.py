@@ -34,13 +34,15 @@ import ast
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 
 import yaml
 
 from saosim.errors import ConfigError, SaosimWarning
 from saosim.freshness import (
+    BuildAfter,
     FreshnessConfig,
     NodeFreshness,
     Where,
@@ -60,22 +62,22 @@ _SECTIONS = {
 _FRESHNESS_KEYS = ("freshness", "state")
 
 
-_NOWHERE = Where()
-
-
 @dataclass(frozen=True, slots=True)
 class _Layer:
-    """What one place sets: ``freshness`` (when ``has_freshness``) and some ``state`` keys."""
+    """What one place sets, already validated: ``freshness`` and/or ``state`` (when ``has_…``)."""
 
     has_freshness: bool = False
-    freshness: object = None
-    state: object = None
+    build_after: BuildAfter | None = None
     has_state: bool = False
-    where: Where = _NOWHERE
+    state: Mapping[str, object] = field(default_factory=dict)
 
 
 def _layer_from(mapping: Mapping[str, object], where: Where, *, plus: bool) -> _Layer | None:
-    """The freshness/state settings in one config mapping (``+`` prefixes allowed when ``plus``)."""
+    """The validated freshness/state settings of one config mapping (``+`` allowed if ``plus``).
+
+    Every layer is checked when it is read, so a bad value is reported even in a folder that
+    holds no model yet.
+    """
     found: dict[str, object] = {}
     for key in _FRESHNESS_KEYS:
         if key in mapping and not (plus and isinstance(mapping[key], Mapping)):
@@ -86,10 +88,15 @@ def _layer_from(mapping: Mapping[str, object], where: Where, *, plus: bool) -> _
         return None
     return _Layer(
         has_freshness="freshness" in found,
-        freshness=found.get("freshness"),
+        build_after=(
+            parse_freshness(found["freshness"], where.at("freshness"))
+            if "freshness" in found
+            else None
+        ),
         has_state="state" in found,
-        state=found.get("state"),
-        where=where,
+        state=MappingProxyType(parse_state(found["state"], where.at("state")))
+        if "state" in found
+        else MappingProxyType({}),
     )
 
 
@@ -290,7 +297,7 @@ def read_project_freshness(project_dir: str | Path, project: Project) -> Freshne
     for uid in project.buildable:
         node = project.nodes[uid]
         layers = _layers_for(node, folder_layers, property_layers, roots, package, root)
-        resolved = _resolve(layers, uid)
+        resolved = _resolve(layers)
         if resolved != NodeFreshness():
             per_node[uid] = resolved
     return FreshnessConfig(per_node)
@@ -379,15 +386,14 @@ def _read_properties(
     return out
 
 
-def _resolve(layers: list[_Layer], node_id: str) -> NodeFreshness:
+def _resolve(layers: list[_Layer]) -> NodeFreshness:
     build_after = None
-    state: dict[str, object] = {}
+    state: Mapping[str, object] = {}
     for layer in layers:
-        where = Where(layer.where.path, node_id, layer.where.field)
         if layer.has_freshness:
-            build_after = parse_freshness(layer.freshness, where.at("freshness"))
+            build_after = layer.build_after
         if layer.has_state:
-            state = parse_state(layer.state, where.at("state"))
+            state = layer.state
     lag = state.get("lag_tolerance_s")
     rfd = state.get("require_fresh_data_from")
     return NodeFreshness(

@@ -132,7 +132,17 @@ def test_invalid_project_values_name_file_field_and_value(
         read_project_freshness(tmp_path, shop_project())
     assert info.value.path == str(tmp_path / "dbt_project.yml")
     assert info.value.field.startswith("models.shop.marts.freshness")
-    assert info.value.node_id in {f"model.shop.{n}" for n in ("fct_orders", "dim_date")}
+    assert info.value.node_id is None  # a folder setting: the field names the folder
+
+
+def test_bad_value_in_a_folder_without_models_is_still_an_error(tmp_path: Path) -> None:
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: shop\nmodels:\n  shop:\n    future_folder:\n"
+        "      +freshness: {build_after: {count: 1, period: weeks}}\n"
+    )
+    with pytest.raises(ConfigError, match="'weeks'") as info:
+        read_project_freshness(tmp_path, shop_project())
+    assert info.value.field == "models.shop.future_folder.freshness.build_after.period"
 
 
 def test_invalid_properties_value_names_the_node(tmp_path: Path) -> None:
