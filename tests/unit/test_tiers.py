@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saosim.errors import ConfigError
 from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
@@ -247,3 +250,42 @@ def test_export_is_deterministic() -> None:
     project = shop()
     cfg = load_tiers(FIXTURES / "tiers.yml").resolve(project)
     assert tiers_to_dbt_yaml(cfg, project) == tiers_to_dbt_yaml(cfg, project)
+
+
+# -- property: any assignment survives export and read-back ---------------------------------
+
+_SETTINGS = [
+    NodeFreshness(),
+    NodeFreshness(BuildAfter(1, "hour")),
+    NodeFreshness(BuildAfter(1, "day")),
+    NodeFreshness(BuildAfter(6, "hour", "all"), 3600.0, "all"),
+    NodeFreshness(None, 1800.0),
+    NodeFreshness(BuildAfter(1, "day"), None, "any"),
+]
+
+
+@st.composite
+def project_and_config(draw: st.DrawFn) -> tuple[Project, FreshnessConfig]:
+    folders = ["", "staging", "staging/legacy", "marts", "marts/finance", "marts/finance/x"]
+    count = draw(st.integers(1, 14))
+    nodes, per_node = [], {}
+    for i in range(count):
+        kind = draw(st.sampled_from(["model", "model", "model", "seed", "snapshot"]))
+        package = draw(st.sampled_from(["shop", "shop", "shop", "other"]))
+        root = {"model": "models", "seed": "seeds", "snapshot": "snapshots"}[kind]
+        folder = draw(st.sampled_from(folders))
+        path = "/".join(p for p in (root, folder, f"n{i}.sql") if p)
+        uid = f"{kind}.{package}.n{i}"
+        nodes.append(Node(uid, f"n{i}", kind, package=package, path=path))
+        per_node[uid] = draw(st.sampled_from(_SETTINGS))
+    return Project(nodes, [], name="shop"), FreshnessConfig(per_node)
+
+
+@given(project_and_config())
+@settings(max_examples=40, deadline=None)
+def test_any_assignment_reads_back_the_same(case: tuple[Project, FreshnessConfig]) -> None:
+    project, config = case
+    with tempfile.TemporaryDirectory() as folder:
+        back = _read_back(tiers_to_dbt_yaml(config, project), Path(folder), project)
+    for uid in project.buildable:
+        assert _dbt_part(back.for_node(uid)) == _dbt_part(config.for_node(uid)), uid
