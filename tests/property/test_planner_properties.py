@@ -166,12 +166,17 @@ def test_a_failed_build_leaves_the_state_and_skips_descendants(s, profile) -> No
     after = again.apply(finished_at=s.at)
     assert after.get(failed) == s.state.get(failed)
     descendants = s.project.descendants(failed)
-    # orchestra decides before dbt runs: what it reused stays reused, what it chose is skipped
-    allowed = {Action.SKIP, Action.REUSE} if profile == "orchestra" else {Action.SKIP}
+    infos = _compiled(s.project).infos
+    down = {failed}
     for d in again.decisions:
         node = s.project.nodes[d.node_id]
-        if d.node_id in descendants and not node.is_ephemeral:
-            assert d.action in allowed, d
+        if d.action is Action.BUILD:
+            # nothing builds on top of a failed or skipped parent
+            assert not down & set(infos[d.node_id].parents), d
+        if d.action is Action.SKIP:
+            down.add(d.node_id)
+        if profile != "orchestra" and d.node_id in descendants and not node.is_ephemeral:
+            assert d.action is Action.SKIP, d
 
 
 def test_properties_use_real_time_zones() -> None:
