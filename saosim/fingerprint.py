@@ -1,9 +1,10 @@
 """Code fingerprints: a node's code identity, blind to cosmetic edits.
 
-SQL is parsed with sqlglot in the project's dialect and written back in one canonical form:
-comments, whitespace, keyword case, the trailing commas a dialect allows, ``AS`` or not before an
-alias, and identifier quoting that does not change meaning (per the dialect's case rules) do not
-change a fingerprint; any change to the logic does. The configs that change what is built
+SQL is parsed with sqlglot in the project's dialect, identifiers are normalised by the
+dialect's case rules, and the tree (not its spelling) is hashed: comments, whitespace, keyword
+case, the trailing commas a dialect allows, ``AS`` or not before an alias, ``INNER``/``OUTER``
+spelled out, and identifier quoting that does not change meaning do not change a fingerprint;
+any change to the logic does. The configs that change what is built
 (``Node.build_config``: materialization, unique_key, incremental strategy, contract …; not
 tags, descriptions or meta) are folded in. A seed's fingerprint is its file checksum.
 
@@ -103,6 +104,9 @@ class Fingerprint:
 @dataclass(frozen=True)
 class FingerprintReport:
     """How a project's fingerprints were made.
+
+    ``parsed`` counts fingerprints from parsed SQL (and seeds' checksums); ``fallback`` those
+    from normalised text, by :class:`Reason` in ``by_reason``.
 
     >>> FingerprintReport(4, 3, 1, {"jinja": 1}).fallback_share
     0.25
