@@ -193,14 +193,16 @@ def test_fusion_build_with_its_manifest() -> None:
 def test_gitlab_manifest_loads_fast() -> None:
     _skip_without_real_files()
     path = max((REAL / "tnmy44__gitlab-analytics").glob("*manifest*.json.gz"))
-    best = float("inf")
+    best_cpu = best_wall = float("inf")
     for _ in range(2):
-        began = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         project = read_manifest(path)
-        best = min(best, time.perf_counter() - began)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
     assert project.counts()["model"] == 2934
-    # Measured ≈0.9 s on an idle 2-core machine; the bound leaves room for a busy one.
-    assert best < 3.0, f"GitLab manifest took {best:.2f} s"
+    # Measured ≈0.7 s wall / 0.6 s CPU on an idle 2-core machine. CPU time is the bound: wall
+    # time stretches several-fold when other work shares the two cores.
+    assert best_cpu < 2.0, f"GitLab manifest took {best_cpu:.2f} s CPU ({best_wall:.2f} s wall)"
 
 
 @pytest.mark.slow
