@@ -200,17 +200,20 @@ def _code_changes(
     depth = _depths(project)
     weights = np.array([1.0 + min(depth[m], 6) for m in models])
     weights /= weights.sum()
-    whole_days = max(1, int(days))
+    # Merges happen on working days, 09:00–18:00.
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    working = [
+        midnight + timedelta(days=d)
+        for d in range(int(days) + 2)
+        if (midnight + timedelta(days=d)).weekday() < 5
+    ]
     changes: list[tuple[datetime, str, bool]] = []
     for _ in range(n_events):
-        day = int(rng.integers(whole_days))
-        when = start + timedelta(days=day)
-        while when.weekday() >= 5:  # merges happen on working days
-            when += timedelta(days=1)
+        when = working[int(rng.integers(len(working)))]
         when += timedelta(seconds=float(rng.uniform(9 * 3600, 18 * 3600)))
-        if (when - start).total_seconds() >= days * 86400:
+        if not 0 <= (when - start).total_seconds() < days * 86400:
             continue
-        n = min(1 + int(rng.geometric(0.6)) - 1, 4)
+        n = min(int(rng.geometric(0.6)), 4)
         for m in rng.choice(len(models), size=n, replace=False, p=weights):
             changes.append((when, models[int(m)], bool(rng.random() < 0.2)))
     changes.sort()
@@ -257,9 +260,10 @@ def _derived_version(node: Node, logic: int, cosmetic: int, latest: list[int]) -
     def token(*parts: object) -> str:
         return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
+    # Without a fingerprint of the real code there is none to derive: leave it unknown.
     fingerprint = node.fingerprint
-    if logic != latest[0]:
-        fingerprint = token(node.fingerprint or base, "logic", logic)[:32]
+    if fingerprint is not None and logic != latest[0]:
+        fingerprint = token(fingerprint, "logic", logic)[:32]
     return replace(node, checksum=token(base, logic, cosmetic), fingerprint=fingerprint)
 
 
