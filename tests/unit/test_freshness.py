@@ -285,3 +285,13 @@ def test_reader_agrees_with_dbt_parse(tmp_path: Path) -> None:
         state = node["config"].get("state")
         want = parse_state(state) if state else {}
         assert ours.for_node(uid).lag_tolerance_s == want.get("lag_tolerance_s"), uid
+    # and the manifest, read by saosim's manifest reader, resolves to the same settings
+    from saosim.artifacts import read_manifest
+
+    parsed = read_manifest(project_dir / "target" / "manifest.json")
+    from_manifest = FreshnessConfig.from_project(parsed)
+    for uid in parsed.buildable:
+        if uid == "model.shop.dim_date":
+            continue
+        got, want = from_manifest.for_node(uid), ours.for_node(uid)
+        assert (got.build_after, got.lag_tolerance_s) == (want.build_after, want.lag_tolerance_s)
