@@ -69,7 +69,7 @@ import polars as pl
 
 from saosim.freshness import FreshnessConfig
 from saosim.graph import Project
-from saosim.metrics_log import by_node, named, run_costs, setup
+from saosim.metrics_log import KIND_TABLE, KIND_TEST, KIND_VIEW, Prepared, node_counts, prepare
 from saosim.rates import CostModel
 from saosim.staleness import StalenessResult, staleness
 
@@ -102,46 +102,23 @@ def report(
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> Metrics:
-    """Every metric frame at once (staleness computed once).
+    """Every metric frame at once: the log is scanned once and staleness computed once.
 
     >>> log, project, arrivals = _example()
     >>> m = report(log, project=project, arrivals=arrivals)
     >>> m.summary.height, sorted(m.staleness)
     (2, ['baseline', 'sao'])
     """
-    staleness_results = _stale(
+    prep = prepare(decisions, project, cost_model, profiles, baseline)
+    stale = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
-    kw = {
-        "project": project,
-        "arrivals": arrivals,
-        "freshness": freshness,
-        "cost_model": cost_model,
-        "profiles": profiles,
-        "baseline": baseline,
-        "reuse_fee_scenarios": reuse_fee_scenarios,
-        "staleness_results": staleness_results,
-    }
     return Metrics(
-        summary=summarize(decisions, **kw),
-        per_model=per_model(decisions, **kw),
-        per_tier=per_tier(decisions, **kw),
-        per_day=per_day(decisions, **kw),
-        staleness=staleness_results,
-    )
-
-
-def _stale(decisions, project, arrivals, freshness, start, end, live_views, results):
-    if results is not None:
-        return results
-    return staleness(
-        decisions,
-        project=project,
-        arrivals=arrivals,
-        freshness=freshness,
-        start=start,
-        end=end,
-        live_views=live_views,
+        summary=_summary(prep, stale, baseline, reuse_fee_scenarios),
+        per_model=_per_model(prep, project, freshness, stale),
+        per_tier=_per_tier(prep, project, freshness, stale),
+        per_day=_per_day(prep, stale),
+        staleness=stale,
     )
 
 
@@ -161,45 +138,165 @@ def summarize(
     staleness_results: Mapping[str, StalenessResult] | None = None,
 ) -> pl.DataFrame:
     """One row per scenario: runs, builds, reuses, cost, savings, staleness (module docstring)."""
-    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
-    staleness_results = _stale(
+    prep = prepare(decisions, project, cost_model, profiles, baseline)
+    stale = _stale(
         decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
-    fee_scenarios = set(profiles) if reuse_fee_scenarios is None else set(reuse_fee_scenarios)
-    runs = (
-        run_costs(frame, cost_model, profiles)
-        .group_by("scenario")
-        .agg(
-            pl.len().alias("runs"),
-            pl.col("overhead_usd").sum(),
-            (pl.col("billed_s").sum() / 3600).alias("billed_hours"),
-        )
+    return _summary(prep, stale, baseline, reuse_fee_scenarios)
+
+
+def per_model(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured).
+
+    >>> log, project, arrivals = _example()
+    >>> out = per_model(log, project=project, arrivals=arrivals)
+    >>> out.select("scenario", "builds", "reuses", "cost_usd").rows()
+    [('baseline', 2, 0, 0.4), ('sao', 1, 1, 0.2)]
+    """
+    prep = prepare(decisions, project, cost_model, profiles, baseline)
+    stale = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
     )
-    table = pl.col("buildable") & ~pl.col("is_view")
-    counts = frame.group_by("scenario").agg(
-        (pl.col("buildable") & (pl.col("action") == "build")).sum().alias("node_builds"),
-        (pl.col("buildable") & (pl.col("action") == "reuse")).sum().alias("reuses"),
-        (pl.col("buildable") & (pl.col("action") == "skip")).sum().alias("skips"),
-        (pl.col("is_test") & (pl.col("action") == "run")).sum().alias("test_runs"),
-        (pl.col("is_test") & (pl.col("action") == "reuse")).sum().alias("tests_reused"),
-        pl.col("row_cost_usd").sum().alias("build_cost_usd"),
-        pl.struct("node", pl.col("run_at").dt.date())
-        .filter(table & (pl.col("action") == "reuse"))
-        .n_unique()
-        .alias("tables_reused_days"),
+    return _per_model(prep, project, freshness, stale)
+
+
+def per_tier(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, tier): builds, reuses, reuse_pct, dollars, staleness, SLA misses.
+
+    Dollars here are the build/run rows of the tier's nodes (data tests count in ``untiered``);
+    per-run overheads are not split by tier.
+
+    >>> log, project, arrivals = _example()
+    >>> out = per_tier(log, project=project, arrivals=arrivals)
+    >>> out.select("scenario", "tier", "reuse_pct").rows()
+    [('baseline', 'untiered', 0.0), ('sao', 'untiered', 50.0)]
+    """
+    prep = prepare(decisions, project, cost_model, profiles, baseline)
+    stale = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
+    return _per_tier(prep, project, freshness, stale)
+
+
+def per_day(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    arrivals: pl.DataFrame,
+    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
+    cost_model: CostModel | None = None,
+    profiles: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reuse_fee_scenarios: Iterable[str] | None = None,
+    live_views: bool = True,
+    staleness_results: Mapping[str, StalenessResult] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, UTC day of ``run_at``): runs, builds, reuses, reuse_pct, test
+    runs, dollars (overheads by the run's day), mean staleness over all measured models and
+    SLA-miss hours.
+
+    >>> log, project, arrivals = _example()
+    >>> out = per_day(log, project=project, arrivals=arrivals)
+    >>> out.select("scenario", "runs", "cost_usd").rows()
+    [('baseline', 2, 0.4), ('sao', 2, 0.2)]
+    """
+    prep = prepare(decisions, project, cost_model, profiles, baseline)
+    stale = _stale(
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+    )
+    return _per_day(prep, stale)
+
+
+def _stale(decisions, project, arrivals, freshness, start, end, live_views, results):
+    if results is not None:
+        return results
+    return staleness(
+        decisions,
+        project=project,
+        arrivals=arrivals,
+        freshness=freshness,
+        start=start,
+        end=end,
+        live_views=live_views,
+    )
+
+
+def _reuse_pct(builds: str = "node_builds", reuses: str = "reuses") -> pl.Expr:
+    total = pl.col(builds) + pl.col(reuses)
+    return (
+        pl.when(total > 0).then(100.0 * pl.col(reuses) / total).otherwise(None).alias("reuse_pct")
+    )
+
+
+def _summary(
+    prep: Prepared,
+    stale: Mapping[str, StalenessResult],
+    baseline: str,
+    reuse_fee_scenarios: Iterable[str] | None,
+) -> pl.DataFrame:
+    model = prep.cost_model
+    fee_scenarios = set(prep.profiles) if reuse_fee_scenarios is None else set(reuse_fee_scenarios)
+    runs = prep.by_run.group_by("scenario").agg(
+        pl.len().alias("runs"),
+        pl.col("overhead_usd").sum(),
+        (pl.col("billed_s").sum() / 3600).alias("billed_hours"),
+    )
+    kinds = prep.by_node.join(prep.nodes.select("node", "kind"), on="node", how="left")
+    buildable = pl.col("kind").is_in([KIND_TABLE, KIND_VIEW])
+    test = pl.col("kind") == KIND_TEST
+
+    def count(mask: pl.Expr, action: str, name: str) -> pl.Expr:
+        return pl.col("n").filter(mask & (pl.col("action") == action)).sum().alias(name)
+
+    counts = kinds.group_by("scenario").agg(
+        count(buildable, "build", "node_builds"),
+        count(buildable, "reuse", "reuses"),
+        count(buildable, "skip", "skips"),
+        count(test, "run", "test_runs"),
+        count(test, "reuse", "tests_reused"),
+        pl.col("cost_usd").sum().alias("build_cost_usd"),
     )
     out = (
-        named(counts)
-        .join(runs, on="scenario", how="left")
+        counts.join(runs, on="scenario", how="left")
+        .join(prep.reused_tables, on="scenario", how="left")
         .with_columns(
-            pl.col("scenario").replace_strict(profiles, return_dtype=pl.String).alias("profile"),
-            pl.when(pl.col("node_builds") + pl.col("reuses") > 0)
-            .then(100.0 * pl.col("reuses") / (pl.col("node_builds") + pl.col("reuses")))
-            .otherwise(None)
-            .alias("reuse_pct"),
+            pl.col("scenario")
+            .replace_strict(prep.profiles, return_dtype=pl.String)
+            .alias("profile"),
+            _reuse_pct(),
             (pl.col("build_cost_usd") + pl.col("overhead_usd")).alias("cost_usd"),
             pl.when(pl.col("scenario").is_in(list(fee_scenarios)))
-            .then(pl.col("tables_reused_days") * cost_model.table_reuse_fee_usd)
+            .then(pl.col("tables_reused_days").fill_null(0) * model.table_reuse_fee_usd)
             .otherwise(0.0)
             .alias("reuse_fee_usd"),
         )
@@ -226,11 +323,11 @@ def summarize(
     out = out.with_columns(
         (pl.col("savings_usd") - pl.col("reuse_fee_usd")).alias("net_savings_usd")
     )
-    stale = pl.DataFrame(
-        [{"scenario": s, **r.summary()} for s, r in staleness_results.items()],
+    frame = pl.DataFrame(
+        [{"scenario": s, **r.summary()} for s, r in stale.items()],
         schema={"scenario": pl.String, **{k: pl.Float64 for k in _STALE_COLUMNS}},
     )
-    out = out.join(stale, on="scenario", how="left")
+    out = out.join(frame, on="scenario", how="left")
     return out.select(_SUMMARY_COLUMNS).with_columns(pl.col(c).cast(pl.Int64) for c in _INT_COLUMNS)
 
 
@@ -273,180 +370,70 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def per_model(
-    decisions: pl.DataFrame,
-    *,
-    project: Project,
-    arrivals: pl.DataFrame,
-    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
-    cost_model: CostModel | None = None,
-    profiles: Mapping[str, str] | None = None,
-    baseline: str = "baseline",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    reuse_fee_scenarios: Iterable[str] | None = None,
-    live_views: bool = True,
-    staleness_results: Mapping[str, StalenessResult] | None = None,
-) -> pl.DataFrame:
-    """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured).
+def _stale_frame(stale: Mapping[str, StalenessResult], method: str, key: str, **kw) -> pl.DataFrame:
+    frames = [
+        getattr(r, method)(**kw).with_columns(pl.lit(s).alias("scenario")) for s, r in stale.items()
+    ]
+    empty = pl.DataFrame(
+        schema={"scenario": pl.String, key: pl.Date if key == "day" else pl.String}
+    )
+    return pl.concat(frames or [empty], how="diagonal")
 
-    >>> log, project, arrivals = _example()
-    >>> out = per_model(log, project=project, arrivals=arrivals)
-    >>> out.select("scenario", "builds", "reuses", "cost_usd").rows()
-    [('baseline', 2, 0, 0.4), ('sao', 1, 1, 0.2)]
-    """
-    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
-    staleness_results = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
-    )
-    counts = by_node(frame, project, freshness, profiles).drop("node", "buildable")
-    stale = pl.concat(
-        [
-            r.per_model().drop("tier").with_columns(pl.lit(s).alias("scenario"))
-            for s, r in staleness_results.items()
-        ]
-        or [pl.DataFrame(schema={"scenario": pl.String, "unique_id": pl.String})],
-        how="diagonal",
-    )
+
+def _per_model(prep: Prepared, project: Project, freshness, stale) -> pl.DataFrame:
+    counts = node_counts(prep, project, freshness).drop("node", "kind")
+    models = _stale_frame(stale, "per_model", "unique_id").drop("tier", strict=False)
+    head = ("scenario", "unique_id", "name", "resource_type", "tier")
     return (
-        counts.join(stale, on=["scenario", "unique_id"], how="left")
+        counts.join(models, on=["scenario", "unique_id"], how="left")
         .sort("scenario", "unique_id")
-        .select(
-            "scenario",
-            "unique_id",
-            "name",
-            "resource_type",
-            "tier",
-            pl.exclude("scenario", "unique_id", "name", "resource_type", "tier"),
-        )
+        .select(*head, pl.exclude(*head))
     )
 
 
-def per_tier(
-    decisions: pl.DataFrame,
-    *,
-    project: Project,
-    arrivals: pl.DataFrame,
-    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
-    cost_model: CostModel | None = None,
-    profiles: Mapping[str, str] | None = None,
-    baseline: str = "baseline",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    reuse_fee_scenarios: Iterable[str] | None = None,
-    live_views: bool = True,
-    staleness_results: Mapping[str, StalenessResult] | None = None,
-) -> pl.DataFrame:
-    """One row per (scenario, tier): builds, reuses, reuse_pct, dollars, staleness, SLA misses.
-
-    Dollars here are the build/run rows of the tier's nodes (data tests count in ``untiered``);
-    per-run overheads are not split by tier.
-
-    >>> log, project, arrivals = _example()
-    >>> out = per_tier(log, project=project, arrivals=arrivals)
-    >>> out.select("scenario", "tier", "reuse_pct").rows()
-    [('baseline', 'untiered', 0.0), ('sao', 'untiered', 50.0)]
-    """
-    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
-    staleness_results = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
-    )
+def _per_tier(prep: Prepared, project: Project, freshness, stale) -> pl.DataFrame:
+    buildable = pl.col("kind").is_in([KIND_TABLE, KIND_VIEW])
     counts = (
-        by_node(frame, project, freshness, profiles)
+        node_counts(prep, project, freshness)
         .group_by("scenario", "tier")
         .agg(
-            pl.col("builds").filter(pl.col("buildable")).sum().alias("node_builds"),
-            pl.col("reuses").filter(pl.col("buildable")).sum().alias("reuses"),
+            pl.col("builds").filter(buildable).sum().alias("node_builds"),
+            pl.col("reuses").filter(buildable).sum().alias("reuses"),
             pl.col("cost_usd").sum().alias("build_cost_usd"),
         )
-        .with_columns(
-            pl.when(pl.col("node_builds") + pl.col("reuses") > 0)
-            .then(100.0 * pl.col("reuses") / (pl.col("node_builds") + pl.col("reuses")))
-            .otherwise(None)
-            .alias("reuse_pct")
-        )
-    )
-    stale = pl.concat(
-        [
-            r.per_tier().with_columns(pl.lit(s).alias("scenario"))
-            for s, r in staleness_results.items()
-        ]
-        or [pl.DataFrame(schema={"scenario": pl.String, "tier": pl.String})],
-        how="diagonal",
+        .with_columns(_reuse_pct())
     )
     return (
-        counts.join(stale, on=["scenario", "tier"], how="full", coalesce=True)
+        counts.join(
+            _stale_frame(stale, "per_tier", "tier"),
+            on=["scenario", "tier"],
+            how="full",
+            coalesce=True,
+        )
         .sort("scenario", "tier")
         .select("scenario", "tier", pl.exclude("scenario", "tier"))
     )
 
 
-def per_day(
-    decisions: pl.DataFrame,
-    *,
-    project: Project,
-    arrivals: pl.DataFrame,
-    freshness: FreshnessConfig | Mapping[str, FreshnessConfig] | None = None,
-    cost_model: CostModel | None = None,
-    profiles: Mapping[str, str] | None = None,
-    baseline: str = "baseline",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    reuse_fee_scenarios: Iterable[str] | None = None,
-    live_views: bool = True,
-    staleness_results: Mapping[str, StalenessResult] | None = None,
-) -> pl.DataFrame:
-    """One row per (scenario, UTC day): runs, builds, reuses, dollars (overheads by the run's
-    day), mean staleness over all measured models and SLA-miss hours.
-
-    >>> log, project, arrivals = _example()
-    >>> out = per_day(log, project=project, arrivals=arrivals)
-    >>> out.select("scenario", "runs", "cost_usd").rows()
-    [('baseline', 2, 0.4), ('sao', 2, 0.2)]
-    """
-    cost_model, profiles, frame = setup(decisions, project, cost_model, profiles, baseline)
-    staleness_results = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
-    )
-    runs = (
-        run_costs(frame, cost_model, profiles)
-        .with_columns(pl.col("run_at").dt.date().alias("day"))
-        .group_by("scenario", "day")
-        .agg(pl.len().cast(pl.Int64).alias("runs"), pl.col("overhead_usd").sum())
-    )
+def _per_day(prep: Prepared, stale) -> pl.DataFrame:
     counts = (
-        named(
-            frame.with_columns(pl.col("run_at").dt.date().alias("day"))
-            .group_by("scenario", "day")
-            .agg(
-                (pl.col("buildable") & (pl.col("action") == "build"))
-                .sum()
-                .cast(pl.Int64)
-                .alias("node_builds"),
-                (pl.col("buildable") & (pl.col("action") == "reuse"))
-                .sum()
-                .cast(pl.Int64)
-                .alias("reuses"),
-                (pl.col("is_test") & (pl.col("action") == "run"))
-                .sum()
-                .cast(pl.Int64)
-                .alias("test_runs"),
-                pl.col("row_cost_usd").sum().alias("build_cost_usd"),
-            )
+        prep.by_run.with_columns(pl.col("run_at").dt.date().alias("day"))
+        .group_by("scenario", "day")
+        .agg(
+            pl.len().cast(pl.Int64).alias("runs"),
+            pl.col("node_builds").sum(),
+            pl.col("reuses").sum(),
+            pl.col("test_runs").sum(),
+            pl.col("cost_usd").sum().alias("build_cost_usd"),
+            pl.col("overhead_usd").sum(),
         )
-        .join(runs, on=["scenario", "day"], how="left")
-        .with_columns((pl.col("build_cost_usd") + pl.col("overhead_usd")).alias("cost_usd"))
+        .with_columns(
+            _reuse_pct(), (pl.col("build_cost_usd") + pl.col("overhead_usd")).alias("cost_usd")
+        )
     )
-    stale = pl.concat(
-        [
-            r.per_day(by_tier=False).with_columns(pl.lit(s).alias("scenario"))
-            for s, r in staleness_results.items()
-        ]
-        or [pl.DataFrame(schema={"scenario": pl.String, "day": pl.Date})],
-        how="diagonal",
-    )
+    days = _stale_frame(stale, "per_day", "day", by_tier=False)
     return (
-        counts.join(stale, on=["scenario", "day"], how="full", coalesce=True)
+        counts.join(days, on=["scenario", "day"], how="full", coalesce=True)
         .sort("scenario", "day")
         .select(
             "scenario",
@@ -454,6 +441,7 @@ def per_day(
             "runs",
             "node_builds",
             "reuses",
+            "reuse_pct",
             "test_runs",
             "build_cost_usd",
             "overhead_usd",

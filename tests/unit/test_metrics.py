@@ -236,3 +236,14 @@ def test_enum_and_categorical_columns_give_the_same_numbers():
     with pytest.raises(SchemaError, match="zzz") as err:
         summarize(bad, project=PROJECT, arrivals=ARRIVALS, cost_model=COST)
     assert err.value.row == 3
+
+
+def test_no_arrivals_and_no_builds_are_fine():
+    empty = pl.DataFrame(schema={"unique_id": pl.String, "arrived_at": pl.Datetime("us", "UTC")})
+    reuse_only = frame(rows("sao", 1, {STG: "reuse", FCT: "reuse", VIEW: "reuse", TEST: "reuse"}))
+    s = summary(reuse_only, start=T0)["sao"]
+    assert (s["node_builds"], s["reuses"], s["cost_usd"], s["reuse_pct"]) == (0, 3, 0.0, 100.0)
+    s = summarize(LOG, project=PROJECT, arrivals=empty, cost_model=COST, start=T0)
+    assert s.get_column("staleness_max_hours").to_list() == [0.0, 0.0]
+    days = per_day(LOG, project=PROJECT, arrivals=empty, cost_model=COST)
+    assert days.get_column("reuse_pct").to_list() == [0.0, 50.0]
