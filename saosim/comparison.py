@@ -25,8 +25,10 @@ from saosim.freshness import FreshnessConfig
 if TYPE_CHECKING:
     import pandas as pd
 
+    from saosim.metrics import Metrics
     from saosim.rates import CostModel
     from saosim.simulate import Scenario
+    from saosim.staleness import StalenessResult
 
 __all__ = ["Comparison"]
 
@@ -80,8 +82,61 @@ class Comparison:
                 baseline=self.baseline,
                 start=self.start,
                 end=self.end,
+                staleness_results=self.staleness(),
             )
         return self._cache[name]
+
+    def staleness(
+        self, results: Mapping[str, StalenessResult] | None = None
+    ) -> Mapping[str, StalenessResult]:
+        """Staleness of every scenario over the replay window, computed once and shared by
+        the metric tables.
+
+        Args:
+            results: precomputed results for every scenario (kept if none are cached yet).
+        """
+        if "staleness" not in self._cache:
+            if results is None:
+                from saosim.metrics import staleness
+
+                results = staleness(
+                    self.decisions,
+                    project=self.estate.project,
+                    arrivals=self.estate.source_arrivals,
+                    freshness=dict(self.freshness),
+                    start=self.start,
+                    end=self.end,
+                )
+            self._cache["staleness"] = dict(results)
+        return self._cache["staleness"]
+
+    def metrics(self, *, staleness: Mapping[str, StalenessResult] | None = None) -> Metrics:
+        """Every metric frame at once, staleness computed once (fills the per-table caches).
+
+        Args:
+            staleness: precomputed :func:`saosim.staleness.staleness` results of every
+                scenario over this comparison's window (used on the first call only).
+        """
+        if "metrics" not in self._cache:
+            from saosim import metrics
+
+            every = metrics.report(
+                self.decisions,
+                project=self.estate.project,
+                arrivals=self.estate.source_arrivals,
+                freshness=dict(self.freshness),
+                cost_model=self.cost_model,
+                profiles=self.profiles,
+                baseline=self.baseline,
+                start=self.start,
+                end=self.end,
+                staleness_results=self.staleness(staleness),
+            )
+            self._cache["metrics"] = every
+            for name in ("summary", "per_model", "per_tier", "per_day"):
+                key = "summarize" if name == "summary" else name
+                self._cache.setdefault(key, getattr(every, name))
+        return self._cache["metrics"]
 
     def summary(self) -> pl.DataFrame:
         """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA."""
@@ -125,3 +180,9 @@ class Comparison:
         out.parent.mkdir(parents=True, exist_ok=True)
         self.decisions.write_parquet(out)
         return out
+
+    def report(self, path: str | Path, *, recommended: str | None = None) -> Path:
+        """Write the HTML savings report (one self-contained file; see :mod:`saosim.report`)."""
+        from saosim.report import write_report
+
+        return write_report(self, path, recommended=recommended)

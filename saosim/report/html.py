@@ -1,0 +1,279 @@
+"""The savings report: one self-contained HTML file (plotly's JS inline once; works offline).
+
+Every name that comes from the project (models, tiers, scenarios, jobs) is escaped: Jinja2
+autoescapes the page, and the figures escape their hover text.
+
+>>> from saosim.synth import synthetic_estate
+>>> from saosim.simulate import Scenario, simulate
+>>> import tempfile, pathlib
+>>> cmp = simulate(synthetic_estate(n_models=40, days=2, seed=3), [Scenario("sao")])
+>>> out = write_report(cmp, pathlib.Path(tempfile.mkdtemp()) / "savings.html")
+>>> "Savings report" in out.read_text()
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import polars as pl
+from markupsafe import Markup
+
+from saosim import __version__
+from saosim.report import figures
+from saosim.tiers import tiers_to_dbt_yaml
+
+if TYPE_CHECKING:
+    from saosim.comparison import Comparison
+
+__all__ = ["recommended_scenario", "render_report", "write_report"]
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+        max-width: 1200px; padding: 1.5rem; color: #222; }
+ h1 { margin-bottom: .2rem; } .sub { color: #666; margin-top: 0; }
+ .cards { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
+ .card { border: 1px solid #ddd; border-radius: 8px; padding: .8rem 1rem; min-width: 14rem; }
+ .card h3 { margin: 0 0 .4rem 0; } .big { font-size: 1.8rem; font-weight: 600; }
+ .good { color: #2ca02c; } .bad { color: #d62728; }
+ table { border-collapse: collapse; margin: .5rem 0 1.5rem 0; font-size: .9rem; }
+ th, td { border-bottom: 1px solid #eee; padding: .3rem .6rem; text-align: right; }
+ th:first-child, td:first-child, td.name { text-align: left; }
+ pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .85rem; }
+ .chart { margin: 1rem 0 2rem 0; }
+ dl { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }
+ dt { font-weight: 600; }
+</style>
+</head>
+<body>
+<h1>Savings report — {{ project }}</h1>
+<p class="sub">{{ n_models }} models · {{ n_runs }} job runs · {{ start }} → {{ end }} (UTC) ·
+saosim {{ version }}</p>
+
+<h2>Headline</h2>
+<div class="cards">
+{% for c in cards %}
+ <div class="card" id="card-{{ loop.index }}">
+  <h3>{{ c.scenario }}</h3>
+  <div class="big {{ 'good' if c.savings_pct and c.savings_pct > 0 else '' }}">
+   {{ c.savings_pct_text }} saved</div>
+  <div>{{ c.savings_usd_text }} of {{ c.baseline_cost_text }} · reuse {{ c.reuse_text }}</div>
+  <div>staleness p50 {{ c.p50 }} h · p95 {{ c.p95 }} h</div>
+  <div class="{{ 'bad' if c.sla_miss > 0 else '' }}">SLA miss {{ c.sla_text }} model-hours</div>
+ </div>
+{% endfor %}
+</div>
+
+<h2>Scenarios</h2>
+{{ summary_table }}
+
+<h2>Charts</h2>
+{% for chart in charts %}<div class="chart">{{ chart }}</div>
+{% endfor %}
+
+<h2>Per tier</h2>
+{{ tier_table }}
+
+<h2>Top models by savings — {{ recommended }}</h2>
+{{ top_table }}
+
+<h2>Method and assumptions</h2>
+<dl>
+ <dt>What was replayed</dt><dd>The estate's {{ n_runs }} job runs between {{ start }} and
+ {{ end }} (UTC), each through saosim's planner under each scenario's profile, state carried
+ from run to run (one state shared by all jobs).</dd>
+ <dt>Profiles</dt><dd>{{ profiles }}</dd>
+ <dt>Cost model</dt><dd>{{ cost_model }}</dd>
+ <dt>Cost</dt><dd>Builds and data-test runs priced by the cost model (history runtimes where the
+ history has them, fitted runtimes elsewhere) plus per-run overheads; reuses cost nothing.
+ Savings are against the baseline scenario <b>{{ baseline }}</b>.</dd>
+ <dt>Staleness</dt><dd>For each model, the time since the newest source data it could reflect
+ landed without being reflected yet, integrated over the window; p50/p95 over model-time, SLA
+ miss = model-hours above the tier's SLA.</dd>
+</dl>
+
+<h2>Recommended tiers as dbt config — {{ recommended }}</h2>
+{% for file, text in yaml_files %}<p><b>{{ file }}</b></p>
+<pre>{{ text }}</pre>
+{% endfor %}
+</body>
+</html>
+"""
+
+_SUMMARY_COLUMNS = (
+    ("scenario", "scenario", "{}"),
+    ("profile", "profile", "{}"),
+    ("runs", "runs", "{:,}"),
+    ("node_builds", "builds", "{:,}"),
+    ("reuses", "reused", "{:,}"),
+    ("reuse_pct", "reuse %", "{:.1f}"),
+    ("cost_usd", "cost $", "{:,.0f}"),
+    ("savings_usd", "saved $", "{:,.0f}"),
+    ("savings_pct", "saved %", "{:.1f}"),
+    ("test_runs_avoided", "tests avoided", "{:,}"),
+    ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
+    ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
+    ("staleness_max_hours", "stale max h", "{:.1f}"),
+    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+)
+_TIER_COLUMNS = (
+    ("scenario", "scenario", "{}"),
+    ("tier", "tier", "{}"),
+    ("models", "models", "{:,}"),
+    ("node_builds", "builds", "{:,}"),
+    ("reuses", "reused", "{:,}"),
+    ("reuse_pct", "reuse %", "{:.1f}"),
+    ("build_cost_usd", "cost $", "{:,.0f}"),
+    ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
+    ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
+    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+)
+_TOP_COLUMNS = (
+    ("name", "model", "{}"),
+    ("tier", "tier", "{}"),
+    ("baseline_builds", "baseline builds", "{:,}"),
+    ("builds", "builds", "{:,}"),
+    ("baseline_cost_usd", "baseline $", "{:,.2f}"),
+    ("cost_usd", "cost $", "{:,.2f}"),
+    ("savings_usd", "saved $", "{:,.2f}"),
+)
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return fmt.format(value)
+
+
+def _table(frame: pl.DataFrame, columns: tuple[tuple[str, str, str], ...]) -> Markup:
+    env = _env()
+    shown = [c for c in columns if c[0] in frame.columns]
+    rows = [[_fmt(r[c], f) for c, _, f in shown] for r in frame.iter_rows(named=True)]
+    return Markup(
+        env.from_string(
+            "<table><thead><tr>{% for h in heads %}<th>{{ h }}</th>{% endfor %}</tr></thead>"
+            "<tbody>{% for r in rows %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>"
+            "{% endfor %}</tbody></table>"
+        ).render(heads=[h for _, h, _ in shown], rows=rows)
+    )
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def recommended_scenario(comparison: Comparison) -> str:
+    """The cheapest scenario with tiers (else the cheapest non-baseline one)."""
+    summary = comparison.summary().sort("cost_usd", "scenario")
+    tiered = {s.name for s in comparison.scenarios if s.tiers is not None}
+    for candidates in (tiered, {s.name for s in comparison.scenarios} - {comparison.baseline}):
+        rows = summary.filter(pl.col("scenario").is_in(list(candidates)))
+        if rows.height:
+            return str(rows["scenario"][0])
+    return comparison.baseline
+
+
+def _cards(summary: pl.DataFrame, baseline_cost: float) -> list[dict[str, Any]]:
+    out = []
+    for r in summary.iter_rows(named=True):
+        out.append(
+            {
+                "scenario": r["scenario"],
+                "savings_pct": r["savings_pct"],
+                "savings_pct_text": _fmt(r["savings_pct"], "{:.1f}%"),
+                "savings_usd_text": _fmt(r["savings_usd"], "${:,.0f}"),
+                "baseline_cost_text": _fmt(baseline_cost, "${:,.0f}"),
+                "reuse_text": _fmt(r["reuse_pct"], "{:.1f}%"),
+                "p50": _fmt(r["staleness_p50_hours"], "{:.2f}"),
+                "p95": _fmt(r["staleness_p95_hours"], "{:.2f}"),
+                "sla_miss": r["sla_miss_hours"] or 0.0,
+                "sla_text": _fmt(r["sla_miss_hours"], "{:,.1f}"),
+            }
+        )
+    return out
+
+
+def _charts(comparison: Comparison, recommended: str) -> list[Markup]:
+    figs = [
+        figures.cost_per_day(comparison),
+        figures.reuse_per_day(comparison),
+        figures.cost_vs_staleness(comparison),
+        figures.staleness_by_tier(comparison),
+        figures.builds_per_model(comparison, recommended),
+        figures.dag_reuse(comparison, recommended, max_nodes=100_000),
+        figures.day_timeline(comparison, recommended),
+    ]
+    out = []
+    for i, fig in enumerate(figs):
+        html = fig.to_html(
+            full_html=False,
+            include_plotlyjs=i == 0,  # the library once, inline: the file works offline
+            div_id=f"chart-{i + 1}",
+            config={"displaylogo": False, "responsive": True},
+        )
+        out.append(Markup(html))
+    return out
+
+
+def render_report(comparison: Comparison, *, recommended: str | None = None) -> str:
+    """The report as one HTML string (see :func:`write_report`)."""
+    metrics = comparison.metrics()
+    summary = metrics.summary
+    project = comparison.estate.project
+    recommended = recommended or recommended_scenario(comparison)
+    base_cost = summary.filter(pl.col("scenario") == comparison.baseline)["cost_usd"][0]
+    yaml_files = tiers_to_dbt_yaml(comparison.freshness[recommended], project)
+    cost_model = [
+        (f.name, getattr(comparison.cost_model, f.name))
+        for f in dataclasses.fields(comparison.cost_model)
+    ]
+    return (
+        _env()
+        .from_string(_TEMPLATE)
+        .render(
+            title=f"saosim savings report — {project.name}",
+            project=project.name,
+            n_models=f"{len(project.buildable):,}",
+            n_runs=f"{summary['runs'].max() or 0:,}",
+            start=f"{comparison.start:%Y-%m-%d %H:%M}",
+            end=f"{comparison.end:%Y-%m-%d %H:%M}",
+            version=__version__,
+            cards=_cards(summary, base_cost),
+            summary_table=_table(summary, _SUMMARY_COLUMNS),
+            charts=_charts(comparison, recommended),
+            tier_table=_table(metrics.per_tier.sort("scenario", "tier"), _TIER_COLUMNS),
+            recommended=recommended,
+            top_table=_table(figures.top_models(comparison, recommended, 20), _TOP_COLUMNS),
+            baseline=comparison.baseline,
+            profiles=", ".join(f"{k}: {v}" for k, v in sorted(comparison.profiles.items())),
+            cost_model=", ".join(f"{k} = {v}" for k, v in cost_model),
+            yaml_files=sorted(yaml_files.items()),
+        )
+    )
+
+
+def write_report(
+    comparison: Comparison, path: str | Path, *, recommended: str | None = None
+) -> Path:
+    """Write the savings report of ``comparison`` to ``path`` (one self-contained HTML file).
+
+    Args:
+        recommended: the scenario whose tiers are shown as dbt YAML and whose per-model
+            savings are listed (default :func:`recommended_scenario`).
+
+    Returns:
+        The path written.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(comparison, recommended=recommended), encoding="utf-8")
+    return out
