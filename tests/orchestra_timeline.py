@@ -96,9 +96,15 @@ _GAPS = [15 * 60, 30 * 60, 3600, 2 * 3600, 6 * 3600, 86400]
 
 
 @st.composite
-def timelines(draw: st.DrawFn, *, max_runs: int = 6, packages: bool = True) -> Timeline:
-    """A DAG and 1–``max_runs`` runs, 15 min to a day apart (± a minute)."""
-    nodes = draw(dags(max_buildable=6, packages=packages))
+def timelines(
+    draw: st.DrawFn,
+    *,
+    max_runs: int = 6,
+    packages: bool = True,
+    dag: st.SearchStrategy[tuple[CaseNode, ...]] | None = None,
+) -> Timeline:
+    """A DAG (``dag``, or a random one) and 1–``max_runs`` runs, 15 min to a day apart (± 1 min)."""
+    nodes = draw(dag if dag is not None else dags(max_buildable=6, packages=packages))
     sources = [n.name for n in nodes if n.resource_type == "source"]
     buildable = [n.name for n in nodes if n.is_buildable]
     no_info = frozenset(s for s in sources if one_in(draw, 5))

@@ -7,10 +7,15 @@ generated cases. See ``tests/orchestra_harness.py`` for how each side is fed.
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import timedelta
+from functools import cache
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.orchestra_harness import (
     T0,
@@ -21,7 +26,7 @@ from tests.orchestra_harness import (
     run_orchestra,
     saosim_inputs,
 )
-from tests.orchestra_strategies import cases
+from tests.orchestra_strategies import cases, dag_from_manifest, with_build_after
 from tests.orchestra_timeline import Timeline, replay, timelines
 
 SRC = CaseNode("raw.orders", "source")
@@ -243,3 +248,77 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline(timeline
         assert not wrong, f"run {step.index} at {step.run.at:%Y-%m-%d %H:%M:%S}: " + "; ".join(
             wrong
         )
+
+
+# -- real DAG shapes ----------------------------------------------------------------------------
+
+REAL_ARTIFACTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "real-artifacts"
+#: Real projects with ephemerals, package models, snapshots, seeds and multi-parent tests
+#: (10–250 nodes). GitLab's 9,000-node manifest is left out: a case there takes seconds.
+REAL_MANIFESTS = (
+    "carlosofnyc__btc/target__manifest@2025-09-19_a115559a.json",
+    "datacoves__balboa/manifest@2026-03-20_51893068.json",
+    "godatadriven__dbt-bouncer/tests__fixtures__dbt_110__target__manifest.json",
+    "datnguye__dbterd/samples__jaffle-shop-v1.11__manifest.json",
+    "datnguye__dbterd/samples__shopify__manifest.json",
+)
+
+
+@cache
+def _real_dags() -> tuple[tuple[CaseNode, ...], ...]:
+    found = []
+    for name in REAL_MANIFESTS:
+        path = REAL_ARTIFACTS / name
+        if path.is_file():
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rt") as f:
+                found.append(dag_from_manifest(json.load(f)))
+    return tuple(found)
+
+
+def _real_dag() -> st.SearchStrategy[tuple[CaseNode, ...]]:
+    if not _real_dags():
+        pytest.skip(f"real artifacts not found at {REAL_ARTIFACTS} (they live in ../shared/)")
+    return st.sampled_from(_real_dags()).flatmap(with_build_after)
+
+
+@pytest.mark.slow
+@pytest.mark.real_artifacts
+def test_saosim_orchestra_profile_matches_dbt_orchestra_on_real_dags() -> None:
+    pytest.importorskip("saosim.planner")
+    dag = _real_dag()
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(case=cases(dag=dag))
+    def check(case: Case) -> None:
+        test_saosim_orchestra_profile_matches_dbt_orchestra.hypothesis.inner_test(case)
+
+    check()
+
+
+@pytest.mark.slow
+@pytest.mark.real_artifacts
+def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline_on_real_dags() -> None:
+    pytest.importorskip("saosim.planner")
+    dag = _real_dag()
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(timeline=timelines(dag=dag, max_runs=4))
+    def check(timeline: Timeline) -> None:
+        test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline.hypothesis.inner_test(
+            timeline
+        )
+
+    check()
