@@ -5,6 +5,7 @@ Layout (what :func:`saosim.artifacts.ingest` reads back: the first folder names 
 
     out/
       manifest.json
+      manifests/manifest@<time>.json         (with manifest_history: the code over time)
       <job_id>/<YYYYmmddTHHMMSSZ>_<run_id[:8]>/run_results.json
       <job_id>/<YYYYmmddTHHMMSSZ>_<run_id[:8]>/sources.json
 
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -241,8 +243,12 @@ def _source_entry(node: Node, created_at: float) -> dict[str, Any]:
     }
 
 
-def manifest_dict(project: Project, *, generated_at: datetime) -> dict[str, Any]:
+def manifest_dict(
+    project: Project, *, generated_at: datetime, checksums: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A dbt v12 ``manifest.json`` for a project, as a dict.
+
+    ``checksums`` overrides some nodes' checksums (an earlier version of their code).
 
     >>> from saosim.graph import Project
     >>> m = manifest_dict(Project.from_spec({"raw.a": [], "m": ["raw.a"]}),
@@ -259,6 +265,8 @@ def manifest_dict(project: Project, *, generated_at: datetime) -> dict[str, Any]
             sources[uid] = _source_entry(node, created)
         else:
             nodes[uid] = _node_entry(node, list(project.parents(uid)), created)
+            if checksums and uid in checksums:
+                nodes[uid]["checksum"] = {"name": "sha256", "checksum": checksums[uid]}
     parent_map = {uid: list(project.parents(uid)) for uid in project.order}
     child_map = {uid: list(project.children(uid)) for uid in project.order}
     return {
@@ -303,13 +311,22 @@ def write_manifest(project: Project, path: str | Path, *, generated_at: datetime
     return file
 
 
-def write_artifacts(estate: Estate, out: str | Path, *, sources_json: bool = True) -> Path:
+def write_artifacts(
+    estate: Estate,
+    out: str | Path,
+    *,
+    sources_json: bool = True,
+    manifest_history: bool = False,
+) -> Path:
     """Write the manifest and one folder per run (run_results.json, sources.json).
 
     Args:
         estate: the project and its history.
         out: the folder to write into (created).
         sources_json: also write each run's ``sources.json``.
+        manifest_history: also write ``manifests/manifest@<time>.json``, one before the first
+            code change and one at each change, so the readers find the code changes (a full
+            manifest each: opt in for small estates).
 
     Returns:
         The folder.
@@ -318,7 +335,12 @@ def write_artifacts(estate: Estate, out: str | Path, *, sources_json: bool = Tru
     folder.mkdir(parents=True, exist_ok=True)
     span = estate.time_span
     generated = span[1] if span else datetime(2025, 1, 1, tzinfo=UTC)
+    if estate.code_changes.height:
+        last_change = estate.code_changes.get_column("changed_at").max()
+        generated = max(generated, last_change + timedelta(seconds=1))
     write_manifest(estate.project, folder / "manifest.json", generated_at=generated)
+    if manifest_history:
+        _write_manifest_history(estate, folder / "manifests")
     # Timestamps become ISO text in one vectorised pass: per-row strftime was most of the cost.
     iso = "%Y-%m-%dT%H:%M:%S%.6fZ"
     node_runs = estate.node_runs.with_columns(
@@ -339,6 +361,30 @@ def write_artifacts(estate: Estate, out: str | Path, *, sources_json: bool = Tru
                 orjson.dumps(_sources(run, freshness.get(run["run_id"], [])))
             )
     return folder
+
+
+def _write_manifest_history(estate: Estate, folder: Path) -> None:
+    """One manifest before the first change and one at each change time, with the checksums
+    each node had then (the estate keeps checksums, not earlier code, so the code is the latest)."""
+    changes = estate.code_changes.sort("changed_at", "unique_id")
+    if changes.height == 0:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    # The code before a node's first recorded change is not in the estate; a derived checksum
+    # stands for it, so that first change shows as a change.
+    current = {
+        uid: hashlib.sha256(f"{uid}|before {at.isoformat()}".encode()).hexdigest()
+        for uid, at in changes.group_by("unique_id").agg(pl.col("changed_at").min()).iter_rows()
+    }
+    first = changes.get_column("changed_at").min()
+    stamps = [(first - timedelta(minutes=1), dict(current))]
+    for (at,), group in changes.group_by("changed_at", maintain_order=True):
+        current.update(dict(group.select("unique_id", "checksum").iter_rows()))
+        stamps.append((at, dict(current)))
+    for at, checksums in stamps:
+        data = manifest_dict(estate.project, generated_at=at, checksums=checksums)
+        name = f"manifest@{at.strftime('%Y-%m-%dT%H%M%S%fZ')}.json"
+        (folder / name).write_bytes(orjson.dumps(data))
 
 
 _MESSAGES = {

@@ -42,6 +42,9 @@ def synth(
         typer.Option("--artifacts", help="also write manifest.json and per-run target folders"),
     ] = None,
     query_ids: Annotated[bool, typer.Option(help="fill node_runs.query_id")] = False,
+    manifest_history: Annotated[
+        bool, typer.Option(help="with --artifacts: a manifest per code change (large)")
+    ] = False,
 ) -> None:
     """Generate a synthetic estate: a realistic DAG (or a real manifest's) and its run history."""
     from saosim.synth import synthetic_estate, synthetic_history
@@ -67,5 +70,5 @@ def synth(
     if artifacts is not None:
         from saosim.artifacts.write import write_artifacts
 
-        write_artifacts(estate, artifacts)
+        write_artifacts(estate, artifacts, manifest_history=manifest_history)
         console.print(f"wrote dbt artifacts to {artifacts}", highlight=False)

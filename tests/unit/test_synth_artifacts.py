@@ -146,3 +146,17 @@ def test_synthetic_history_for_the_gitlab_manifest() -> None:
     ran = set(est.node_runs.get_column("unique_id"))
     assert ran >= {u for u in project.buildable if not project.nodes[u].is_ephemeral}
     assert est.source_arrivals.get_column("unique_id").n_unique() == len(project.sources)
+
+
+def test_round_trip_code_changes_through_manifests_over_time(tmp_path: Path) -> None:
+    from saosim.artifacts import ingest
+
+    est = synthetic_estate(n_models=60, days=7, seed=4, code_changes_per_week=12)
+    assert est.code_changes.height > 3
+    out = write_artifacts(est, tmp_path, sources_json=False, manifest_history=True)
+    back = ingest([out])
+    key = ["unique_id", "changed_at", "checksum"]
+    assert back.code_changes.select(key).sort(key).equals(est.code_changes.select(key).sort(key))
+    # The newest manifest is the project: the code as of the end.
+    for uid in est.code_changes.get_column("unique_id").unique():
+        assert back.project.nodes[uid].checksum == est.project.nodes[uid].checksum
