@@ -2,7 +2,9 @@
 
 The planner reads one :class:`NodeFreshness` per node from a :class:`FreshnessConfig`. A config
 comes from the project's own settings (:meth:`FreshnessConfig.from_project`, what dbt resolved
-into the manifest) or from saosim *tiers* for what-ifs.
+into the manifest, or :func:`saosim.freshness_yaml.read_project_freshness`, from the project's
+files) or from saosim *tiers* for what-ifs (:mod:`saosim.tiers`). The ``parse_*`` functions
+below validate the dbt forms for both readers.
 
 >>> ba = BuildAfter(6, "hour")
 >>> ba.window_s
