@@ -328,19 +328,27 @@ def _emit_folder(
     below = [uid for key, uids in tree.items() if key[: len(folder)] == folder for uid in uids]
     chosen = _most_common([values[u] for u in below], inherited)
     here: dict[str, object] = dict(_config(chosen, inherited, "+")) if chosen != inherited else {}
+    depth = len(folder)
+    subfolders = sorted({k[depth] for k in tree if len(k) > depth and k[:depth] == folder})
     for uid in sorted(tree.get(folder, []), key=lambda u: project.nodes[u].name):
         if values[uid] == chosen:
             continue
         node = project.nodes[uid]
         own = _config(values[uid], chosen, "")
-        if (node.package and node.package != project.name) or None in own.values():
-            # Properties YAML cannot patch another package's nodes, and dbt-core (1.10) ignores
-            # a `null` there; a model named in dbt_project.yml does both.
+        foreign = bool(node.package) and node.package != project.name
+        # Properties YAML cannot patch another package's nodes, and dbt-core (1.10) ignores a
+        # `null` there; a model named in dbt_project.yml does both, unless a folder beside it
+        # has its name (the key would mean both).
+        if (foreign or None in own.values()) and node.name not in subfolders:
             here[node.name] = _config(values[uid], chosen, "+")
-        else:
+        elif not foreign:
             properties.setdefault(section, []).append({"name": node.name, "config": own})
-    depth = len(folder)
-    subfolders = sorted({k[depth] for k in tree if len(k) > depth and k[:depth] == folder})
+        else:
+            raise ConfigError(
+                f"cannot export the setting of {node.unique_id}: its package's folder "
+                f"{'/'.join(folder)} has a sub-folder of the same name; set it by hand",
+                node_id=node.unique_id,
+            )
     for sub in subfolders:
         child = _emit_folder((*folder, sub), chosen, tree, values, project, properties, section)
         if child:

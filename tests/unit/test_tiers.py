@@ -246,6 +246,28 @@ def test_export_with_paths_relative_to_the_model_path(tmp_path: Path) -> None:
         assert _dbt_part(back.for_node(uid)) == _dbt_part(cfg.for_node(uid)), uid
 
 
+def test_export_when_a_model_shares_its_name_with_a_folder(tmp_path: Path) -> None:
+    nodes = [
+        Node("model.shop.marts", "marts", "model", package="shop", path="models/marts.sql"),
+        Node("model.shop.a", "a", "model", package="shop", path="models/marts/a.sql"),
+        Node("model.shop.b", "b", "model", package="shop", path="models/b.sql"),
+        Node("model.shop.c", "c", "model", package="shop", path="models/c.sql"),
+    ]
+    project = Project(nodes, [], name="shop")
+    day, hour = NodeFreshness(BuildAfter(1, "day")), NodeFreshness(BuildAfter(1, "hour"))
+    cfg = FreshnessConfig({"model.shop.marts": NodeFreshness(), "model.shop.a": hour,
+                           "model.shop.b": day, "model.shop.c": day})  # fmt: skip
+    files = tiers_to_dbt_yaml(cfg, project)
+    back = _read_back(files, tmp_path, project)
+    # the reset of `marts` cannot be a model key (a folder is called marts): properties YAML
+    assert yaml.safe_load(files[PROPERTIES_FILE])["models"] == [
+        {"name": "marts", "config": {"freshness": None}}
+    ]
+    assert back.for_node("model.shop.a").build_after == BuildAfter(1, "hour")
+    assert back.for_node("model.shop.b").build_after == BuildAfter(1, "day")
+    assert back.for_node("model.shop.marts").build_after is None
+
+
 def test_export_is_deterministic() -> None:
     project = shop()
     cfg = load_tiers(FIXTURES / "tiers.yml").resolve(project)
