@@ -67,6 +67,18 @@ _EXPORTS = {
     "Scenario": "saosim.scenario",
     "load_scenario": "saosim.scenario",
     "replay_scenario": "saosim.scenario",
+    "compare": "saosim.tuning",
+    "Comparison": "saosim.comparison",
+    "scenario_from_dict": "saosim.simconfig",
+    "bundled_example": "saosim.demo",
+    "demo_scenarios": "saosim.demo",
+    "TUNED_TIERS": "saosim.demo",
+    "state_at": "saosim.replay_state",
+    "Tuner": "saosim.tuning",
+    "sweep": "saosim.tuning",
+    "TierTuner": "saosim.widgets",
+    "figures": "saosim.report",
+    "write_report": "saosim.report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -34,7 +34,7 @@ from saosim.tiers import Tiers
 if TYPE_CHECKING:
     from saosim.rates import CostModel
 
-__all__ = ["Tuner", "TunerTimings", "sweep"]
+__all__ = ["Tuner", "TunerTimings", "compare", "sweep"]
 
 _PERIODS = ("minute", "hour", "day")
 #: profiles whose compiled replay depends on the tiers only through per-node arrays
@@ -195,6 +195,43 @@ class Tuner:
         self.comparison = comparison
         self.timings = TunerTimings(t1 - t0, t2 - t1, t2 - t0, False)
         return comparison
+
+
+def compare(
+    estate: Estate,
+    scenarios: Iterable[Scenario | Mapping[str, Any]]
+    | Mapping[str, Mapping[str, Any]]
+    | None = None,
+    *,
+    cost_model: CostModel | None = None,
+    engine: str = "auto",
+) -> Comparison:
+    """Replay ``estate`` under ``scenarios`` against the baseline: :func:`saosim.simulate.simulate`
+    under a name that does not clash with the ``saosim.simulate`` module.
+
+    Args:
+        scenarios: :class:`~saosim.simulate.Scenario` objects, or ``{name: config}`` in the
+            scenario-file form (``{"profile": "sao", "tiers": {...}}``); default the demo's
+            baseline / SAO on / tuned.
+
+    >>> from saosim.synth import synthetic_estate
+    >>> est = synthetic_estate(n_models=40, days=2, seed=3)
+    >>> compare(est, {"sao": {"profile": "sao"}}).summary()["scenario"].to_list()
+    ['baseline', 'sao']
+    """
+    from saosim.demo import demo_scenarios
+    from saosim.simconfig import scenario_from_dict
+
+    if scenarios is None:
+        chosen: list[Scenario] = demo_scenarios()
+    elif isinstance(scenarios, Mapping):
+        chosen = [scenario_from_dict(dict(v), str(k)) for k, v in scenarios.items()]
+    else:
+        chosen = [
+            s if isinstance(s, Scenario) else scenario_from_dict(dict(s), str(s.get("name")))
+            for s in scenarios
+        ]
+    return simulate(estate, chosen, cost_model=cost_model, engine=engine)
 
 
 def sweep(
