@@ -285,6 +285,8 @@ def read_project_freshness(project_dir: str | Path, project: Project) -> Freshne
     roots: dict[str, tuple[str, ...]] = {}
     for section, (rtype, path_keys, default_root) in _SECTIONS.items():
         paths = next((spec[k] for k in path_keys if spec.get(k)), [default_root])
+        if isinstance(paths, str):
+            paths = [paths]
         roots[rtype] = tuple(str(p).strip("/") for p in paths)
         block = spec.get(section) or {}
         if not isinstance(block, Mapping):

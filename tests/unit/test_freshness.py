@@ -93,6 +93,19 @@ def test_raw_code_on_the_node_is_used_before_the_file(tmp_path: Path) -> None:
     assert cfg.for_node("model.shop.stg_orders").build_after == ba(3, "day")
 
 
+def test_custom_model_path_as_a_plain_string(tmp_path: Path) -> None:
+    (tmp_path / "dbt_project.yml").write_text("name: shop\nmodel-paths: transform\n")
+    (tmp_path / "transform").mkdir()
+    (tmp_path / "transform" / "p.yml").write_text(
+        "models:\n  - name: fct_orders\n    config:\n"
+        "      freshness: {build_after: {count: 5, period: minute}}\n"
+    )
+    nodes = [Node("model.shop.fct_orders", "fct_orders", "model", package="shop",
+                  path="transform/marts/fct_orders.sql")]  # fmt: skip
+    cfg = read_project_freshness(tmp_path, Project(nodes, [], name="shop"))
+    assert cfg.for_node("model.shop.fct_orders").window_s == 300
+
+
 def test_no_freshness_anywhere_gives_no_config(tmp_path: Path) -> None:
     (tmp_path / "dbt_project.yml").write_text("name: shop\nmodels:\n  shop:\n    +tags: [a]\n")
     cfg = read_project_freshness(tmp_path, shop_project())
