@@ -143,8 +143,9 @@ class Case:
     full_refresh: bool = False
     #: Names of the buildable nodes the job selects; ``None`` selects the whole project.
     select: frozenset[str] | None = None
-    #: dbt-orchestra's setting of that name (saosim's ``ProfileOptions`` field).
+    #: dbt-orchestra's settings of these names (saosim's ``ProfileOptions`` fields).
     seed_state_orchestration: bool = False
+    verify_relations_exist: bool = True
 
     def node(self, name: str) -> CaseNode:
         return next(n for n in self.nodes if n.name == name)
@@ -466,11 +467,11 @@ class OrchestraProject:
         save_state(run.state, updated, self.settings)
 
 
-def run_orchestra(case: Case, *, verify_relations_exist: bool = True) -> OrchestraResult:
+def run_orchestra(case: Case, *, verify_relations_exist: bool | None = None) -> OrchestraResult:
     """dbt-orchestra 1.5's decisions for ``orc dbt build`` on this case.
 
-    Follows ``orchestra_dbt.cli.main`` step by step; ``verify_relations_exist`` is its setting of
-    that name (off by default in dbt-orchestra, on here because saosim checks table existence).
+    Follows ``orchestra_dbt.cli.main`` step by step; ``verify_relations_exist`` (default: the
+    case's) is its setting of that name (off by default in dbt-orchestra, on in saosim).
     """
     out = io.StringIO()
     with redirect_stdout(out):
@@ -478,7 +479,11 @@ def run_orchestra(case: Case, *, verify_relations_exist: bool = True) -> Orchest
             workdir("case"),
             case.nodes,
             seed_state_orchestration=case.seed_state_orchestration,
-            verify_relations_exist=verify_relations_exist,
+            verify_relations_exist=(
+                case.verify_relations_exist
+                if verify_relations_exist is None
+                else verify_relations_exist
+            ),
         )
         project.write_state(_orchestra_state(case))
         missing = frozenset(

@@ -137,6 +137,7 @@ def cases(
         full_refresh=one_in(draw, 50),
         select=select,
         seed_state_orchestration=seed_state and one_in(draw, 4),
+        verify_relations_exist=not one_in(draw, 4),
     )
 
 

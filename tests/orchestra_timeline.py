@@ -55,6 +55,7 @@ class Timeline:
     no_info: frozenset[str]
     runs: tuple[TimelineRun, ...]
     seed_state_orchestration: bool = False
+    verify_relations_exist: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,13 @@ def timelines(
                 full_refresh=one_in(draw, 30),
             )
         )
-    return Timeline(nodes, no_info, tuple(runs), seed_state_orchestration=one_in(draw, 4))
+    return Timeline(
+        nodes,
+        no_info,
+        tuple(runs),
+        seed_state_orchestration=one_in(draw, 4),
+        verify_relations_exist=not one_in(draw, 4),
+    )
 
 
 def _dbt_results(
@@ -177,7 +184,10 @@ def replay(timeline: Timeline) -> Iterator[RunStep]:
     from saosim.planner import ProfileOptions, State, plan
 
     project = saosim_project(timeline.nodes)
-    options = ProfileOptions(seed_state_orchestration=timeline.seed_state_orchestration)
+    options = ProfileOptions(
+        seed_state_orchestration=timeline.seed_state_orchestration,
+        verify_relations_exist=timeline.verify_relations_exist,
+    )
     by_name = {n.name: n for n in timeline.nodes}
     versions: dict[str, int] = {}
     source_versions: dict[str, datetime] = {}
@@ -188,6 +198,7 @@ def replay(timeline: Timeline) -> Iterator[RunStep]:
         workdir("timeline"),
         timeline.nodes,
         seed_state_orchestration=timeline.seed_state_orchestration,
+        verify_relations_exist=timeline.verify_relations_exist,
     )
     for index, run in enumerate(timeline.runs):
         for name in run.edits:

@@ -29,6 +29,9 @@ from tests.orchestra_harness import (
 from tests.orchestra_strategies import cases, dag_from_manifest, with_build_after
 from tests.orchestra_timeline import Timeline, replay, timelines
 
+# Sources without freshness information are part of the generated cases on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::saosim.errors.SaosimWarning")
+
 SRC = CaseNode("raw.orders", "source")
 H = timedelta(hours=1)
 
@@ -201,7 +204,10 @@ def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str]]:
         at=case.at,
         source_versions=source_versions,
         profile="orchestra",
-        options=ProfileOptions(seed_state_orchestration=case.seed_state_orchestration),
+        options=ProfileOptions(
+            seed_state_orchestration=case.seed_state_orchestration,
+            verify_relations_exist=case.verify_relations_exist,
+        ),
         select=None if case.select is None else " ".join(sorted(case.select)),
         full_refresh=case.full_refresh,
     )
