@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +34,7 @@ import numpy as np
 from saosim.graph import Node, Project
 
 __all__ = [
+    "Ancestry",
     "SqlSpec",
     "fingerprint_sql",
     "generate_project",
@@ -155,10 +156,12 @@ class _Builder:
         self.nodes: dict[str, Node] = {}
         self.edges: list[tuple[str, str]] = []
         self.specs: dict[str, SqlSpec] = {}
-        self.children: dict[str, int] = {}
+        # Children so far per node (by insertion index), for preferential attachment.
+        self.index: dict[str, int] = {}
+        self.uids: list[str] = []
+        self.n_children = np.zeros(1024, np.float64)
         self.layer: dict[str, list[str]] = {"staging": [], "intermediate": [], "marts": []}
         self.by_system: dict[str, list[str]] = {}
-        self.by_domain: dict[str, dict[str, list[str]]] = {}
         self.names: set[str] = set()
         self.seed_ids: list[str] = []
 
@@ -171,9 +174,13 @@ class _Builder:
 
     def _add(self, node: Node, parents: list[str], entity: str) -> str:
         self.nodes[node.unique_id] = node
+        self.index[node.unique_id] = len(self.uids)
+        self.uids.append(node.unique_id)
+        if len(self.uids) > self.n_children.shape[0]:
+            self.n_children = np.concatenate([self.n_children, np.zeros_like(self.n_children)])
         for parent in parents:
             self.edges.append((parent, node.unique_id))
-            self.children[parent] = self.children.get(parent, 0) + 1
+            self.n_children[self.index[parent]] += 1
         self.specs[node.unique_id] = SqlSpec(entity, tuple(parents))
         return node.unique_id
 
@@ -309,29 +316,32 @@ class _Builder:
             )
         return hubs
 
-    def _pick(self, pool: list[str], k: int, exclude: set[str]) -> list[str]:
-        pool = [p for p in pool if p not in exclude] if exclude else pool
-        if not pool:
+    def _pick(self, pool: list[int], k: int, exclude: list[str]) -> list[str]:
+        """Up to ``k`` distinct nodes of ``pool`` (insertion indices), none of ``exclude``."""
+        arr = np.asarray(pool, np.int64)
+        if exclude:
+            arr = arr[~np.isin(arr, [self.index[u] for u in exclude])]
+        if not arr.shape[0]:
             return []
         # Preferential attachment: a model with many children is likelier to get another.
-        # Sampling by inverse CDF over the pool keeps this O(pool) per pick without numpy setup.
-        children = self.children
-        weights = np.fromiter((children.get(p, 0) for p in pool), np.float64, len(pool))
-        cdf = np.cumsum((1.0 + weights) ** 0.9)
+        # Index arrays keep a pick O(pool) in numpy: 10,000 models build in about a second.
+        cdf = np.cumsum((1.0 + self.n_children[arr]) ** 0.9)
         picked: list[str] = []
-        for _ in range(min(k, len(pool))):
+        for _ in range(min(k, arr.shape[0])):
             i = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
-            if pool[min(i, len(pool) - 1)] not in picked:
-                picked.append(pool[min(i, len(pool) - 1)])
+            uid = self.uids[int(arr[min(i, arr.shape[0] - 1)])]
+            if uid not in picked:
+                picked.append(uid)
         return picked
 
     def domain_models(
         self, domain: str, reach: list[str], n_int: int, n_marts: int, hubs: list[str]
     ) -> None:
-        staging = [u for s in reach for u in self.by_system.get(f"stg:{s}", [])]
-        intermediate: list[str] = []
-        marts: list[str] = []
-        all_upstream = self.layer["staging"] + self.layer["intermediate"]
+        at = self.index
+        staging = [at[u] for s in reach for u in self.by_system.get(f"stg:{s}", [])]
+        intermediate: list[int] = []
+        marts: list[int] = []
+        all_upstream = [at[u] for u in self.layer["staging"] + self.layer["intermediate"]]
         for i in range(n_int + n_marts):
             is_mart = i >= n_int
             k = 1 + int(self.rng.choice(6, p=FAN_IN_P))
@@ -352,8 +362,8 @@ class _Builder:
                     r = self.rng.random()
                     pool = intermediate if r < 0.6 else (staging if r < 0.8 else marts)
                     pool = pool or intermediate or staging
-                chosen += self._pick(pool, 1, set(chosen))
-            chosen = chosen[-6:] or self._pick(staging or all_upstream, 1, set())
+                chosen += self._pick(pool, 1, chosen)
+            chosen = chosen[-6:] or self._pick(staging or all_upstream, 1, [])
             entity = self.specs[chosen[-1]].entity
             if is_mart:
                 kind = "dim" if self.rng.random() < 0.35 else "fct"
@@ -365,7 +375,7 @@ class _Builder:
                     entity,
                     (domain,),
                 )
-                marts.append(uid)
+                marts.append(at[uid])
             else:
                 verb = VERBS[int(self.rng.integers(len(VERBS)))]
                 uid = self._model(
@@ -376,8 +386,7 @@ class _Builder:
                     entity,
                     (domain,),
                 )
-                intermediate.append(uid)
-        self.by_domain[domain] = {"intermediate": intermediate, "marts": marts}
+                intermediate.append(at[uid])
 
     def tests(self) -> None:
         for uid in list(self.nodes):
@@ -446,10 +455,56 @@ class _Builder:
         return f"{{{{ ref('{node.name}') }}}}"
 
 
+@dataclass(frozen=True)
+class Ancestry:
+    """Every non-test node's ancestors as an int bitset over :attr:`ids`.
+
+    Built in one pass in topological order (a node's ancestors are its parents and theirs), so
+    the upstream closure of any set of nodes is an OR: at 10,000 models that takes milliseconds
+    where a graph walk per node took seconds.
+
+    >>> a = Ancestry.of(Project.from_spec({"raw.a": [], "s": ["raw.a"], "f": ["s"]}))
+    >>> a.members(a.closure(["model.demo.f"]))
+    ['source.demo.raw.a', 'model.demo.s', 'model.demo.f']
+    """
+
+    ids: tuple[str, ...]
+    position: dict[str, int]
+    anc: dict[str, int]
+
+    @classmethod
+    def of(cls, project: Project) -> Ancestry:
+        ids = tuple(u for u in project.order if not project.nodes[u].is_test)
+        position = {u: i for i, u in enumerate(ids)}
+        anc: dict[str, int] = {}
+        for uid in ids:
+            bits = 0
+            for parent in project.parents(uid):
+                bits |= anc[parent] | (1 << position[parent])
+            anc[uid] = bits
+        return cls(ids, position, anc)
+
+    def closure(self, members: Iterable[str]) -> int:
+        """The bitset of ``members`` and everything upstream of them."""
+        bits = 0
+        for uid in members:
+            bits |= self.anc[uid] | (1 << self.position[uid])
+        return bits
+
+    def mask(self, uids: Iterable[str]) -> int:
+        return sum(1 << self.position[u] for u in uids if u in self.position)
+
+    def members(self, bits: int) -> list[str]:
+        """The node ids in a bitset, in topological order."""
+        return [u for i, u in enumerate(self.ids) if bits >> i & 1]
+
+
 def _tag_hourly(project: Project, domains: list[str], share: float) -> Project:
     """Tag one domain's marts and all their buildable upstream ``hourly``."""
     n_models = len(project.of_type("model"))
-    best: tuple[float, frozenset[str]] | None = None
+    ancestry = Ancestry.of(project)
+    buildable = ancestry.mask(project.buildable)
+    best: tuple[float, int] | None = None
     for domain in domains:
         marts = [
             u
@@ -458,17 +513,14 @@ def _tag_hourly(project: Project, domains: list[str], share: float) -> Project:
         ]
         if not marts:
             continue
-        closure = frozenset(
-            u for m in marts for u in (project.ancestors(m) | {m}) if project.nodes[u].is_buildable
-        )
-        gap = abs(len(closure) / n_models - share)
+        closure = buildable & ancestry.closure(marts)
+        gap = abs(closure.bit_count() / n_models - share)
         if best is None or gap < best[0]:
             best = (gap, closure)
     if best is None:
         return project
-    updated = [
-        replace(project.nodes[u], tags=(*project.nodes[u].tags, "hourly")) for u in sorted(best[1])
-    ]
+    chosen = sorted(ancestry.members(best[1]))
+    updated = [replace(project.nodes[u], tags=(*project.nodes[u].tags, "hourly")) for u in chosen]
     return project.with_nodes(updated)
 
 

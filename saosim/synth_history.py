@@ -29,6 +29,7 @@ from saosim.estate import Estate
 from saosim.graph import Node, Project
 from saosim.schema import UTC_TIME
 from saosim.synth_arrivals import cadences, draw_arrivals
+from saosim.synth_dag import Ancestry
 from saosim.synth_runs import SynthJob, build_runs
 
 __all__ = ["DEFAULT_START", "SynthJob", "default_jobs", "synthetic_history"]
@@ -83,14 +84,9 @@ def _folder_closures(project: Project) -> dict[str, int]:
         parts = project.nodes[uid].path.split("/")
         if len(parts) >= 4:
             members.setdefault("/".join(parts[:3]), []).append(uid)
-    buildable = set(project.buildable)
-    out = {}
-    for folder, uids in members.items():
-        closure: set[str] = set(uids)
-        for uid in uids:
-            closure |= project.ancestors(uid)
-        out[folder] = len(closure & buildable)
-    return out
+    ancestry = Ancestry.of(project)
+    buildable = ancestry.mask(project.buildable)
+    return {f: (buildable & ancestry.closure(uids)).bit_count() for f, uids in members.items()}
 
 
 def synthetic_history(
