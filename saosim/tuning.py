@@ -316,7 +316,7 @@ def scenario_names(comparisons: Sequence[Comparison]) -> list[str]:
 def retier(compiled: Any, scenario: Scenario, estate: Estate) -> Any:
     """``compiled`` (the kernel's inputs for another tier setting of the same profile and
     options) with the freshness arrays of ``scenario``'s tiers, as
-    :func:`saosim.kernel_compile.compile_replay` sets them; ``tests/unit/test_tuning.py``
+    :func:`saosim.kernel_compile.compile_replay` sets them; ``tests/unit/test_widgets.py``
     checks the two agree."""
     from dataclasses import replace
 

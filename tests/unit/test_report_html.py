@@ -1,0 +1,122 @@
+"""The HTML savings report: self-contained, escaped, with the numbers of the comparison."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import saosim
+from saosim.cli import app
+from saosim.simulate import Scenario, simulate
+from saosim.synth import synthetic_estate
+
+EVIL = "<script>alert('x')</script>"
+
+
+@pytest.fixture(scope="module")
+def evil_cmp():
+    """A project with a model named like a script tag, replayed."""
+    estate = synthetic_estate(n_models=40, days=2, seed=7)
+    project = estate.project
+    uid = next(u for u in project.buildable if project.nodes[u].resource_type == "model")
+    estate = dataclasses.replace(estate, project=project.replace_node(uid, name=EVIL))
+    tuned = Scenario("tuned", "sao", tiers=saosim.Tiers.from_dict(saosim.TUNED_TIERS))
+    return simulate(estate, [Scenario("sao"), tuned])
+
+
+@pytest.fixture(scope="module")
+def page(evil_cmp, tmp_path_factory):
+    path = evil_cmp.report(tmp_path_factory.mktemp("r") / "savings.html")
+    return path.read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained(page):
+    # plotly.js inline exactly once, nothing fetched from the network
+    assert len(re.findall(r"plotly\.js v\d", page)) == 1
+    assert len(re.findall(r"<script[^>]*\bsrc=", page)) == 0
+    assert page.count('class="plotly-graph-div"') == 7
+
+
+def test_project_names_are_escaped(page):
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(" in page
+
+
+def test_headline_and_tables_hold_the_summary(evil_cmp, page):
+    summary = evil_cmp.summary()
+    for r in summary.iter_rows(named=True):
+        assert f"{r['savings_pct']:.1f}% saved" in page
+        assert f"{r['cost_usd']:,.0f}" in page
+    tiers = evil_cmp.per_tier()
+    assert set(tiers["tier"]) <= set(re.findall(r"<td>([a-z_]+)</td>", page))
+    assert "Method and assumptions" in page
+    assert f"usd_per_hour = {evil_cmp.cost_model.usd_per_hour}" in page
+
+
+def test_recommended_tiers_yaml_is_the_dbt_export(evil_cmp, page):
+    assert saosim.report.recommended_scenario(evil_cmp) == "tuned"
+    files = saosim.tiers_to_dbt_yaml(evil_cmp.freshness["tuned"], evil_cmp.estate.project)
+    blocks = re.findall(r"<pre>(.*?)</pre>", page, flags=re.S)
+    import html
+
+    texts = [html.unescape(b) for b in blocks]
+    assert files["dbt_project.yml"] in texts
+    assert yaml.safe_load(texts[0])
+
+
+def test_top_models_table_lists_savings(evil_cmp, page):
+    top = saosim.figures.top_models(evil_cmp, "tuned", 20)
+    first = top.row(0, named=True)
+    assert f"{first['savings_usd']:,.2f}" in page
+    assert (top["builds_avoided"].diff().drop_nulls() <= 0).all()
+
+
+def test_cli_report_writes_the_file(tmp_path):
+    estate = synthetic_estate(n_models=30, days=1, seed=3)
+    folder = estate.save(tmp_path / "estate")
+    sao = tmp_path / "sao.yml"
+    sao.write_text("profile: sao\n")
+    tuned = tmp_path / "tuned.yml"
+    tuned.write_text(yaml.safe_dump({"profile": "sao", "tiers": saosim.TUNED_TIERS}))
+    out = tmp_path / "out" / "r.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            str(folder),
+            "--scenario",
+            f"sao={sao}",
+            "--scenario",
+            f"tuned={tuned}",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "Savings report" in out.read_text()
+    assert "report:" in result.output
+
+
+def test_cli_report_bad_scenario_is_a_one_line_error(tmp_path):
+    folder = synthetic_estate(n_models=20, days=1, seed=3).save(tmp_path / "estate")
+    result = CliRunner().invoke(app, ["report", str(folder), "--scenario", "oops"])
+    assert result.exit_code == 2
+    assert "NAME=CONFIG.yml" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_writes_the_report(tmp_path):
+    from saosim.demo import run_demo
+
+    folder = synthetic_estate(n_models=30, days=1, seed=4).save(tmp_path / "estate")
+    result = run_demo(folder, tmp_path / "out")
+    assert result.files["report"].is_file()
+    text = result.files["report"].read_text()
+    assert "tuned" in text and "Savings report" in text
+    summary = result.comparison.summary()
+    assert summary.filter(pl.col("scenario") == "tuned").height == 1
