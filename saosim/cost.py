@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -144,18 +145,16 @@ class RuntimeModel:
         p90 = np.full(n, np.nan)
         count = np.zeros(n, dtype=np.int64)
         by = ["none"] * n
-        pos = project.position
         keys = [kind_key(project.nodes[u]) for u in order]
-        rows = {r["unique_id"]: r for r in stats.iter_rows(named=True)}
         slopes = _incremental_fits(obs, project, min_gaps=min_gaps, center=center)
-        for uid, r in rows.items():
-            i = pos[uid]
+        for r in stats.iter_rows(named=True):
+            i = r["node"]
             count[i], med[i], p90[i] = r["n"], r["median"], r["p90"]
             gap[i] = r["gap_s"] if r["gap_s"] is not None else np.nan
             if keys[i] is None or r["n"] < min_obs:
                 continue
-            if uid in slopes:
-                a[i], b[i] = slopes[uid]
+            if i in slopes:
+                a[i], b[i] = slopes[i]
                 by[i] = "node_slope"
             else:
                 a[i] = r["mean"] if center == "mean" else r["median"]
@@ -181,13 +180,37 @@ class RuntimeModel:
         except KeyError as exc:
             raise ConfigError("is not a node of the project", node_id=str(exc.args[0])) from None
 
-    def runtime_s_array(self, idx: np.ndarray, gap_s: np.ndarray | float) -> np.ndarray:
-        """Predictions for many builds: node indices and gaps in seconds (NaN: typical gap)."""
+    def runtime_s_array(
+        self,
+        idx: np.ndarray,
+        gap_s: np.ndarray | float,
+        *,
+        scale: float = 1.0,
+        zero: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Predictions for many builds: node indices and gaps in seconds (NaN: typical gap).
+
+        One compiled pass (the simulator prices ~90 M decisions): ``scale`` multiplies every
+        prediction and nodes where ``zero`` is true predict 0 (e.g. unbilled views).
+        """
         idx = np.asarray(idx)
-        gap = np.broadcast_to(np.asarray(gap_s, dtype=float), idx.shape)
-        gap = np.where(np.isfinite(gap), gap, self.typical_gap_s[idx])
-        out = self.a_s[idx] + self.b_s_per_hour[idx] * np.nan_to_num(gap) / 3600.0
-        return np.maximum(out, 0.0)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.node_ids)):
+            raise ConfigError(
+                f"node indices must be in 0..{len(self.node_ids) - 1}; use .index(ids)",
+                field="idx",
+            )
+        gap = np.broadcast_to(np.asarray(gap_s, dtype=np.float64), idx.shape)
+        if zero is None:
+            zero = np.zeros(len(self.node_ids), dtype=np.bool_)
+        return _predict(
+            idx.ravel(),
+            gap.ravel(),
+            self.a_s,
+            self.b_s_per_hour,
+            self.typical_gap_s,
+            float(scale),
+            zero,
+        ).reshape(idx.shape)
 
     def runtime_s(self, node_id: str, gap_s: float | None = None) -> float:
         """One prediction (seconds for the runtime model).
@@ -232,26 +255,38 @@ def _default(quantity: str, key: str, level: np.ndarray, by: list[str]) -> tuple
 
 
 def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
-    tests = [u for u, node in estate.project.nodes.items() if node.is_test]
-    runs = estate.runs.select("run_id", pl.col("started_at").alias("run_started_at"))
+    """Executed builds per node as codes (``node`` = position in ``project.order``), sorted by
+    node and time, with the gap since the node's previous one (null for its first)."""
+    project = estate.project
+    order = project.order
+    tests = [i for i, u in enumerate(order) if project.nodes[u].is_test]
+    frame = estate.node_runs.lazy().select(
+        "run_id",
+        pl.col("unique_id").cast(pl.Enum(list(order))).to_physical().cast(pl.Int64).alias("node"),
+        "status",
+        "started_at",
+        pl.col(quantity).cast(pl.Float64).alias("y"),
+    )
+    if estate.node_runs.get_column("started_at").null_count():
+        runs = estate.runs.lazy().select("run_id", pl.col("started_at").alias("run_started_at"))
+        frame = frame.join(runs, on="run_id", how="left").with_columns(
+            pl.coalesce("started_at", "run_started_at").alias("started_at")
+        )
+    same = pl.col("node") == pl.col("node").shift(1)
     return (
-        estate.node_runs.lazy()
-        .join(runs.lazy(), on="run_id", how="left")
-        .filter(
-            pl.when(pl.col("unique_id").is_in(tests))
+        frame.filter(
+            pl.when(pl.col("node").is_in(tests))
             .then(pl.col("status").is_in(_TEST_OK))
             .otherwise(pl.col("status") == "success")
+            & pl.col("y").is_not_null()
+            & (pl.col("y") >= 0)
         )
-        .select(
-            "unique_id",
-            pl.coalesce("started_at", "run_started_at").alias("t"),
-            pl.col(quantity).cast(pl.Float64).alias("y"),
-        )
-        .filter(pl.col("y").is_not_null() & (pl.col("y") >= 0))
-        .sort("unique_id", "t", nulls_last=True)
+        .select("node", pl.col("started_at").alias("t"), "y")
+        .sort("node", "t", nulls_last=True)
         .with_columns(
-            ((pl.col("t") - pl.col("t").shift(1)).dt.total_microseconds() / 1e6)
-            .over("unique_id")
+            pl.when(same)
+            .then((pl.col("t") - pl.col("t").shift(1)).dt.total_microseconds() / 1e6)
+            .otherwise(None)
             .alias("gap_s")
         )
         .collect()
@@ -259,7 +294,7 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
 
 
 def _node_stats(obs: pl.DataFrame) -> pl.DataFrame:
-    return obs.group_by("unique_id").agg(
+    return obs.group_by("node").agg(
         pl.len().alias("n"),
         pl.col("y").mean().alias("mean"),
         pl.col("y").median().alias("median"),
@@ -270,28 +305,30 @@ def _node_stats(obs: pl.DataFrame) -> pl.DataFrame:
 
 def _incremental_fits(
     obs: pl.DataFrame, project: Project, *, min_gaps: int, center: str
-) -> dict[str, tuple[float, float]]:
+) -> dict[int, tuple[float, float]]:
     """Huber IRLS of y on gap hours, all incremental nodes at once (one bincount per sum)."""
     incremental = [
-        u
-        for u, node in project.nodes.items()
-        if node.resource_type == "model" and node.materialization == "incremental"
+        i
+        for i, u in enumerate(project.order)
+        if project.nodes[u].resource_type == "model"
+        and project.nodes[u].materialization == "incremental"
     ]
     data = obs.filter(
-        pl.col("unique_id").is_in(incremental)
-        & pl.col("gap_s").is_not_null()
-        & (pl.col("gap_s") > 0)
+        pl.col("node").is_in(incremental) & pl.col("gap_s").is_not_null() & (pl.col("gap_s") > 0)
     )
     eligible = (
-        data.group_by("unique_id")
+        data.group_by("node")
         .agg(pl.len().alias("k"), pl.col("gap_s").n_unique().alias("distinct"))
         .filter((pl.col("k") >= min_gaps) & (pl.col("distinct") >= 2))
-        .get_column("unique_id")
+        .get_column("node")
+        .sort()
     )
-    data = data.filter(pl.col("unique_id").is_in(eligible.to_list()))
+    data = data.filter(pl.col("node").is_in(eligible.to_list()))
     if data.height == 0:
         return {}
-    ids, code = np.unique(data.get_column("unique_id").to_numpy(), return_inverse=True)
+    ids = eligible.to_numpy()
+    # dense codes 0..m-1 in node order (data is sorted by node)
+    code = np.searchsorted(ids, data.get_column("node").to_numpy())
     x = data.get_column("gap_s").to_numpy() / 3600.0
     y = data.get_column("y").to_numpy()
     m = len(ids)
@@ -316,9 +353,8 @@ def _incremental_fits(
         a = np.where(neg_a, 0.0, a)
     if center == "mean":
         # scale so that the node's history is reproduced in total (cost adds up)
-        all_obs = obs.filter(pl.col("unique_id").is_in(ids.tolist()))
-        lookup = {u: i for i, u in enumerate(ids)}
-        c2 = np.array([lookup[u] for u in all_obs.get_column("unique_id").to_list()])
+        all_obs = obs.filter(pl.col("node").is_in(ids.tolist()))
+        c2 = np.searchsorted(ids, all_obs.get_column("node").to_numpy())
         gaps = all_obs.get_column("gap_s").to_numpy()
         typical = _group_median(code, x, m)  # the same typical gap the predictions use
         xs = np.where(np.isfinite(gaps) & (np.nan_to_num(gaps) > 0), gaps / 3600.0, typical[c2])
@@ -326,7 +362,7 @@ def _incremental_fits(
         actual = np.bincount(c2, all_obs.get_column("y").to_numpy(), m)
         factor = np.where(pred > 0, actual / np.where(pred > 0, pred, 1.0), 1.0)
         a, b = a * factor, b * factor
-    return {str(u): (float(a[i]), float(b[i])) for i, u in enumerate(ids)}
+    return {int(u): (float(a[i]), float(b[i])) for i, u in enumerate(ids)}
 
 
 def _wls(code, x, y, w, m):
@@ -378,27 +414,25 @@ class BuildCosts:
         self, idx: np.ndarray, gap_s: np.ndarray | float, *, profile: str = "baseline"
     ) -> np.ndarray:
         """Billed warehouse seconds of these builds (runtime ÷ concurrency; unbilled views 0)."""
-        idx = np.asarray(idx)
-        out = self.runtime_s_array(idx, gap_s) / self.cost_model.concurrency
-        if not self.cost_model.bills_views(profile):
-            out = np.where(self.is_view[idx], 0.0, out)
-        return out
+        return self.runtime.runtime_s_array(
+            idx, gap_s, scale=1.0 / self.cost_model.concurrency, zero=self._unbilled(profile)
+        )
 
     def cost_usd_array(
         self, idx: np.ndarray, gap_s: np.ndarray | float, *, profile: str = "baseline"
     ) -> np.ndarray:
         """Dollars for these builds under ``profile`` (dbt_state does not bill views)."""
-        idx = np.asarray(idx)
         model = self.cost_model
+        zero = self._unbilled(profile)
         if model.basis == "runtime":
-            out = model.seconds_usd(self.runtime_s_array(idx, gap_s))
-        else:
-            assert self.usage is not None
-            used = self.usage.runtime_s_array(idx, gap_s)
-            out = used / TIB * model.usd_per_tib if model.basis == "bytes" else used
-        if not model.bills_views(profile):
-            out = np.where(self.is_view[idx], 0.0, out)
-        return out
+            scale = model.usd_per_second / model.concurrency
+            return self.runtime.runtime_s_array(idx, gap_s, scale=scale, zero=zero)
+        assert self.usage is not None
+        scale = model.usd_per_tib / TIB if model.basis == "bytes" else 1.0
+        return self.usage.runtime_s_array(idx, gap_s, scale=scale, zero=zero)
+
+    def _unbilled(self, profile: str) -> np.ndarray | None:
+        return None if self.cost_model.bills_views(profile) else self.is_view
 
     def cost_usd(
         self, node_id: str, gap_s: float | None = None, *, profile: str = "baseline"
@@ -522,3 +556,19 @@ def history_cost(
         per_run=per_run,
         missing_values=int(executed.get_column("missing").sum()),
     )
+
+
+@numba.njit(cache=True)
+def _predict(idx, gap, a, b, typical, scale, zero):
+    out = np.empty(idx.shape[0])
+    for i in range(idx.shape[0]):
+        j = idx[i]
+        if zero[j]:
+            out[i] = 0.0
+            continue
+        g = gap[i]
+        if not np.isfinite(g):
+            g = typical[j] if np.isfinite(typical[j]) else 0.0
+        v = a[j] + b[j] * g / 3600.0
+        out[i] = (v if v > 0.0 else 0.0) * scale
+    return out
