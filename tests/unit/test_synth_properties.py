@@ -37,11 +37,11 @@ def test_every_estate_is_consistent(n_models: int, days: float, seed: int, jobs:
     p = est.project
     runs, rows = est.runs, est.node_runs
     end = DEFAULT_START + timedelta(days=days)
-    # Runs start inside the span, on their job's schedule, and end after they start.
+    # Runs are scheduled inside the span (and start a few seconds after their tick).
     assert set(runs.get_column("job_id")) <= {j.job_id for j in jobs}
     if runs.height:
         assert runs.get_column("started_at").min() >= DEFAULT_START
-        assert runs.get_column("started_at").max() < end
+        assert runs.get_column("started_at").max() < end + timedelta(minutes=10)
         assert (runs.get_column("finished_at") > runs.get_column("started_at")).all()
     # Every node that ran is buildable (not ephemeral) or a data test.
     kinds = {p.nodes[u].resource_type for u in rows.get_column("unique_id").unique()}
