@@ -293,3 +293,20 @@ def test_bad_arguments_are_config_errors() -> None:
         SynthJob("x", "every hour")
     with pytest.raises(ConfigError, match="select"):
         synthetic_history(p, days=1, jobs=[SynthJob("x", "0 * * * *", "tag:nope")])
+
+
+def test_versions_agree_with_the_sqlglot_fingerprint(estate: Estate) -> None:
+    from saosim.fingerprint import fingerprint_sql as sqlglot_fingerprint
+    from saosim.synth_dag import SqlSpec, render_sql
+
+    p = estate.project
+    models = [u for u in p.of_type("model") if len(p.parents(u)) >= 2][:10]
+    for uid in models:
+        node = p.nodes[uid]
+        spec = SqlSpec("order", tuple(f"db.s.t{i}" for i in range(len(p.parents(uid)))))
+        same = [render_sql(node, spec, 3, c)[1] for c in range(3)]
+        other = render_sql(node, spec, 4, 0)[1]
+        prints = {sqlglot_fingerprint(sql, dialect="snowflake") for sql in same}
+        assert len(prints) == 1  # comment-only edits: one fingerprint
+        assert sqlglot_fingerprint(other, dialect="snowflake") not in prints
+        assert len({fingerprint_sql(sql) for sql in same}) == 1
