@@ -7,6 +7,12 @@ hour (≈ 83 M build rows), ``sao`` builds each model in a random 30% of the run
 are Categorical/Enum, as the simulator writes them.
 
 Run: ``.venv/bin/python benchmarks/staleness.py [--models 10000] [--days 365] [--sources 1000]``
+
+Measured on the shared 2-core machine (load average ~9, so wall clock ≈ 3-5× CPU time):
+365 days, 83.2 M decisions per scenario, 4.56 M arrivals — staleness of ``baseline`` 17.2 s CPU
+(≈ 4.8 M decisions/s), of ``sao`` 9.2 s CPU; peak RSS 6.2 GB with one log held. With
+``--days 90 --summary``: ``summarize`` of both scenarios (41 M rows) 8.9 s CPU, staleness
+included (≈ 3 s of it for the aggregation).
 """
 
 from __future__ import annotations
