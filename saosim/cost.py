@@ -14,10 +14,11 @@ executed run, pass, warn or fail):
   node's own history equal what the history used: cost adds up, so the mean (not the median) is
   what makes a replay of the history reproduce the history's total. ``center="median"`` keeps
   the robust fit (and the median for non-incremental nodes) as it is.
-- A node with fewer than ``min_obs`` observations takes the median, across the project, of the
-  fitted nodes of its materialization (each node counted once, at its typical gap). A
-  materialization with no fitted node at all takes :data:`DEFAULT_RUNTIME_S` (runtime), or the
-  median of every fitted node (bytes, dollars). Ephemeral models and sources cost 0.
+- A node with fewer than ``min_obs`` observations (none included) takes the median, across the
+  project, of the nodes of its materialization that have any history (each node counted once:
+  its fit at its typical gap, or the mean/median of its few observations). A materialization
+  without any history takes :data:`DEFAULT_RUNTIME_S` (runtime), or the median of every node
+  with history (bytes, dollars). Ephemeral models and sources cost 0.
 - ``median_s`` and ``p90_s`` describe each node's observed distribution, for reports.
 
 A gap of NaN (the node was never built) uses the node's typical (median) gap.
@@ -159,14 +160,18 @@ class RuntimeModel:
             else:
                 a[i] = r["mean"] if center == "mean" else r["median"]
                 by[i] = "node"
-        level = a + b * np.nan_to_num(gap) / 3600
+        # a node's own level: its fit, or (too few observations to fit) its own center
+        own = np.where(count > 0, a + b * np.nan_to_num(gap) / 3600, np.nan)
+        for r in stats.iter_rows(named=True):
+            if by[r["node"]] == "none":
+                own[r["node"]] = r["mean"] if center == "mean" else r["median"]
         for key in sorted({k for k in keys if k is not None}):
             members = [i for i, k in enumerate(keys) if k == key]
-            fitted = [i for i in members if by[i] != "none"]
-            if fitted:
-                fill, how = float(np.median(level[fitted])), "materialization_median"
+            observed = [i for i in members if count[i] > 0]
+            if observed:
+                fill, how = float(np.median(own[observed])), "materialization_median"
             else:
-                fill, how = _default(quantity, key, level, by)
+                fill, how = _default(quantity, key, own, count)
             for i in members:
                 if by[i] == "none":
                     a[i], by[i] = fill, how
@@ -242,16 +247,16 @@ class RuntimeModel:
         )
 
 
-def _default(quantity: str, key: str, level: np.ndarray, by: list[str]) -> tuple[float, str]:
+def _default(quantity: str, key: str, own: np.ndarray, count: np.ndarray) -> tuple[float, str]:
     if quantity == "execution_time_s":
         return DEFAULT_RUNTIME_S[key], "default"
-    fitted = [i for i, how in enumerate(by) if how in ("node", "node_slope")]
-    if not fitted:
+    observed = count > 0
+    if not observed.any():
         raise ConfigError(
             f"node_runs has no {quantity} values to fit; give them, or choose another cost basis",
             field=f"node_runs.{quantity}",
         )
-    return float(np.median(level[fitted])), "project_median"
+    return float(np.median(own[observed])), "project_median"
 
 
 def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
