@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from saosim.errors import ConfigError
 from saosim.graph import Node, Project
 
 __all__ = [
@@ -129,7 +130,13 @@ def generate_project(
 ) -> tuple[Project, dict[str, SqlSpec]]:
     """The project and, per node, what :func:`render_sql` needs to write its SQL."""
     if n_models < 20:
-        raise ValueError(f"n_models must be at least 20, got {n_models}")
+        raise ConfigError(f"must be at least 20, got {n_models}", field="n_models")
+    if not 0 < source_share <= 1 or not 0 < hourly_share < 1:
+        raise ConfigError(
+            f"shares must be in (0, 1], got source_share={source_share}, "
+            f"hourly_share={hourly_share}",
+            field="source_share/hourly_share",
+        )
     b = _Builder(rng)
     n_sources = max(2, round(source_share * n_models))
     systems = b.sources(n_sources)

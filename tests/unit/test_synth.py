@@ -291,6 +291,10 @@ def test_bad_arguments_are_config_errors() -> None:
         synthetic_history(p, days=1, start=datetime(2025, 1, 1))
     with pytest.raises(ConfigError, match="cron"):
         SynthJob("x", "every hour")
+    with pytest.raises(ConfigError, match="at least 20"):
+        synthetic_estate(n_models=5, days=1)
+    with pytest.raises(ConfigError, match="positive"):
+        synthetic_history(p, days=0)
     with pytest.raises(ConfigError, match="select"):
         synthetic_history(p, days=1, jobs=[SynthJob("x", "0 * * * *", "tag:nope")])
 
