@@ -1,8 +1,44 @@
 """The real planner against a live dbt project.
 
+- :func:`plan` (:mod:`saosim.live.runner`): parse, fingerprint, read source data versions and
+  state, and plan; ``plan(...).execute()`` builds the plan with dbt and records the outcome;
+  ``plan(...).shadow()`` runs a full build and records what the planner would have reused.
+- :func:`estate`: the recorded live runs as an :class:`~saosim.estate.Estate` to replay.
+- :func:`shadow_report` (:mod:`saosim.live.shadow`): shadow predictions against what changed.
 - :mod:`saosim.live.metadata`: source data versions from the warehouse (SQL per dialect,
-  built with sqlglot; executed on DuckDB).
+  built with sqlglot; executed on DuckDB by :mod:`saosim.live.warehouse`).
 - :mod:`saosim.live.dbt_runner`: ``dbt parse`` and ``dbt build --select …`` in-process.
 - :mod:`saosim.live.store`: the DuckDB state store (state, plans, decisions, runs, source
-  arrivals, build locks).
+  arrivals, code changes, fingerprint cache, shadow rows, build locks).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "plan": "saosim.live.runner",
+    "estate": "saosim.live.runner",
+    "LivePlan": "saosim.live.runner",
+    "ExecuteResult": "saosim.live.runner",
+    "shadow_report": "saosim.live.shadow",
+    "ShadowReport": "saosim.live.shadow",
+    "ShadowResult": "saosim.live.shadow",
+    "StateStore": "saosim.live.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'saosim.live' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

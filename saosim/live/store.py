@@ -11,6 +11,10 @@ Default place: ``<project>/.saosim/state.duckdb``. Tables:
 ``plan_runs``   which run executed which plan
 ``source_arrivals``  when new data landed in each source, as observed from the warehouse
 ``locks``       nodes being built right now: holder, acquired_at, expires_at
+``code_changes``  when a node's fingerprint changed, as seen by the live planner
+``fingerprint_cache``  fingerprint per code key (checksum + config), so unchanged files are
+                not parsed again
+``shadow``      per shadow run and node: the planner's prediction and whether the data changed
 ==============  ==========================================================================
 
 Every write is one transaction: a crash at any point leaves the last committed state whole
@@ -54,7 +58,7 @@ import polars as pl
 
 from saosim.errors import SaosimError
 from saosim.schema import TABLES, validate
-from saosim.state import STATE_SCHEMA, State
+from saosim.state import STATE_SCHEMA, NodeState, State
 
 if TYPE_CHECKING:
     from saosim.artifacts.history import History
@@ -142,6 +146,25 @@ LOCKS_SCHEMA: dict[str, pl.DataType] = {
     "acquired_at": _TS,
     "expires_at": _TS,
 }
+FINGERPRINT_CACHE_SCHEMA: dict[str, pl.DataType] = {
+    "key": pl.String(),
+    "fingerprint": pl.String(),
+}
+SHADOW_SCHEMA: dict[str, pl.DataType] = {
+    "plan_id": pl.String(),
+    "run_id": pl.String(),
+    "run_at": _TS,
+    "unique_id": pl.String(),
+    "name": pl.String(),
+    "predicted": pl.String(),
+    "reason": pl.String(),
+    "status": pl.String(),
+    "rows_before": pl.Int64(),
+    "rows_after": pl.Int64(),
+    "hash_before": pl.String(),
+    "hash_after": pl.String(),
+    "changed": pl.Boolean(),
+}
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     _ddl("node_state", STATE_SCHEMA, ("unique_id",)),
@@ -152,6 +175,9 @@ _CREATE = (
     _ddl("plan_runs", PLAN_RUNS_SCHEMA, ("plan_id", "run_id")),
     _ddl("source_arrivals", TABLES["source_arrivals"], ("unique_id", "arrived_at")),
     _ddl("locks", LOCKS_SCHEMA, ("unique_id",)),
+    _ddl("code_changes", TABLES["code_changes"], ("unique_id", "changed_at")),
+    _ddl("fingerprint_cache", FINGERPRINT_CACHE_SCHEMA, ("key",)),
+    _ddl("shadow", SHADOW_SCHEMA, ("plan_id", "unique_id")),
 )
 
 
@@ -320,12 +346,15 @@ class StateStore:
         job_id: str | None = None,
         state: State | None = None,
         holder: str | None = None,
+        updates: Mapping[str, NodeState] | None = None,
     ) -> str:
         """Import a ``run_results.json`` into ``runs``/``node_runs``; returns its run id.
 
         In the same transaction it links the run to ``plan_id``, replaces the state with
-        ``state`` (the plan applied to this run's outcome) and releases ``holder``'s locks
-        (default: this process and thread's) — so a crash leaves either all of it or none.
+        ``state`` (the plan applied to this run's outcome) — or, with ``updates``, replaces only
+        those nodes' entries of the state as stored now, so concurrent runs that touched other
+        nodes keep theirs — and releases ``holder``'s locks (default: this process and
+        thread's), so a crash leaves either all of it or none.
         """
         from saosim.artifacts.runs import read_runs
 
@@ -345,8 +374,22 @@ class StateStore:
                 )
             if state is not None:
                 self._write_state(con, state)
+            if updates:
+                self._merge_state(con, updates)
             con.execute("DELETE FROM locks WHERE holder = ?", [holder or default_holder()])
         return run_id
+
+    def update_state(self, updates: Mapping[str, NodeState]) -> None:
+        """Replace only these nodes' entries of the stored state, in one transaction."""
+        with self._transaction() as con:
+            self._merge_state(con, updates)
+
+    def _merge_state(
+        self, con: duckdb.DuckDBPyConnection, updates: Mapping[str, NodeState]
+    ) -> None:
+        ids = sorted(updates)
+        con.execute("DELETE FROM node_state WHERE list_contains(?, unique_id)", [ids])
+        self._insert(con, "node_state", State(dict(updates)).to_frame())
 
     def runs(self) -> pl.DataFrame:
         """The canonical ``runs`` table of every recorded run."""
@@ -408,8 +451,88 @@ class StateStore:
         from saosim.artifacts.history import History
 
         return History(
-            runs=self.runs(), node_runs=self.node_runs(), source_arrivals=self.source_arrivals()
+            runs=self.runs(),
+            node_runs=self.node_runs(),
+            source_arrivals=self.source_arrivals(),
+            code_changes=self.code_changes(),
         )
+
+    # -- code changes and the fingerprint cache -----------------------------------------------
+    def record_code_changes(
+        self, fingerprints: Mapping[str, tuple[str | None, str]], *, at: datetime
+    ) -> int:
+        """Record ``{unique_id: (checksum, fingerprint)}`` where the fingerprint differs from
+        the last one recorded for that node (a first sighting is recorded too); returns how
+        many rows were added."""
+        with self._transaction() as con:
+            last = dict(
+                con.execute(
+                    "SELECT unique_id, arg_max(fingerprint, changed_at) FROM code_changes "
+                    "GROUP BY unique_id"
+                ).fetchall()
+            )
+            new = {u: v for u, v in sorted(fingerprints.items()) if last.get(u) != v[1]}
+            frame = pl.DataFrame(
+                {
+                    "unique_id": list(new),
+                    "changed_at": [at] * len(new),
+                    "checksum": [v[0] for v in new.values()],
+                    "fingerprint": [v[1] for v in new.values()],
+                },
+                schema=TABLES["code_changes"],
+            )
+            con.execute(
+                "DELETE FROM code_changes WHERE changed_at = ? AND list_contains(?, unique_id)",
+                [at, list(new)],
+            )
+            self._insert(con, "code_changes", validate(frame, "code_changes"))
+        return len(new)
+
+    def code_changes(self) -> pl.DataFrame:
+        """The canonical ``code_changes`` table of every recorded change."""
+        frame = self._frame("SELECT * FROM code_changes ORDER BY changed_at, unique_id")
+        return validate(frame, "code_changes")
+
+    def cached_fingerprints(self, keys: Iterable[str]) -> dict[str, str]:
+        """``{key: fingerprint}`` for the keys the cache holds."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        with self._connect() as con:
+            con.register("_saosim_keys", pl.DataFrame({"key": wanted}))
+            rows = con.execute(
+                "SELECT c.key, c.fingerprint FROM fingerprint_cache c "
+                "JOIN _saosim_keys k USING (key)"
+            ).fetchall()
+        return dict(rows)
+
+    def cache_fingerprints(self, fingerprints: Mapping[str, str]) -> None:
+        """Add ``{key: fingerprint}`` to the cache (a key already there keeps its value)."""
+        if not fingerprints:
+            return
+        frame = pl.DataFrame(
+            {"key": list(fingerprints), "fingerprint": list(fingerprints.values())},
+            schema=FINGERPRINT_CACHE_SCHEMA,
+        )
+        with self._transaction() as con:
+            con.register("_saosim_rows", frame)
+            try:
+                con.execute(
+                    "INSERT INTO fingerprint_cache SELECT * FROM _saosim_rows "
+                    "ON CONFLICT DO NOTHING"
+                )
+            finally:
+                con.unregister("_saosim_rows")
+
+    # -- shadow runs --------------------------------------------------------------------------
+    def record_shadow(self, rows: pl.DataFrame) -> None:
+        """Store the rows of one shadow run (columns of :data:`SHADOW_SCHEMA`)."""
+        with self._transaction() as con:
+            self._insert(con, "shadow", rows.select(list(SHADOW_SCHEMA)).cast(SHADOW_SCHEMA))
+
+    def shadow(self) -> pl.DataFrame:
+        """Every shadow-run row, oldest run first."""
+        return self._frame("SELECT * FROM shadow ORDER BY run_at, plan_id, unique_id")
 
     # -- locks ----------------------------------------------------------------------------------
     def acquire(
@@ -451,10 +574,7 @@ class StateStore:
             )
             con.execute(
                 "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)",
-                [
-                    holder,
-                    free,
-                ],
+                [holder, free],
             )
             self._insert(con, "locks", frame)
         return frozenset(free), elsewhere

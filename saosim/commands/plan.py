@@ -1,0 +1,154 @@
+"""``saosim plan PROJECT_DIR`` (plan, ``--execute``, ``--shadow``) and ``saosim shadow-report``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from saosim.cli import app, console, friendly_errors, print_json
+from saosim.errors import ConfigError
+
+_COLOURS = {"build": "green", "run": "cyan", "reuse": "dim", "skip": "red", "no_op": "dim"}
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+_PROJECT = typer.Argument(help="The dbt project folder (with dbt_project.yml).")
+_FORMAT = typer.Option("--format", "-f", help="table or json")
+
+
+def _at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not an ISO time", field="--at") from None
+    if at.tzinfo is None:
+        raise ConfigError(f"{value!r} has no time zone; add +00:00", field="--at")
+    return at
+
+
+def _rows(frame: Any) -> list[dict[str, Any]]:
+    keys = [k for k in ("unique_id", "name", "action", "reason", "detail", "status") if k in frame]
+    return [
+        {("node" if k == "unique_id" else k): row[k] for k in keys}
+        for row in frame.select(keys).iter_rows(named=True)
+    ]
+
+
+def _table(rows: list[dict[str, Any]], title: str) -> Table:
+    columns = [k for k in ("name", "action", "reason", "status", "detail") if k in rows[0]]
+    table = Table(*columns, title=title) if rows else Table(title=title)
+    for row in rows:
+        colour = _COLOURS.get(row["action"], "")
+        cells = [str(row[k] or "") for k in columns]
+        cells[1] = f"[{colour}]{cells[1]}[/]" if colour else cells[1]
+        table.add_row(*cells)
+    return table
+
+
+@app.command("plan")
+@friendly_errors
+def plan_command(
+    project_dir: Annotated[Path, _PROJECT],
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", help="baseline, sao, dbt_state or orchestra")
+    ] = "sao",
+    select: Annotated[str | None, typer.Option("--select", "-s", help="dbt selector")] = None,
+    exclude: Annotated[str | None, typer.Option("--exclude", help="dbt selector")] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="run dbt build on the plan")] = False,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="full dbt build; record what would be reused")
+    ] = False,
+    at: Annotated[str | None, typer.Option("--at", help="plan time, ISO with offset")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", help="manifest.json or target/ (skip dbt parse)")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="dbt target")] = None,
+    output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
+) -> None:
+    """Plan a run of a live dbt project: build or reuse each node, with a reason."""
+    from saosim.live import plan as live_plan
+
+    if execute and shadow:
+        raise ConfigError("choose --execute or --shadow, not both", field="--shadow")
+    made = live_plan(
+        project_dir,
+        profile,
+        select=select,
+        exclude=exclude,
+        at=_at(at),
+        manifest=manifest,
+        target=target,
+    )
+    if shadow:
+        result = made.shadow()
+        frame = result.plan.to_frame()
+        statuses = result.build.statuses if result.build is not None else {}
+        frame = frame.with_columns(
+            frame.get_column("unique_id").replace_strict(statuses, default=None).alias("status")
+        )
+        title = f"shadow run — predicted; verdicts: {result.summary()}"
+    elif execute:
+        result = made.execute()
+        frame = result.to_frame()
+        title = f"executed — {result.counts()}"
+    else:
+        frame = made.to_frame()
+        title = f"plan at {made.at:%Y-%m-%d %H:%M} UTC — {made.counts()}"
+    rows = _rows(frame)
+    if output is OutputFormat.JSON:
+        print_json(rows)
+    else:
+        console.print(_table(rows, title))
+
+
+@app.command("shadow-report")
+@friendly_errors
+def shadow_report_command(
+    project_dir: Annotated[Path, _PROJECT],
+    latest: Annotated[bool, typer.Option("--latest", help="only the last shadow run")] = False,
+    output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
+) -> None:
+    """Compare shadow runs' predicted reuse with what actually changed, per model."""
+    from saosim.live import shadow_report
+
+    report = shadow_report(project_dir, latest=latest)
+    keys = ("run_at", "unique_id", "name", "predicted", "reason", "changed", "verdict")
+    rows = [
+        {("node" if k == "unique_id" else k): r[k] for k in (*keys, "rows_before", "rows_after")}
+        for r in report.rows.iter_rows(named=True)
+    ]
+    if output is OutputFormat.JSON:
+        print_json({"summary": report.summary(), "rows": rows})
+        return
+    table = Table(
+        "name",
+        "predicted",
+        "reason",
+        "rows",
+        "changed",
+        "verdict",
+        title=f"shadow report — {report.summary()}",
+    )
+    for r in rows:
+        colour = "red" if r["verdict"] in ("false_reuse", "wasted_build") else ""
+        verdict = f"[{colour}]{r['verdict']}[/]" if colour else r["verdict"]
+        table.add_row(
+            r["name"],
+            r["predicted"],
+            r["reason"],
+            f"{r['rows_before']} → {r['rows_after']}",
+            str(r["changed"]).lower(),
+            verdict,
+        )
+    console.print(table)

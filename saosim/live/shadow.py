@@ -1,0 +1,232 @@
+"""Shadow mode: build everything as today, and record what the planner would have reused.
+
+A shadow run is a normal full ``dbt build`` of the selection (what a team runs before turning
+SAO on). Before it, saosim plans the run with the state-aware profile and hashes every
+relation it is about to build; after it, it hashes them again. Whether a node's data changed is
+then a fact, not a guess, and each prediction gets a verdict:
+
+=================  =======================  ==================================================
+predicted          data after the build     verdict
+=================  =======================  ==================================================
+reuse              unchanged                ``correct_reuse``: SAO would have saved this build
+reuse              changed                  ``false_reuse``: SAO would have served stale data
+build              changed                  ``needed_build``
+build              unchanged                ``wasted_build``: SAO would have built for nothing
+=================  =======================  ==================================================
+
+A ``false_reuse`` with reason ``within_build_after`` or ``waiting_for_all_upstreams`` is the
+staleness the freshness config asks for, not a planner error; ``deliberate`` marks those rows.
+
+The data hash (row count and an order-independent hash of every row) is read from DuckDB; other
+adapters are out of scope (see :mod:`saosim.live.warehouse`). The run is recorded like any other
+(runs, node runs, state: every node built), so shadow runs feed the same history.
+
+>>> verdict("reuse", False), verdict("build", False)
+('correct_reuse', 'wasted_build')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import polars as pl
+
+from saosim.decision import Action, Reason
+from saosim.live.dbt_runner import BuildResult, dbt_build
+from saosim.live.runner import LivePlan, _project_dir, _store, lock_plan, record_build
+from saosim.live.store import SHADOW_SCHEMA, StateStore, default_holder
+from saosim.live.warehouse import data_hashes, duckdb_path
+from saosim.planner import Plan
+from saosim.planner import plan as make_plan
+
+__all__ = ["VERDICTS", "ShadowReport", "ShadowResult", "shadow", "shadow_report", "verdict"]
+
+#: The four verdicts, in report order.
+VERDICTS = ("correct_reuse", "false_reuse", "needed_build", "wasted_build")
+_DELIBERATE = frozenset({Reason.WITHIN_BUILD_AFTER.value, Reason.WAITING_FOR_ALL_UPSTREAMS.value})
+
+
+def verdict(predicted: str, changed: bool) -> str:
+    """The verdict of one prediction (``build``/``reuse``) given whether the data changed."""
+    if predicted == Action.REUSE.value:
+        return "false_reuse" if changed else "correct_reuse"
+    return "needed_build" if changed else "wasted_build"
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """One shadow run: the prediction, dbt's full build and the per-node comparison."""
+
+    plan: LivePlan
+    build: BuildResult | None
+    plan_id: str
+    run_id: str | None
+    rows: pl.DataFrame
+
+    def summary(self) -> dict[str, int]:
+        """How many nodes got each verdict."""
+        return _summary(self.rows)
+
+
+def _summary(rows: pl.DataFrame) -> dict[str, int]:
+    counts = dict(rows.group_by("verdict").len().iter_rows()) if rows.height else {}
+    return {v: int(counts.get(v, 0)) for v in VERDICTS}
+
+
+def _measured(p: Plan) -> list[str]:
+    nodes = p.project.nodes  # type: ignore[attr-defined]
+    return [
+        d.node_id
+        for d in p.decisions
+        if nodes[d.node_id].is_buildable
+        and not nodes[d.node_id].is_ephemeral
+        and d.action in (Action.BUILD, Action.REUSE)
+    ]
+
+
+def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResult:
+    """Run a full ``dbt build`` of the plan's selection and compare with its predictions.
+
+    Args:
+        live_plan: a plan from :func:`saosim.live.plan` (the prediction).
+        wait_timeout_s: how long to wait for another run building the same nodes.
+    """
+    ctx = live_plan._context()
+    holder = default_holder()
+    predicted, _ = lock_plan(
+        live_plan, holder=holder, wait_timeout_s=wait_timeout_s, build_all=True
+    )
+    values = {f.name: getattr(predicted, f.name) for f in fields(Plan)}
+    inputs = predicted._inputs
+    assert inputs is not None
+    # what actually runs: every selected node, as dbt without state builds it
+    full = make_plan(
+        predicted.project,
+        inputs.state,
+        at=predicted.at,
+        source_versions=ctx.source_versions,
+        freshness=ctx.freshness,
+        profile="baseline",
+        select=ctx.select,
+        exclude=ctx.exclude,
+    )
+    full = LivePlan(
+        **{**values, "decisions": full.decisions, "profile": full.profile, "_inputs": full._inputs},
+        live=ctx,
+    )
+    measured = _measured(predicted)
+    db = duckdb_path(ctx.project_dir, target=ctx.target, profiles_dir=ctx.profiles_dir)
+    try:
+        before = data_hashes(predicted.project, db, measured)
+        plan_id = ctx.store.record_plan(
+            predicted, job_id=ctx.job_id or "shadow", selection=ctx.selection
+        )
+        todo = set(full.built) | set(full.ran)
+        build = (
+            dbt_build(
+                ctx.project_dir,
+                todo,
+                project=predicted.project,
+                indirect_selection="empty",
+                profiles_dir=ctx.profiles_dir,
+                target=ctx.target,
+            )
+            if todo
+            else None
+        )
+        after = data_hashes(predicted.project, db, measured)
+    except BaseException:
+        ctx.store.release(holder=holder)
+        raise
+    run_id = None
+    if build is not None and build.run_results_path is not None:
+        run_id = record_build(predicted, full, build, plan_id=plan_id, holder=holder)
+    else:
+        ctx.store.release(holder=holder)
+    statuses = build.statuses if build is not None else {}
+    names = predicted.project.nodes
+    records = []
+    for d in predicted.decisions:
+        if d.node_id not in before:
+            continue
+        (rows_before, hash_before), (rows_after, hash_after) = before[d.node_id], after[d.node_id]
+        records.append(
+            {
+                "plan_id": plan_id,
+                "run_id": run_id,
+                "run_at": predicted.at,
+                "unique_id": d.node_id,
+                "name": names[d.node_id].name,
+                "predicted": d.action.value,
+                "reason": d.reason.value,
+                "status": statuses.get(d.node_id),
+                "rows_before": rows_before,
+                "rows_after": rows_after,
+                "hash_before": hash_before,
+                "hash_after": hash_after,
+                "changed": hash_before is None or hash_before != hash_after,
+            }
+        )
+    rows = pl.DataFrame(records, schema=SHADOW_SCHEMA)
+    ctx.store.record_shadow(rows)
+    return ShadowResult(predicted, build, plan_id, run_id, _with_verdicts(rows))
+
+
+def _with_verdicts(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.with_columns(
+        pl.struct("predicted", "changed")
+        .map_elements(lambda r: verdict(r["predicted"], bool(r["changed"])), return_dtype=pl.String)
+        .alias("verdict"),
+        pl.col("reason").is_in(list(_DELIBERATE)).alias("deliberate"),
+    )
+
+
+@dataclass(frozen=True)
+class ShadowReport:
+    """Shadow runs compared: one row per run and node (``rows``), counts per verdict."""
+
+    rows: pl.DataFrame
+
+    def summary(self) -> dict[str, int]:
+        """How many (run, node) rows got each verdict."""
+        return _summary(self.rows)
+
+    def per_model(self) -> pl.DataFrame:
+        """Per node: how many shadow runs gave each verdict (one column per verdict)."""
+        if self.rows.height == 0:
+            return pl.DataFrame(
+                schema={
+                    "unique_id": pl.String,
+                    "name": pl.String,
+                    **{v: pl.UInt32 for v in VERDICTS},
+                }
+            )
+        wide = self.rows.pivot(
+            "verdict", index=["unique_id", "name"], values="run_at", aggregate_function="len"
+        )
+        for v in VERDICTS:
+            if v not in wide.columns:
+                wide = wide.with_columns(pl.lit(0, dtype=pl.UInt32).alias(v))
+        return wide.select("unique_id", "name", *VERDICTS).fill_null(0).sort("unique_id")
+
+
+def shadow_report(
+    project_dir: str | Path,
+    *,
+    state: StateStore | str | Path | None = None,
+    latest: bool = False,
+) -> ShadowReport:
+    """Compare every recorded shadow run's predictions with what actually changed.
+
+    Args:
+        project_dir: the dbt project folder.
+        state: the state store (default ``<project>/.saosim/state.duckdb``).
+        latest: only the most recent shadow run.
+    """
+    store = _store(_project_dir(project_dir), state)
+    rows = store.shadow()
+    if latest and rows.height:
+        last = rows.sort("run_at").get_column("plan_id")[-1]
+        rows = rows.filter(pl.col("plan_id") == last)
+    return ShadowReport(_with_verdicts(rows))

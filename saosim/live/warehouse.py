@@ -1,0 +1,122 @@
+"""Reading the live warehouse (DuckDB): source data versions and per-relation data hashes.
+
+DuckDB lets one process write a database file at a time, and ``dbt build`` in another process
+holds it for the whole build, so a read-only connection is retried until the file is free.
+Other adapters are out of scope here: render the metadata SQL with
+:func:`saosim.live.metadata.source_versions_query` for your dialect, run it with your
+warehouse's client, and pass the result to :func:`saosim.live.plan` as ``source_versions``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from saosim.errors import ConfigError, SaosimError
+from saosim.graph import Project
+from saosim.live.metadata import source_versions
+from saosim.live.profiles import warehouse_target
+
+__all__ = ["DataHash", "data_hashes", "duckdb_path", "read_only", "warehouse_source_versions"]
+
+_BUSY = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def duckdb_path(
+    project_dir: str | Path, *, target: str | None = None, profiles_dir: str | Path | None = None
+) -> Path:
+    """The DuckDB file a project's dbt profile writes to.
+
+    Raises:
+        ConfigError: the profile's adapter is not DuckDB, or the file does not exist.
+    """
+    wh = warehouse_target(project_dir, profiles_dir=profiles_dir, target=target)
+    if wh.adapter != "duckdb" or wh.path is None:
+        raise ConfigError(
+            f"saosim reads the warehouse of DuckDB profiles only, not {wh.adapter!r}: render "
+            "the metadata SQL with saosim.live.metadata.source_versions_query, run it with your "
+            "warehouse's client and pass source_versions=",
+            field=f"{wh.profile}.outputs.{wh.target}.type",
+        )
+    if not wh.path.is_file():
+        raise ConfigError(
+            "does not exist yet; load the sources first (examples/jaffle_duckdb/land.py --init)",
+            path=str(wh.path),
+        )
+    return wh.path
+
+
+@contextmanager
+def read_only(path: Path, *, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, waiting while another process (a dbt build) writes the file."""
+    deadline = time.monotonic() + timeout_s
+    pause = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException as exc:
+            if not any(m in str(exc) for m in _BUSY):
+                raise
+            if time.monotonic() > deadline:
+                raise SaosimError(
+                    f"{path}: another process kept the database locked for {timeout_s:.0f} s"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def warehouse_source_versions(
+    project: Project,
+    project_dir: str | Path,
+    *,
+    target: str | None = None,
+    profiles_dir: str | Path | None = None,
+) -> dict[str, datetime]:
+    """When data last landed in each source, read from the project's DuckDB warehouse."""
+    path = duckdb_path(project_dir, target=target, profiles_dir=profiles_dir)
+    with read_only(path) as con:
+        return source_versions(project, con, "duckdb")
+
+
+#: (row count, order-independent hash of every row); both ``None`` when the relation is missing.
+DataHash = tuple[int | None, str | None]
+
+
+def _relation_sql(project: Project, uid: str) -> str:
+    node = project.nodes[uid]
+    table = exp.table_(
+        exp.to_identifier(node.alias or node.name),
+        db=exp.to_identifier(node.schema) if node.schema else None,
+        catalog=exp.to_identifier(node.database) if node.database else None,
+    )
+    return table.sql("duckdb")
+
+
+def data_hashes(project: Project, path: Path, unique_ids: Iterable[str]) -> dict[str, DataHash]:
+    """Row count and content hash of each node's relation (tables and views alike).
+
+    The hash sums DuckDB's ``hash()`` of every whole row, so it ignores row order and changes
+    when any value, row or column changes.
+    """
+    out: dict[str, DataHash] = {}
+    with read_only(path) as con:
+        for uid in sorted(set(unique_ids)):
+            query = f"SELECT count(*), sum(hash(t))::VARCHAR FROM {_relation_sql(project, uid)} t"
+            try:
+                rows, digest = con.execute(query).fetchone()
+            except duckdb.CatalogException:
+                out[uid] = (None, None)
+                continue
+            out[uid] = (int(rows), digest)
+    return out
