@@ -1,14 +1,19 @@
 """saosim's ``orchestra`` profile against the real dbt-orchestra 1.5 planner.
 
 The first tests pin what dbt-orchestra itself decides on small hand-made cases (so the harness
-is known to feed it what it reads); the property test then compares build/reuse sets on
-generated cases. See ``tests/orchestra_harness.py`` for how each side is fed.
+is known to feed it what it reads). The property tests then compare saosim's decisions with
+dbt-orchestra's on generated single runs (2,000), on generated timelines where each side keeps
+its own state (300), and on real DAG shapes from ``../shared/real-artifacts``; one more test
+checks that the generator reaches every kind of decision dbt-orchestra makes. How each side is
+fed: ``tests/orchestra_harness.py``; differences found: README, "Where saosim's `sao` profile
+differs from dbt-orchestra".
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -185,6 +190,13 @@ def test_orchestra_missing_table_builds_only_with_verify_relations_exist() -> No
     assert run_orchestra(case, verify_relations_exist=False).built == frozenset()
 
 
+def test_orchestra_full_refresh_runs_everything_it_selects() -> None:
+    state = {"stg": CaseState(T0, seen_sources={"raw.orders": T0}), "fct": CaseState(T0 + H)}
+    case = Case(_chain(), state, {"raw.orders": T0}, T0 + 5 * H, full_refresh=True)
+    assert _built(case) == {"stg", "fct"}
+    assert _built(replace(case, select=frozenset({"fct"}))) == {"fct"}
+
+
 def test_orchestra_ignores_failed_tests_and_python() -> None:
     nodes = (SRC, CaseNode("py", "model", ("raw.orders",), "table", "python"))
     state = {"py": CaseState(T0, seen_sources={"raw.orders": T0}, tests_failed=True)}
@@ -194,7 +206,7 @@ def test_orchestra_ignores_failed_tests_and_python() -> None:
 # -- conformance --------------------------------------------------------------------------------
 
 
-def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str]]:
+def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
     from saosim.planner import ProfileOptions, plan
 
     project, state, source_versions = saosim_inputs(case)
@@ -215,6 +227,7 @@ def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str]]:
     return (
         frozenset(u for u in p.built if u in compared),
         frozenset(u for u in p.reused if u in compared),
+        {d.node_id: f"{d.action.value} ({d.reason.value})" for d in p.decisions},
     )
 
 
@@ -230,9 +243,13 @@ def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str]]:
 def test_saosim_orchestra_profile_matches_dbt_orchestra(case: Case) -> None:
     pytest.importorskip("saosim.planner")
     orchestra = run_orchestra(case)
-    built, reused = _saosim_sets(case)
+    built, reused, saosim = _saosim_sets(case)
     wrong = sorted((built ^ orchestra.built) | (reused ^ orchestra.reused))
-    detail = "; ".join(f"{u}: dbt-orchestra says {orchestra.reasons[u]!r}" for u in wrong)
+    detail = "; ".join(
+        f"{u}: saosim {saosim.get(u)}, dbt-orchestra {orchestra.freshness[u].value} "
+        f"({orchestra.reasons[u]!r})"
+        for u in wrong
+    )
     assert (built, reused) == (orchestra.built, orchestra.reused), detail
 
 
@@ -254,6 +271,43 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline(timeline
         assert not wrong, f"run {step.index} at {step.run.at:%Y-%m-%d %H:%M:%S}: " + "; ".join(
             wrong
         )
+
+
+#: dbt-orchestra's reasons (dag.py, sao.py, relation_existence.py) → what they mean here.
+_ORCHESTRA_REASONS = {
+    "Snapshot is always dirty": "snapshot",
+    "State orchestration for seeds currently disabled": "seed always",
+    "Model from external package": "package root",
+    "not previously seen in state": "never built",
+    "Checksum changed since last run": "code changed",
+    "still within freshness config": "within window",
+    "Config inherited from": "inherited window",
+    "requires all upstream dependents": "updates_on all, waiting",
+    "Upstream node(s) being reused": "upstream reused",
+    "has no new data since last run": "source has nothing new",
+    "no longer exists in the warehouse": "table missing",
+}
+
+
+@pytest.mark.slow
+def test_generator_reaches_every_kind_of_dbt_orchestra_decision() -> None:
+    """Guards the property tests against a generator that quietly stops reaching a region."""
+    seen: set[str] = set()
+
+    @settings(max_examples=250, deadline=None, derandomize=True, database=None)
+    @given(case=cases())
+    def collect(case: Case) -> None:
+        result = run_orchestra(case)
+        for uid in result.compared:
+            reason = result.reasons[uid]
+            seen.update(v for k, v in _ORCHESTRA_REASONS.items() if k in reason)
+            if "in same state as last run" in reason:
+                clean = result.freshness[uid].value == "CLEAN"
+                seen.add("nothing new" if clean else "dirtied by a parent")
+
+    collect()
+    expected = {*_ORCHESTRA_REASONS.values(), "nothing new", "dirtied by a parent"}
+    assert expected - seen == set()
 
 
 # -- real DAG shapes ----------------------------------------------------------------------------
