@@ -296,3 +296,21 @@ def test_a_replay_of_the_history_costs_what_the_history_cost():
     overhead = costs.run_overhead_usd_array(per_run.get_column("billed").to_numpy())
     replay = per_run.get_column("usd").sum() + overhead.sum()
     assert replay == pytest.approx(history_cost(est, model).total_usd, rel=0.01)
+
+
+def test_history_cost_on_bytes_and_dollar_bases_and_unbilled_views():
+    rows = [
+        _row("r0000", "model.p.tab", T0, 30.0, bytes_processed=TIB, cost=0.5),
+        _row("r0000", "model.p.v", T0, 2.0, bytes_processed=0, cost=0.01),
+        _row("r0001", "model.p.tab", T0 + timedelta(hours=1), 30.0, bytes_processed=None),
+    ]
+    est = estate(rows, 2)
+    bq = history_cost(est, CostModel.from_config({"bigquery_usd_per_tib": 6.25}))
+    assert bq.node_usd == pytest.approx(6.25)
+    assert bq.missing_values == 1  # r0001 has no bytes: counted as 0 and reported
+    assert bq.overhead_usd == 0.0  # no warehouse rate on the bytes basis
+    dollars = history_cost(est, CostModel.from_config({"cost_from_history": True}))
+    assert dollars.node_usd == pytest.approx(0.51)
+    runtime = CostModel(usd_per_hour=3.6, warehouse_min_billing_s=0)
+    assert history_cost(est, runtime).node_usd == pytest.approx(0.062)
+    assert history_cost(est, runtime, profile="dbt_state").node_usd == pytest.approx(0.060)
