@@ -300,8 +300,9 @@ def _node_runs_frame(
         completed_at=pl.when(ran_only).then(pl.col("completed_at")),
         rows_affected=pl.when(pl.col("_produced")).then(pl.col("rows_affected")),
         bytes_processed=pl.when(pl.col("_produced")).then(pl.col("bytes_processed")),
+        # dbt writes an empty adapter_response for a node that errored: no query id.
         query_id=(
-            pl.when(ran_only).then(
+            pl.when(pl.col("_produced")).then(
                 pl.format(
                     "01{}-0000-{}",
                     pl.col("run_id").str.slice(0, 8),
