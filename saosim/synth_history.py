@@ -57,24 +57,31 @@ def default_jobs(project: Project) -> tuple[SynthJob, ...]:
     n = max(1, len(project.buildable))
     folders = _folder_closures(project)
     hourly: str | None = None
+    size = 0
     try:
-        if project.select("tag:hourly") & set(project.buildable):
-            hourly = "tag:hourly"
+        size = len(project.select("tag:hourly") & set(project.buildable))
+        hourly = "tag:hourly" if size else None
     except SelectionError:
         pass
     used: set[str] = set()
     if hourly is None and folders:
         folder = min(folders, key=lambda f: (abs(folders[f] / n - 0.12), f))
-        hourly, used = f"+path:{folder}", {folder}
+        hourly, used, size = f"+path:{folder}", {folder}, folders[folder]
     if hourly:
         # Hourly through the working day, Monday to Friday: the common dbt Cloud pattern, and
         # half the rows of a round-the-clock job (the bundled example stays small on disk).
-        jobs.append(SynthJob("hourly", "15 7-20 * * 1-5", hourly, threads=6))
+        jobs.append(SynthJob("hourly", "15 7-20 * * 1-5", hourly, threads=_threads(size, 6)))
     rest = {f: c for f, c in folders.items() if f not in used and "/core" not in f}
     if rest:
         folder = min(rest, key=lambda f: (abs(rest[f] / n - 0.12), f))
-        jobs.append(SynthJob("six_hourly", "30 */6 * * *", f"+path:{folder}", threads=8))
+        threads = _threads(rest[folder], 8)
+        jobs.append(SynthJob("six_hourly", "30 */6 * * *", f"+path:{folder}", threads=threads))
     return tuple(jobs)
+
+
+def _threads(n_nodes: int, base: int) -> int:
+    """More threads for a big slice, as a team would give a job that otherwise overruns."""
+    return base if n_nodes <= 300 else min(16, base * 2)
 
 
 def _folder_closures(project: Project) -> dict[str, int]:
