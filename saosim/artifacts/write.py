@@ -84,7 +84,25 @@ def _relation(node: Node) -> str | None:
     return ".".join(p for p in (node.database, node.schema, node.alias or node.name) if p)
 
 
-def _node_entry(node: Node, parents: list[str], created_at: float) -> dict[str, Any]:
+_TEST_KINDS = ("not_null", "unique", "accepted_values", "relationships")
+
+
+def _refs(project: Project, parents: list[str]) -> tuple[list[Any], list[list[str]]]:
+    """``refs`` and ``sources`` as dbt records them: what the raw code names."""
+    refs: list[Any] = []
+    sources: list[list[str]] = []
+    for uid in parents:
+        parent = project.nodes[uid]
+        if parent.resource_type == "source":
+            sources.append(parent.source_name.split(".", 1))
+        else:
+            refs.append({"name": parent.name, "package": None, "version": None})
+    return refs, sources
+
+
+def _node_entry(
+    node: Node, parents: list[str], created_at: float, project: Project
+) -> dict[str, Any]:
     build = json.loads(node.build_config) if node.build_config else {}
     config: dict[str, Any] = {
         "enabled": True,
@@ -170,8 +188,8 @@ def _node_entry(node: Node, parents: list[str], created_at: float) -> dict[str, 
         "raw_code": node.raw_code,
         "doc_blocks": [],
         "language": node.language,
-        "refs": [],
-        "sources": [],
+        "refs": _refs(project, parents)[0],
+        "sources": _refs(project, parents)[1],
         "metrics": [],
         "depends_on": {"macros": [], "nodes": parents},
         "compiled_path": None if node.resource_type == "seed" else f"target/compiled/{path}",
@@ -182,7 +200,8 @@ def _node_entry(node: Node, parents: list[str], created_at: float) -> dict[str, 
         "contract": {"enforced": False, "alias_types": True, "checksum": None},
     }
     if is_test:
-        kind = node.name.split("_")[0] if not node.name.startswith("not_null") else "not_null"
+        kind = next((k for k in _TEST_KINDS if node.name.startswith(k + "_")), "generic")
+        entry["depends_on"]["macros"] = [f"macro.dbt.test_{kind}"]
         entry |= {
             "column_name": None,
             "file_key_name": f"models.{parents[0].split('.')[-1]}" if parents else None,
@@ -264,7 +283,7 @@ def manifest_dict(
         if node.resource_type == "source":
             sources[uid] = _source_entry(node, created)
         else:
-            nodes[uid] = _node_entry(node, list(project.parents(uid)), created)
+            nodes[uid] = _node_entry(node, list(project.parents(uid)), created, project)
             if checksums and uid in checksums:
                 nodes[uid]["checksum"] = {"name": "sha256", "checksum": checksums[uid]}
     parent_map = {uid: list(project.parents(uid)) for uid in project.order}
