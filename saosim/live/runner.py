@@ -153,18 +153,28 @@ def record_build(
     recorded: Plan, applied: Plan, build: BuildResult, *, plan_id: str, holder: str
 ) -> str:
     """Apply ``build``'s outcome to ``applied`` and record the run, state updates and lock
-    release against ``recorded``'s plan id in one store transaction; returns the run id."""
+    release against ``recorded``'s plan id in one store transaction; returns the run id.
+
+    A plan made for a given ``at`` (not the clock) is recorded as running at ``at``: dbt's
+    timings are shifted by ``at - build start``, so state, history and build_after windows all
+    follow the given clock, and a test or demo advances time without sleeping.
+    """
     assert isinstance(recorded, LivePlan) and recorded.live is not None
-    before = applied._inputs.state if applied._inputs is not None else State.empty()
-    after = applied.apply(build.statuses, finished_at=build.finished_at or recorded.at)
-    updates = {u: ns for u, ns in after.nodes.items() if before.get(u) != ns}
     assert build.run_results_path is not None
+    shift = None
+    if not recorded.live.at_from_clock and build.started_at is not None:
+        shift = recorded.at - build.started_at
+    finished = {u: t + shift if shift else t for u, t in build.finished_at.items()}
+    before = applied._inputs.state if applied._inputs is not None else State.empty()
+    after = applied.apply(build.statuses, finished_at=finished or recorded.at)
+    updates = {u: ns for u, ns in after.nodes.items() if before.get(u) != ns}
     return recorded.live.store.record_run(
         build.run_results_path,
         plan_id=plan_id,
         job_id=recorded.live.job_id,
         updates=updates,
         holder=holder,
+        time_shift=shift,
     )
 
 
@@ -347,8 +357,9 @@ def plan(
         state: the state store (a :class:`StateStore` or its file; default
             ``<project>/.saosim/state.duckdb``), or a :class:`State` to plan from instead of
             the stored one (results are still recorded in the default store).
-        at: the run's time (UTC-aware); default now. Source data versions later than ``at``
-            count as landing at ``at`` (the warehouse is read as it is now).
+        at: the run's time (UTC-aware); default now, read from the clock. Source data
+            versions later than ``at`` count as landing at ``at`` (the warehouse is read as it
+            is now). An execution of a plan with a given ``at`` is recorded at that time.
         options, freshness, full_refresh: as for :func:`saosim.planner.plan`; freshness
             defaults to the manifest's ``freshness.build_after`` configs.
         manifest: a ``manifest.json`` or target folder to read instead of running ``dbt parse``.

@@ -35,7 +35,8 @@ import polars as pl
 from saosim.decision import Action, Reason
 from saosim.live.dbt_runner import BuildResult, dbt_build
 from saosim.live.runner import LivePlan, _project_dir, _store, lock_plan, record_build
-from saosim.live.store import SHADOW_SCHEMA, StateStore, default_holder
+from saosim.live.store import StateStore, default_holder
+from saosim.live.store_tables import SHADOW_SCHEMA
 from saosim.live.warehouse import data_hashes, duckdb_path
 from saosim.planner import Plan
 from saosim.planner import plan as make_plan

@@ -57,8 +57,16 @@ import duckdb
 import polars as pl
 
 from saosim.errors import SaosimError
+from saosim.live.store_tables import (
+    CREATE,
+    DECISIONS_SCHEMA,
+    FINGERPRINT_CACHE_SCHEMA,
+    LOCKS_SCHEMA,
+    PLANS_SCHEMA,
+    SHADOW_SCHEMA,
+)
 from saosim.schema import TABLES, validate
-from saosim.state import STATE_SCHEMA, NodeState, State
+from saosim.state import NodeState, State
 
 if TYPE_CHECKING:
     from saosim.artifacts.history import History
@@ -86,101 +94,6 @@ def default_store_path(project_dir: str | Path) -> Path:
     return Path(project_dir) / ".saosim" / "state.duckdb"
 
 
-def _duck_type(dtype: pl.DataType | type[pl.DataType]) -> str:
-    if isinstance(dtype, type):  # the canonical schemas spell simple types as classes
-        dtype = dtype()
-    if isinstance(dtype, pl.Datetime):
-        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
-    if isinstance(dtype, pl.List):
-        return f"{_duck_type(dtype.inner)}[]"
-    if isinstance(dtype, pl.Struct):
-        return "STRUCT(" + ", ".join(f"{f.name} {_duck_type(f.dtype)}" for f in dtype.fields) + ")"
-    simple = {
-        pl.String: "VARCHAR",
-        pl.Float64: "DOUBLE",
-        pl.Int64: "BIGINT",
-        pl.Int32: "INTEGER",
-        pl.Boolean: "BOOLEAN",
-        pl.Enum: "VARCHAR",
-    }
-    for kind, name in simple.items():
-        if isinstance(dtype, kind):
-            return name
-    raise AssertionError(f"no DuckDB type for {dtype}")
-
-
-def _ddl(table: str, schema: dict[str, pl.DataType], key: tuple[str, ...] = ()) -> str:
-    columns = [f"{name} {_duck_type(dtype)}" for name, dtype in schema.items()]
-    if key:
-        columns.append(f"PRIMARY KEY ({', '.join(key)})")
-    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
-
-
-_TS = pl.Datetime("us", "UTC")
-PLANS_SCHEMA: dict[str, pl.DataType] = {
-    "plan_id": pl.String(),
-    "run_at": _TS,
-    "profile": pl.String(),
-    "options": pl.String(),
-    "job_id": pl.String(),
-    "selection": pl.String(),
-    "created_at": _TS,
-}
-DECISIONS_SCHEMA: dict[str, pl.DataType] = {
-    "plan_id": pl.String(),
-    "position": pl.Int32(),
-    "run_at": _TS,
-    "unique_id": pl.String(),
-    "name": pl.String(),
-    "action": pl.String(),
-    "reason": pl.String(),
-    "detail": pl.String(),
-    "fresh_parents": pl.List(pl.String()),
-    "window_ends_at": _TS,
-    "profile": pl.String(),
-}
-PLAN_RUNS_SCHEMA: dict[str, pl.DataType] = {"plan_id": pl.String(), "run_id": pl.String()}
-LOCKS_SCHEMA: dict[str, pl.DataType] = {
-    "unique_id": pl.String(),
-    "holder": pl.String(),
-    "acquired_at": _TS,
-    "expires_at": _TS,
-}
-FINGERPRINT_CACHE_SCHEMA: dict[str, pl.DataType] = {
-    "key": pl.String(),
-    "fingerprint": pl.String(),
-}
-SHADOW_SCHEMA: dict[str, pl.DataType] = {
-    "plan_id": pl.String(),
-    "run_id": pl.String(),
-    "run_at": _TS,
-    "unique_id": pl.String(),
-    "name": pl.String(),
-    "predicted": pl.String(),
-    "reason": pl.String(),
-    "status": pl.String(),
-    "rows_before": pl.Int64(),
-    "rows_after": pl.Int64(),
-    "hash_before": pl.String(),
-    "hash_after": pl.String(),
-    "changed": pl.Boolean(),
-}
-_CREATE = (
-    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    _ddl("node_state", STATE_SCHEMA, ("unique_id",)),
-    _ddl("plans", PLANS_SCHEMA, ("plan_id",)),
-    _ddl("decisions", DECISIONS_SCHEMA, ("plan_id", "unique_id")),
-    _ddl("runs", TABLES["runs"], ("run_id",)),
-    _ddl("node_runs", TABLES["node_runs"], ("run_id", "unique_id")),
-    _ddl("plan_runs", PLAN_RUNS_SCHEMA, ("plan_id", "run_id")),
-    _ddl("source_arrivals", TABLES["source_arrivals"], ("unique_id", "arrived_at")),
-    _ddl("locks", LOCKS_SCHEMA, ("unique_id",)),
-    _ddl("code_changes", TABLES["code_changes"], ("unique_id", "changed_at")),
-    _ddl("fingerprint_cache", FINGERPRINT_CACHE_SCHEMA, ("key",)),
-    _ddl("shadow", SHADOW_SCHEMA, ("plan_id", "unique_id")),
-)
-
-
 def default_holder() -> str:
     """A lock holder name unique to this process and thread: ``host:pid:thread``."""
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -201,7 +114,7 @@ class StateStore:
         with _THREAD_LOCKS_GUARD:
             self._thread_lock = _THREAD_LOCKS.setdefault(self.path.resolve(), threading.Lock())
         with self._transaction() as con:
-            for statement in _CREATE:
+            for statement in CREATE:
                 con.execute(statement)
             row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
             if row is None:
@@ -347,6 +260,7 @@ class StateStore:
         state: State | None = None,
         holder: str | None = None,
         updates: Mapping[str, NodeState] | None = None,
+        time_shift: timedelta | None = None,
     ) -> str:
         """Import a ``run_results.json`` into ``runs``/``node_runs``; returns its run id.
 
@@ -354,12 +268,16 @@ class StateStore:
         ``state`` (the plan applied to this run's outcome) — or, with ``updates``, replaces only
         those nodes' entries of the state as stored now, so concurrent runs that touched other
         nodes keep theirs — and releases ``holder``'s locks (default: this process and
-        thread's), so a crash leaves either all of it or none.
+        thread's), so a crash leaves either all of it or none. ``time_shift`` moves every
+        timestamp of the run (a run planned on a given clock is recorded on that clock).
         """
         from saosim.artifacts.runs import read_runs
 
         history = read_runs(run_results)
-        runs = history.runs
+        runs, node_runs = history.runs, history.node_runs
+        if time_shift:
+            runs = runs.with_columns(pl.col("started_at", "finished_at") + time_shift)
+            node_runs = node_runs.with_columns(pl.col("started_at", "completed_at") + time_shift)
         if job_id is not None:
             runs = runs.with_columns(pl.lit(job_id).alias("job_id"))
         run_id = runs.get_column("run_id")[0]
@@ -367,7 +285,7 @@ class StateStore:
             con.execute("DELETE FROM node_runs WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
             self._insert(con, "runs", validate(runs, "runs"))
-            self._insert(con, "node_runs", validate(history.node_runs, "node_runs"))
+            self._insert(con, "node_runs", validate(node_runs, "node_runs"))
             if plan_id is not None:
                 con.execute(
                     "INSERT INTO plan_runs VALUES (?, ?) ON CONFLICT DO NOTHING", [plan_id, run_id]
