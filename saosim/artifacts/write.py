@@ -449,6 +449,7 @@ def _result(row: dict[str, Any]) -> dict[str, Any]:
         "failures": failures,
         "unique_id": row["unique_id"],
         "compiled": status != "skipped",
+        "compiled_code": None,
         "relation_name": None,
         "batch_results": None,
     }

@@ -171,3 +171,20 @@ def test_query_ids_are_unique_and_carried(estate: Estate, read_back: Estate) -> 
     assert ran.get_column("query_id").n_unique() == ran.height
     back = read_back.node_runs.filter(pl.col("status").is_in(["success", "pass", "fail", "warn"]))
     assert back.get_column("query_id").null_count() == 0
+
+
+def test_dbt_core_itself_reads_every_artifact(estate: Estate, tmp_path: Path) -> None:
+    pytest.importorskip("dbt.artifacts.schemas.run", reason="dbt-core (the dbt extra) is needed")
+    from dbt.artifacts.schemas.freshness import FreshnessExecutionResultArtifact
+    from dbt.artifacts.schemas.manifest import WritableManifest
+    from dbt.artifacts.schemas.run import RunResultsArtifact
+
+    out = write_artifacts(estate, tmp_path)
+    manifest = WritableManifest.read_and_check_versions(str(out / "manifest.json"))
+    assert len(manifest.nodes) + len(manifest.sources) == len(estate.project.nodes)
+    statuses = set()
+    for file in sorted(out.glob("*/*/run_results.json")):
+        run = RunResultsArtifact.read_and_check_versions(str(file))
+        statuses |= {str(r.status) for r in run.results}
+        FreshnessExecutionResultArtifact.read_and_check_versions(str(file.parent / "sources.json"))
+    assert {"success", "error", "skipped", "pass", "fail"} <= statuses
