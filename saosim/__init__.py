@@ -6,6 +6,8 @@ The public API is imported lazily, so ``import saosim`` stays fast for the CLI.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -64,9 +66,13 @@ _EXPORTS = {
     "synthetic_project": "saosim.synth",
     "SynthJob": "saosim.synth",
     "write_artifacts": "saosim.artifacts.write",
-    "Scenario": "saosim.scenario",
-    "load_scenario": "saosim.scenario",
+    "ScenarioFile": "saosim.scenario",
+    "load_scenario_file": "saosim.scenario",
     "replay_scenario": "saosim.scenario",
+    "Scenario": "saosim.simulate",
+    "simulate": "saosim.simulate",
+    "load_scenario": "saosim.simconfig",
+    "Job": "saosim.timeline",
     "compare": "saosim.tuning",
     "Comparison": "saosim.comparison",
     "scenario_from_dict": "saosim.simconfig",
@@ -89,8 +95,25 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'saosim' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    if name not in _SHADOWED:
+        globals()[name] = value
     return value
+
+
+#: Public functions named like the module that defines them (``saosim.simulate`` the function
+#: lives in ``saosim/simulate.py``). Importing such a module binds its name on the package, so the
+#: package resolves these names itself, every time, instead of caching them.
+_SHADOWED = frozenset(n for n, m in _EXPORTS.items() if m == f"{__name__}.{n}")
+
+
+class _Package(types.ModuleType):
+    def __getattribute__(self, name: str) -> Any:
+        if name in _SHADOWED:
+            return getattr(importlib.import_module(_EXPORTS[name]), name)
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

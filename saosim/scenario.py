@@ -5,7 +5,7 @@ and tests), a timeline of events (data arrivals, code changes, failures …), jo
 schedules and a time window; :func:`replay` runs every job in the window through the planner,
 carrying the state forward. ``expect:`` lists decisions a test asserts (:meth:`Replay.mismatches`).
 
->>> s = parse_scenario({
+>>> s = parse_scenario_file({
 ...     "profile": "sao",
 ...     "project": {"sources": ["raw.orders"],
 ...                 "models": [{"name": "stg_orders", "parents": ["raw.orders"]}]},
@@ -42,16 +42,16 @@ __all__ = [
     "Expectation",
     "Job",
     "Replay",
-    "Scenario",
-    "load_scenario",
-    "parse_scenario",
+    "ScenarioFile",
+    "load_scenario_file",
+    "parse_scenario_file",
     "replay",
     "replay_scenario",
 ]
 
 
 @dataclass(frozen=True)
-class Scenario:
+class ScenarioFile:
     """A parsed scenario file (see the module docstring and README "Scenario files")."""
 
     project: Project
@@ -130,13 +130,13 @@ class Scenario:
         return State(nodes)
 
 
-def parse_scenario(data: object, *, path: str | None = None) -> Scenario:
-    """A :class:`Scenario` from a parsed YAML document; bad keys and values raise ConfigError."""
+def parse_scenario_file(data: object, *, path: str | None = None) -> ScenarioFile:
+    """A :class:`ScenarioFile` from a parsed YAML document; bad keys or values: ConfigError."""
     doc = parse_document(data, path=path)
-    return Scenario(path=path, **doc)
+    return ScenarioFile(path=path, **doc)
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario_file(path: str | Path) -> ScenarioFile:
     """Read a scenario YAML file.
 
     Raises:
@@ -155,14 +155,14 @@ def load_scenario(path: str | Path) -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"not valid YAML{where}: {exc}", path=str(file)) from None
-    return parse_scenario(data, path=str(file))
+    return parse_scenario_file(data, path=str(file))
 
 
 @dataclass(frozen=True)
 class Replay:
     """What a replay produced: one row per run × selected node, the plans and the final state."""
 
-    scenario: Scenario
+    scenario: ScenarioFile
     profile: Profile
     rows: tuple[dict[str, object], ...]
     plans: tuple[tuple[str, Plan], ...]
@@ -215,7 +215,7 @@ class Replay:
 
 
 def replay(
-    scenario: Scenario,
+    scenario: ScenarioFile,
     *,
     profile: Profile | str | None = None,
     options: ProfileOptions | None = None,

@@ -156,7 +156,7 @@ class _Reader:
 
 
 def parse_document(data: object, *, path: str | None = None) -> dict[str, Any]:
-    """The fields of a :class:`saosim.scenario.Scenario` from a parsed YAML document."""
+    """The fields of a :class:`saosim.scenario.ScenarioFile` from a parsed YAML document."""
     r = _Reader(path)
     doc = r.mapping(data, "", _TOP)
     profile = parse_profile(doc.get("profile", "sao"))

@@ -40,10 +40,10 @@ def replay(
     ] = OutputFormat.TABLE,
 ) -> None:
     """Replay a scenario: one row per run and selected node (run_at, job, node, action, reason)."""
-    from saosim.scenario import load_scenario
+    from saosim.scenario import load_scenario_file
     from saosim.scenario import replay as run_replay
 
-    result = run_replay(load_scenario(scenario), profile=profile)
+    result = run_replay(load_scenario_file(scenario), profile=profile)
     keys = ("run_at", "job", "node", "action", "reason")
     rows = [{k: (_iso(r[k]) if k == "run_at" else r[k]) for k in keys} for r in result.rows]
     if output is OutputFormat.JSON:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from saosim.errors import ConfigError
-from saosim.scenario import load_scenario, parse_scenario, replay
+from saosim.scenario import load_scenario_file, parse_scenario_file, replay
 
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
 
@@ -25,7 +25,7 @@ def test_every_worked_example_has_a_scenario() -> None:
 def test_scenario_meets_its_expectations(path: Path) -> None:
     if path.name.startswith("sql_"):
         pytest.importorskip("saosim.fingerprint", reason="SQL fingerprints need saosim.fingerprint")
-    scenario = load_scenario(path)
+    scenario = load_scenario_file(path)
     assert scenario.expect, f"{path.name} has no expect: block"
     result = replay(scenario)
     assert result.mismatches() == []
@@ -52,13 +52,13 @@ def test_mismatch_is_reported_with_what_was_got() -> None:
     doc["expect"] = [
         {"at": "2025-01-01T01:00:00Z", "node": "fct", "action": "reuse", "reason": "no_new_data"}
     ]
-    problems = replay(parse_scenario(doc)).mismatches()
+    problems = replay(parse_scenario_file(doc)).mismatches()
     assert len(problems) == 1
     assert "expected reuse/no_new_data, got build/new_upstream_data" in problems[0]
 
 
 def test_replay_rows_and_frame() -> None:
-    result = replay(parse_scenario(_doc()))
+    result = replay(parse_scenario_file(_doc()))
     frame = result.to_frame()
     assert frame.columns == ["run_at", "job", "node", "action", "reason"]
     # 2 runs × (2 models + 1 test)
@@ -67,7 +67,7 @@ def test_replay_rows_and_frame() -> None:
 
 
 def test_profile_override_on_replay() -> None:
-    result = replay(parse_scenario(_doc()), profile="baseline")
+    result = replay(parse_scenario_file(_doc()), profile="baseline")
     assert {r["reason"] for r in result.rows if r["node"] == "stg_orders"} == {"stateless"}
 
 
@@ -138,7 +138,7 @@ def test_bad_scenarios_name_the_key(patch, field: str, message: str) -> None:
     doc = _doc()
     patch(doc)
     with pytest.raises(ConfigError, match=message) as err:
-        parse_scenario(doc, path="s.yaml")
+        parse_scenario_file(doc, path="s.yaml")
     assert err.value.field == field
     assert err.value.path in ("s.yaml", None)
 
@@ -147,22 +147,22 @@ def test_load_scenario_reports_bad_yaml_and_missing_file(tmp_path: Path) -> None
     bad = tmp_path / "bad.yaml"
     bad.write_text("profile: [sao\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_scenario(bad)
+        load_scenario_file(bad)
     with pytest.raises(ConfigError, match="cannot read"):
-        load_scenario(tmp_path / "missing.yaml")
+        load_scenario_file(tmp_path / "missing.yaml")
 
 
 def test_initial_state_builds_seen_versions_from_arrivals(tmp_path: Path) -> None:
     doc = _doc()
     doc["initial_state"] = {"stg_orders": {"built_at": "2025-01-01T00:20:00Z"}}
-    scenario = parse_scenario(doc)
+    scenario = parse_scenario_file(doc)
     state = scenario.state_at_start()
     ns = state.get("model.scenario.stg_orders")
     assert ns.seen_versions == {"source.scenario.raw.orders": scenario.events[0].at}
     assert "model.scenario.fct" not in state
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(doc))
-    assert load_scenario(path).initial_state == scenario.initial_state
+    assert load_scenario_file(path).initial_state == scenario.initial_state
 
 
 def test_replay_command_formats_and_errors(tmp_path: Path) -> None:
