@@ -19,7 +19,8 @@ transaction as the run, so concurrent runs never overwrite each other's nodes.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,15 +127,16 @@ class LivePlan(Plan):
             ctx.store.release(holder=holder)
             return ExecuteResult(current, None, plan_id, None, waits, waited_s)
         try:
-            build = dbt_build(
-                ctx.project_dir,
-                todo,
-                project=current.project,
-                indirect_selection="empty",
-                full_refresh=ctx.full_refresh,
-                profiles_dir=ctx.profiles_dir,
-                target=ctx.target,
-            )
+            with warehouse_guard(ctx):
+                build = dbt_build(
+                    ctx.project_dir,
+                    todo,
+                    project=current.project,
+                    indirect_selection="empty",
+                    full_refresh=ctx.full_refresh,
+                    profiles_dir=ctx.profiles_dir,
+                    target=ctx.target,
+                )
         except BaseException:
             ctx.store.release(holder=holder)
             raise
@@ -147,6 +149,23 @@ class LivePlan(Plan):
         from saosim.live.shadow import shadow
 
         return shadow(self, wait_timeout_s=wait_timeout_s)
+
+
+@contextmanager
+def warehouse_guard(ctx: LiveContext) -> Iterator[None]:
+    """Hold the DuckDB warehouse's file lock for a build (nothing for other adapters)."""
+    from saosim.live.profiles import warehouse_target
+    from saosim.live.warehouse import file_lock
+
+    try:
+        wh = warehouse_target(ctx.project_dir, profiles_dir=ctx.profiles_dir, target=ctx.target)
+    except ConfigError:
+        wh = None
+    if wh is None or wh.path is None:
+        yield
+        return
+    with file_lock(wh.path, exclusive=True):
+        yield
 
 
 def record_build(

@@ -34,7 +34,14 @@ import polars as pl
 
 from saosim.decision import Action, Reason
 from saosim.live.dbt_runner import BuildResult, dbt_build
-from saosim.live.runner import LivePlan, _project_dir, _store, lock_plan, record_build
+from saosim.live.runner import (
+    LivePlan,
+    _project_dir,
+    _store,
+    lock_plan,
+    record_build,
+    warehouse_guard,
+)
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
 from saosim.live.warehouse import data_hashes, duckdb_path
@@ -124,18 +131,17 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
             predicted, job_id=ctx.job_id or "shadow", selection=ctx.selection
         )
         todo = set(full.built) | set(full.ran)
-        build = (
-            dbt_build(
-                ctx.project_dir,
-                todo,
-                project=predicted.project,
-                indirect_selection="empty",
-                profiles_dir=ctx.profiles_dir,
-                target=ctx.target,
-            )
-            if todo
-            else None
-        )
+        build = None
+        if todo:
+            with warehouse_guard(ctx):
+                build = dbt_build(
+                    ctx.project_dir,
+                    todo,
+                    project=predicted.project,
+                    indirect_selection="empty",
+                    profiles_dir=ctx.profiles_dir,
+                    target=ctx.target,
+                )
         after = data_hashes(predicted.project, db, measured)
     except BaseException:
         ctx.store.release(holder=holder)

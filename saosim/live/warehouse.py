@@ -23,7 +23,14 @@ from saosim.graph import Project
 from saosim.live.metadata import source_versions
 from saosim.live.profiles import warehouse_target
 
-__all__ = ["DataHash", "data_hashes", "duckdb_path", "read_only", "warehouse_source_versions"]
+__all__ = [
+    "DataHash",
+    "data_hashes",
+    "duckdb_path",
+    "file_lock",
+    "read_only",
+    "warehouse_source_versions",
+]
 
 _BUSY = ("Could not set lock", "Conflicting lock", "database is locked")
 
@@ -53,8 +60,36 @@ def duckdb_path(
 
 
 @contextmanager
+def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
+    """An advisory lock on ``<path>.saosim-lock`` (shared for readers, exclusive for builds).
+
+    DuckDB refuses a writer while any other process has the file open, even read-only, so a
+    ``dbt build`` started while another saosim run reads source versions would fail to connect.
+    saosim's own readers and builds take this lock to stay out of each other's way; the OS drops
+    it when a process dies. A no-op where ``fcntl`` does not exist.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path.with_name(path.name + ".saosim-lock"), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def read_only(path: Path, *, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, waiting while another process (a dbt build) writes the file."""
+    with file_lock(path, exclusive=False), _read_only(path, timeout_s) as con:
+        yield con
+
+
+@contextmanager
+def _read_only(path: Path, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     deadline = time.monotonic() + timeout_s
     pause = 0.05
     while True:

@@ -1,0 +1,154 @@
+"""saosim.live without dbt: plans of a small project from given source versions, the
+fingerprint cache, the dbt profile reader, and the lock protocol (wait, re-plan, reuse)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import saosim.live as live
+from saosim.errors import ConfigError, SaosimInputError
+from saosim.graph import Project
+from saosim.live.fingerprints import live_fingerprints
+from saosim.live.profiles import warehouse_target
+from saosim.live.runner import lock_plan
+from saosim.live.shadow import VERDICTS, verdict
+from saosim.live.store import StateStore
+from saosim.state import NodeState
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+SRC = "source.demo.raw.orders"
+
+
+def _project() -> Project:
+    p = Project.from_spec({"raw.orders": [], "stg": ["raw.orders"], "fct": ["stg"]})
+    p = p.replace_node("model.demo.stg", raw_code="select * from {{ source('raw', 'orders') }}")
+    return p.replace_node("model.demo.fct", raw_code="select id from {{ ref('stg') }}")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "dbt_project.yml").write_text("name: demo\nprofile: demo\n")
+    return tmp_path
+
+
+def test_plan_reads_state_from_the_store_and_records_arrivals(folder: Path) -> None:
+    first = live.plan(folder, project=_project(), at=T0, source_versions={SRC: T0})
+    assert isinstance(first, live.LivePlan)
+    assert first.built == ("model.demo.stg", "model.demo.fct")
+    first.store.save_state(first.apply(finished_at=T0 + timedelta(minutes=1)))
+    # a version later than `at` counts as landing at `at`
+    again = live.plan(
+        folder, project=_project(), at=T0 + timedelta(hours=1), source_versions={SRC: T0}
+    )
+    assert again.reused == ("model.demo.stg", "model.demo.fct")
+    assert again.explain("fct").startswith("reused")
+    arrivals = again.store.source_arrivals()
+    assert arrivals.height == 1 and arrivals["arrived_at"][0] == T0
+
+
+def test_naive_at_and_non_projects_are_input_errors(folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no time zone"):
+        live.plan(folder, project=_project(), at=datetime(2025, 1, 1), source_versions={})
+    with pytest.raises(SaosimInputError, match=r"no dbt_project\.yml"):
+        live.plan(tmp_path / "nowhere", project=_project(), source_versions={})
+
+
+def test_fingerprint_cache_parses_only_changed_code(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.duckdb")
+    p = _project()
+    first, parsed = live_fingerprints(p, store)
+    assert parsed == 2
+    again, parsed = live_fingerprints(p, store)
+    assert parsed == 0
+    assert again.nodes["model.demo.fct"].fingerprint == first.nodes["model.demo.fct"].fingerprint
+    # a cosmetic edit (new checksum) is parsed again and keeps its fingerprint
+    edited = p.replace_node(
+        "model.demo.fct", raw_code="SELECT id -- ids\nFROM {{ ref('stg') }}", checksum="c2"
+    )
+    cosmetic, parsed = live_fingerprints(edited, store)
+    assert parsed == 1
+    assert cosmetic.nodes["model.demo.fct"].fingerprint == first.nodes["model.demo.fct"].fingerprint
+    logic = edited.replace_node(
+        "model.demo.fct", raw_code="select id from {{ ref('stg') }} where id > 1", checksum="c3"
+    )
+    changed, _ = live_fingerprints(logic, store)
+    assert changed.nodes["model.demo.fct"].fingerprint != first.nodes["model.demo.fct"].fingerprint
+
+
+def test_compiled_code_is_ignored_so_parse_and_compile_agree(tmp_path: Path) -> None:
+    p = _project()
+    compiled = p.replace_node("model.demo.fct", compiled_code='select id from "db"."main"."stg"')
+    a, _ = live_fingerprints(p, None)
+    b, _ = live_fingerprints(compiled, None)
+    assert a.nodes["model.demo.fct"].fingerprint == b.nodes["model.demo.fct"].fingerprint
+
+
+def test_warehouse_target_reads_the_duckdb_path_and_rejects_what_it_cannot_open(
+    folder: Path,
+) -> None:
+    profiles = folder / "profiles.yml"
+    profiles.write_text(
+        "demo:\n  target: dev\n  outputs:\n"
+        "    dev: {type: duckdb, path: data/w.duckdb}\n"
+        "    mem: {type: duckdb, path: ':memory:'}\n"
+        "    sf: {type: snowflake, account: x}\n"
+    )
+    dev = warehouse_target(folder)
+    assert dev.path == folder.resolve() / "data" / "w.duckdb"
+    assert warehouse_target(folder, target="sf").adapter == "snowflake"
+    with pytest.raises(ConfigError, match="not a file saosim can open"):
+        warehouse_target(folder, target="mem")
+    with pytest.raises(ConfigError, match="no output 'prod'"):
+        warehouse_target(folder, target="prod")
+    # reading source versions needs DuckDB: other adapters are told to pass them
+    with pytest.raises(ConfigError, match="DuckDB profiles only"):
+        live.plan(folder, project=_project(), target="sf")
+
+
+def test_a_run_waits_for_nodes_another_run_builds_then_reuses_them(folder: Path) -> None:
+    store = StateStore.for_project(folder)
+    made = live.plan(folder, project=_project(), at=T0, source_versions={SRC: T0})
+    assert set(made.built) == {"model.demo.stg", "model.demo.fct"}
+    # another run holds both nodes
+    store.acquire(made.built, holder="other-run")
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        result["plan"], result["waits"] = lock_plan(made, holder="me", wait_timeout_s=30)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.3)
+    assert worker.is_alive()  # waiting for the other run
+    # the other run finishes: its state is written and its locks released in one go
+    built = NodeState(T0 + timedelta(minutes=1), None, {SRC: T0}, T0 + timedelta(minutes=1))
+    fps = made.project.nodes
+    store.update_state(
+        {
+            "model.demo.stg": NodeState(
+                built.built_at, fps["model.demo.stg"].fingerprint, {SRC: T0}, built.built_at
+            ),
+            "model.demo.fct": NodeState(
+                built.built_at,
+                fps["model.demo.fct"].fingerprint,
+                {"model.demo.stg": built.built_at},
+                built.built_at,
+            ),
+        }
+    )
+    store.release(holder="other-run")
+    worker.join(timeout=30)
+    replanned = result["plan"]
+    assert result["waits"] == 1
+    assert replanned.built == () and set(replanned.reused) == set(made.built)
+    assert store.locks().height == 0
+
+
+def test_verdicts() -> None:
+    cases = [("reuse", False), ("reuse", True), ("build", True), ("build", False)]
+    assert [verdict(p, c) for p, c in cases] == list(VERDICTS)
