@@ -150,7 +150,7 @@ class Timeline:
         else:
             runs = _cron_runs(project, list(jobs), start, end)
         arrivals = _grouped_times(estate.source_arrivals, "arrived_at")
-        changes = _grouped_times(estate.code_changes, "changed_at")
+        changes = _grouped_times(_real_code_changes(estate.code_changes), "changed_at")
         return cls(project, runs, arrivals, changes, start=start, end=end)
 
     # -- lookups --------------------------------------------------------------------------
@@ -197,6 +197,20 @@ def _run_span(estate: Estate) -> tuple[datetime, datetime] | None:
     if node_end is not None and node_end > last:
         last = node_end
     return first, max(last, first + timedelta(seconds=1))
+
+
+def _real_code_changes(changes: pl.DataFrame) -> pl.DataFrame:
+    """Drop cosmetic changes: a row whose fingerprint equals the node's previous one.
+
+    The fingerprint ignores comments, whitespace and formatting, so such an edit changes nothing
+    the planner can see. A node's first recorded change always counts (what came before it is
+    not in the estate).
+    """
+    if changes.height == 0:
+        return changes
+    previous = pl.col("fingerprint").shift(1).over("unique_id", order_by="changed_at")
+    cosmetic = pl.col("fingerprint").is_not_null() & (pl.col("fingerprint") == previous)
+    return changes.filter(~cosmetic.fill_null(False))
 
 
 def _grouped_times(frame: pl.DataFrame, column: str) -> dict[str, np.ndarray]:

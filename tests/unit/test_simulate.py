@@ -146,3 +146,28 @@ def test_duplicate_scenario_names() -> None:
     estate = _estate(_hourly(2), [])
     with pytest.raises(ConfigError, match="repeat"):
         simulate(estate, [Scenario("a", "sao"), Scenario("a", "dbt_state")], engine="plain")
+
+
+def test_a_cosmetic_code_change_does_not_rebuild() -> None:
+    estate = _estate(_hourly(4), [T0 - timedelta(minutes=5)])
+    changes = pl.DataFrame(
+        {
+            "unique_id": [STG, STG],
+            "changed_at": [T0 + timedelta(minutes=30), T0 + timedelta(hours=1, minutes=30)],
+            "fingerprint": ["v2", "v2"],  # the second edit only touched comments
+        }
+    )
+    estate = Estate(
+        estate.project,
+        runs=estate.runs,
+        node_runs=estate.node_runs,
+        source_arrivals=estate.source_arrivals,
+        code_changes=changes,
+    )
+    cmp = simulate(estate, [Scenario("sao", "sao")], engine="plain")
+    assert _actions(cmp, "sao", STG) == [
+        ("build", "never_built"),
+        ("build", "code_changed"),
+        ("reuse", "no_new_data"),
+        ("reuse", "no_new_data"),
+    ]
