@@ -85,6 +85,7 @@ _EXPORTS = {
     "TierTuner": "saosim.widgets",
     "figures": "saosim.report",
     "write_report": "saosim.report",
+    "live": "saosim.live",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,6 +4,8 @@
   state, and plan; ``plan(...).execute()`` builds the plan with dbt and records the outcome;
   ``plan(...).shadow()`` runs a full build and records what the planner would have reused.
 - :func:`estate`: the recorded live runs as an :class:`~saosim.estate.Estate` to replay.
+- :func:`plan_figure`: a plan drawn as its DAG; :func:`example_project`: a copy of the
+  example dbt project to try it on.
 - :func:`shadow_report` (:mod:`saosim.live.shadow`): shadow predictions against what changed.
 - :mod:`saosim.live.metadata`: source data versions from the warehouse (SQL per dialect,
   built with sqlglot; executed on DuckDB by :mod:`saosim.live.warehouse`).
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 _EXPORTS = {
@@ -26,12 +29,17 @@ _EXPORTS = {
     "ShadowReport": "saosim.live.shadow",
     "ShadowResult": "saosim.live.shadow",
     "StateStore": "saosim.live.store",
+    "plan_figure": "saosim.live.figure",
+    "example_project": "saosim.live.example",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "live":
+        # `saosim.live` after a plain `import saosim` (saosim's lazy map resolves it here)
+        return sys.modules[__name__]
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'saosim.live' has no attribute {name!r}")
