@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import cache
 from graphlib import TopologicalSorter
 
 from hypothesis import strategies as st
@@ -36,7 +37,21 @@ def one_in(draw: st.DrawFn, n: int) -> bool:
     held 7 % of the time, ``== 12`` 1 %), while the last item of ``sampled_from`` comes close to
     1/n (4.2 % for n = 25).
     """
-    return draw(st.sampled_from(range(n))) == n - 1
+    return draw(_choices(n)) == n - 1
+
+
+@cache
+def _choices(n: int) -> st.SearchStrategy[int]:
+    # Strategies are built once: building them per draw cost more than drawing.
+    return st.sampled_from(range(n))
+
+
+_KIND = st.sampled_from(_KINDS)
+_WINDOW = st.sampled_from(WINDOWS)
+_UPDATES_ON = st.sampled_from([None, "any", "all"])
+_SEEN = st.sampled_from(["absent", "same", "same", "earlier", "any"])
+_AGE = st.one_of(st.integers(0, 3 * 86400), st.sampled_from(_EDGE_AGES))
+_DAY_S = st.integers(0, 86400)
 
 
 @st.composite
@@ -46,11 +61,11 @@ def dags(draw: st.DrawFn, *, max_buildable: int = 8, packages: bool = True) -> t
     n_sources = draw(st.integers(0, 3))
     nodes: list[CaseNode] = [CaseNode(f"raw.src{i}", "source") for i in range(n_sources)]
     for i in range(draw(st.integers(1, max_buildable))):
-        kind = draw(st.sampled_from(_KINDS))
+        kind = draw(_KIND)
         build_after = None
         if draw(st.booleans()):
-            count, period = draw(st.sampled_from(WINDOWS))
-            build_after = (count, period, draw(st.sampled_from([None, "any", "all"])))
+            count, period = draw(_WINDOW)
+            build_after = (count, period, draw(_UPDATES_ON))
         if kind == "seed":
             nodes.append(CaseNode(f"seed{i}", "seed", build_after=build_after))
             continue
@@ -105,18 +120,18 @@ def cases(
     for n in case_nodes:
         if not n.is_buildable or n.is_ephemeral or one_in(draw, 10):
             continue
-        age_s = draw(st.one_of(st.integers(0, 3 * 86400), st.sampled_from(_EDGE_AGES)))
+        age_s = draw(_AGE)
         built_at = at - timedelta(seconds=age_s)
         seen: dict[str, datetime] = {}
         for p in sorted({*n.parents, *through_ephemerals(probe, n.name)}):
             if probe.node(p).resource_type != "source":
                 continue
-            how = draw(st.sampled_from(["absent", "same", "same", "earlier", "any"]))
+            how = draw(_SEEN)
             now = source_versions.get(p)
             if how == "same":
                 seen[p] = min(now or built_at, built_at)
             elif how == "earlier":
-                gap = timedelta(seconds=draw(st.integers(1, 86400)))
+                gap = timedelta(seconds=1 + draw(_DAY_S))
                 seen[p] = min(now or built_at, built_at) - gap
             elif how == "any":
                 seen[p] = built_at - timedelta(seconds=draw(st.integers(0, 3 * 86400)))
@@ -205,7 +220,7 @@ def with_build_after(draw: st.DrawFn, nodes: tuple[CaseNode, ...]) -> tuple[Case
     out = []
     for n in nodes:
         if n.is_buildable and draw(st.booleans()):
-            count, period = draw(st.sampled_from(WINDOWS))
-            n = replace(n, build_after=(count, period, draw(st.sampled_from([None, "any", "all"]))))
+            count, period = draw(_WINDOW)
+            n = replace(n, build_after=(count, period, draw(_UPDATES_ON)))
         out.append(n)
     return tuple(out)

@@ -3,7 +3,7 @@
 The first tests pin what dbt-orchestra itself decides on small hand-made cases (so the harness
 is known to feed it what it reads). The property tests then compare saosim's decisions with
 dbt-orchestra's on generated single runs (2,000), on generated timelines where each side keeps
-its own state (300), and on real DAG shapes from ``../shared/real-artifacts``; one more test
+its own state (500), and on real DAG shapes from ``../shared/real-artifacts``; one more test
 checks that the generator reaches every kind of decision dbt-orchestra makes. How each side is
 fed: ``tests/orchestra_harness.py``; differences found: README, "Where saosim's `sao` profile
 differs from dbt-orchestra".
@@ -255,7 +255,7 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra(case: Case) -> None:
 
 @pytest.mark.slow
 @settings(
-    max_examples=300,
+    max_examples=500,
     deadline=None,
     derandomize=True,
     database=None,
@@ -369,7 +369,7 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline_on_real_
     dag = _real_dag()
 
     @settings(
-        max_examples=25,
+        max_examples=40,
         deadline=None,
         derandomize=True,
         database=None,
