@@ -19,14 +19,43 @@ import math
 import numpy as np
 from numba import njit
 
-from saosim.kernel_compile import F_SOURCE, F_TEST, F_VIEW, F_WARN, NONE
+from saosim.kernel_apply import snapshots
+from saosim.kernel_compile import (
+    F_CUSTOM,
+    F_EPHEMERAL,
+    F_INCREMENTAL,
+    F_PYTHON,
+    F_SOURCE,
+    F_TEST,
+    F_UNBILLED,
+    F_UPDATES_ALL,
+    F_VIEW,
+    NONE,
+)
 from saosim.kernel_rules import (
     BUILD,
+    NO_OP,
+    P_BASELINE,
     P_DBT_STATE,
     P_ORCHESTRA,
+    R_ALWAYS_BUILDS,
+    R_CODE_CHANGED,
+    R_EPHEMERAL,
+    R_FULL_REFRESH,
+    R_NEVER_BUILT,
+    R_NEW_UPSTREAM_DATA,
+    R_NO_NEW_DATA,
+    R_PREVIOUS_TEST_FAILED,
+    R_PYTHON_MODEL,
+    R_STATELESS,
+    R_TEST_CODE_CHANGED,
     R_TESTED_NODE_BUILT,
     R_TESTED_NODE_REUSED,
+    R_UPSTREAM_CODE_CHANGED,
     R_UPSTREAM_FAILED,
+    R_WAITING,
+    R_WITHIN_BUILD_AFTER,
+    R_WITHIN_LAG_TOLERANCE,
     REUSE,
     RUN,
     S_ERROR,
@@ -36,13 +65,10 @@ from saosim.kernel_rules import (
     S_SKIPPED,
     S_SUCCESS,
     SKIP,
-    _decide,
     _decide_orchestra,
     _grow,
     _heap_pop,
     _heap_push,
-    _price,
-    _runtime,
     _timedelta_us,
     _view_dv,
 )
@@ -70,6 +96,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     sso = iparams[5] != 0
     guarded = prof != P_DBT_STATE
     orch = prof == P_ORCHESTRA
+    dbt = prof == P_DBT_STATE
     n_nodes = len(flags)
     n_edges = len(eidx)
     # shared state
@@ -167,6 +194,20 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
         full_refresh = run_full_refresh[r]
         s0 = run_sel_start[r]
         s1 = run_sel_end[r]
+        if o + (s1 - s0) > len(o_act):
+            # grown here, outside the node loop: rebinding an array inside it costs ~40 ns
+            # per decision (reference counting at every iteration)
+            size = 2 * len(o_act) + (s1 - s0)
+            o_act = _grow(o_act, size)
+            o_rsn = _grow(o_rsn, size)
+            o_st = _grow(o_st, size)
+            o_start = _grow(o_start, size)
+            o_end = _grow(o_end, size)
+            o_rt = _grow(o_rt, size)
+            o_cost = _grow(o_cost, size)
+            if builds_only:
+                o_run = _grow(o_run, size)
+                o_node = _grow(o_node, size)
         # -- plan and lay out, node by node in topological order ----------------------------
         # dbt-orchestra decides every node, selected or not: an unselected parent that would
         # build is dirty, so new data for its selected children
@@ -201,11 +242,139 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                     failed = True
                     break
             if not orch:
-                act, rsn = _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso,
-                                   full_refresh, failed, has, fpch, st_tf[n], window_s[n],
-                                   tol_s[n], eptr, eidx, flags, st_has, st_built, st_dv, st_seen,
-                                   sv, built_stamp, built_t, code_stamp, vstamp, vmemo,
-                                   stack)  # fmt: skip
+                # the profile's rules in order, first match wins (saosim.rules); written out
+                # here rather than called: a call passing this many arrays costs more than
+                # the decision (measured ~57 ns per call)
+                act = -1
+                rsn = 0
+                scan = False
+                early = True
+                if f & F_TEST:
+                    if failed:
+                        act, rsn = SKIP, R_UPSTREAM_FAILED
+                    else:
+                        for e in range(eptr[n], eptr[n + 1]):
+                            if built_stamp[eidx[e]] == r:
+                                act, rsn = RUN, R_TESTED_NODE_BUILT
+                                break
+                        scan = act < 0 and has and prof != P_BASELINE
+                elif f & F_EPHEMERAL:
+                    act, rsn = NO_OP, R_EPHEMERAL
+                elif failed:
+                    act, rsn = SKIP, R_UPSTREAM_FAILED
+                elif full_refresh:
+                    act, rsn = BUILD, R_FULL_REFRESH
+                elif prof == P_BASELINE:
+                    act, rsn = BUILD, R_STATELESS
+                elif not dbt and (f & F_PYTHON):
+                    act, rsn = BUILD, R_PYTHON_MODEL
+                elif dbt and (f & (F_PYTHON | F_CUSTOM)):
+                    act, rsn = BUILD, R_ALWAYS_BUILDS
+                elif not has:
+                    act, rsn = BUILD, R_NEVER_BUILT
+                elif st_tf[n]:
+                    act, rsn = BUILD, R_PREVIOUS_TEST_FAILED
+                elif dbt and fpch:
+                    code_stamp[n] = r
+                    act, rsn = BUILD, R_CODE_CHANGED
+                else:
+                    if dbt:
+                        for e in range(eptr[n], eptr[n + 1]):
+                            if code_stamp[eidx[e]] == r:
+                                code_stamp[n] = r
+                                act, rsn = BUILD, R_UPSTREAM_CODE_CHANGED
+                                break
+                        if act < 0 and (f & F_VIEW) != 0:
+                            act, rsn = REUSE, R_NO_NEW_DATA
+                    scan = act < 0
+                    early = not (dbt or (f & F_UPDATES_ALL) != 0)
+                nfresh = 0
+                stale = False
+                lnow = NONE
+                lseen = NONE
+                if scan:
+                    # N's parents: fresh (built in this run, or newer than N saw) or not
+                    for e in range(eptr[n], eptr[n + 1]):
+                        p = eidx[e]
+                        if built_stamp[p] == r:
+                            nfresh += 1
+                            if dbt:
+                                lnow = at
+                            if early:
+                                break
+                            continue
+                        if flags[p] & F_SOURCE:
+                            v = sv[p]
+                            if v == NONE:
+                                if meta_fresh:
+                                    nfresh += 1
+                                    if early:
+                                        break
+                                else:
+                                    stale = True
+                                continue
+                        elif not st_has[p]:
+                            stale = True
+                            continue
+                        elif dbt and (flags[p] & F_VIEW) != 0:
+                            if vstamp[p] == r:
+                                v = vmemo[p]
+                            else:
+                                v = _view_dv(p, r, at, eptr, eidx, flags, st_has, st_built,
+                                             st_dv, sv, built_stamp, built_t, vstamp, vmemo,
+                                             stack)  # fmt: skip
+                        else:
+                            v = st_dv[p]
+                        if dbt and (lnow == NONE or v > lnow):
+                            lnow = v
+                        seen = st_seen[e]
+                        if seen == NONE or v > seen:
+                            nfresh += 1
+                            if early:
+                                break
+                        else:
+                            stale = True
+                    if dbt:
+                        for e in range(eptr[n], eptr[n + 1]):
+                            if st_seen[e] > lseen:
+                                lseen = st_seen[e]
+                if act >= 0:
+                    pass
+                elif f & F_TEST:
+                    if nfresh > 0:
+                        act, rsn = RUN, R_TESTED_NODE_BUILT
+                    elif not has:
+                        act, rsn = RUN, R_NEVER_BUILT
+                    elif fpch:
+                        act, rsn = RUN, R_TEST_CODE_CHANGED
+                    else:
+                        act, rsn = REUSE, R_TESTED_NODE_REUSED
+                elif not fpch and nfresh == 0:
+                    act, rsn = REUSE, R_NO_NEW_DATA
+                elif (f & F_UPDATES_ALL) != 0 and not fpch and stale:
+                    act, rsn = REUSE, R_WAITING
+                elif dbt:
+                    # dbt_state rule 8: the tolerance test in the lag_mode's reading
+                    tol = tol_s[n]
+                    built = st_built[n]
+                    if lag_mode == 0:
+                        build = (at - built) / 1e6 > tol
+                    elif lag_mode == 1:
+                        build = lnow != NONE and (lseen == NONE or (lnow - lseen) / 1e6 > tol)
+                    else:
+                        build = lnow != NONE and (lnow - built) / 1e6 >= tol
+                    if build:
+                        act, rsn = BUILD, R_NEW_UPSTREAM_DATA
+                    else:
+                        act, rsn = REUSE, R_WITHIN_LAG_TOLERANCE
+                elif ccow and fpch:
+                    act, rsn = BUILD, R_CODE_CHANGED
+                elif window_s[n] != 0 and (at - st_built[n]) / 1e6 < window_s[n]:
+                    act, rsn = REUSE, R_WITHIN_BUILD_AFTER
+                elif fpch:
+                    act, rsn = BUILD, R_CODE_CHANGED
+                else:
+                    act, rsn = BUILD, R_NEW_UPSTREAM_DATA
             elif f & F_TEST:
                 # dbt-orchestra does not plan tests: dbt runs those of the nodes it builds
                 act, rsn = REUSE, R_TESTED_NODE_REUSED
@@ -251,12 +420,39 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             runtime = 0.0
             cost = 0.0
             status = S_NULL
+            if act in (BUILD, RUN):
+                gap = math.nan
+                if act == BUILD and last_start[n] != NONE:
+                    gap = (ready - last_start[n]) / 1e6
+                # runtime: the history's own at a history run (an incremental model shifted
+                # by its catch-up rate for the gap difference), else the fitted model
+                if sel_known[i] and not math.isnan(sel_rt[i]):
+                    runtime = sel_rt[i]
+                    if (f & F_INCREMENTAL) and not math.isnan(gap) and not math.isnan(sel_gap[i]):
+                        runtime = max(
+                            runtime + rt_b[n] * (gap - sel_gap[i]) / 3600.0, 0.05 * runtime
+                        )
+                else:
+                    g = gap if not math.isnan(gap) else rt_typ[n]
+                    if math.isnan(g):
+                        g = 0.0
+                    runtime = max(rt_a[n] + rt_b[n] * g / 3600.0, 0.0)
+                # price, as _PlainReplay._price
+                if f & F_UNBILLED:
+                    cost = 0.0
+                elif basis == 0:
+                    cost = runtime / fparams[0] * fparams[1]
+                else:
+                    value = math.nan
+                    if sel_known[i]:
+                        value = sel_bytes[i] if basis == 1 else sel_cost[i]
+                    if math.isnan(value):
+                        g = gap if not math.isnan(gap) else use_typ[n]
+                        if math.isnan(g):
+                            g = 0.0
+                        value = max(use_a[n] + use_b[n] * g / 3600.0, 0.0)
+                    cost = value / fparams[3] * fparams[2] if basis == 1 else value
             if act == BUILD:
-                prev = last_start[n]
-                gap = math.nan if prev == NONE else (ready - prev) / 1e6
-                runtime = _runtime(n, i, gap, f, sel_known, sel_rt, sel_gap, rt_a, rt_b, rt_typ)
-                cost = _price(n, i, gap, runtime, f, basis, fparams, sel_known, sel_bytes,
-                              sel_cost, use_a, use_b, use_typ)  # fmt: skip
                 status = S_ERROR if failing else S_SUCCESS
                 if not failing:
                     last_start[n] = ready
@@ -266,10 +462,6 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                         c += 1
                     fcur[n] = c
             elif act == RUN:
-                runtime = _runtime(n, i, math.nan, f, sel_known, sel_rt, sel_gap, rt_a, rt_b,
-                                   rt_typ)  # fmt: skip
-                cost = _price(n, i, math.nan, runtime, f, basis, fparams, sel_known, sel_bytes,
-                              sel_cost, use_a, use_b, use_typ)  # fmt: skip
                 status = sel_test_status[i]
                 if status == S_NULL:
                     status = S_PASS
@@ -289,18 +481,6 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                     ok_fin[n] = end
             if builds_only and act != BUILD and act != RUN:
                 continue
-            if o == len(o_act):
-                size = 2 * len(o_act) + 1024
-                o_act = _grow(o_act, size)
-                o_rsn = _grow(o_rsn, size)
-                o_st = _grow(o_st, size)
-                o_start = _grow(o_start, size)
-                o_end = _grow(o_end, size)
-                o_rt = _grow(o_rt, size)
-                o_cost = _grow(o_cost, size)
-                if builds_only:
-                    o_run = _grow(o_run, size)
-                    o_node = _grow(o_node, size)
             o_act[o] = act
             o_rsn[o] = rsn
             o_st[o] = status
@@ -314,63 +494,10 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             o += 1
         progress[0] = r + 1
         # -- apply: the state after this run (saosim.apply.apply_plan) ----------------------
-        n_snap = 0
-        for i in range(s0, s1):
-            n = sel_node[i]
-            act = cur_act[n]
-            if not ((act == BUILD and cur_st[n] == S_SUCCESS) or act == RUN):
-                continue
-            fin = fin_t[n]
-            best = NONE
-            for e in range(eptr[n], eptr[n + 1]):
-                p = eidx[e]
-                if ok_stamp[p] == r:
-                    v = ok_fin[p]
-                elif flags[p] & F_SOURCE:
-                    v = sv[p]
-                elif not st_has[p]:
-                    v = NONE
-                elif not guarded and (flags[p] & F_VIEW) != 0:
-                    if astamp[p] == r:
-                        v = amemo[p]
-                    else:
-                        v = _view_dv(p, r, -1, eptr, eidx, flags, st_has, st_built, st_dv, sv,
-                                     ok_stamp, ok_fin, astamp, amemo, stack)  # fmt: skip
-                else:
-                    v = st_dv[p]
-                snap_seen[e] = v
-                if v > best:
-                    best = v
-            dv = fin
-            if act == BUILD and not guarded and (flags[n] & F_VIEW) != 0 and best > dv:
-                # dbt_state: a built view's data version is the latest of its parents'
-                dv = best
-            snap_stamp[n] = r
-            snap_built[n] = fin
-            snap_fp[n] = cur_fp[n]
-            snap_dv[n] = dv
-            snap_tf[n] = False
-            snap_list[n_snap] = n
-            n_snap += 1
-            st = cur_st[n]
-            if act == RUN and st in (S_FAIL, S_ERROR) and (flags[n] & F_WARN) == 0:
-                # a failed error-severity test flags the nodes it tests
-                for e in range(eptr[n], eptr[n + 1]):
-                    p = eidx[e]
-                    if flags[p] & F_SOURCE:
-                        continue
-                    if snap_stamp[p] == r:
-                        snap_tf[p] = True
-                    elif st_has[p]:
-                        snap_stamp[p] = r
-                        snap_built[p] = st_built[p]
-                        snap_fp[p] = st_fp[p]
-                        snap_dv[p] = st_dv[p]
-                        snap_tf[p] = True
-                        for e2 in range(eptr[p], eptr[p + 1]):
-                            snap_seen[e2] = st_seen[e2]
-                        snap_list[n_snap] = p
-                        n_snap += 1
+        n_snap = snapshots(r, s0, s1, guarded, sel_node, cur_act, cur_st, cur_fp, fin_t, eptr,
+                           eidx, flags, sv, st_has, st_built, st_fp, st_dv, st_seen, ok_stamp,
+                           ok_fin, astamp, amemo, stack, snap_stamp, snap_built, snap_fp, snap_dv,
+                           snap_tf, snap_seen, snap_list)  # fmt: skip
         for k in range(n_snap):
             x = snap_list[k]
             if guarded:

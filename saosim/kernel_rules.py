@@ -18,22 +18,15 @@ True
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from saosim.kernel_compile import (
-    F_CUSTOM,
     F_EPHEMERAL,
     F_FOREIGN_ROOT,
-    F_INCREMENTAL,
-    F_PYTHON,
     F_SEED,
     F_SNAPSHOT,
     F_SOURCE,
-    F_TEST,
-    F_UNBILLED,
     F_UPDATES_ALL,
     F_VIEW,
     NONE,
@@ -92,7 +85,7 @@ S_NULL, S_SUCCESS, S_ERROR, S_SKIPPED, S_PASS, S_FAIL, S_WARN = range(7)
 P_BASELINE, P_SAO, P_DBT_STATE, P_ORCHESTRA = range(4)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _c_round(x):
     """C's round(): halves away from zero."""
     r = np.trunc(x)
@@ -101,7 +94,7 @@ def _c_round(x):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _timedelta_us(seconds):
     """Microseconds of ``datetime.timedelta(seconds=seconds)``, rounded exactly as CPython
     does (whole seconds, then whole microseconds, then the leftover half-to-even), so finish
@@ -179,147 +172,7 @@ def _grow(a, size):
     return out
 
 
-@njit(cache=True)
-def _fresh(n, r, at, dbt, meta_fresh, early, eptr, eidx, flags, st_has, st_built, st_dv,
-           st_seen, sv, built_stamp, built_t, vstamp, vmemo, stack):  # fmt: skip
-    """The planner's scan of N's parents: how many are fresh, whether one is not, and (for
-    dbt_state) the latest parent data version now and the latest N saw at its last build.
-    ``early`` stops at the first fresh parent when only that matters."""
-    nfresh = 0
-    stale = False
-    lnow = NONE
-    for e in range(eptr[n], eptr[n + 1]):
-        p = eidx[e]
-        if built_stamp[p] == r:
-            nfresh += 1
-            if dbt:
-                lnow = at
-            if early:
-                break
-            continue
-        is_source = (flags[p] & F_SOURCE) != 0
-        if is_source:
-            v = sv[p]
-            if v == NONE:
-                if meta_fresh:
-                    nfresh += 1
-                    if early:
-                        break
-                else:
-                    stale = True
-                continue
-        else:
-            if not st_has[p]:
-                stale = True
-                continue
-            if dbt and (flags[p] & F_VIEW) != 0:
-                if vstamp[p] == r:
-                    v = vmemo[p]
-                else:
-                    v = _view_dv(p, r, at, eptr, eidx, flags, st_has, st_built, st_dv, sv,
-                                 built_stamp, built_t, vstamp, vmemo, stack)  # fmt: skip
-            else:
-                v = st_dv[p]
-        if dbt and (lnow == NONE or v > lnow):
-            lnow = v
-        s = st_seen[e]
-        if s == NONE or v > s:
-            nfresh += 1
-            if early:
-                break
-        else:
-            stale = True
-    lseen = NONE
-    if dbt:
-        for e in range(eptr[n], eptr[n + 1]):
-            if st_seen[e] > lseen:
-                lseen = st_seen[e]
-    return nfresh, stale, lnow, lseen
-
-
-@njit(cache=True)
-def _decide(n, r, at, f, prof, lag_mode, ccow, meta_fresh, sso, full_refresh, failed, has, fpch,
-            tf, window, tol, eptr, eidx, flags, st_has, st_built, st_dv, st_seen, sv,
-            built_stamp, built_t, code_stamp, vstamp, vmemo, stack):  # fmt: skip
-    """One node's (action, reason) under baseline, sao or dbt_state: the profile's rules in
-    order, first match wins (orchestra: :func:`_decide_orchestra`)."""
-    dbt = prof == P_DBT_STATE
-    if f & F_TEST:
-        if failed:
-            return SKIP, R_UPSTREAM_FAILED
-        tb = False
-        for e in range(eptr[n], eptr[n + 1]):
-            if built_stamp[eidx[e]] == r:
-                tb = True
-                break
-        if not tb and has and prof != P_BASELINE:
-            nfresh, _, _, _ = _fresh(n, r, at, dbt, meta_fresh, True, eptr, eidx, flags,
-                                     st_has, st_built, st_dv, st_seen, sv, built_stamp, built_t,
-                                     vstamp, vmemo, stack)  # fmt: skip
-            tb = nfresh > 0
-        if tb:
-            return RUN, R_TESTED_NODE_BUILT
-        if not has:
-            return RUN, R_NEVER_BUILT
-        if fpch:
-            return RUN, R_TEST_CODE_CHANGED
-        return REUSE, R_TESTED_NODE_REUSED
-    if f & F_EPHEMERAL:
-        return NO_OP, R_EPHEMERAL
-    if failed:
-        return SKIP, R_UPSTREAM_FAILED
-    if full_refresh:
-        return BUILD, R_FULL_REFRESH
-    if prof == P_BASELINE:
-        return BUILD, R_STATELESS
-    if prof == P_SAO:
-        if f & F_PYTHON:
-            return BUILD, R_PYTHON_MODEL
-    elif f & (F_PYTHON | F_CUSTOM):
-        return BUILD, R_ALWAYS_BUILDS
-    if not has:
-        return BUILD, R_NEVER_BUILT
-    if tf:
-        return BUILD, R_PREVIOUS_TEST_FAILED
-    if dbt and fpch:
-        code_stamp[n] = r
-        return BUILD, R_CODE_CHANGED
-    if dbt:
-        for e in range(eptr[n], eptr[n + 1]):
-            if code_stamp[eidx[e]] == r:
-                code_stamp[n] = r
-                return BUILD, R_UPSTREAM_CODE_CHANGED
-        if f & F_VIEW:
-            return REUSE, R_NO_NEW_DATA
-    ua = (f & F_UPDATES_ALL) != 0
-    nfresh, stale, lnow, lseen = _fresh(n, r, at, dbt, meta_fresh, not (ua or dbt), eptr,
-                                        eidx, flags, st_has, st_built, st_dv, st_seen, sv,
-                                        built_stamp, built_t, vstamp, vmemo, stack)  # fmt: skip
-    if not fpch and nfresh == 0:
-        return REUSE, R_NO_NEW_DATA
-    if ua and not fpch and stale:
-        return REUSE, R_WAITING
-    built = st_built[n]
-    if dbt:
-        if lag_mode == 0:
-            build = (at - built) / 1e6 > tol
-        elif lag_mode == 1:
-            build = lnow != NONE and (lseen == NONE or (lnow - lseen) / 1e6 > tol)
-        else:
-            build = lnow != NONE and (lnow - built) / 1e6 >= tol
-        if build:
-            return BUILD, R_NEW_UPSTREAM_DATA
-        return REUSE, R_WITHIN_LAG_TOLERANCE
-    if ccow and fpch:
-        return BUILD, R_CODE_CHANGED
-    if window != 0 and (at - built) / 1e6 < window:
-        return REUSE, R_WITHIN_BUILD_AFTER
-    if fpch:
-        return BUILD, R_CODE_CHANGED
-    return BUILD, R_NEW_UPSTREAM_DATA
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fresh_orchestra(n, r, dptr, didx, d2e, flags, st_has, st_built, st_seen, sv, dirty_stamp,
                      early):  # fmt: skip
     """dbt-orchestra's scan of N's direct parents (ephemerals not looked through): a source
@@ -345,7 +198,7 @@ def _fresh_orchestra(n, r, dptr, didx, d2e, flags, st_has, st_built, st_seen, sv
     return nfresh, stale
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _decide_orchestra(n, r, at, f, sso, full_refresh, has, fpch, window, dptr, didx, d2e,
                       flags, st_has, st_built, st_seen, sv, dirty_stamp):  # fmt: skip
     """orchestra's rules for a model, seed or snapshot, before dbt's upstream-failure skip
@@ -374,41 +227,6 @@ def _decide_orchestra(n, r, at, f, sso, full_refresh, has, fpch, window, dptr, d
     if window_min != 0 and int((at - st_built[n]) / 1e6 / 60) < window_min:
         return REUSE, R_WITHIN_BUILD_AFTER
     return BUILD, R_NEW_UPSTREAM_DATA
-
-
-@njit(cache=True)
-def _runtime(n, i, gap, f, sel_known, sel_rt, sel_gap, rt_a, rt_b, rt_typ):
-    """What a build takes: the history's own runtime at a history run (an incremental model
-    shifted by its catch-up rate for the gap difference), else the fitted model."""
-    if sel_known[i] and not math.isnan(sel_rt[i]):
-        rt = sel_rt[i]
-        if (f & F_INCREMENTAL) and not math.isnan(gap) and not math.isnan(sel_gap[i]):
-            return max(rt + rt_b[n] * (gap - sel_gap[i]) / 3600.0, 0.05 * rt)
-        return rt
-    g = gap if not math.isnan(gap) else rt_typ[n]
-    if math.isnan(g):
-        g = 0.0
-    return max(rt_a[n] + rt_b[n] * g / 3600.0, 0.0)
-
-
-@njit(cache=True)
-def _price(n, i, gap, runtime, f, basis, fparams, sel_known, sel_bytes, sel_cost, use_a, use_b,
-           use_typ):  # fmt: skip
-    """Dollars of one build or test run, as ``_PlainReplay._price``."""
-    if f & F_UNBILLED:
-        return 0.0
-    if basis == 0:
-        return runtime / fparams[0] * fparams[1]
-    value = math.nan
-    if sel_known[i]:
-        value = sel_bytes[i] if basis == 1 else sel_cost[i]
-    if math.isnan(value):
-        g = gap if not math.isnan(gap) else use_typ[n]
-        if math.isnan(g):
-            g = 0.0
-        used = max(use_a[n] + use_b[n] * g / 3600.0, 0.0)
-        return used / fparams[3] * fparams[2] if basis == 1 else used
-    return value / fparams[3] * fparams[2] if basis == 1 else value
 
 
 @njit(cache=True)
