@@ -181,3 +181,18 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
         ).height
     )
     assert 0 < summary["sao"]["node_builds"] <= summary["baseline"]["node_builds"]
+
+    # 7. A broken model: dbt reports the error, its child is skipped, and the state keeps the
+    #    last good build, so the next plan tries it again.
+    _edit(dim_products, "price * 2 as p2", "price * 2 as p2 from nowhere_at_all")
+    broken = live.plan(jaffle, at=T0 + timedelta(hours=51))
+    assert broken.decision("dim_products").reason.value == "code_changed"
+    done = broken.execute()
+    uid = broken.project.resolve("dim_products")
+    assert done.statuses[uid] == "error" and uid in done.failed
+    assert done.statuses[broken.project.resolve("rpt_product_sales")] == "skipped"
+    assert done.counts()["failed"] >= 1 and done.counts()["skipped"] >= 1
+    kept = broken.store.load_state().get(uid)
+    assert kept.built_at < T0 + timedelta(hours=27)
+    retry = live.plan(jaffle, at=T0 + timedelta(hours=52))
+    assert retry.decision("dim_products").reason.value == "code_changed"
