@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from saosim.cli import app, console, friendly_errors, print_json
+from saosim.cli import app, console, err_console, friendly_errors, print_json
 from saosim.errors import ConfigError
 
 _COLOURS = {"build": "green", "run": "cyan", "reuse": "dim", "skip": "red", "no_op": "dim"}
@@ -100,6 +100,11 @@ def plan_command(
         title = f"shadow run — predicted; verdicts: {result.summary()}"
     elif execute:
         result = made.execute()
+        if result.waits:
+            err_console.print(
+                f"waited {result.waited_s:.1f} s for another run building the same nodes, "
+                "then planned again"
+            )
         frame = result.to_frame()
         title = f"executed — {result.counts()}"
     else:

@@ -390,6 +390,16 @@ def plan(
 
     Returns:
         A :class:`LivePlan`; call ``.execute()`` to build it.
+
+    >>> import tempfile, pathlib
+    >>> from saosim.graph import Project
+    >>> t = datetime(2025, 1, 1, tzinfo=UTC)
+    >>> demo = Project.from_spec({"raw.a": [], "stg": ["raw.a"]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (pathlib.Path(d) / "dbt_project.yml").write_text("name: demo")
+    ...     p = plan(d, project=demo, at=t, source_versions={"source.demo.raw.a": t})
+    ...     p.explain("stg")
+    'built: never built before'
     """
     from saosim.live.fingerprints import live_fingerprints
 
@@ -493,6 +503,13 @@ def estate(
         project_dir: the dbt project folder.
         state: the state store (default ``<project>/.saosim/state.duckdb``).
         manifest, project, target, profiles_dir: as for :func:`plan`.
+
+    >>> import tempfile, pathlib
+    >>> from saosim.graph import Project
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (pathlib.Path(d) / "dbt_project.yml").write_text("name: demo")
+    ...     estate(d, project=Project.from_spec({"raw.a": [], "stg": ["raw.a"]})).summary()["runs"]
+    0
     """
     folder = _project_dir(project_dir)
     store = _store(folder, state)

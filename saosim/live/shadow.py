@@ -230,6 +230,12 @@ def shadow_report(
         project_dir: the dbt project folder.
         state: the state store (default ``<project>/.saosim/state.duckdb``).
         latest: only the most recent shadow run.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (pathlib.Path(d) / "dbt_project.yml").write_text("name: demo")
+    ...     shadow_report(d).summary()
+    {'correct_reuse': 0, 'false_reuse': 0, 'needed_build': 0, 'wasted_build': 0}
     """
     store = _store(_project_dir(project_dir), state)
     rows = store.shadow()
