@@ -72,6 +72,9 @@ def test_two_concurrent_executions_never_build_a_model_twice(raced) -> None:
     assert plans.height == 2
     later = store.decisions(plans.get_column("plan_id")[-1])
     assert set(later.filter(later["unique_id"].is_in(list(first)))["action"]) == {"reuse"}
+    # …and decided them only once the first run's builds had ended (it waited, or came later)
+    last_build = node_runs.get_column("completed_at").max()
+    assert plans.get_column("run_at")[-1] >= last_build
 
 
 def test_shadow_run_and_report(raced) -> None:
