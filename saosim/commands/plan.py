@@ -76,7 +76,11 @@ def plan_command(
     target: Annotated[str | None, typer.Option("--target", help="dbt target")] = None,
     output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
 ) -> None:
-    """Plan a run of a live dbt project: build or reuse each node, with a reason."""
+    """Plan a run of a live dbt project: build or reuse each node, with a reason.
+
+    With --execute, dbt builds the plan (exit code 1 when a node fails, as dbt's); with
+    --shadow, dbt builds everything and the plan is recorded as a prediction.
+    """
     from saosim.live import plan as live_plan
 
     if execute and shadow:
@@ -115,6 +119,8 @@ def plan_command(
         print_json(rows)
     else:
         console.print(_table(rows, title))
+    if any(r.get("status") in ("error", "fail", "runtime error") for r in rows):
+        raise typer.Exit(code=1)  # as dbt does when a node fails
 
 
 @app.command("shadow-report")
