@@ -172,7 +172,7 @@ def replay_fast(
     else:
         codes = _run(k, builds_only, np.zeros(1, dtype=np.int64))
     t2 = time.perf_counter()
-    log = assemble_log(k, scenario.name, codes, builds_only=builds_only)
+    log = assemble_log(k, scenario.name, codes)
     t3 = time.perf_counter()
     LAST.compile_s, LAST.loop_s, LAST.log_s, LAST.rows = t1 - t0, t2 - t1, t3 - t2, log.height
     return log

@@ -30,51 +30,37 @@ _UTC = pl.Datetime("us", "UTC")
 
 def _enum_codes(codes: np.ndarray, values: tuple[str, ...], *, nullable: bool) -> pl.Series:
     """A Series of ``values[code]`` (code 0 → null when ``nullable``) as an Enum."""
-    if nullable:
-        cats = pl.Series(list(values[1:]), dtype=pl.Enum(list(values[1:])))
-        idx = pl.Series(codes.astype(np.int64) - 1)
-        idx = pl.select(pl.when(idx >= 0).then(idx).otherwise(None).cast(pl.UInt32)).to_series()
-        return cats.gather(idx)
-    cats = pl.Series(list(values), dtype=pl.Enum(list(values)))
-    return cats.gather(codes.astype(np.uint32))
+    kept = list(values[1:]) if nullable else list(values)
+    lookup = [None, *kept] if nullable else kept
+    return pl.Series(lookup, dtype=pl.Enum(kept)).gather(pl.Series(codes))
 
 
 def _categorical(values: tuple[str, ...] | list[str], idx: np.ndarray) -> pl.Series:
-    return pl.Series(list(values), dtype=pl.Categorical).gather(idx.astype(np.uint32))
+    return pl.Series(list(values), dtype=pl.Categorical).gather(pl.Series(idx))
 
 
 def _times(us: np.ndarray) -> pl.Series:
-    return pl.Series(us.astype(np.int64)).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    # int64 microseconds → a zero-copy Datetime view
+    return pl.Series(us).cast(_UTC)
 
 
 def assemble_log(
     k: KernelInputs,
     scenario: str,
     codes: tuple[np.ndarray, ...],
-    *,
-    builds_only: bool = False,
 ) -> pl.DataFrame:
     """The decision log (``decisions`` table columns + ``status``) from the loop's arrays."""
-    act, rsn, st, start, end, runtime, cost, o_run, o_node = codes
+    act, rsn, st, start, end, runtime, cost, run_idx, node_idx = codes
     n = len(act)
-    if builds_only:
-        run_idx = o_run.astype(np.int64)
-        node_idx = o_node.astype(np.int64)
-    else:
-        counts = k.run_sel_end - k.run_sel_start
-        run_idx = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        shift = np.repeat(k.run_sel_start - k.run_out_start[:-1], counts)
-        node_idx = k.sel_node[np.arange(n, dtype=np.int64) + shift].astype(np.int64)
-    job_names = sorted(set(k.job_ids))
-    job_of_run = np.array([job_names.index(j) for j in k.job_ids], dtype=np.int64)
+    run_at = _times(k.run_at).gather(pl.Series(run_idx))
     return pl.DataFrame(
         [
             pl.Series("scenario", [scenario], dtype=pl.Categorical).new_from_index(0, n)
             if n
             else pl.Series("scenario", [], dtype=pl.Categorical),
             _categorical(k.run_ids, run_idx).alias("run_id"),
-            _categorical(job_names, job_of_run[run_idx]).alias("job_id"),
-            _times(k.run_at[run_idx]).alias("run_at"),
+            _categorical(k.job_ids, run_idx).alias("job_id"),
+            run_at.alias("run_at"),
             _categorical(k.node_ids, node_idx).alias("unique_id"),
             _enum_codes(act, ACTIONS, nullable=False).alias("action"),
             _enum_codes(rsn, REASONS, nullable=False).alias("reason"),

@@ -165,8 +165,8 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     o_end = np.zeros(out_cap, dtype=np.int64)
     o_rt = np.zeros(out_cap, dtype=np.float64)
     o_cost = np.zeros(out_cap, dtype=np.float64)
-    o_run = np.zeros(out_cap if builds_only else 0, dtype=np.int32)
-    o_node = np.zeros(out_cap if builds_only else 0, dtype=np.int32)
+    o_run = np.zeros(out_cap, dtype=np.int32)
+    o_node = np.zeros(out_cap, dtype=np.int32)
     o = 0
     has_queue = len(ftimes) > 0
     for r in range(len(run_at)):
@@ -205,9 +205,8 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             o_end = _grow(o_end, size)
             o_rt = _grow(o_rt, size)
             o_cost = _grow(o_cost, size)
-            if builds_only:
-                o_run = _grow(o_run, size)
-                o_node = _grow(o_node, size)
+            o_run = _grow(o_run, size)
+            o_node = _grow(o_node, size)
         # -- plan and lay out, node by node in topological order ----------------------------
         # dbt-orchestra decides every node, selected or not: an unselected parent that would
         # build is dirty, so new data for its selected children
@@ -488,9 +487,8 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             o_end[o] = end
             o_rt[o] = runtime
             o_cost[o] = cost
-            if builds_only:
-                o_run[o] = r
-                o_node[o] = n
+            o_run[o] = r
+            o_node[o] = n
             o += 1
         progress[0] = r + 1
         # -- apply: the state after this run (saosim.apply.apply_plan) ----------------------
@@ -566,6 +564,6 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
         o_end[:o],
         o_rt[:o],
         o_cost[:o],
-        o_run[:o] if builds_only else o_run,
-        o_node[:o] if builds_only else o_node,
+        o_run[:o],
+        o_node[:o],
     )

@@ -1,0 +1,118 @@
+"""The fast replay kernel on small hand-made estates: worked examples, times, log shape."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from saosim import kernel
+from saosim.cost import fit_costs
+from saosim.estate import Estate
+from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.graph import Project
+from saosim.kernel_rules import _timedelta_us
+from saosim.simulate import Scenario, _PlainReplay
+from saosim.timeline import Job, Timeline
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
+
+
+def _orders_estate(arrivals: list[datetime]) -> Estate:
+    project = Project.from_spec(
+        {"src.orders": [], "stg_orders": ["src.orders"], "fct_orders": ["stg_orders"]}
+    )
+    return Estate(
+        project,
+        source_arrivals=pl.DataFrame(
+            {"unique_id": ["source.demo.src.orders"] * len(arrivals), "arrived_at": arrivals}
+        ),
+    )
+
+
+def _both(estate: Estate, scenario: Scenario, hours: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    timeline = Timeline.from_estate(
+        estate, jobs=scenario.jobs, start=T0, end=T0 + timedelta(hours=hours)
+    )
+    costs = fit_costs(estate)
+    plain = _PlainReplay(estate, scenario, timeline, costs).run(False)
+    fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+    return plain, fast
+
+
+def _strings(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(c).cast(pl.String)
+        for c, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Categorical | pl.Enum)
+    )
+
+
+def test_worked_example_1_new_data_then_reuse() -> None:
+    estate = _orders_estate([T0 + timedelta(minutes=10)])
+    jobs = (Job("hourly", "0 * * * *"),)
+    plain, fast = _both(estate, Scenario("sao", "sao", jobs=jobs), hours=3)
+    rows = _strings(fast).select("run_at", "unique_id", "action", "reason").rows()
+    stg, fct = "model.demo.stg_orders", "model.demo.fct_orders"
+    assert rows == [
+        (T0, stg, "build", "never_built"),
+        (T0, fct, "build", "never_built"),
+        (T0 + timedelta(hours=1), stg, "build", "new_upstream_data"),
+        (T0 + timedelta(hours=1), fct, "build", "new_upstream_data"),
+        (T0 + timedelta(hours=2), stg, "reuse", "no_new_data"),
+        (T0 + timedelta(hours=2), fct, "reuse", "no_new_data"),
+    ]
+    assert _strings(fast).equals(plain.with_columns(pl.col("status").cast(pl.String)))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_build_after_window_matches_plain(profile: str) -> None:
+    estate = _orders_estate([T0 + timedelta(hours=h, minutes=10) for h in range(10)])
+    fresh = FreshnessConfig({"model.demo.fct_orders": NodeFreshness(BuildAfter(6, "hour"))})
+    jobs = (Job("hourly", "0 * * * *"), Job("half", "30 */2 * * *"))
+    scenario = Scenario(profile, profile, freshness=fresh, jobs=jobs)
+    plain, fast = _both(estate, scenario, hours=10)
+    assert fast.height == plain.height > 20
+    assert _strings(fast).drop("status").equals(plain.drop("status"))
+    assert fast["status"].cast(pl.String).equals(plain["status"])
+    if profile == "sao":
+        reasons = set(_strings(fast).get_column("reason"))
+        assert "within_build_after" in reasons
+
+
+def test_log_columns_are_compact_types() -> None:
+    estate = _orders_estate([T0])
+    plain, fast = _both(estate, Scenario("sao", "sao", jobs=(Job("h", "0 * * * *"),)), hours=2)
+    assert fast.columns == plain.columns
+    assert isinstance(fast.schema["action"], pl.Enum)
+    assert isinstance(fast.schema["reason"], pl.Enum)
+    assert isinstance(fast.schema["status"], pl.Enum)
+    assert isinstance(fast.schema["unique_id"], pl.Categorical)
+    assert fast.schema["started_at"] == pl.Datetime("us", "UTC")
+
+
+def test_timedelta_rounding_matches_python() -> None:
+    rng = random.Random(5)
+    values = [rng.uniform(0, 5000) for _ in range(3000)]
+    values += [0.0, 0.5e-6, 1.5e-6, 2.5e-6, 1e-7, 12.3456785, 59.9999995, 3600.0000005]
+    for seconds in values:
+        expected = timedelta(seconds=seconds) // timedelta(microseconds=1)
+        assert _timedelta_us(seconds) == expected, seconds
+
+
+def test_progress_bar_runs_in_a_thread() -> None:
+    estate = _orders_estate([T0])
+    timeline = Timeline.from_estate(
+        estate, jobs=(Job("h", "0 * * * *"),), start=T0, end=T0 + timedelta(hours=5)
+    )
+    costs = fit_costs(estate)
+    scenario = Scenario("sao", "sao", jobs=(Job("h", "0 * * * *"),))
+    with_bar = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs, progress=True)
+    without = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+    assert _strings(with_bar).equals(_strings(without))
+    assert kernel.supports(scenario, timeline)
+    assert np.isfinite(kernel.LAST.loop_s) and kernel.LAST.rows == without.height
