@@ -6,13 +6,16 @@ advanced through ``at``, never by sleeping. Last, the recorded runs replay in th
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
 import saosim.live as live
+from saosim.cli import app
 from saosim.simulate import Scenario, simulate
 from tests.live_fixtures import copy_example, land, land_rows
 
@@ -194,5 +197,12 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
     assert done.counts()["failed"] >= 1 and done.counts()["skipped"] >= 1
     kept = broken.store.load_state().get(uid)
     assert kept.built_at < T0 + timedelta(hours=27)
-    retry = live.plan(jaffle, at=T0 + timedelta(hours=52))
-    assert retry.decision("dim_products").reason.value == "code_changed"
+    # the CLI tries it again (code_changed), reports dbt's status, and exits 1 as dbt does
+    at = (T0 + timedelta(hours=52)).isoformat()
+    cli = CliRunner().invoke(
+        app, ["plan", str(jaffle), "--execute", "--at", at, "--format", "json"]
+    )
+    assert cli.exit_code == 1, cli.output
+    rows = {r["node"]: r for r in json.loads(cli.stdout)}
+    assert rows[uid]["action"] == "build" and rows[uid]["reason"] == "code_changed"
+    assert rows[uid]["status"] == "error"
