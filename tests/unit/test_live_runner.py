@@ -152,3 +152,51 @@ def test_a_run_waits_for_nodes_another_run_builds_then_reuses_them(folder: Path)
 def test_verdicts() -> None:
     cases = [("reuse", False), ("reuse", True), ("build", True), ("build", False)]
     assert [verdict(p, c) for p, c in cases] == list(VERDICTS)
+
+
+def test_shadow_report_per_model_and_latest(folder: Path) -> None:
+    import polars as pl
+
+    from saosim.live.store_tables import SHADOW_SCHEMA
+
+    store = StateStore.for_project(folder)
+
+    def rows(plan_id: str, at: datetime, changed: dict[str, bool], predicted: str) -> pl.DataFrame:
+        return pl.DataFrame(
+            [
+                {
+                    "plan_id": plan_id,
+                    "run_id": f"r-{plan_id}",
+                    "run_at": at,
+                    "unique_id": f"model.demo.{name}",
+                    "name": name,
+                    "predicted": predicted,
+                    "reason": "within_build_after" if predicted == "reuse" else "never_built",
+                    "status": "success",
+                    "rows_before": 1,
+                    "rows_after": 2 if moved else 1,
+                    "hash_before": "a",
+                    "hash_after": "b" if moved else "a",
+                    "changed": moved,
+                }
+                for name, moved in changed.items()
+            ],
+            schema=SHADOW_SCHEMA,
+        )
+
+    store.record_shadow(rows("p1", T0, {"stg": True, "fct": False}, "build"))
+    store.record_shadow(rows("p2", T0 + timedelta(hours=1), {"stg": True, "fct": False}, "reuse"))
+    report = live.shadow_report(folder)
+    assert report.summary() == {
+        "correct_reuse": 1,
+        "false_reuse": 1,
+        "needed_build": 1,
+        "wasted_build": 1,
+    }
+    per_model = {r["name"]: r for r in report.per_model().iter_rows(named=True)}
+    assert per_model["stg"]["needed_build"] == 1 and per_model["stg"]["false_reuse"] == 1
+    assert per_model["fct"]["wasted_build"] == 1 and per_model["fct"]["correct_reuse"] == 1
+    latest = live.shadow_report(folder, latest=True)
+    assert latest.rows.get_column("plan_id").unique().to_list() == ["p2"]
+    # a reuse inside the build_after window is the staleness the config asks for
+    assert latest.rows.filter(pl.col("verdict") == "false_reuse")["deliberate"].to_list() == [True]
