@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
@@ -148,7 +148,15 @@ class Case:
     verify_relations_exist: bool = True
 
     def node(self, name: str) -> CaseNode:
-        return next(n for n in self.nodes if n.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, CaseNode]:
+        return {n.name: n for n in self.nodes}
+
+    def ids(self, names: frozenset[str] | None) -> frozenset[str] | None:
+        """Unique ids of named nodes (``None`` stays ``None``: the whole project)."""
+        return None if names is None else frozenset(self.node(n).unique_id for n in names)
 
     def selected(self, node: CaseNode) -> bool:
         return self.select is None or node.name in self.select

@@ -8,17 +8,30 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from graphlib import TopologicalSorter
+from typing import TypeVar
 
 from hypothesis import strategies as st
 
 from tests.orchestra_harness import T0, Case, CaseNode, CaseState, through_ephemerals
 
-__all__ = ["WINDOWS", "cases", "dag_from_manifest", "dags", "one_in", "with_build_after"]
+__all__ = [
+    "WINDOWS",
+    "big_cases",
+    "cases",
+    "dag_from_manifest",
+    "dags",
+    "one_in",
+    "with_build_after",
+]
+
+T = TypeVar("T")
 
 # -- generator ----------------------------------------------------------------------------------
 
@@ -49,9 +62,39 @@ def _choices(n: int) -> st.SearchStrategy[int]:
 _KIND = st.sampled_from(_KINDS)
 _WINDOW = st.sampled_from(WINDOWS)
 _UPDATES_ON = st.sampled_from([None, "any", "all"])
-_SEEN = st.sampled_from(["absent", "same", "same", "earlier", "any"])
-_AGE = st.one_of(st.integers(0, 3 * 86400), st.sampled_from(_EDGE_AGES))
-_DAY_S = st.integers(0, 86400)
+
+
+@lru_cache(maxsize=512)
+def _sampled(items: tuple) -> st.SearchStrategy:
+    return st.sampled_from(items)
+
+
+@lru_cache(maxsize=512)
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+class _Draws:
+    """The few kinds of choice a case is made of: from hypothesis (shrinkable), or from one
+    drawn ``Random`` for DAGs too big for hypothesis's choice buffer (thousands of nodes)."""
+
+    def __init__(self, draw: st.DrawFn | None = None, rng: random.Random | None = None) -> None:
+        self.draw, self.rng = draw, rng
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.draw(_integers(lo, hi)) if self.draw else self.rng.randint(lo, hi)
+
+    def pick(self, items: Sequence[T]) -> T:
+        return self.draw(_sampled(tuple(items))) if self.draw else self.rng.choice(items)
+
+    def one_in(self, n: int) -> bool:
+        return one_in(self.draw, n) if self.draw else self.rng.randrange(n) == n - 1
+
+    def subset(self, items: Sequence[T], min_size: int = 0) -> frozenset[T]:
+        if self.draw:
+            chosen = st.lists(_sampled(tuple(items)), min_size=min_size, unique=True)
+            return frozenset(self.draw(chosen))
+        return frozenset(self.rng.sample(list(items), self.rng.randint(min_size, len(items))))
 
 
 @st.composite
@@ -106,56 +149,71 @@ def cases(
     Build ages cluster on window edges (exactly W, W ± 1 s, W ± 1 min) so whole-minute rounding
     and ``<`` versus ``≤`` show up. The flags switch generator regions off by name.
     """
-    at = T0 + timedelta(seconds=draw(st.integers(0, 7 * 86400)))
-    case_nodes = draw(
-        dag if dag is not None else dags(max_buildable=max_buildable, packages=packages)
-    )
-    source_versions = {}
-    for n in case_nodes:
-        if n.resource_type == "source" and not one_in(draw, 5):
-            source_versions[n.name] = at - timedelta(seconds=draw(st.integers(0, 2 * 86400)))
+    if dag is None:
+        dag = dags(max_buildable=max_buildable, packages=packages)
+    nodes = draw(dag)
+    return _case(nodes, _Draws(draw=draw), selections=selections, seed_state=seed_state)
 
-    probe = Case(case_nodes, {}, {}, at)
+
+@st.composite
+def big_cases(draw: st.DrawFn, nodes: tuple[CaseNode, ...]) -> Case:
+    """As :func:`cases` on a fixed (large) DAG, with random ``build_after``; the choices come
+    from one drawn ``Random``, so a failure reports the case but does not shrink it."""
+    choices = _Draws(rng=draw(st.randoms(use_true_random=True)))
+    return _case(_with_build_after(nodes, choices), choices)
+
+
+def _case(
+    nodes: tuple[CaseNode, ...], c: _Draws, *, selections: bool = True, seed_state: bool = True
+) -> Case:
+    at = T0 + timedelta(seconds=c.integer(0, 7 * 86400))
+    source_versions = {}
+    for n in nodes:
+        if n.resource_type == "source" and not c.one_in(5):
+            source_versions[n.name] = at - timedelta(seconds=c.integer(0, 2 * 86400))
+    probe = Case(nodes, {}, {}, at)
     state: dict[str, CaseState] = {}
-    for n in case_nodes:
-        if not n.is_buildable or n.is_ephemeral or one_in(draw, 10):
+    for n in nodes:
+        if not n.is_buildable or n.is_ephemeral or c.one_in(10):
             continue
-        age_s = draw(_AGE)
+        age_s = c.pick(_EDGE_AGES) if c.one_in(2) else c.integer(0, 3 * 86400)
         built_at = at - timedelta(seconds=age_s)
         seen: dict[str, datetime] = {}
         for p in sorted({*n.parents, *through_ephemerals(probe, n.name)}):
             if probe.node(p).resource_type != "source":
                 continue
-            how = draw(_SEEN)
+            how = c.pick(_SEEN_HOW)
             now = source_versions.get(p)
             if how == "same":
                 seen[p] = min(now or built_at, built_at)
             elif how == "earlier":
-                gap = timedelta(seconds=1 + draw(_DAY_S))
-                seen[p] = min(now or built_at, built_at) - gap
+                seen[p] = min(now or built_at, built_at) - timedelta(seconds=c.integer(1, 86400))
             elif how == "any":
-                seen[p] = built_at - timedelta(seconds=draw(st.integers(0, 3 * 86400)))
+                seen[p] = built_at - timedelta(seconds=c.integer(0, 3 * 86400))
         state[n.name] = CaseState(
             built_at=built_at,
-            code_changed=one_in(draw, 5),
+            code_changed=c.one_in(5),
             seen_sources=seen,
-            table_exists=not one_in(draw, 10),
-            tests_failed=one_in(draw, 10),
+            table_exists=not c.one_in(10),
+            tests_failed=c.one_in(10),
         )
     select = None
-    buildable = [n.name for n in case_nodes if n.is_buildable]
-    if selections and one_in(draw, 3):
-        select = frozenset(draw(st.lists(st.sampled_from(buildable), min_size=1, unique=True)))
+    if selections and c.one_in(3):
+        select = c.subset([n.name for n in nodes if n.is_buildable], min_size=1)
     return Case(
-        case_nodes,
+        nodes,
         state,
         source_versions,
         at,
-        full_refresh=one_in(draw, 40),
+        full_refresh=c.one_in(40),
         select=select,
-        seed_state_orchestration=seed_state and one_in(draw, 4),
-        verify_relations_exist=not one_in(draw, 4),
+        seed_state_orchestration=seed_state and c.one_in(4),
+        verify_relations_exist=not c.one_in(4),
     )
+
+
+#: How N's record of a source parent relates to the source now (recorded ≤ N's build time).
+_SEEN_HOW = ("absent", "same", "same", "earlier", "any")
 
 
 def dag_from_manifest(data: dict) -> tuple[CaseNode, ...]:
@@ -217,10 +275,14 @@ def _is(entry: dict, resource_type: str) -> bool:
 @st.composite
 def with_build_after(draw: st.DrawFn, nodes: tuple[CaseNode, ...]) -> tuple[CaseNode, ...]:
     """The same DAG with a random ``build_after`` on about half of the buildable nodes."""
+    return _with_build_after(nodes, _Draws(draw=draw))
+
+
+def _with_build_after(nodes: tuple[CaseNode, ...], c: _Draws) -> tuple[CaseNode, ...]:
     out = []
     for n in nodes:
-        if n.is_buildable and draw(st.booleans()):
-            count, period = draw(_WINDOW)
-            n = replace(n, build_after=(count, period, draw(_UPDATES_ON)))
+        if n.is_buildable and c.one_in(2):
+            count, period = c.pick(WINDOWS)
+            n = replace(n, build_after=(count, period, c.pick((None, "any", "all"))))
         out.append(n)
     return tuple(out)

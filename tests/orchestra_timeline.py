@@ -100,18 +100,20 @@ _GAPS = [15 * 60, 30 * 60, 3600, 2 * 3600, 6 * 3600, 86400]
 def timelines(
     draw: st.DrawFn,
     *,
+    min_runs: int = 1,
     max_runs: int = 6,
     packages: bool = True,
     dag: st.SearchStrategy[tuple[CaseNode, ...]] | None = None,
 ) -> Timeline:
-    """A DAG (``dag``, or a random one) and 1–``max_runs`` runs, 15 min to a day apart (± 1 min)."""
+    """A DAG (``dag``, or a random one) and ``min_runs``–``max_runs`` runs, 15 min to a day
+    apart (± 1 min)."""
     nodes = draw(dag if dag is not None else dags(max_buildable=6, packages=packages))
     sources = [n.name for n in nodes if n.resource_type == "source"]
     buildable = [n.name for n in nodes if n.is_buildable]
     no_info = frozenset(s for s in sources if one_in(draw, 5))
     at = T0
     runs = []
-    for i in range(draw(st.integers(1, max_runs))):
+    for i in range(draw(st.integers(min_runs, max_runs))):
         previous = at
         if i:
             at += timedelta(seconds=draw(st.sampled_from(_GAPS)) + draw(st.integers(-60, 60)))
@@ -232,7 +234,9 @@ def replay(timeline: Timeline) -> Iterator[RunStep]:
             source_versions={by_name[s].unique_id: t for s, t in source_versions.items()},
             profile="orchestra",
             options=options,
-            select=None if run.select is None else " ".join(sorted(run.select)),
+            select=None
+            if run.select is None
+            else frozenset(by_name[n].unique_id for n in run.select),
             full_refresh=run.full_refresh,
             failing=frozenset(by_name[f].unique_id for f in run.failing),
             fingerprints=fingerprints,
