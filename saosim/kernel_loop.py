@@ -30,6 +30,7 @@ from saosim.kernel_compile import (
     F_UNBILLED,
     F_UPDATES_ALL,
     F_VIEW,
+    F_WARN,
     NONE,
 )
 from saosim.kernel_rules import (
@@ -478,6 +479,31 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                 if status == S_SUCCESS:
                     ok_stamp[n] = r
                     ok_fin[n] = end
+            if guarded and (status == S_SUCCESS or act == RUN):
+                # apply_plan, written in place: later nodes of this run read a parent's state
+                # only when it was not built in this run, so they cannot tell the difference
+                for e in range(eptr[n], eptr[n + 1]):
+                    p = eidx[e]
+                    if ok_stamp[p] == r:
+                        v = ok_fin[p]
+                    elif flags[p] & F_SOURCE:
+                        v = sv[p]
+                    elif st_has[p]:
+                        v = st_dv[p]
+                    else:
+                        v = NONE
+                    st_seen[e] = v
+                st_has[n] = True
+                st_built[n] = end
+                st_fp[n] = fp
+                st_dv[n] = end
+                st_tf[n] = False
+                if act == RUN and status in (S_FAIL, S_ERROR) and (f & F_WARN) == 0:
+                    # a failed error-severity test flags the nodes it tests
+                    for e in range(eptr[n], eptr[n + 1]):
+                        p = eidx[e]
+                        if (flags[p] & F_SOURCE) == 0 and st_has[p]:
+                            st_tf[p] = True
             if builds_only and act != BUILD and act != RUN:
                 continue
             o_act[o] = act
@@ -492,21 +518,14 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             o += 1
         progress[0] = r + 1
         # -- apply: the state after this run (saosim.apply.apply_plan) ----------------------
+        if guarded:
+            continue
         n_snap = snapshots(r, s0, s1, guarded, sel_node, cur_act, cur_st, cur_fp, fin_t, eptr,
                            eidx, flags, sv, st_has, st_built, st_fp, st_dv, st_seen, ok_stamp,
                            ok_fin, astamp, amemo, stack, snap_stamp, snap_built, snap_fp, snap_dv,
                            snap_tf, snap_seen, snap_list)  # fmt: skip
         for k in range(n_snap):
             x = snap_list[k]
-            if guarded:
-                st_has[x] = True
-                st_built[x] = snap_built[x]
-                st_fp[x] = snap_fp[x]
-                st_dv[x] = snap_dv[x]
-                st_tf[x] = snap_tf[x]
-                for e in range(eptr[x], eptr[x + 1]):
-                    st_seen[e] = snap_seen[e]
-                continue
             if n_free == 0:
                 new_cap = 2 * cap
                 h_time = _grow(h_time, new_cap)
