@@ -268,14 +268,13 @@ class TierTuner:
 
     def _draw(self, figs: list[go.Figure]) -> None:
         from IPython import get_ipython
-        from IPython.display import display
 
         if get_ipython() is None:  # plain Python: nothing shows widgets, nothing to draw on
             return
-        self.charts.clear_output(wait=True)
-        with self.charts:
-            for fig in figs:
-                display(fig)
+        # outputs set as widget state, not captured from display(): nothing waits on a frontend
+        self.charts.outputs = ()
+        for fig in figs:
+            self.charts.append_display_data(fig)
 
     def _count_models(self) -> None:
         assigned = Tiers.from_dict(self.tiers()).assign(self.tuner.estate.project)
