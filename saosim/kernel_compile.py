@@ -59,6 +59,8 @@ F_WARN = 1024  # data test of severity warn: a failure flags nothing
 F_UPDATES_ALL = 2048
 F_UNBILLED = 4096  # a view this profile does not bill
 F_FOREIGN_ROOT = 8192  # orchestra: a package model without parents always builds
+F_CHANGES = 16384  # the node has code changes in the timeline
+F_FAILS = 32768  # the node has historical failures in the what-if failure queue
 
 # test / build status codes of the decision log (0 = null)
 STATUSES = ("", "success", "error", "skipped", "pass", "fail", "warn")
@@ -230,6 +232,8 @@ def compile_replay(
     if not all(r.from_history for r in timeline.runs):
         fail_times = _failure_times(estate)
     fptr, ftimes = _times_csr(order, fail_times)
+    flags[np.diff(cptr) > 0] |= F_CHANGES
+    flags[np.diff(fptr) > 0] |= F_FAILS
     sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
     runs = _compile_runs(estate, timeline, pos, decided)
     use = costs.usage

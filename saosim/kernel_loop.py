@@ -21,8 +21,10 @@ from numba import njit
 
 from saosim.kernel_apply import snapshots
 from saosim.kernel_compile import (
+    F_CHANGES,
     F_CUSTOM,
     F_EPHEMERAL,
+    F_FAILS,
     F_INCREMENTAL,
     F_PYTHON,
     F_SOURCE,
@@ -169,7 +171,6 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     o_run = np.zeros(out_cap, dtype=np.int32)
     o_node = np.zeros(out_cap, dtype=np.int32)
     o = 0
-    has_queue = len(ftimes) > 0
     for r in range(len(run_at)):
         at = run_at[r]
         if not guarded:
@@ -193,6 +194,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             acur[s] = c
             sv[s] = atimes[c - 1] if c > aptr[s] else NONE
         full_refresh = run_full_refresh[r]
+        any_failed = False
         s0 = run_sel_start[r]
         s1 = run_sel_end[r]
         if o + (s1 - s0) > len(o_act):
@@ -228,19 +230,23 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                 n = sel_node[i]
                 virtual = False
             f = flags[n]
-            c = fpcur[n]
-            while c < cptr[n + 1] and ctimes[c] <= at:
-                c += 1
-            fpcur[n] = c
-            fp = c - cptr[n]
-            cur_fp[n] = fp
+            fp = 0
+            if f & F_CHANGES:
+                c = fpcur[n]
+                while c < cptr[n + 1] and ctimes[c] <= at:
+                    c += 1
+                fpcur[n] = c
+                fp = c - cptr[n]
+            if not guarded:
+                cur_fp[n] = fp
             has = st_has[n]
             fpch = has and st_fp[n] != fp
             failed = False
-            for e in range(eptr[n], eptr[n + 1]):
-                if failed_stamp[eidx[e]] == r:
-                    failed = True
-                    break
+            if any_failed:
+                for e in range(eptr[n], eptr[n + 1]):
+                    if failed_stamp[eidx[e]] == r:
+                        failed = True
+                        break
             if not orch:
                 # the profile's rules in order, first match wins (saosim.rules); written out
                 # here rather than called: a call passing this many arrays costs more than
@@ -397,15 +403,17 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             if virtual:
                 continue
             failing = sel_failing[i]
-            if has_queue and not failing:
+            if not failing and (f & F_FAILS) != 0:
                 c = fcur[n]
                 failing = c < fptr[n + 1] and ftimes[c] <= at
             if act == BUILD:
                 built_stamp[n] = r
                 if failing:
                     failed_stamp[n] = r
+                    any_failed = True
             elif act == SKIP:
                 failed_stamp[n] = r
+                any_failed = True
             # simulated start: after this run's parents, and (guarded) after a build of the
             # same node in flight in another run
             ready = at
@@ -456,7 +464,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                 status = S_ERROR if failing else S_SUCCESS
                 if not failing:
                     last_start[n] = ready
-                if has_queue and failing:
+                if failing and (f & F_FAILS) != 0:
                     c = fcur[n]
                     while c < fptr[n + 1] and ftimes[c] <= at:
                         c += 1
@@ -472,8 +480,9 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             end = ready + _timedelta_us(runtime)
             fin_stamp[n] = r
             fin_t[n] = end
-            cur_act[n] = act
-            cur_st[n] = status
+            if not guarded:
+                cur_act[n] = act
+                cur_st[n] = status
             if act == BUILD:
                 inflight[n] = end
                 if status == S_SUCCESS:
