@@ -304,7 +304,7 @@ class TierTuner:
             self.summary_view.value,
         ]
         for i, fig in enumerate(self.figures()):
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0, default_height=440))
         parts.append(f"<p>{self.status.value}</p></body></html>")
         return "\n".join(parts)
 

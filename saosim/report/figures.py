@@ -47,6 +47,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
         xaxis_title=x,
         yaxis_title=y,
         template="plotly_white",
+        height=440,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
     )
@@ -401,6 +402,7 @@ def dag_reuse(
     )
     fig = go.Figure([edges, other, nodes])
     fig = _layout(fig, f"DAG coloured by reuse — {scenario}", "depth", "")
+    fig.update_layout(height=640)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showgrid=False, zeroline=False)
     return fig
