@@ -314,6 +314,9 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                             if v == NONE:
                                 if meta_fresh:
                                     nfresh += 1
+                                    if dbt:
+                                        # always fresh: as if its data landed at t
+                                        lnow = at
                                     if early:
                                         break
                                 else:

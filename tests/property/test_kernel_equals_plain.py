@@ -8,6 +8,7 @@ decision for decision: ids, actions, reasons and statuses exactly, times and dol
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from functools import cache
 
@@ -119,6 +120,12 @@ def _case(seed: int, profile: str) -> None:
 
     rng = random.Random(seed * 31 + PROFILES.index(profile))
     estate = _estate(rng.choice([25, 40, 60]), rng.choice([1, 2, 3]), seed)
+    if rng.random() < 0.4:
+        # some sources without arrival data (no_metadata_source decides)
+        sources = sorted(estate.project.sources)
+        gone = rng.sample(sources, k=max(1, len(sources) // 3))
+        arrivals = estate.source_arrivals.filter(~pl.col("unique_id").is_in(gone))
+        estate = dataclasses.replace(estate, source_arrivals=arrivals)
     scenario = Scenario(
         f"{profile}-{seed}", profile, tiers=_tiers(rng), jobs=_jobs(rng), options=_options(rng)
     )

@@ -11,6 +11,7 @@ import pytest
 
 from saosim import kernel
 from saosim.cost import fit_costs
+from saosim.decision import ProfileOptions
 from saosim.estate import Estate
 from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.graph import Project
@@ -116,3 +117,25 @@ def test_progress_bar_runs_in_a_thread() -> None:
     assert _strings(with_bar).equals(_strings(without))
     assert kernel.supports(scenario, timeline)
     assert np.isfinite(kernel.LAST.loop_s) and kernel.LAST.rows == without.height
+
+
+@pytest.mark.parametrize("lag_mode", ["build_age", "data_advance", "data_vs_build"])
+@pytest.mark.parametrize("no_metadata", ["always_fresh", "never_fresh"])
+def test_dbt_state_source_without_arrivals(lag_mode: str, no_metadata: str) -> None:
+    project = Project.from_spec({"src.a": [], "src.b": [], "m": ["src.a", "src.b"], "n": ["m"]})
+    estate = Estate(
+        project,
+        source_arrivals=pl.DataFrame(
+            {
+                "unique_id": ["source.demo.src.a"] * 4,
+                "arrived_at": [T0 + timedelta(hours=h, minutes=50) for h in (0, 2, 3, 5)],
+            }
+        ),
+    )
+    options = ProfileOptions(
+        lag_mode=lag_mode, no_metadata_source=no_metadata, default_lag_tolerance_s=3600.0
+    )
+    jobs = (Job("hourly", "0 * * * *"), Job("half", "30 * * * *"))
+    scenario = Scenario("dbt_state", "dbt_state", jobs=jobs, options=options)
+    plain, fast = _both(estate, scenario, hours=8)
+    assert _strings(fast).drop("status").equals(plain.drop("status"))
