@@ -24,7 +24,6 @@ _BUILD_OUTPUTS = shutil.ignore_patterns(
     ".saosim",
     "*.duckdb",
     "*.duckdb.wal",
-    "*.saosim-lock",
     "__pycache__",
 )
 

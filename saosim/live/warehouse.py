@@ -61,7 +61,8 @@ def duckdb_path(
 
 @contextmanager
 def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
-    """An advisory lock on ``<path>.saosim-lock`` (shared for readers, exclusive for builds).
+    """An advisory lock on ``.saosim/<file>.lock`` beside the database (shared for readers,
+    exclusive for builds).
 
     DuckDB refuses a writer while any other process has the file open, even read-only, so a
     ``dbt build`` started while another saosim run reads source versions would fail to connect.
@@ -73,7 +74,9 @@ def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
     except ImportError:  # Windows
         yield
         return
-    with open(path.with_name(path.name + ".saosim-lock"), "a+b") as handle:
+    lock = path.parent / ".saosim" / f"{path.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
