@@ -123,6 +123,9 @@ def _jinja_block(code: str, start: int) -> tuple[str, int]:
     i = start + 2
     n = len(code)
     quote = ""
+    # dict literals inside the block (`config(freshness={'build_after': {...}})`) hold "}}"
+    # of their own: only a close at brace depth 0 ends the block
+    depth = 0
     while i < n:
         ch = code[i]
         if quote:
@@ -132,8 +135,12 @@ def _jinja_block(code: str, start: int) -> tuple[str, int]:
                 quote = ""
         elif ch in "'\"":
             quote = ch
-        elif code.startswith(close, i):
+        elif depth == 0 and code.startswith(close, i):
             return code[start + 2 : i], i + 2
+        elif ch in "{[(":
+            depth += 1
+        elif ch in "}])" and depth > 0:
+            depth -= 1
         i += 1
     return code[start + 2 :], n
 

@@ -328,3 +328,16 @@ def test_random_cosmetic_rewrites_keep_the_fingerprint(data: st.DataObject) -> N
     assert fingerprint_sql(rewritten, "snowflake") == fingerprint_sql(BASE, "snowflake")
     raw = data.draw(cosmetic_rewrite(RAW))
     assert fingerprint_code(raw, "snowflake") == fingerprint_code(RAW, "snowflake")
+
+
+def test_one_line_config_with_a_dict_literal_is_one_jinja_block() -> None:
+    """A `}}` inside a dict literal does not end the `{{ config(...) }}` block."""
+    from saosim.fingerprint import fingerprint_code
+
+    with_config = (
+        "{{ config(freshness={'build_after': {'count': 4, 'period': 'hour'}}) }}\n"
+        "select a from {{ ref('x') }}"
+    )
+    plain = "select a from {{ ref('x') }}"
+    assert fingerprint_code(with_config, "duckdb") == fingerprint_code(plain, "duckdb")
+    assert fingerprint_code(with_config, "duckdb").method.value == "sqlglot"
