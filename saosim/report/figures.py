@@ -13,7 +13,7 @@ so a chart and the table it comes from always agree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -296,6 +296,20 @@ def cost_vs_staleness(
     return _layout(fig, "Cost vs staleness", f"staleness {label} (hours)", "cost (USD)")
 
 
+def around_top_models(
+    comparison: Comparison, scenario: str | None = None, *, top: int = 200
+) -> frozenset[str]:
+    """The ``top`` models that save most (:func:`top_models`) with their direct parents and
+    children: a readable sub-DAG of a big project."""
+    project = comparison.estate.project
+    chosen = set(top_models(comparison, scenario, top)["unique_id"].to_list())
+    around = set(chosen)
+    for uid in chosen:
+        around.update(project.parents(uid))
+        around.update(c for c in project.children(uid) if not project.nodes[c].is_test)
+    return frozenset(around)
+
+
 def _node_stats(comparison: Comparison, scenario: str) -> pl.DataFrame:
     """Per node of one scenario: builds, reuses, skips and its reasons (most frequent first)."""
     log = comparison.decisions_of(scenario)
@@ -324,17 +338,22 @@ def dag_reuse(
     scenario: str | None = None,
     *,
     select: str | None = None,
+    nodes: Iterable[str] | None = None,
     max_nodes: int = 2000,
 ) -> go.Figure:
-    """The DAG (or the sub-DAG a dbt ``select`` picks), layered by topological depth, each
-    model coloured by the share of its decisions that reused it; hover shows the reasons.
+    """The DAG (or the sub-DAG a dbt ``select`` or a set of ``nodes`` picks), layered by
+    topological depth, each model coloured by the share of its decisions that reused it;
+    hover shows the reasons.
 
     Data tests are left out; sources are grey. ``max_nodes`` guards the browser: a bigger
     selection is an error that asks for a narrower ``select``.
     """
     scenario = _pick(comparison, scenario)
     project = comparison.estate.project
-    keep = project.select(select) if select else frozenset(project.nodes)
+    if nodes is not None:
+        keep = frozenset(nodes)
+    else:
+        keep = project.select(select) if select else frozenset(project.nodes)
     ids = [u for u in project.order if u in keep and not project.nodes[u].is_test]
     if len(ids) > max_nodes:
         raise ValueError(

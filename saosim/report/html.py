@@ -209,7 +209,7 @@ def _charts(comparison: Comparison, recommended: str) -> list[Markup]:
         figures.cost_vs_staleness(comparison),
         figures.staleness_by_tier(comparison),
         figures.builds_per_model(comparison, recommended),
-        figures.dag_reuse(comparison, recommended, max_nodes=100_000),
+        _dag(comparison, recommended),
         figures.day_timeline(comparison, recommended),
     ]
     out = []
@@ -222,6 +222,22 @@ def _charts(comparison: Comparison, recommended: str) -> list[Markup]:
         )
         out.append(Markup(html))
     return out
+
+
+#: the whole DAG is drawn up to this many nodes; a bigger one shows the top models' sub-DAG
+DAG_MAX_NODES = 3000
+
+
+def _dag(comparison: Comparison, scenario: str) -> Any:
+    project = comparison.estate.project
+    n = sum(1 for node in project.nodes.values() if not node.is_test)
+    if n <= DAG_MAX_NODES:
+        return figures.dag_reuse(comparison, scenario, max_nodes=DAG_MAX_NODES)
+    top = max(1, DAG_MAX_NODES // 15)
+    nodes = figures.around_top_models(comparison, scenario, top=top)
+    fig = figures.dag_reuse(comparison, scenario, nodes=nodes, max_nodes=DAG_MAX_NODES)
+    fig.update_layout(title=f"{fig.layout.title.text} (around the {top} models that save most)")
+    return fig
 
 
 def render_report(comparison: Comparison, *, recommended: str | None = None) -> str:

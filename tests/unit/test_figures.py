@@ -138,3 +138,16 @@ def test_unknown_scenario_is_named():
     with pytest.raises(KeyError, match="nope"):
         figures.builds_per_model(c, "nope")
     assert not math.isnan(c.summary()["cost_usd"][0])
+
+
+def test_big_dag_in_the_report_is_the_top_models_sub_dag(cmp, monkeypatch):
+    from saosim.report import html
+
+    monkeypatch.setattr(html, "DAG_MAX_NODES", 30)
+    fig = html._dag(cmp, "tuned")
+    shown = set(_trace(fig, "models").customdata) | set(
+        _trace(fig, "sources / not decided").customdata
+    )
+    assert shown == figures.around_top_models(cmp, "tuned", top=2)
+    assert len(shown) < 30
+    assert "around the 2 models" in fig.layout.title.text
