@@ -192,8 +192,7 @@ class Tuner:
                 self._baseline_log, self.baseline, comparison
             )
         stale = {**self._baseline_staleness, **self._staleness(log, scenario, comparison)}
-        comparison.staleness(stale)
-        comparison.summary()
+        comparison.metrics(staleness=stale)  # every table in one scan of the log
         t2 = time.perf_counter()
         if len(self._results) >= self.cache_size:
             self._results.pop(next(iter(self._results)))
