@@ -204,15 +204,13 @@ class Tuner:
 
 def compare(
     estate: Estate,
-    scenarios: Iterable[Scenario | Mapping[str, Any]]
-    | Mapping[str, Mapping[str, Any]]
-    | None = None,
+    scenarios: Iterable[Scenario] | Mapping[str, Mapping[str, Any]] | None = None,
     *,
     cost_model: CostModel | None = None,
     engine: str = "auto",
 ) -> Comparison:
-    """Replay ``estate`` under ``scenarios`` against the baseline: :func:`saosim.simulate.simulate`
-    under a name that does not clash with the ``saosim.simulate`` module.
+    """Replay ``estate`` under ``scenarios`` against the baseline (:func:`saosim.simulate`,
+    with scenarios also accepted in the scenario-file form).
 
     Args:
         scenarios: :class:`~saosim.simulate.Scenario` objects, or ``{name: config}`` in the
@@ -232,10 +230,7 @@ def compare(
     elif isinstance(scenarios, Mapping):
         chosen = [scenario_from_dict(dict(v), str(k)) for k, v in scenarios.items()]
     else:
-        chosen = [
-            s if isinstance(s, Scenario) else scenario_from_dict(dict(s), str(s.get("name")))
-            for s in scenarios
-        ]
+        chosen = list(scenarios)
     return simulate(estate, chosen, cost_model=cost_model, engine=engine)
 
 
