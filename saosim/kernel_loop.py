@@ -1,12 +1,13 @@
 """The compiled run loop of the fast replay: every run, every selected node, one pass.
 
 It mirrors ``saosim.simulate._PlainReplay`` around the planner: the decision of each node
-(:func:`saosim.kernel_rules._decide`, the profile's rules in order), its simulated start and
+(the profile's rules of :mod:`saosim.rules` in order, written out here; orchestra's in
+:func:`saosim.kernel_rules._decide_orchestra`), its simulated start and
 finish (after this run's parents; under guarded profiles after a build of the same node in
 flight elsewhere), runtime and price, then the state after the run as
 :func:`saosim.apply.apply_plan` computes it. Guarded profiles (baseline, sao, orchestra) see
-that state at once; dbt_state sees a build only once it finished (snapshots wait in a heap
-ordered by finish time, then push order).
+that state at once; dbt_state sees a build only once it finished (snapshots wait in push
+order and are written at the first run start after they finished, latest finish winning).
 
 >>> run_loop.__name__
 'run_loop'
@@ -70,8 +71,6 @@ from saosim.kernel_rules import (
     SKIP,
     _decide_orchestra,
     _grow,
-    _heap_pop,
-    _heap_push,
     _timedelta_us,
     _view_dv,
 )
@@ -143,23 +142,22 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     sv = np.full(n_nodes, NONE, dtype=np.int64)
     inflight = np.full(n_nodes, NONE, dtype=np.int64)
     last_start = np.full(n_nodes, NONE, dtype=np.int64)
-    # dbt_state: builds become visible once finished (pending snapshots in a heap)
+    # dbt_state: builds become visible once finished. Pending snapshots stay in push order;
+    # at each run start the finished ones are written, the latest (finish time, push order)
+    # per node winning, as the plain replay's heap pops them
     cap = 1024
-    h_time = np.zeros(cap, dtype=np.int64)
-    h_seq = np.zeros(cap, dtype=np.int64)
-    h_node = np.zeros(cap, dtype=np.int64)
-    h_built = np.zeros(cap, dtype=np.int64)
-    h_fp = np.zeros(cap, dtype=np.int64)
-    h_dv = np.zeros(cap, dtype=np.int64)
-    h_tf = np.zeros(cap, dtype=np.bool_)
-    h_off = np.zeros(cap, dtype=np.int64)
-    free = np.arange(cap - 1, -1, -1).astype(np.int64)
-    n_free = cap
-    heap = np.zeros(cap, dtype=np.int64)
-    h_size = 0
+    p_time = np.zeros(cap, dtype=np.int64)
+    p_node = np.zeros(cap, dtype=np.int64)
+    p_built = np.zeros(cap, dtype=np.int64)
+    p_fp = np.zeros(cap, dtype=np.int64)
+    p_dv = np.zeros(cap, dtype=np.int64)
+    p_tf = np.zeros(cap, dtype=np.bool_)
+    p_off = np.zeros(cap, dtype=np.int64)
+    n_pending = 0
     pool = np.zeros(4096, dtype=np.int64)
     pool_top = 0
-    seq = 0
+    b_stamp = np.full(n_nodes, -1, dtype=np.int64)
+    b_time = np.zeros(n_nodes, dtype=np.int64)
     # outputs
     o_act = np.zeros(out_cap, dtype=np.uint8)
     o_rsn = np.zeros(out_cap, dtype=np.uint8)
@@ -174,19 +172,38 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     for r in range(len(run_at)):
         at = run_at[r]
         if not guarded:
-            while h_size > 0 and h_time[heap[0]] <= at:
-                slot, h_size = _heap_pop(heap, h_size, h_time, h_seq)
-                x = h_node[slot]
-                st_has[x] = True
-                st_built[x] = h_built[slot]
-                st_fp[x] = h_fp[slot]
-                st_dv[x] = h_dv[slot]
-                st_tf[x] = h_tf[slot]
-                off = h_off[slot]
-                for e in range(eptr[x], eptr[x + 1]):
-                    st_seen[e] = pool[off + e - eptr[x]]
-                free[n_free] = slot
-                n_free += 1
+            kept = 0
+            top = 0
+            for j in range(n_pending):
+                x = p_node[j]
+                d = eptr[x + 1] - eptr[x]
+                if p_time[j] <= at:
+                    if b_stamp[x] == r and p_time[j] < b_time[x]:
+                        continue
+                    b_stamp[x] = r
+                    b_time[x] = p_time[j]
+                    st_has[x] = True
+                    st_built[x] = p_built[j]
+                    st_fp[x] = p_fp[j]
+                    st_dv[x] = p_dv[j]
+                    st_tf[x] = p_tf[j]
+                    for q in range(d):
+                        st_seen[eptr[x] + q] = pool[p_off[j] + q]
+                    continue
+                # still running: keep, in order (moving down never overwrites unread data)
+                p_time[kept] = p_time[j]
+                p_node[kept] = x
+                p_built[kept] = p_built[j]
+                p_fp[kept] = p_fp[j]
+                p_dv[kept] = p_dv[j]
+                p_tf[kept] = p_tf[j]
+                for q in range(d):
+                    pool[top + q] = pool[p_off[j] + q]
+                p_off[kept] = top
+                top += d
+                kept += 1
+            n_pending = kept
+            pool_top = top
         for s in sources:
             c = acur[s]
             while c < aptr[s + 1] and atimes[c] <= at:
@@ -538,55 +555,29 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                            snap_tf, snap_seen, snap_list)  # fmt: skip
         for k in range(n_snap):
             x = snap_list[k]
-            if n_free == 0:
-                new_cap = 2 * cap
-                h_time = _grow(h_time, new_cap)
-                h_seq = _grow(h_seq, new_cap)
-                h_node = _grow(h_node, new_cap)
-                h_built = _grow(h_built, new_cap)
-                h_fp = _grow(h_fp, new_cap)
-                h_dv = _grow(h_dv, new_cap)
-                h_tf = _grow(h_tf, new_cap)
-                h_off = _grow(h_off, new_cap)
-                heap = _grow(heap, new_cap)
-                free = _grow(free, new_cap)
-                for j in range(cap):
-                    free[j] = new_cap - 1 - j
-                n_free = cap
-                cap = new_cap
-            n_free -= 1
-            slot = free[n_free]
+            if n_pending == cap:
+                cap *= 2
+                p_time = _grow(p_time, cap)
+                p_node = _grow(p_node, cap)
+                p_built = _grow(p_built, cap)
+                p_fp = _grow(p_fp, cap)
+                p_dv = _grow(p_dv, cap)
+                p_tf = _grow(p_tf, cap)
+                p_off = _grow(p_off, cap)
             deg = eptr[x + 1] - eptr[x]
             if pool_top + deg > len(pool):
-                # compact: keep the seen versions of the snapshots still pending
-                live = deg
-                for j in range(h_size):
-                    y = h_node[heap[j]]
-                    live += eptr[y + 1] - eptr[y]
-                new_pool = np.zeros(max(2 * live, len(pool)), dtype=np.int64)
-                top = 0
-                for j in range(h_size):
-                    sl = heap[j]
-                    y = h_node[sl]
-                    d = eptr[y + 1] - eptr[y]
-                    new_pool[top : top + d] = pool[h_off[sl] : h_off[sl] + d]
-                    h_off[sl] = top
-                    top += d
-                pool = new_pool
-                pool_top = top
-            h_off[slot] = pool_top
-            for e in range(eptr[x], eptr[x + 1]):
-                pool[pool_top + e - eptr[x]] = snap_seen[e]
+                pool = _grow(pool, 2 * (pool_top + deg))
+            for q in range(deg):
+                pool[pool_top + q] = snap_seen[eptr[x] + q]
+            p_off[n_pending] = pool_top
             pool_top += deg
-            h_time[slot] = fin_t[x] if fin_stamp[x] == r else at
-            seq += 1
-            h_seq[slot] = seq
-            h_node[slot] = x
-            h_built[slot] = snap_built[x]
-            h_fp[slot] = snap_fp[x]
-            h_dv[slot] = snap_dv[x]
-            h_tf[slot] = snap_tf[x]
-            h_size = _heap_push(heap, h_size, slot, h_time, h_seq)
+            p_time[n_pending] = fin_t[x] if fin_stamp[x] == r else at
+            p_node[n_pending] = x
+            p_built[n_pending] = snap_built[x]
+            p_fp[n_pending] = snap_fp[x]
+            p_dv[n_pending] = snap_dv[x]
+            p_tf[n_pending] = snap_tf[x]
+            n_pending += 1
     return (
         o_act[:o],
         o_rsn[:o],
