@@ -25,9 +25,10 @@ import numpy as np
 
 from saosim.estate import Estate
 from saosim.graph import Node
-from saosim.synth_dag import generate_project, synthetic_project, with_version
+from saosim.synth_dag import generate_project, synthetic_project
 from saosim.synth_history import DEFAULT_START, default_jobs, synthetic_history
 from saosim.synth_runs import SynthJob
+from saosim.synth_sql import with_version
 
 __all__ = [
     "DEFAULT_START",

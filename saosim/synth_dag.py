@@ -24,25 +24,24 @@ True
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from saosim.errors import ConfigError
 from saosim.graph import Node, Project
+from saosim.synth_sql import (
+    DATABASE,
+    SqlSpec,
+    build_config,
+    fingerprint_sql,
+    data_test_sql,
+    with_version,
+)
 
-__all__ = [
-    "Ancestry",
-    "SqlSpec",
-    "fingerprint_sql",
-    "generate_project",
-    "render_sql",
-    "synthetic_project",
-    "with_version",
-]
+__all__ = ["Ancestry", "generate_project", "synthetic_project"]
 
 SYSTEMS = (
     "stripe", "salesforce", "hubspot", "zendesk", "shopify", "app_db", "segment", "google_ads",
@@ -68,7 +67,6 @@ SEEDS = (
 VERBS = ("joined", "enriched", "aggregated", "pivoted", "deduped", "unioned", "filtered", "daily")
 LOADERS = ("_loaded_at", "_fivetran_synced", "_sdc_batched_at", "_airbyte_extracted_at")
 PACKAGE = "synth"
-DATABASE = "analytics"
 # Fan-in of intermediate models and marts: 1–6 parents, most with one to three.
 FAN_IN_P = np.array([0.30, 0.30, 0.20, 0.10, 0.06, 0.04])
 # Per layer: P(view, table, incremental, ephemeral); overall ≈35% views, ≈15% incrementals.
@@ -78,19 +76,6 @@ MATERIALIZATION_P = {
     "marts": (0.18, 0.62, 0.20, 0.0),
 }
 MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral")
-
-
-@dataclass(frozen=True, slots=True)
-class SqlSpec:
-    """What :func:`render_sql` needs to write a node's SQL.
-
-    ``parents`` are the parents' relations as compiled SQL names them; ``refs`` the Jinja that
-    names them in raw code (``{{ ref('stg_orders') }}``, ``{{ source('stripe', 'orders') }}``).
-    """
-
-    entity: str
-    parents: tuple[str, ...]
-    refs: tuple[str, ...] = ()
 
 
 def synthetic_project(
@@ -250,7 +235,7 @@ class _Builder:
             package=PACKAGE,
             path=f"{folder}/{name}.sql",
             tags=(layer, *tags),
-            build_config=_build_config(mat, entity),
+            build_config=build_config(mat, entity),
             database=DATABASE,
             schema=schema,
             alias=name,
@@ -284,7 +269,7 @@ class _Builder:
                 package=PACKAGE,
                 path=f"seeds/{name}.csv",
                 tags=("seed",),
-                build_config=_build_config("seed", "seed"),
+                build_config=build_config("seed", "seed"),
                 database=DATABASE,
                 schema="seeds",
                 alias=name,
@@ -302,7 +287,7 @@ class _Builder:
                 package=PACKAGE,
                 path=f"snapshots/{source.schema}/{name}.sql",
                 tags=("snapshot",),
-                build_config=_build_config("snapshot", "id"),
+                build_config=build_config("snapshot", "id"),
                 database=DATABASE,
                 schema="snapshots",
                 alias=name,
@@ -412,7 +397,7 @@ class _Builder:
                 name = f"{kind}_{node.name}_{column}"
                 digest = hashlib.md5(name.encode()).hexdigest()[:10]
                 severity = "warn" if self.rng.random() < 0.15 else "error"
-                code = _test_sql(kind, f"{DATABASE}.{node.schema}.{node.alias}", column)
+                code = data_test_sql(kind, f"{DATABASE}.{node.schema}.{node.alias}", column)
                 test = Node(
                     f"test.{PACKAGE}.{name}.{digest}",
                     name,
@@ -535,111 +520,3 @@ def _entity(name: str) -> str:
     base = re.sub(r"_\d+$", "", name)
     base = base.removesuffix("_snapshot").split("__")[-1]
     return base[:-1] if base.endswith("s") and not base.endswith("ss") else base
-
-
-def _build_config(materialization: str, entity: str) -> str:
-    """The configs that change what is built, as JSON with sorted keys (the readers' form)."""
-    config: dict[str, str] = {"materialized": materialization}
-    if materialization == "incremental":
-        config |= {"incremental_strategy": "merge", "unique_key": f"{entity}_id"}
-    elif materialization == "snapshot":
-        config |= {"strategy": "timestamp", "unique_key": "id", "updated_at": "updated_at"}
-    return json.dumps(config, sort_keys=True, separators=(",", ":"))
-
-
-def _test_sql(kind: str, relation: str, column: str) -> str:
-    if kind == "unique":
-        return (
-            f"select {column} as unique_field, count(*) as n_records\nfrom {relation}\n"
-            f"where {column} is not null\ngroup by {column}\nhaving count(*) > 1\n"
-        )
-    if kind == "accepted_values":
-        return (
-            f"select {column} as value_field, count(*) as n_records\nfrom {relation}\n"
-            f"group by {column}\nhaving {column} not in ('active', 'inactive', 'pending')\n"
-        )
-    return f"select {column}\nfrom {relation}\nwhere {column} is null\n"
-
-
-def render_sql(
-    node: Node, spec: SqlSpec, logic_version: int, cosmetic_version: int
-) -> tuple[str, str]:
-    """Raw (Jinja) and compiled SQL of a synthetic node at a version of its code.
-
-    A *logic* version changes what the query computes (a filter bound); a *cosmetic* version only
-    adds a comment, so a fingerprint that ignores comments stays equal.
-
-    >>> node = Node("model.p.fct_orders", "fct_orders", "model", materialization="table")
-    >>> spec = SqlSpec("order", ("analytics.staging.stg_orders",), ("{{ ref('stg_orders') }}",))
-    >>> raw, compiled = render_sql(node, spec, 1, 0)
-    >>> "{{ ref('stg_orders') }}" in raw, "analytics.staging.stg_orders" in compiled
-    (True, True)
-    >>> fingerprint_sql(render_sql(node, spec, 1, 2)[1]) == fingerprint_sql(compiled)
-    True
-    """
-    e = spec.entity
-    comment = "".join(f"-- reviewed (change {k})\n" for k in range(1, cosmetic_version + 1))
-    if node.resource_type == "seed":
-        return f"{e}_id,name,updated_at  -- v{logic_version}\n", ""
-    if not spec.parents:
-        body = (
-            "select dateadd(day, seq4(), '2015-01-01'::date) as date_day\n"
-            f"from table(generator(rowcount => {3650 + logic_version}))\n"
-        )
-        return comment + body, comment + body
-    aliases = [f"p{i}" for i in range(len(spec.parents))]
-    refs = spec.refs or spec.parents
-    cols = [f"p0.{e}_id", "p0.updated_at"] + [f"{a}.amount as amount_{a}" for a in aliases[1:]]
-    joins = "".join(f"\nleft join {a} on {a}.{e}_id = p0.{e}_id" for a in aliases[1:])
-    where = f"\nwhere p0.updated_at >= '2019-01-01'::date + {logic_version}"
-    raw_where = compiled_where = where
-    if node.materialization == "incremental":
-        this = f"{DATABASE}.{node.schema}.{node.alias}"
-        raw_where += (
-            "\n{% if is_incremental() %}\n"
-            "and p0.updated_at > (select max(updated_at) from {{ this }})\n{% endif %}"
-        )
-        compiled_where += f"\nand p0.updated_at > (select max(updated_at) from {this})"
-    select = f"\nselect {', '.join(cols)}\nfrom p0{joins}"
-
-    def ctes(names: Sequence[str]) -> str:
-        parts = (f"{a} as (\n    select * from {r}\n)" for a, r in zip(aliases, names, strict=True))
-        return "with " + ",\n".join(parts)
-
-    config = f"{{{{ config(materialized='{node.materialization}') }}}}\n"
-    raw = f"{config}{comment}{ctes(refs)}{select}{raw_where}\n"
-    return raw, f"{comment}{ctes(spec.parents)}{select}{compiled_where}\n"
-
-
-def fingerprint_sql(compiled_code: str, build_config: str | None = None) -> str:
-    """A code identity that ignores ``--`` comments, whitespace and keyword case.
-
-    saosim's sqlglot fingerprint is the reference; this light one labels synthetic versions.
-
-    >>> fingerprint_sql("select 1 -- x") == fingerprint_sql("SELECT  1")
-    True
-    """
-    text = re.sub(r"--[^\n]*", " ", compiled_code)
-    text = " ".join(text.lower().split())
-    return hashlib.sha256(f"{text}|{build_config or ''}".encode()).hexdigest()[:32]
-
-
-def with_version(node: Node, spec: SqlSpec, logic_version: int, cosmetic_version: int) -> Node:
-    """The node with code, checksum (sha256 of the raw code) and fingerprint of one version.
-
-    >>> node = Node("model.p.m", "m", "model", materialization="view")
-    >>> v1 = with_version(node, SqlSpec("order", ("raw.orders",)), 1, 0)
-    >>> v2 = with_version(node, SqlSpec("order", ("raw.orders",)), 1, 1)
-    >>> (v1.checksum == v2.checksum, v1.fingerprint == v2.fingerprint)
-    (False, True)
-    """
-    raw, compiled = render_sql(node, spec, logic_version, cosmetic_version)
-    checksum = hashlib.sha256(raw.encode()).hexdigest()
-    fp = checksum if node.resource_type == "seed" else fingerprint_sql(compiled, node.build_config)
-    return replace(
-        node,
-        raw_code=None if node.resource_type == "seed" else raw,
-        compiled_code=compiled or None,
-        checksum=checksum,
-        fingerprint=fp,
-    )

@@ -15,7 +15,7 @@ from saosim.estate import Estate, project_to_frames
 from saosim.graph import Project
 from saosim.schema import validate
 from saosim.synth import SynthJob, synthetic_estate, synthetic_history, synthetic_project
-from saosim.synth_dag import fingerprint_sql
+from saosim.synth_sql import fingerprint_sql
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -304,7 +304,7 @@ def test_bad_arguments_are_config_errors() -> None:
 
 def test_versions_agree_with_the_sqlglot_fingerprint(estate: Estate) -> None:
     from saosim.fingerprint import fingerprint_sql as sqlglot_fingerprint
-    from saosim.synth_dag import SqlSpec, render_sql
+    from saosim.synth_sql import SqlSpec, render_sql
 
     p = estate.project
     models = [u for u in p.of_type("model") if len(p.parents(u)) >= 2][:10]
