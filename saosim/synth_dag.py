@@ -36,8 +36,8 @@ from saosim.synth_sql import (
     DATABASE,
     SqlSpec,
     build_config,
-    fingerprint_sql,
     data_test_sql,
+    fingerprint_sql,
     with_version,
 )
 

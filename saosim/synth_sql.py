@@ -22,9 +22,9 @@ __all__ = [
     "DATABASE",
     "SqlSpec",
     "build_config",
+    "data_test_sql",
     "fingerprint_sql",
     "render_sql",
-    "data_test_sql",
     "with_version",
 ]
 
