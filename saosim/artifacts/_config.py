@@ -11,34 +11,14 @@ Kept apart from the manifest walk so the rules (which configs change what is bui
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
-from saosim.errors import ArtifactError
+from saosim.errors import ArtifactError, ConfigError
+from saosim.freshness import Where, parse_duration_s
 
 __all__ = ["build_config", "freshness_fields", "lag_tolerance_seconds"]
-
-# dbt State's duration units (reference/resource-configs/lag-tolerance).
-_UNIT_SECONDS = {
-    "s": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "week": 604800,
-    "weeks": 604800,
-}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 # Configs that change what a build writes; tags, docs, meta and grants do not (SAO-SEMANTICS,
 # "fingerprint"). Snapshot keys only matter for snapshots but are harmless elsewhere (null).
@@ -71,51 +51,18 @@ def build_config(config: dict[str, Any]) -> str | None:
 
 
 def lag_tolerance_seconds(value: Any, *, where: str, node_id: str) -> float | None:
-    """dbt State's ``lag_tolerance`` in seconds.
+    """dbt State's ``lag_tolerance`` in seconds (``None`` when unset).
 
-    Accepts whole seconds (int), a duration string (``30s``, ``45m``, ``6h``, ``1d``, ``2w``, or
-    the long unit names) or ``{count, period}`` as ``build_after`` spells it.
+    Accepts whole seconds, a duration string (``30s``, ``45m``, ``6h``, ``1d``, ``2w``, or the
+    long unit names) or ``{count, period}``; the forms :func:`saosim.freshness.parse_duration_s`
+    reads, reported here as an artifact error.
     """
     if value is None:
         return None
-    field = "config.state.lag_tolerance"
-    if isinstance(value, bool):
-        raise ArtifactError(
-            f"{value!r} is not a duration", path=where, field=field, node_id=node_id
-        )
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ArtifactError(f"{value!r} is negative", path=where, field=field, node_id=node_id)
-        return float(value)
-    if isinstance(value, dict):
-        count, period = value.get("count"), str(value.get("period") or "").lower()
-        if not isinstance(count, int | float) or isinstance(count, bool) or count < 0:
-            raise ArtifactError(
-                f"count {count!r} is not a non-negative number",
-                path=where,
-                field=field + ".count",
-                node_id=node_id,
-            )
-        if period not in _UNIT_SECONDS:
-            raise ArtifactError(
-                f"period {period!r} is not one of second, minute, hour, day, week",
-                path=where,
-                field=field + ".period",
-                node_id=node_id,
-            )
-        return float(count * _UNIT_SECONDS[period])
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        unit = match.group(2).lower() if match else ""
-        if match and (unit in _UNIT_SECONDS or unit == ""):
-            return float(match.group(1)) * _UNIT_SECONDS.get(unit, 1)
-    raise ArtifactError(
-        f"{value!r} is not a duration; use seconds, '30s', '45m', '6h', '1d', '2w' or "
-        "{count, period}",
-        path=where,
-        field=field,
-        node_id=node_id,
-    )
+    try:
+        return parse_duration_s(value, Where(where, node_id, "config.state.lag_tolerance"))
+    except ConfigError as exc:
+        raise ArtifactError(exc.message, path=where, field=exc.field, node_id=node_id) from None
 
 
 def freshness_fields(node: dict[str, Any], *, where: str, node_id: str) -> dict[str, Any]:
