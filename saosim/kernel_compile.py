@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,6 +62,7 @@ F_UNBILLED = 4096  # a view this profile does not bill
 F_FOREIGN_ROOT = 8192  # orchestra: a package model without parents always builds
 F_CHANGES = 16384  # the node has code changes in the timeline
 F_FAILS = 32768  # the node has historical failures in the what-if failure queue
+F_FIXED = 65536  # runtime and price do not depend on the gap (fix_* arrays), off the history
 
 # test / build status codes of the decision log (0 = null)
 STATUSES = ("", "success", "error", "skipped", "pass", "fail", "warn")
@@ -117,6 +119,9 @@ class KernelInputs:
     use_a: np.ndarray
     use_b: np.ndarray
     use_typ: np.ndarray
+    fix_rt: np.ndarray  # float64: runtime of an F_FIXED node off the history
+    fix_cost: np.ndarray  # float64: its price
+    fix_us: np.ndarray  # int64: its runtime as timedelta microseconds
     # scalars: profile, lag_mode, basis, options, rates
     iparams: np.ndarray  # int64
     fparams: np.ndarray  # float64
@@ -252,6 +257,7 @@ def compile_replay(
         [model.concurrency, model.usd_per_second, model.usd_per_tib, float(TIB)], dtype=np.float64
     )
     rt = costs.runtime
+    fixed = _fixed_costs(flags, rt, use, model)
     return KernelInputs(
         node_ids=order,
         flags=flags,
@@ -283,9 +289,36 @@ def compile_replay(
         use_typ=np.ascontiguousarray(
             use.typical_gap_s if use is not None else np.zeros(n), dtype=np.float64
         ),
+        **fixed,
         iparams=iparams,
         fparams=fparams,
     )
+
+
+def _fixed_costs(flags: np.ndarray, rt, use, model) -> dict[str, np.ndarray]:
+    """Runtime, price and duration of nodes whose fitted runtime has no gap term (and whose
+    price has none either), as the loop would compute them at every build; sets F_FIXED."""
+    fix_rt = np.maximum(rt.a_s.astype(np.float64) + 0.0, 0.0)
+    if model.basis == "runtime":
+        fix_cost = fix_rt / model.concurrency * model.usd_per_second
+        fixed = rt.b_s_per_hour == 0
+    else:
+        used = np.maximum(use.a_s.astype(np.float64) + 0.0, 0.0)
+        fix_cost = used / float(TIB) * model.usd_per_tib if model.basis == "bytes" else used
+        fixed = (rt.b_s_per_hour == 0) & (use.b_s_per_hour == 0)
+    unbilled = (flags & F_UNBILLED) != 0
+    fix_cost = np.where(unbilled, 0.0, fix_cost)
+    fixed &= np.isfinite(fix_rt) & np.isfinite(fix_cost)
+    flags[fixed] |= F_FIXED
+    one_us = timedelta(microseconds=1)
+    fix_us = np.array(
+        [
+            timedelta(seconds=float(x)) // one_us if ok else 0
+            for x, ok in zip(fix_rt, fixed, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    return {"fix_rt": fix_rt, "fix_cost": fix_cost, "fix_us": fix_us}
 
 
 def _failure_times(estate: Estate) -> dict[str, np.ndarray]:

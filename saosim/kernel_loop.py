@@ -26,6 +26,7 @@ from saosim.kernel_compile import (
     F_CUSTOM,
     F_EPHEMERAL,
     F_FAILS,
+    F_FIXED,
     F_INCREMENTAL,
     F_PYTHON,
     F_SOURCE,
@@ -83,7 +84,8 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
              ctimes, aptr, atimes, fptr, ftimes, sources, run_at, run_full_refresh, run_sel_start,
              run_sel_end, sel_node,
              sel_failing, sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost,
-             rt_a, rt_b, rt_typ, use_a, use_b, use_typ, iparams, fparams, builds_only,
+             rt_a, rt_b, rt_typ, use_a, use_b, use_typ, fix_rt, fix_cost, fix_us, iparams,
+             fparams, builds_only,
              out_cap, progress):  # fmt: skip
     """Replay every run; returns the decision-log code arrays (see module docstring).
 
@@ -447,8 +449,14 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                     ready = busy
             runtime = 0.0
             cost = 0.0
+            dur = 0
             status = S_NULL
-            if act in (BUILD, RUN):
+            if act in (BUILD, RUN) and (f & F_FIXED) != 0 and not sel_known[i]:
+                # gap-independent runtime and price, computed once in the compile step
+                runtime = fix_rt[n]
+                cost = fix_cost[n]
+                dur = fix_us[n]
+            elif act in (BUILD, RUN):
                 gap = math.nan
                 if act == BUILD and last_start[n] != NONE:
                     gap = (ready - last_start[n]) / 1e6
@@ -480,6 +488,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                             g = 0.0
                         value = max(use_a[n] + use_b[n] * g / 3600.0, 0.0)
                     cost = value / fparams[3] * fparams[2] if basis == 1 else value
+                dur = _timedelta_us(runtime)
             if act == BUILD:
                 status = S_ERROR if failing else S_SUCCESS
                 if not failing:
@@ -497,7 +506,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                     status = S_FAIL
             elif act == SKIP:
                 status = S_SKIPPED
-            end = ready + _timedelta_us(runtime)
+            end = ready + dur
             fin_stamp[n] = r
             fin_t[n] = end
             if not guarded:
