@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numba
@@ -177,9 +178,14 @@ class RuntimeModel:
                     a[i], by[i] = fill, how
         return cls(order, quantity, a, b, gap, med, p90, count, tuple(by))
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        # built once: the plain replay looks up one node per decision
+        return {u: i for i, u in enumerate(self.node_ids)}
+
     def index(self, node_ids: Sequence[str] | pl.Series) -> np.ndarray:
         """Node indices (int32) for ids, for the array methods; unknown ids are an error."""
-        lookup = {u: i for i, u in enumerate(self.node_ids)}
+        lookup = self._positions
         try:
             return np.array([lookup[u] for u in node_ids], dtype=np.int32)
         except KeyError as exc:
