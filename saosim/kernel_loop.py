@@ -1,13 +1,11 @@
 """The compiled run loop of the fast replay: every run, every selected node, one pass.
 
-It mirrors ``saosim.simulate._PlainReplay`` around the planner: the decision of each node
-(the profile's rules of :mod:`saosim.rules` in order, written out here; orchestra's in
-:func:`saosim.kernel_rules._decide_orchestra`), its simulated start and
-finish (after this run's parents; under guarded profiles after a build of the same node in
-flight elsewhere), runtime and price, then the state after the run as
-:func:`saosim.apply.apply_plan` computes it. Guarded profiles (baseline, sao, orchestra) see
-that state at once; dbt_state sees a build only once it finished (snapshots wait in push
-order and are written at the first run start after they finished, latest finish winning).
+It mirrors ``saosim.simulate._PlainReplay``: each node's decision (the rules of
+:mod:`saosim.rules` in order, written out here; orchestra's in ``kernel_rules``), its start and
+finish (after this run's parents; guarded profiles also after a build of it in flight
+elsewhere), runtime, price, and the state after the run (:func:`saosim.apply.apply_plan`).
+Guarded profiles (baseline, sao, orchestra) see that state at once; dbt_state sees a build
+once it finished (snapshots wait in push order; the latest finish wins).
 
 >>> run_loop.__name__
 'run_loop'
