@@ -256,8 +256,9 @@ class StalenessResult:
         schema = _DAY_SCHEMA if by_tier else {k: v for k, v in _DAY_SCHEMA.items() if k != "tier"}
         return pl.DataFrame(rows, schema=schema).select(list(schema))
 
-    def summary(self) -> dict[str, float]:
-        """All models pooled: p50/p95/max/mean staleness hours and SLA-miss hours."""
+    def summary(self) -> dict[str, float | None]:
+        """All models pooled: p50/p95/max/mean staleness hours and SLA-miss hours (``None``
+        when no measured model has an SLA)."""
         n = len(self.node_ids)
         return {
             "staleness_mean_hours": float(self.integral_s2.sum())
@@ -266,7 +267,10 @@ class StalenessResult:
             "staleness_p50_hours": self.quantile_hours(0.5),
             "staleness_p95_hours": self.quantile_hours(0.95),
             "staleness_max_hours": float(self.max_s.max(initial=0.0)) / 3600,
-            "sla_miss_hours": float(self.sla_miss_s.sum()) / 3600,
+            # no SLA declared is not "no SLA missed": leave it empty
+            "sla_miss_hours": float(self.sla_miss_s.sum()) / 3600
+            if np.isfinite(self.sla_s).any()
+            else None,
         }
 
 

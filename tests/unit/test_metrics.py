@@ -160,7 +160,7 @@ def test_staleness_columns():
     for name in ("baseline", "sao"):
         assert s[name]["staleness_max_hours"] == pytest.approx(50 / 60)
         assert s[name]["staleness_p50_hours"] == 0.0
-    assert s["sao"]["sla_miss_hours"] == 0.0
+    assert s["sao"]["sla_miss_hours"] is None  # no tier declares an SLA: nothing to miss
 
 
 def test_per_model_per_tier_per_day():
