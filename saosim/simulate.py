@@ -180,7 +180,9 @@ def replay(
         from saosim import kernel
 
         if kernel.supports(scenario, timeline) or engine == "fast":
-            return kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+            return kernel.replay_fast(
+                estate, scenario, timeline=timeline, costs=costs, progress=progress
+            )
     return _PlainReplay(estate, scenario, timeline, costs).run(progress)
 
 
