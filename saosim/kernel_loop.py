@@ -159,15 +159,15 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     b_stamp = np.full(n_nodes, -1, dtype=np.int64)
     b_time = np.zeros(n_nodes, dtype=np.int64)
     # outputs
-    o_act = np.zeros(out_cap, dtype=np.uint8)
-    o_rsn = np.zeros(out_cap, dtype=np.uint8)
-    o_st = np.zeros(out_cap, dtype=np.uint8)
-    o_start = np.zeros(out_cap, dtype=np.int64)
-    o_end = np.zeros(out_cap, dtype=np.int64)
-    o_rt = np.zeros(out_cap, dtype=np.float64)
-    o_cost = np.zeros(out_cap, dtype=np.float64)
-    o_run = np.zeros(out_cap, dtype=np.int32)
-    o_node = np.zeros(out_cap, dtype=np.int32)
+    o_act = np.empty(out_cap, dtype=np.uint8)
+    o_rsn = np.empty(out_cap, dtype=np.uint8)
+    o_st = np.empty(out_cap, dtype=np.uint8)
+    o_start = np.empty(out_cap, dtype=np.int64)
+    o_end = np.empty(out_cap, dtype=np.int64)
+    o_rt = np.empty(out_cap, dtype=np.float64)
+    o_cost = np.empty(out_cap, dtype=np.float64)
+    o_run = np.empty(out_cap, dtype=np.int32)
+    o_node = np.empty(out_cap, dtype=np.int32)
     o = 0
     for r in range(len(run_at)):
         at = run_at[r]
