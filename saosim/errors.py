@@ -16,12 +16,14 @@ from collections.abc import Sequence
 __all__ = [
     "ArtifactError",
     "ConfigError",
+    "MissingDependencyError",
     "SaosimError",
     "SaosimInputError",
     "SaosimWarning",
     "SchemaError",
     "SelectionError",
     "join_problems",
+    "require",
 ]
 
 
@@ -90,3 +92,26 @@ def join_problems(problems: Sequence[str], limit: int = 5) -> str:
     shown = "; ".join(problems[:limit])
     rest = len(problems) - limit
     return f"{shown}; … and {rest} more" if rest > 0 else shown
+
+
+class MissingDependencyError(SaosimError):
+    """A feature needs an optional extra that is not installed."""
+
+
+def require(module: str, *, extra: str, feature: str) -> None:
+    """Check that an optional dependency imports; raise a clear install hint if not.
+
+    >>> require("json", extra="dbt", feature="the live planner")
+    >>> require("no_such_module_x", extra="dbt", feature="the live planner")
+    Traceback (most recent call last):
+    ...
+    saosim.errors.MissingDependencyError: the live planner needs no_such_module_x, from saosim's \
+`dbt` extra: pip install -e ".[dbt]" (or make test, which installs every extra)
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        raise MissingDependencyError(
+            f"{feature} needs {module}, from saosim's `{extra}` extra: "
+            f'pip install -e ".[{extra}]" (or make test, which installs every extra)'
+        )

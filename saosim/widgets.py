@@ -25,16 +25,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as w
 import plotly.graph_objects as go
 import polars as pl
 
 from saosim.comparison import Comparison
-from saosim.errors import SaosimError
+from saosim.errors import SaosimError, require
 from saosim.estate import Estate
 from saosim.report import figures
 from saosim.tiers import Tiers, tiers_to_dbt_yaml
 from saosim.tuning import Tuner
+
+require("ipywidgets", extra="notebook", feature="the tier tuner widget")
+import ipywidgets as w  # noqa: E402 - only once the check above has named the extra to install
 
 __all__ = ["TierRow", "TierTuner"]
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from saosim.errors import SaosimError, SaosimInputError
+from saosim.errors import SaosimError, SaosimInputError, require
 from saosim.graph import Project
 
 __all__ = [
@@ -153,6 +153,7 @@ def _invoke(project_dir: Path, args: list[str]) -> Any:
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         # Importing dbt (and running it) installs a stderr handler on the root logger.
+        require("dbt.cli.main", extra="dbt", feature="running dbt")
         from dbt.cli.main import dbtRunner
 
         # dbt-duckdb resolves a relative database path from the current directory.
