@@ -233,34 +233,36 @@ def _history_runs(estate: Estate, start: datetime, end: datetime) -> list[RunSpe
     if runs.height == 0:
         return []
     node_runs = estate.node_runs.join(runs.select("run_id"), on="run_id", how="semi")
-    tests = set(estate.project.tests)
+    tests = list(estate.project.tests)
+    is_test = pl.col("unique_id").is_in(tests)
+    # a test that passed needs no entry: both engines read a missing status as "pass"
+    reported = is_test & pl.col("status").is_in(("fail", "warn", "error"))
     grouped = node_runs.group_by("run_id").agg(
         pl.col("unique_id"),
-        pl.col("unique_id").filter(pl.col("status").is_in(_ERRORED)).alias("failing"),
-        pl.col("status"),
+        pl.col("unique_id")
+        .filter(pl.col("status").is_in(_ERRORED) | (is_test & pl.col("status").eq("fail")))
+        .alias("failing"),
+        pl.col("unique_id").filter(reported).alias("test_ids"),
+        pl.col("status").filter(reported).alias("test_statuses"),
     )
-    by_run = {row["run_id"]: row for row in grouped.iter_rows(named=True)}
+    table = runs.join(grouped, on="run_id", how="inner").sort("started_at", "run_id")
+    # one string object per node id, shared by every run's set: a year of history holds tens
+    # of millions of (run, node) pairs
+    canonical = {uid: uid for uid in estate.project.nodes}
+    intern = canonical.__getitem__
     out = []
-    for row in runs.sort("started_at", "run_id").iter_rows(named=True):
-        info = by_run.get(row["run_id"])
-        if info is None:
-            continue
-        failing = set(info["failing"])
-        test_status = {
-            uid: status
-            for uid, status in zip(info["unique_id"], info["status"], strict=True)
-            if uid in tests and status in ("pass", "fail", "warn", "error")
-        }
-        failing |= {uid for uid, status in test_status.items() if status in ("fail", "error")}
+    for row in table.iter_rows(named=True):
         out.append(
             RunSpec(
                 run_id=row["run_id"],
                 job_id=row["job_id"] or "history",
                 at=row["started_at"],
-                selected=frozenset(info["unique_id"]),
+                selected=frozenset(map(intern, row["unique_id"])),
                 full_refresh=bool(row["full_refresh"]),
-                failing=frozenset(failing),
-                test_status=test_status,
+                failing=frozenset(map(intern, row["failing"])),
+                test_status=dict(
+                    zip(map(intern, row["test_ids"]), row["test_statuses"], strict=True)
+                ),
             )
         )
     return out
