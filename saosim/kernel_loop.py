@@ -210,6 +210,9 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                 c += 1
             acur[s] = c
             sv[s] = atimes[c - 1] if c > aptr[s] else NONE
+            # a source's data version, also where a node keeps its own: one read per parent
+            # in the scan and the apply below
+            st_dv[s] = sv[s]
         full_refresh = run_full_refresh[r]
         any_failed = False
         s0 = run_sel_start[r]
@@ -326,31 +329,26 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
                             if early:
                                 break
                             continue
-                        if flags[p] & F_SOURCE:
-                            v = sv[p]
-                            if v == NONE:
-                                if meta_fresh:
-                                    nfresh += 1
-                                    if dbt:
-                                        # always fresh: as if its data landed at t
-                                        lnow = at
-                                    if early:
-                                        break
-                                else:
-                                    stale = True
-                                continue
-                        elif not st_has[p]:
-                            stale = True
+                        # a source's version or a node's own (NONE: no data / no state)
+                        v = st_dv[p]
+                        if v == NONE:
+                            if (flags[p] & F_SOURCE) != 0 and meta_fresh:
+                                nfresh += 1
+                                if dbt:
+                                    # always fresh: as if its data landed at t
+                                    lnow = at
+                                if early:
+                                    break
+                            else:
+                                stale = True
                             continue
-                        elif dbt and (flags[p] & F_VIEW) != 0:
+                        if dbt and (flags[p] & F_VIEW) != 0:
                             if vstamp[p] == r:
                                 v = vmemo[p]
                             else:
                                 v = _view_dv(p, r, at, eptr, eidx, flags, st_has, st_built,
                                              st_dv, sv, built_stamp, built_t, vstamp, vmemo,
                                              stack)  # fmt: skip
-                        else:
-                            v = st_dv[p]
                         if dbt and (lnow == NONE or v > lnow):
                             lnow = v
                         seen = st_seen[e]
@@ -518,17 +516,10 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
             if guarded and (status == S_SUCCESS or act == RUN):
                 # apply_plan, written in place: later nodes of this run read a parent's state
                 # only when it was not built in this run, so they cannot tell the difference
+                # (a parent built ok in this run already has its finish as st_dv, a source
+                # its version, a node without state NONE)
                 for e in range(eptr[n], eptr[n + 1]):
-                    p = eidx[e]
-                    if ok_stamp[p] == r:
-                        v = ok_fin[p]
-                    elif flags[p] & F_SOURCE:
-                        v = sv[p]
-                    elif st_has[p]:
-                        v = st_dv[p]
-                    else:
-                        v = NONE
-                    st_seen[e] = v
+                    st_seen[e] = st_dv[eidx[e]]
                 st_has[n] = True
                 st_built[n] = end
                 st_fp[n] = fp
