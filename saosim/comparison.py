@@ -67,25 +67,6 @@ class Comparison:
     def profiles(self) -> dict[str, str]:
         return {s.name: str(s.profile) for s in self.scenarios}
 
-    def _metric(self, name: str) -> pl.DataFrame:
-        if name not in self._cache:
-            from saosim import metrics
-
-            function = getattr(metrics, name)
-            self._cache[name] = function(
-                self.decisions,
-                project=self.estate.project,
-                arrivals=self.estate.source_arrivals,
-                freshness=dict(self.freshness),
-                cost_model=self.cost_model,
-                profiles=self.profiles,
-                baseline=self.baseline,
-                start=self.start,
-                end=self.end,
-                staleness_results=self.staleness(),
-            )
-        return self._cache[name]
-
     def staleness(
         self, results: Mapping[str, StalenessResult] | None = None
     ) -> Mapping[str, StalenessResult]:
@@ -111,7 +92,7 @@ class Comparison:
         return self._cache["staleness"]
 
     def metrics(self, *, staleness: Mapping[str, StalenessResult] | None = None) -> Metrics:
-        """Every metric frame at once, staleness computed once (fills the per-table caches).
+        """Every metric frame at once (one pass over the log), staleness computed once.
 
         Args:
             staleness: precomputed :func:`saosim.staleness.staleness` results of every
@@ -120,7 +101,7 @@ class Comparison:
         if "metrics" not in self._cache:
             from saosim import metrics
 
-            every = metrics.report(
+            self._cache["metrics"] = metrics.report(
                 self.decisions,
                 project=self.estate.project,
                 arrivals=self.estate.source_arrivals,
@@ -132,27 +113,23 @@ class Comparison:
                 end=self.end,
                 staleness_results=self.staleness(staleness),
             )
-            self._cache["metrics"] = every
-            for name in ("summary", "per_model", "per_tier", "per_day"):
-                key = "summarize" if name == "summary" else name
-                self._cache.setdefault(key, getattr(every, name))
         return self._cache["metrics"]
 
     def summary(self) -> pl.DataFrame:
         """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA."""
-        return self._metric("summarize")
+        return self.metrics().summary
 
     def per_model(self) -> pl.DataFrame:
         """One row per scenario × model: builds, reuses, cost, staleness."""
-        return self._metric("per_model")
+        return self.metrics().per_model
 
     def per_tier(self) -> pl.DataFrame:
         """One row per scenario × tier: models, builds, cost, staleness percentiles, SLA misses."""
-        return self._metric("per_tier")
+        return self.metrics().per_tier
 
     def per_day(self) -> pl.DataFrame:
         """One row per scenario × day: builds, reuses, reuse %, cost."""
-        return self._metric("per_day")
+        return self.metrics().per_day
 
     def decisions_of(self, scenario: str) -> pl.DataFrame:
         """The decision log of one scenario."""
