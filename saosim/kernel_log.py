@@ -24,7 +24,15 @@ import polars as pl
 from saosim.kernel_compile import STATUSES, KernelInputs
 from saosim.kernel_rules import ACTIONS, REASONS
 
-__all__ = ["ACTION_ENUM", "REASON_ENUM", "STATUS_ENUM", "assemble_log"]
+__all__ = [
+    "ACTION_ENUM",
+    "COLUMNS",
+    "REASON_ENUM",
+    "STATUS_ENUM",
+    "assemble_log",
+    "frame",
+    "row_columns",
+]
 
 ACTION_ENUM = pl.Enum(list(ACTIONS))
 REASON_ENUM = pl.Enum(list(REASONS))
@@ -48,18 +56,18 @@ def _times(us: np.ndarray) -> pl.Series:
     return pl.Series(us).cast(_UTC)
 
 
-def assemble_log(
+def _makers(
     k: KernelInputs,
     scenario: str,
-    codes: tuple[np.ndarray, ...],
-) -> pl.DataFrame:
-    """The decision log (``decisions`` table columns + ``status``) from the loop's arrays."""
-    act, rsn, st, start, end, runtime, cost, run_idx, node_idx = codes
+    act: np.ndarray,
+    rsn: np.ndarray,
+    st: np.ndarray,
+    run_idx: np.ndarray,
+    node_idx: np.ndarray,
+) -> dict[str, Callable[[], pl.Series]]:
     n = len(act)
     runs = pl.Series(run_idx)
-    # each gather is one pass over the rows; polars runs them without the GIL, so a small
-    # pool builds the columns side by side
-    jobs: dict[str, Callable[[], pl.Series]] = {
+    return {
         "scenario": lambda: (
             pl.Series([scenario], dtype=pl.Categorical).new_from_index(0, n)
             if n
@@ -71,12 +79,58 @@ def assemble_log(
         "unique_id": lambda: _categorical(k.node_ids, node_idx),
         "action": lambda: _enum_codes(act, ACTIONS, nullable=False),
         "reason": lambda: _enum_codes(rsn, REASONS, nullable=False),
-        "started_at": lambda: _times(start),
-        "finished_at": lambda: _times(end),
-        "runtime_s": lambda: pl.Series(runtime, dtype=pl.Float64),
-        "cost_usd": lambda: pl.Series(cost, dtype=pl.Float64),
         "status": lambda: _enum_codes(st, STATUSES, nullable=True),
     }
+
+
+def row_columns(k: KernelInputs, scenario: str, codes: tuple[np.ndarray, ...]) -> dict:
+    """The columns gathered per row (identifiers and codes) of some rows of the loop's
+    arrays, in this thread: :func:`saosim.kernel.replay_fast` builds them chunk by chunk
+    while the loop still runs."""
+    makers = _makers(k, scenario, *codes[:3], codes[7], codes[8])
+    return {name: make() for name, make in makers.items()}
+
+
+def frame(gathered: dict[str, pl.Series], codes: tuple[np.ndarray, ...]) -> pl.DataFrame:
+    """The decision log from the gathered columns and zero-copy views of the time and money
+    arrays, in the ``decisions`` column order."""
+    _, _, _, start, end, runtime, cost, _, _ = codes
+    cols = {
+        **gathered,
+        "started_at": _times(start),
+        "finished_at": _times(end),
+        "runtime_s": pl.Series(runtime, dtype=pl.Float64),
+        "cost_usd": pl.Series(cost, dtype=pl.Float64),
+    }
+    return pl.DataFrame([cols[name].alias(name) for name in COLUMNS])
+
+
+#: Column order of the decision log.
+COLUMNS = (
+    "scenario",
+    "run_id",
+    "job_id",
+    "run_at",
+    "unique_id",
+    "action",
+    "reason",
+    "started_at",
+    "finished_at",
+    "runtime_s",
+    "cost_usd",
+    "status",
+)
+
+
+def assemble_log(
+    k: KernelInputs,
+    scenario: str,
+    codes: tuple[np.ndarray, ...],
+) -> pl.DataFrame:
+    """The decision log (``decisions`` table columns + ``status``) from the loop's arrays."""
+    makers = _makers(k, scenario, *codes[:3], codes[7], codes[8])
+    # each gather is one pass over the rows; polars runs them without the GIL, so a small
+    # pool builds the columns side by side
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(make) for name, make in jobs.items()}
-        return pl.DataFrame([futures[name].result().alias(name) for name in jobs])
+        futures = {name: pool.submit(make) for name, make in makers.items()}
+        return frame({name: f.result() for name, f in futures.items()}, codes)

@@ -84,11 +84,14 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
              sel_failing, sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost,
              rt_a, rt_b, rt_typ, use_a, use_b, use_typ, fix_rt, fix_cost, fix_us, iparams,
              fparams, builds_only,
-             out_cap, progress):  # fmt: skip
+             o_act, o_rsn, o_st, o_start, o_end, o_rt, o_cost, o_run, o_node,
+             progress):  # fmt: skip
     """Replay every run; returns the decision-log code arrays (see module docstring).
 
     With ``builds_only`` only build and test-run rows are written, with their run and node.
-    ``progress`` (int64[1]) receives the number of runs done, for a progress bar.
+    ``progress`` (int64[1]) receives the number of runs done, for a progress bar. The
+    ``o_*`` arrays receive the rows (their initial content does not matter; the returned
+    slices hold exactly the rows written).
     """
     prof = iparams[0]
     lag_mode = iparams[1]
@@ -158,16 +161,7 @@ def run_loop(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, decided, rptr,
     pool_top = 0
     b_stamp = np.full(n_nodes, -1, dtype=np.int64)
     b_time = np.zeros(n_nodes, dtype=np.int64)
-    # outputs
-    o_act = np.empty(out_cap, dtype=np.uint8)
-    o_rsn = np.empty(out_cap, dtype=np.uint8)
-    o_st = np.empty(out_cap, dtype=np.uint8)
-    o_start = np.empty(out_cap, dtype=np.int64)
-    o_end = np.empty(out_cap, dtype=np.int64)
-    o_rt = np.empty(out_cap, dtype=np.float64)
-    o_cost = np.empty(out_cap, dtype=np.float64)
-    o_run = np.empty(out_cap, dtype=np.int32)
-    o_node = np.empty(out_cap, dtype=np.int32)
+    # outputs: allocated by the caller (kernel.out_buffers), grown here when short
     o = 0
     for r in range(len(run_at)):
         at = run_at[r]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -139,3 +140,25 @@ def test_dbt_state_source_without_arrivals(lag_mode: str, no_metadata: str) -> N
     scenario = Scenario("dbt_state", "dbt_state", jobs=jobs, options=options)
     plain, fast = _both(estate, scenario, hours=8)
     assert _strings(fast).drop("status").equals(plain.drop("status"))
+
+
+def test_log_gathered_in_chunks_equals_the_log_at_once() -> None:
+    # replay_fast gathers the log of finished runs while the loop runs: any cut of the rows
+    # at run boundaries must give the same frame as assembling it after the loop
+    from saosim.kernel_compile import compile_replay
+    from saosim.kernel_log import assemble_log, row_columns
+
+    estate = _orders_estate([T0 + timedelta(hours=h, minutes=10) for h in range(0, 12, 3)])
+    jobs = (Job("hourly", "0 * * * *"), Job("half", "30 */2 * * *"))
+    scenario = Scenario("sao", "sao", jobs=jobs)
+    timeline = Timeline.from_estate(estate, jobs=jobs, start=T0, end=T0 + timedelta(hours=12))
+    k = compile_replay(estate, scenario, timeline, fit_costs(estate))
+    codes = kernel._run(k, False, np.zeros(1, dtype=np.int64), kernel.out_buffers(k.n_rows))
+    cuts = [int(k.run_out_start[r]) for r in (0, 3, 4, 9)]
+    chunks = [row_columns(k, "sao", tuple(a[lo:hi] for a in codes)) for lo, hi in pairwise(cuts)]
+    joined = kernel._join(k, "sao", codes, chunks)
+    whole = assemble_log(k, "sao", codes)
+    assert joined.height == whole.height == k.n_rows > cuts[-1]
+    assert joined.equals(whole) and joined.schema == whole.schema
+    plain = _PlainReplay(estate, scenario, timeline, fit_costs(estate)).run(False)
+    assert _strings(joined).drop("status").equals(plain.drop("status"))
