@@ -24,6 +24,7 @@ to compare with a plain log).
 from __future__ import annotations
 
 import mmap
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -95,6 +96,31 @@ def _buffer(n: int, dtype: type) -> np.ndarray:
         return np.empty(n, dtype=dtype)
     buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     return np.frombuffer(buf, dtype=dtype)
+
+
+#: Linux's madvise(MADV_POPULATE_WRITE) (5.14+): fault pages in, writable, content kept.
+_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
+
+
+def _populate(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> bool:
+    """Fault in rows ``lo:hi`` of the loop's output arrays from this thread, ahead of the
+    loop: ~920,000 page faults (~1.5 s) leave the loop's core. Content is kept, so it is
+    safe on rows the loop is writing. False when the OS cannot (nothing happened)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    for a in arrays:
+        buf = a.base.obj if isinstance(a.base, memoryview) else a.base
+        if not isinstance(buf, mmap.mmap):
+            continue  # a small array from np.empty
+        start = lo * a.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
+        end = min(hi * a.itemsize, len(buf))
+        if end <= start:
+            continue
+        try:
+            buf.madvise(_POPULATE_WRITE, start, end - start)
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def out_buffers(cap: int) -> tuple[np.ndarray, ...]:
@@ -197,6 +223,12 @@ def _stream(
     runs_done = 0
     rows_done = 0
     chunks: list[dict[str, pl.Series]] = []
+    faulted = 0
+    while out is not None and faulted < k.n_rows and thread.is_alive():
+        step = min(k.n_rows, faulted + _CHUNK_ROWS // 2)
+        if not _populate(out, faulted, step):
+            break
+        faulted = step
     while thread.is_alive():
         thread.join(0.05)
         now = int(progress[0])

@@ -162,3 +162,13 @@ def test_log_gathered_in_chunks_equals_the_log_at_once() -> None:
     assert joined.equals(whole) and joined.schema == whole.schema
     plain = _PlainReplay(estate, scenario, timeline, fit_costs(estate)).run(False)
     assert _strings(joined).drop("status").equals(plain.drop("status"))
+
+
+def test_faulting_in_output_rows_keeps_what_the_loop_wrote() -> None:
+    out = kernel.out_buffers(3_000_000)
+    start = out[3]
+    start[:1000] = np.arange(1000)
+    assert kernel._populate(out, 0, 2_000_000) in (True, False)  # False: OS cannot
+    assert (start[:1000] == np.arange(1000)).all()
+    start[2_000_000:] = 7
+    assert (start[2_000_000:] == 7).all() and len(out) == 9
