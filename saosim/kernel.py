@@ -189,7 +189,7 @@ def _run(
 
 
 #: Rows of the decision log gathered at once while the loop runs.
-_CHUNK_ROWS = 1 << 23
+_CHUNK_ROWS = 1 << 22
 
 
 def _stream(
@@ -238,6 +238,10 @@ def _stream(
         # rows of a run are final once the loop has counted it done; the one in progress
         # is never read
         upto = int(k.run_out_start[now])
+        if upto - rows_done > 2 * _CHUNK_ROWS:
+            # at most about one chunk at a time: the loop may end meanwhile, and what is
+            # left after it is gathered on every core
+            upto = int(k.run_out_start[np.searchsorted(k.run_out_start, rows_done + _CHUNK_ROWS)])
         if out is not None and upto - rows_done >= _CHUNK_ROWS and thread.is_alive():
             chunks.append(row_columns(k, scenario, tuple(a[rows_done:upto] for a in out)))
             rows_done = upto
@@ -258,7 +262,7 @@ def _join(
     if not chunks:
         return assemble_log(k, scenario, codes)
     rows_done = sum(len(c["action"]) for c in chunks)
-    rest = row_columns(k, scenario, tuple(a[rows_done:] for a in codes))
+    rest = row_columns(k, scenario, tuple(a[rows_done:] for a in codes), threads=True)
     gathered = {
         name: pl.concat([c[name] for c in chunks] + [rest[name]], rechunk=False) for name in rest
     }

@@ -83,12 +83,20 @@ def _makers(
     }
 
 
-def row_columns(k: KernelInputs, scenario: str, codes: tuple[np.ndarray, ...]) -> dict:
+def row_columns(
+    k: KernelInputs, scenario: str, codes: tuple[np.ndarray, ...], *, threads: bool = False
+) -> dict[str, pl.Series]:
     """The columns gathered per row (identifiers and codes) of some rows of the loop's
-    arrays, in this thread: :func:`saosim.kernel.replay_fast` builds them chunk by chunk
-    while the loop still runs."""
+    arrays, in this thread or (``threads``) a small pool: :func:`saosim.kernel.replay_fast`
+    builds them chunk by chunk while the loop still runs."""
     makers = _makers(k, scenario, *codes[:3], codes[7], codes[8])
-    return {name: make() for name, make in makers.items()}
+    if not threads:
+        return {name: make() for name, make in makers.items()}
+    # each gather is one pass over the rows; polars runs them without the GIL, so a small
+    # pool builds the columns side by side
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        futures = {name: pool.submit(make) for name, make in makers.items()}
+        return {name: f.result() for name, f in futures.items()}
 
 
 def frame(gathered: dict[str, pl.Series], codes: tuple[np.ndarray, ...]) -> pl.DataFrame:
@@ -128,9 +136,4 @@ def assemble_log(
     codes: tuple[np.ndarray, ...],
 ) -> pl.DataFrame:
     """The decision log (``decisions`` table columns + ``status``) from the loop's arrays."""
-    makers = _makers(k, scenario, *codes[:3], codes[7], codes[8])
-    # each gather is one pass over the rows; polars runs them without the GIL, so a small
-    # pool builds the columns side by side
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(make) for name, make in makers.items()}
-        return frame({name: f.result() for name, f in futures.items()}, codes)
+    return frame(row_columns(k, scenario, codes, threads=True), codes)
