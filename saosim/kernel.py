@@ -23,11 +23,13 @@ to compare with a plain log).
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -129,12 +131,50 @@ def out_buffers(cap: int) -> tuple[np.ndarray, ...]:
     return tuple(_buffer(cap, dtype) for dtype in _OUT_DTYPES)
 
 
+#: Modules whose code or constants the compiled loop contains.
+_LOOP_SOURCES = ("kernel_loop.py", "kernel_rules.py", "kernel_apply.py", "kernel_compile.py")
+_cache_checked = False
+
+
+def _drop_stale_cache() -> None:
+    """Forget numba's cached loop when any module it compiles in has changed.
+
+    ``cache=True`` keys a function on its own file only: ``run_loop`` inlines the rules of
+    ``kernel_rules``, calls ``kernel_apply`` and freezes the flag constants of
+    ``kernel_compile``, and an edit there alone would keep running the old machine code
+    (different decisions, silently). Removing the index files makes numba compile afresh.
+    """
+    global _cache_checked
+    if not _cache_checked:
+        _cache_checked = True
+        _refresh_cache(Path(__file__).parent)
+
+
+def _refresh_cache(here: Path) -> bool:
+    """Remove the kernel's numba index files in ``here/__pycache__`` unless the loop's
+    sources are those they were compiled from; True when it removed them."""
+    digest = hashlib.sha256(b"".join((here / f).read_bytes() for f in _LOOP_SOURCES)).hexdigest()
+    cache = here / "__pycache__"
+    stamp = cache / "kernel_loop_sources.sha256"
+    try:
+        if stamp.exists() and stamp.read_text() == digest:
+            return False
+        for index in cache.glob("kernel_*.nbi"):
+            index.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        return False  # a read-only install: numba caches elsewhere, keyed the same way
+    return True
+
+
 def _run(
     k: KernelInputs,
     builds_only: bool,
     progress: np.ndarray,
     out: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, ...]:
+    _drop_stale_cache()
     from saosim.kernel_loop import run_loop
 
     if out is None:

@@ -172,3 +172,24 @@ def test_faulting_in_output_rows_keeps_what_the_loop_wrote() -> None:
     assert (start[:1000] == np.arange(1000)).all()
     start[2_000_000:] = 7
     assert (start[2_000_000:] == 7).all() and len(out) == 9
+
+
+def test_cached_loop_is_forgotten_when_a_module_it_compiles_in_changes(tmp_path) -> None:
+    # numba keys run_loop's cache on kernel_loop.py alone; an edit to kernel_rules.py must
+    # still make it compile afresh
+    import shutil
+    from pathlib import Path
+
+    src = Path(kernel.__file__).parent
+    for name in kernel._LOOP_SOURCES:
+        shutil.copy(src / name, tmp_path / name)
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    index = cache / "kernel_loop.run_loop-80.py311.nbi"
+    index.write_bytes(b"x")
+    assert kernel._refresh_cache(tmp_path) and not index.exists()
+    index.write_bytes(b"x")
+    assert not kernel._refresh_cache(tmp_path) and index.exists()
+    with (tmp_path / "kernel_rules.py").open("a") as f:
+        f.write("\n# changed\n")
+    assert kernel._refresh_cache(tmp_path) and not index.exists()
