@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from saosim._scan import outside_strings
+
 __all__ = [
     "Piece",
     "is_config_call",
@@ -120,29 +122,17 @@ def split_code(code: str, *, line_comment_slashes: bool = False) -> list[Piece]:
 def _jinja_block(code: str, start: int) -> tuple[str, int]:
     """Inner text of the Jinja block at ``start`` and the index after it (strings respected)."""
     close = "}}" if code[start + 1] == "{" else "%}"
-    i = start + 2
-    n = len(code)
-    quote = ""
     # dict literals inside the block (`config(freshness={'build_after': {...}})`) hold "}}"
     # of their own: only a close at brace depth 0 ends the block
     depth = 0
-    while i < n:
-        ch = code[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif depth == 0 and code.startswith(close, i):
+    for i, ch in outside_strings(code, start + 2):
+        if depth == 0 and code.startswith(close, i):
             return code[start + 2 : i], i + 2
-        elif ch in "{[(":
+        if ch in "{[(":
             depth += 1
         elif ch in "}])" and depth > 0:
             depth -= 1
-        i += 1
-    return code[start + 2 :], n
+    return code[start + 2 :], len(code)
 
 
 def _quoted(code: str, start: int) -> tuple[str, int]:

@@ -40,6 +40,7 @@ from types import MappingProxyType
 
 import yaml
 
+from saosim._scan import outside_strings
 from saosim.errors import ConfigError, SaosimWarning
 from saosim.freshness import (
     BuildAfter,
@@ -187,49 +188,27 @@ def config_kwargs_from_sql(sql: str, keys: tuple[str, ...] = _FRESHNESS_KEYS) ->
 def _balanced(text: str, open_at: int) -> str | None:
     """The text inside the bracket at ``open_at`` up to its match (string literals respected)."""
     depth = 0
-    quote = ""
-    i = open_at
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
+    for i, ch in outside_strings(text, open_at):
+        if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
             if depth == 0:
                 return text[open_at + 1 : i]
-        i += 1
     return None
 
 
 def _value_text(args: str, start: int) -> str:
     """One keyword argument's value: up to the next top-level comma."""
     depth = 0
-    quote = ""
-    i = start
-    while i < len(args):
-        ch = args[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
+    for i, ch in outside_strings(args, start):
+        if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
         elif ch == "," and depth == 0:
-            break
-        i += 1
-    return args[start:i]
+            return args[start:i]
+    return args[start:]
 
 
 _JINJA_NAMES = {"true": True, "false": False, "none": None, "True": True, "False": False}
