@@ -68,7 +68,7 @@ saosim {{ version }}</p>
    {{ c.savings_pct_text }} saved</div>
   <div>{{ c.savings_usd_text }} of {{ c.baseline_cost_text }} · reuse {{ c.reuse_text }}</div>
   <div>staleness p50 {{ c.p50 }} h · p95 {{ c.p95 }} h</div>
-  <div class="{{ 'bad' if c.sla_miss > 0 else '' }}">SLA miss {{ c.sla_text }} model-hours</div>
+  <div class="{{ 'bad' if c.sla_miss > 0 else '' }}">{{ c.sla_text }}</div>
  </div>
 {% endfor %}
 </div>
@@ -196,7 +196,9 @@ def _cards(summary: pl.DataFrame, baseline_cost: float) -> list[dict[str, Any]]:
                 "p50": _fmt(r["staleness_p50_hours"], "{:.2f}"),
                 "p95": _fmt(r["staleness_p95_hours"], "{:.2f}"),
                 "sla_miss": r["sla_miss_hours"] or 0.0,
-                "sla_text": _fmt(r["sla_miss_hours"], "{:,.1f}"),
+                "sla_text": "no SLA declared"
+                if r["sla_miss_hours"] is None
+                else f"SLA miss {r['sla_miss_hours']:,.1f} model-hours",
             }
         )
     return out
