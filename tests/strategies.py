@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 from hypothesis import strategies as st
 
 from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
@@ -244,3 +245,18 @@ def shuffled(project: Project, seed: int) -> Project:
     rnd.shuffle(nodes)
     rnd.shuffle(edges)
     return Project(nodes, edges, name=project.name, dialect=project.dialect)
+
+
+#: Columns of a hand-made decision log as the metrics read it (the ``decisions`` table's
+#: timing columns plus ``status``); shared by the staleness and metrics tests.
+LOG_SCHEMA = {
+    "scenario": pl.String,
+    "run_id": pl.String,
+    "run_at": pl.Datetime("us", "UTC"),
+    "unique_id": pl.String,
+    "action": pl.String,
+    "reason": pl.String,
+    "started_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "status": pl.String,
+}

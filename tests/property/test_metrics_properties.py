@@ -20,6 +20,7 @@ from saosim.freshness import FreshnessConfig, NodeFreshness
 from saosim.graph import Node, Project
 from saosim.metrics import summarize
 from saosim.staleness import staleness
+from tests.strategies import LOG_SCHEMA
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 WINDOW_MIN = 600
@@ -76,17 +77,7 @@ def decision_frame(builds, scenario="s") -> pl.DataFrame:
             "finished_at": [minute(b[1] + b[2]) for b in builds],
             "status": ["error" if b[3] == "failed" else "success" for b in builds],
         },
-        schema={
-            "scenario": pl.String,
-            "run_id": pl.String,
-            "run_at": pl.Datetime("us", "UTC"),
-            "unique_id": pl.String,
-            "action": pl.String,
-            "reason": pl.String,
-            "started_at": pl.Datetime("us", "UTC"),
-            "finished_at": pl.Datetime("us", "UTC"),
-            "status": pl.String,
-        },
+        schema=LOG_SCHEMA,
     )
 
 

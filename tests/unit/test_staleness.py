@@ -11,6 +11,7 @@ from saosim.errors import SchemaError
 from saosim.freshness import FreshnessConfig, NodeFreshness
 from saosim.graph import Node, Project
 from saosim.staleness import staleness
+from tests.strategies import LOG_SCHEMA
 
 DAY0 = datetime(2025, 3, 1, tzinfo=UTC)
 M = 60.0  # seconds per minute
@@ -40,17 +41,7 @@ def log(*rows: tuple) -> pl.DataFrame:
         )
     return pl.DataFrame(
         out,
-        schema={
-            "scenario": pl.String,
-            "run_id": pl.String,
-            "run_at": pl.Datetime("us", "UTC"),
-            "unique_id": pl.String,
-            "action": pl.String,
-            "reason": pl.String,
-            "started_at": pl.Datetime("us", "UTC"),
-            "finished_at": pl.Datetime("us", "UTC"),
-            "status": pl.String,
-        },
+        schema=LOG_SCHEMA,
     )
 
 
