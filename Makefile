@@ -27,6 +27,7 @@ demo: $(STAMP_CORE)
 lint: $(STAMP_ALL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check saosim tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 # pytest exits 5 when it collected no tests: that must fail, and it does (any non-zero exit fails make).
 test: $(STAMP_ALL) lint

@@ -17,14 +17,14 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from saosim.artifacts import read_manifest
-from saosim.fingerprint import (
+from saosim.inputs import read_manifest
+from saosim.project.fingerprint import (
     FingerprintReport,
     compare_fingerprints,
     fingerprint_code,
     fingerprint_project,
 )
-from saosim.graph import Project
+from saosim.project.graph import Project
 
 DEFAULT_FOLDER = (
     Path(__file__).resolve().parents[1]

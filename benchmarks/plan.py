@@ -14,9 +14,9 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.planner import State, plan
+from saosim.core.planner import State, plan
+from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -31,12 +31,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from saosim.artifacts.manifest import read_manifest  # noqa: E402
+from saosim.core.planner import State, plan  # noqa: E402
 from saosim.errors import SaosimWarning  # noqa: E402
-from saosim.fingerprint import fingerprint_code  # noqa: E402
+from saosim.inputs.manifest import read_manifest  # noqa: E402
 from saosim.live.fingerprints import live_fingerprints  # noqa: E402
 from saosim.live.store import StateStore  # noqa: E402
-from saosim.planner import State, plan  # noqa: E402
+from saosim.project.fingerprint import fingerprint_code  # noqa: E402
 
 MANIFEST = (
     REPO.parent

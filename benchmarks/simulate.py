@@ -4,7 +4,7 @@ The estate: ``saosim.synthetic_estate(n_models, days, seed)`` (10,000 models and
 default; generating it takes minutes, so it is cached as Parquet in a temp folder, with its
 fitted cost model). The replay: a what-if job building every model each hour
 (``0 * * * *``, ``resource_type:model``) over the whole span, one scenario. The plain loop
-(``saosim.simulate._PlainReplay``: ``plan()`` at every run) is timed on the first
+(``saosim.replay.engine._PlainReplay``: ``plan()`` at every run) is timed on the first
 ``--plain-hours`` of the same replay, and the kernel on that slice too, so the ratio compares
 like with like; the kernel also replays the full year.
 
@@ -28,12 +28,12 @@ from pathlib import Path
 
 import polars as pl
 
-from saosim import kernel
-from saosim.cost import fit_costs
-from saosim.estate import Estate, load_estate
-from saosim.simulate import Scenario, _PlainReplay
-from saosim.synth import synthetic_estate
-from saosim.timeline import Job, Timeline
+from saosim.cost.runtime import fit_costs
+from saosim.inputs.estate import Estate, load_estate
+from saosim.replay.engine import Scenario, _PlainReplay
+from saosim.replay.kernel import fast as kernel
+from saosim.replay.timeline import Job, Timeline
+from saosim.synth.estate import synthetic_estate
 
 
 def _maxrss_gb() -> float:

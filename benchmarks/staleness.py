@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from saosim.graph import Node, Project
-from saosim.metrics import summarize
-from saosim.rates import CostModel
-from saosim.staleness import staleness
+from saosim.cost.rates import CostModel
+from saosim.metrics.staleness import staleness
+from saosim.metrics.tables import summarize
+from saosim.project.graph import Node, Project
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 HOUR_US = 3_600_000_000

@@ -22,7 +22,7 @@ import time
 
 _CHILD = """
 import json, resource, sys, time
-from saosim.synth import SynthJob, default_jobs, synthetic_estate, synthetic_project
+from saosim.synth.estate import SynthJob, default_jobs, synthetic_estate, synthetic_project
 n, days, clock = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1"
 synthetic_estate(40, 1, 0)  # warm-up: numba kernel from its cache
 jobs = None

@@ -6,85 +6,84 @@ The public API is imported lazily, so ``import saosim`` stays fast for the CLI.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Project": "saosim.graph",
-    "Node": "saosim.graph",
-    "Estate": "saosim.estate",
-    "load_estate": "saosim.estate",
+    "Project": "saosim.project.graph",
+    "Node": "saosim.project.graph",
+    "Estate": "saosim.inputs.estate",
+    "load_estate": "saosim.inputs.estate",
     "SaosimError": "saosim.errors",
     "SaosimInputError": "saosim.errors",
     "SaosimWarning": "saosim.errors",
-    "BuildAfter": "saosim.freshness",
-    "NodeFreshness": "saosim.freshness",
-    "FreshnessConfig": "saosim.freshness",
-    "plan": "saosim.planner",
-    "Plan": "saosim.planner",
-    "Decision": "saosim.decision",
-    "Action": "saosim.decision",
-    "Reason": "saosim.decision",
-    "Profile": "saosim.decision",
-    "ProfileOptions": "saosim.decision",
-    "NodeState": "saosim.state",
-    "State": "saosim.state",
-    "load_project": "saosim.artifacts.ingest",
-    "ingest": "saosim.artifacts.ingest",
-    "read_manifest": "saosim.artifacts.manifest",
-    "read_project_freshness": "saosim.freshness_yaml",
-    "Tier": "saosim.tiers",
-    "Tiers": "saosim.tiers",
-    "load_tiers": "saosim.tiers",
-    "tiers_to_dbt_yaml": "saosim.tiers",
-    "fingerprint_sql": "saosim.fingerprint",
-    "fingerprint_node": "saosim.fingerprint",
-    "fingerprint_project": "saosim.fingerprint",
-    "FingerprintReport": "saosim.fingerprint",
-    "compare_fingerprints": "saosim.fingerprint",
+    "BuildAfter": "saosim.project.freshness",
+    "NodeFreshness": "saosim.project.freshness",
+    "FreshnessConfig": "saosim.project.freshness",
+    "plan": "saosim.core.planner",
+    "Plan": "saosim.core.planner",
+    "Decision": "saosim.core.decision",
+    "Action": "saosim.core.decision",
+    "Reason": "saosim.core.decision",
+    "Profile": "saosim.core.decision",
+    "ProfileOptions": "saosim.core.decision",
+    "NodeState": "saosim.core.state",
+    "State": "saosim.core.state",
+    "load_project": "saosim.inputs.ingest",
+    "ingest": "saosim.inputs.ingest",
+    "read_manifest": "saosim.inputs.manifest",
+    "read_project_freshness": "saosim.project.freshness_yaml",
+    "Tier": "saosim.project.tiers",
+    "Tiers": "saosim.project.tiers",
+    "load_tiers": "saosim.project.tiers",
+    "tiers_to_dbt_yaml": "saosim.project.tiers",
+    "fingerprint_sql": "saosim.project.fingerprint",
+    "fingerprint_node": "saosim.project.fingerprint",
+    "fingerprint_project": "saosim.project.fingerprint",
+    "FingerprintReport": "saosim.project.fingerprint",
+    "compare_fingerprints": "saosim.project.fingerprint",
     "source_versions": "saosim.live.metadata",
     "dbt_parse": "saosim.live.dbt_runner",
     "dbt_build": "saosim.live.dbt_runner",
     "StateStore": "saosim.live.store",
-    "CostModel": "saosim.rates",
-    "RuntimeModel": "saosim.cost",
-    "BuildCosts": "saosim.cost",
-    "fit_costs": "saosim.cost",
-    "history_cost": "saosim.cost",
-    "staleness": "saosim.staleness",
-    "StalenessResult": "saosim.staleness",
-    "summarize": "saosim.metrics",
-    "per_model": "saosim.metrics",
-    "per_tier": "saosim.metrics",
-    "per_day": "saosim.metrics",
-    "synthetic_estate": "saosim.synth",
-    "synthetic_history": "saosim.synth",
-    "synthetic_project": "saosim.synth",
-    "SynthJob": "saosim.synth",
-    "write_artifacts": "saosim.artifacts.write",
-    "ScenarioFile": "saosim.scenario",
-    "load_scenario_file": "saosim.scenario",
-    "replay_scenario": "saosim.scenario",
-    "Scenario": "saosim.simulate",
-    "simulate": "saosim.simulate",
-    "load_scenario": "saosim.simconfig",
-    "Job": "saosim.timeline",
-    "compare": "saosim.tuning",
-    "Comparison": "saosim.comparison",
-    "scenario_from_dict": "saosim.simconfig",
-    "bundled_example": "saosim.demo",
-    "demo_scenarios": "saosim.demo",
-    "TUNED_TIERS": "saosim.demo",
-    "state_at": "saosim.replay_state",
-    "Tuner": "saosim.tuning",
-    "sweep": "saosim.tuning",
-    "TierTuner": "saosim.widgets",
+    "CostModel": "saosim.cost.rates",
+    "RuntimeModel": "saosim.cost.runtime",
+    "BuildCosts": "saosim.cost.runtime",
+    "fit_costs": "saosim.cost.runtime",
+    "history_cost": "saosim.cost.runtime",
+    "staleness": "saosim.metrics.staleness",
+    "StalenessResult": "saosim.metrics.staleness",
+    "summarize": "saosim.metrics.tables",
+    "per_model": "saosim.metrics.tables",
+    "per_tier": "saosim.metrics.tables",
+    "per_day": "saosim.metrics.tables",
+    "synthetic_estate": "saosim.synth.estate",
+    "synthetic_history": "saosim.synth.estate",
+    "synthetic_project": "saosim.synth.estate",
+    "SynthJob": "saosim.synth.estate",
+    "write_artifacts": "saosim.inputs.write",
+    "ScenarioFile": "saosim.replay.scenario_file",
+    "load_scenario_file": "saosim.replay.scenario_file",
+    "replay_scenario": "saosim.replay.scenario_file",
+    "Scenario": "saosim.replay.engine",
+    "simulate": "saosim.replay.engine",
+    "load_scenario": "saosim.replay.scenario_config",
+    "Job": "saosim.replay.timeline",
+    "compare": "saosim.tune.tuner",
+    "Comparison": "saosim.replay.comparison",
+    "scenario_from_dict": "saosim.replay.scenario_config",
+    "bundled_example": "saosim.tune.demo",
+    "demo_scenarios": "saosim.tune.demo",
+    "TUNED_TIERS": "saosim.tune.demo",
+    "state_at": "saosim.replay.replayed_state",
+    "Tuner": "saosim.tune.tuner",
+    "sweep": "saosim.tune.tuner",
+    "TierTuner": "saosim.tune.widgets",
     "figures": "saosim.report",
     "write_report": "saosim.report",
+    "plan_figure": "saosim.report",
     "live": "saosim.live",
 }
 
@@ -95,26 +94,11 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'saosim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    if name not in _SHADOWED:
-        globals()[name] = value
+    value = importlib.import_module(module) if module == f"{__name__}.{name}" else None
+    if value is None:
+        value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
     return value
-
-
-#: Public functions named like the module that defines them (``saosim.simulate`` the function
-#: lives in ``saosim/simulate.py``). Importing such a module binds its name on the package, so the
-#: package resolves these names itself, every time, instead of caching them.
-_SHADOWED = frozenset(n for n, m in _EXPORTS.items() if m == f"{__name__}.{n}")
-
-
-class _Package(types.ModuleType):
-    def __getattribute__(self, name: str) -> Any:
-        if name in _SHADOWED:
-            return getattr(importlib.import_module(_EXPORTS[name]), name)
-        return super().__getattribute__(name)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

@@ -60,11 +60,11 @@ from orchestra_dbt.models import (
 from orchestra_dbt.sao import calculate_nodes_to_run
 from orchestra_dbt.state import StateLoadError, load_state, save_state, update_state
 
-from saosim.artifacts.manifest import project_from_manifest
-from saosim.graph import Project
+from saosim.inputs.manifest import project_from_manifest
+from saosim.project.graph import Project
 
 if TYPE_CHECKING:
-    from saosim.planner import State
+    from saosim.core.planner import State
 
 __all__ = [
     "T0",
@@ -531,12 +531,12 @@ def through_ephemerals(case: Case, name: str) -> tuple[str, ...]:
 
 
 def saosim_inputs(case: Case) -> tuple[Project, State, dict[str, datetime]]:
-    """(project, state, source_versions) for ``saosim.planner.plan`` on this case.
+    """(project, state, source_versions) for ``saosim.core.planner.plan`` on this case.
 
     ``seen_versions`` of a model/seed/snapshot parent P is what a consistent history gives: P's
     current version if P's last build ended no later than N's, else an older one.
     """
-    from saosim.planner import NodeState, State
+    from saosim.core.planner import NodeState, State
 
     states = {}
     for n in case.nodes:

@@ -183,7 +183,7 @@ def _dbt_results(
 
 def replay(timeline: Timeline) -> Iterator[RunStep]:
     """Run every job of the timeline through both planners, each keeping its own state."""
-    from saosim.planner import ProfileOptions, State, plan
+    from saosim.core.planner import ProfileOptions, State, plan
 
     project = saosim_project(timeline.nodes)
     options = ProfileOptions(

@@ -2,7 +2,8 @@
 and planner *situations* (a project with a state reached through a short history).
 
 Kept general so property tests and benchmarks of any room can reuse them; everything is built
-from real objects (:class:`~saosim.graph.Project`, :class:`~saosim.state.State`), the only fake
+from real objects (:class:`~saosim.project.graph.Project`, :class:`~saosim.core.state.State`), the
+only fake
 is time, passed in.
 
 >>> from hypothesis import find
@@ -21,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from hypothesis import strategies as st
 
-from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.planner import Plan, State, plan
+from saosim.core.planner import Plan, State, plan
+from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 
 __all__ = [
     "T0",

@@ -3,9 +3,9 @@
 - :func:`plan` (:mod:`saosim.live.runner`): parse, fingerprint, read source data versions and
   state, and plan; ``plan(...).execute()`` builds the plan with dbt and records the outcome;
   ``plan(...).shadow()`` runs a full build and records what the planner would have reused.
-- :func:`estate`: the recorded live runs as an :class:`~saosim.estate.Estate` to replay.
-- :func:`plan_figure`: a plan drawn as its DAG; :func:`example_project`: a copy of the
-  example dbt project to try it on.
+- :func:`estate`: the recorded live runs as an :class:`~saosim.inputs.estate.Estate` to replay.
+- :func:`example_project`: a copy of the example dbt project to try it on (draw a plan with
+  :func:`saosim.report.plan_figure`).
 - :func:`shadow_report` (:mod:`saosim.live.shadow`): shadow predictions against what changed.
 - :mod:`saosim.live.metadata`: source data versions from the warehouse (SQL per dialect,
   built with sqlglot; executed on DuckDB by :mod:`saosim.live.warehouse`).
@@ -29,7 +29,6 @@ _EXPORTS = {
     "ShadowReport": "saosim.live.shadow",
     "ShadowResult": "saosim.live.shadow",
     "StateStore": "saosim.live.store",
-    "plan_figure": "saosim.live.figure",
     "example_project": "saosim.live.example",
 }
 

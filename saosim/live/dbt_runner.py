@@ -2,7 +2,7 @@
 
 :func:`dbt_parse` writes and reads ``target/manifest.json``; :func:`dbt_build` runs
 ``dbt build --select …`` for the nodes a plan builds and returns every node's status, in the
-form :meth:`saosim.planner.Plan.apply` takes (``outcome`` and ``finished_at``).
+form :meth:`saosim.core.planner.Plan.apply` takes (``outcome`` and ``finished_at``).
 
 Not re-entrant, not thread-safe: dbt-core keeps process-global state (flags, the event logger,
 the adapter registry), and dbt-duckdb opens a relative ``path`` from the current directory, so
@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from saosim.errors import SaosimError, SaosimInputError, require
-from saosim.graph import Project
+from saosim.project.graph import Project
 
 __all__ = [
     "BuildResult",
@@ -224,7 +224,7 @@ def dbt_parse(
     Raises:
         DbtRunError: dbt could not parse the project.
     """
-    from saosim.artifacts.manifest import read_manifest
+    from saosim.inputs.manifest import read_manifest
 
     folder = _project_dir(project_dir)
     started = time.perf_counter()

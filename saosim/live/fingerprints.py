@@ -1,6 +1,7 @@
 """Fingerprints for the live planner, cached in the state store by code key.
 
-A node's fingerprint (:mod:`saosim.fingerprint`) parses its SQL with sqlglot, which takes about
+A node's fingerprint (:mod:`saosim.project.fingerprint`) parses its SQL with sqlglot, which takes
+about
 a millisecond per model. A model whose file did not change has the same dbt ``checksum`` (the
 SHA-256 of the file), so the fingerprint made for that checksum, dialect and build config is
 looked up instead of parsed again: only edited files cost a parse.
@@ -9,7 +10,7 @@ Live fingerprints are always made from **raw** code: ``dbt parse`` writes no com
 a manifest from ``dbt compile``/``build`` has it, and mixing the two would make every model look
 edited between runs.
 
->>> from saosim.graph import Project
+>>> from saosim.project.graph import Project
 >>> p = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
 >>> p = p.replace_node("model.demo.m", raw_code="select 1 -- one", checksum="c1")
 >>> p2, fresh = live_fingerprints(p, None)
@@ -26,8 +27,8 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
 
-from saosim.fingerprint import FINGERPRINTED, fingerprint_code, fingerprint_node
-from saosim.graph import Node, Project
+from saosim.project.fingerprint import FINGERPRINTED, fingerprint_code, fingerprint_node
+from saosim.project.graph import Node, Project
 
 if TYPE_CHECKING:
     from saosim.live.store import StateStore
@@ -48,7 +49,7 @@ def code_key(node: Node, dialect: str | None) -> str:
     The dbt checksum stands for the file's text; a node without one (generic data tests) is
     keyed by its raw code.
 
-    >>> from saosim.graph import Node
+    >>> from saosim.project.graph import Node
     >>> a = Node("model.p.m", "m", "model", "table", checksum="c1", raw_code="select 1")
     >>> code_key(a, "duckdb") == code_key(replace(a, raw_code="select 2"), "duckdb")
     True

@@ -41,7 +41,7 @@ import sqlglot
 from sqlglot import exp
 
 from saosim.errors import ConfigError, SaosimInputError, SaosimWarning
-from saosim.graph import Project
+from saosim.project.graph import Project
 
 __all__ = [
     "DIALECTS",
@@ -76,7 +76,7 @@ class SourceRelation:
 def source_relations(project: Project) -> tuple[SourceRelation, ...]:
     """The warehouse relation of every source in the project, in topological (id) order.
 
-    >>> from saosim.graph import Node
+    >>> from saosim.project.graph import Node
     >>> p = Project([Node("source.p.s.t", "t", "source", schema="raw", alias="T_1")], [])
     >>> source_relations(p)[0].identifier
     'T_1'
@@ -311,7 +311,7 @@ def source_versions(
         names the ones with no metadata).
 
     >>> import duckdb
-    >>> from saosim.graph import Node
+    >>> from saosim.project.graph import Node
     >>> con = duckdb.connect()
     >>> _ = con.execute("create table t as select timestamp '2025-01-01 06:00' as loaded_at")
     >>> p = Project([Node("source.p.s.t", "t", "source", loaded_at_field="loaded_at")], [])

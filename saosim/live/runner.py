@@ -28,16 +28,16 @@ from typing import Any
 
 import polars as pl
 
-from saosim.decision import ProfileOptions, Reason
+from saosim.core.decision import ProfileOptions, Reason
+from saosim.core.planner import Plan
+from saosim.core.planner import plan as make_plan
+from saosim.core.state import State
 from saosim.errors import ConfigError, SaosimError, SaosimInputError
-from saosim.estate import Estate
-from saosim.freshness import FreshnessConfig
-from saosim.graph import Project
+from saosim.inputs.estate import Estate
 from saosim.live.dbt_runner import BuildResult, dbt_build
 from saosim.live.store import StateStore, default_holder
-from saosim.planner import Plan
-from saosim.planner import plan as make_plan
-from saosim.state import State
+from saosim.project.freshness import FreshnessConfig
+from saosim.project.graph import Project
 
 __all__ = ["ExecuteResult", "LivePlan", "estate", "load_live_project", "plan"]
 
@@ -323,7 +323,7 @@ def load_live_project(
     profiles_dir: str | Path | None = None,
 ) -> Project:
     """The project: ``dbt parse`` in-process, or a given ``manifest.json`` / target folder."""
-    from saosim.artifacts.manifest import read_manifest
+    from saosim.inputs.manifest import read_manifest
     from saosim.live.dbt_runner import dbt_parse
 
     if manifest is None:
@@ -379,7 +379,7 @@ def plan(
         at: the run's time (UTC-aware); default now, read from the clock. Source data
             versions later than ``at`` count as landing at ``at`` (the warehouse is read as it
             is now). An execution of a plan with a given ``at`` is recorded at that time.
-        options, freshness, full_refresh: as for :func:`saosim.planner.plan`; freshness
+        options, freshness, full_refresh: as for :func:`saosim.core.planner.plan`; freshness
             defaults to the manifest's ``freshness.build_after`` configs.
         manifest: a ``manifest.json`` or target folder to read instead of running ``dbt parse``.
         project: an already parsed project (skips parsing; fingerprints are still made).
@@ -392,7 +392,7 @@ def plan(
         A :class:`LivePlan`; call ``.execute()`` to build it.
 
     >>> import tempfile, pathlib
-    >>> from saosim.graph import Project
+    >>> from saosim.project.graph import Project
     >>> t = datetime(2025, 1, 1, tzinfo=UTC)
     >>> demo = Project.from_spec({"raw.a": [], "stg": ["raw.a"]})
     >>> with tempfile.TemporaryDirectory() as d:
@@ -497,7 +497,7 @@ def estate(
     profiles_dir: str | Path | None = None,
 ) -> Estate:
     """The live project and everything its store recorded — runs, node runs, source arrivals,
-    code changes — as an :class:`~saosim.estate.Estate` the simulator can replay.
+    code changes — as an :class:`~saosim.inputs.estate.Estate` the simulator can replay.
 
     Args:
         project_dir: the dbt project folder.
@@ -505,7 +505,7 @@ def estate(
         manifest, project, target, profiles_dir: as for :func:`plan`.
 
     >>> import tempfile, pathlib
-    >>> from saosim.graph import Project
+    >>> from saosim.project.graph import Project
     >>> with tempfile.TemporaryDirectory() as d:
     ...     _ = (pathlib.Path(d) / "dbt_project.yml").write_text("name: demo")
     ...     estate(d, project=Project.from_spec({"raw.a": [], "stg": ["raw.a"]})).summary()["runs"]

@@ -32,7 +32,9 @@ from pathlib import Path
 
 import polars as pl
 
-from saosim.decision import Action, Reason
+from saosim.core.decision import Action, Reason
+from saosim.core.planner import Plan
+from saosim.core.planner import plan as make_plan
 from saosim.live.dbt_runner import BuildResult, dbt_build
 from saosim.live.runner import (
     LivePlan,
@@ -45,8 +47,6 @@ from saosim.live.runner import (
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
 from saosim.live.warehouse import data_hashes, duckdb_path
-from saosim.planner import Plan
-from saosim.planner import plan as make_plan
 
 __all__ = ["VERDICTS", "ShadowReport", "ShadowResult", "shadow", "shadow_report", "verdict"]
 

@@ -3,10 +3,10 @@
 Default place: ``<project>/.saosim/state.duckdb``. Tables:
 
 ==============  ==========================================================================
-``node_state``  the current :class:`~saosim.state.State` (columns of ``State.to_frame()``)
+``node_state``  the current :class:`~saosim.core.state.State` (columns of ``State.to_frame()``)
 ``plans``       one row per plan: id, run time, profile, options, selection, created_at
 ``decisions``   every decision of every plan (``Plan.to_frame()`` plus ``plan_id``)
-``runs``        executed dbt invocations, the canonical ``runs`` table (:mod:`saosim.schema`)
+``runs``        executed dbt invocations, the canonical ``runs`` table (:mod:`saosim.inputs.schema`)
 ``node_runs``   their per-node results, the canonical ``node_runs`` table
 ``plan_runs``   which run executed which plan
 ``source_arrivals``  when new data landed in each source, as observed from the warehouse
@@ -29,7 +29,7 @@ which the planner receives as ``in_flight`` (SAO waits for them). A lock expires
 
 >>> import tempfile, pathlib
 >>> from datetime import datetime, timezone
->>> from saosim.state import NodeState, State
+>>> from saosim.core.state import NodeState, State
 >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
 >>> with tempfile.TemporaryDirectory() as d:
 ...     store = StateStore(pathlib.Path(d) / "state.duckdb")
@@ -56,7 +56,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from saosim.core.state import NodeState, State
 from saosim.errors import SaosimError
+from saosim.inputs.schema import TABLES, validate
 from saosim.live.store_tables import (
     CREATE,
     DECISIONS_SCHEMA,
@@ -65,12 +67,10 @@ from saosim.live.store_tables import (
     PLANS_SCHEMA,
     SHADOW_SCHEMA,
 )
-from saosim.schema import TABLES, validate
-from saosim.state import NodeState, State
 
 if TYPE_CHECKING:
-    from saosim.artifacts.history import History
-    from saosim.planner import Plan
+    from saosim.core.planner import Plan
+    from saosim.inputs.history import History
 
 __all__ = ["STORE_FORMAT", "StateStore", "StoreBusyError", "default_store_path"]
 
@@ -271,7 +271,7 @@ class StateStore:
         thread's), so a crash leaves either all of it or none. ``time_shift`` moves every
         timestamp of the run (a run planned on a given clock is recorded on that clock).
         """
-        from saosim.artifacts.runs import read_runs
+        from saosim.inputs.runs import read_runs
 
         history = read_runs(run_results)
         runs, node_runs = history.runs, history.node_runs
@@ -365,8 +365,8 @@ class StateStore:
 
     def history(self) -> History:
         """Recorded runs, node runs and source arrivals as a :class:`History`, ready to become
-        an :class:`~saosim.estate.Estate` with the project and replayed by the simulator."""
-        from saosim.artifacts.history import History
+        an :class:`~saosim.inputs.estate.Estate` with the project and replayed by the simulator."""
+        from saosim.inputs.history import History
 
         return History(
             runs=self.runs(),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from saosim.schema import TABLES
-from saosim.state import STATE_SCHEMA
+from saosim.core.state import STATE_SCHEMA
+from saosim.inputs.schema import TABLES
 
 __all__ = [
     "CREATE",

@@ -19,9 +19,9 @@ import duckdb
 from sqlglot import exp
 
 from saosim.errors import ConfigError, SaosimError
-from saosim.graph import Project
 from saosim.live.metadata import source_versions
 from saosim.live.profiles import warehouse_target
+from saosim.project.graph import Project
 
 __all__ = [
     "DataHash",

@@ -1,7 +1,7 @@
 """A layered layout of a DAG in numpy: x is the node's topological depth, y its slot in the
 layer (ordered by the mean slot of its parents, so edges cross less). No graphviz.
 
->>> from saosim.graph import Project
+>>> from saosim.project.graph import Project
 >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "fct": ["stg"]})
 >>> dag_layout(p, p.order).x.tolist()
 [0.0, 1.0, 2.0]
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saosim.graph import Project
+from saosim.project.graph import Project
 
 __all__ = ["DagLayout", "dag_layout"]
 

@@ -1,11 +1,12 @@
-"""Plotly figures of a :class:`~saosim.comparison.Comparison`: each function returns a
+"""Plotly figures of a :class:`~saosim.replay.comparison.Comparison`: each function returns a
 ``plotly.graph_objects.Figure`` whose traces hold the numbers of the metrics tables.
 
-Computing happens in :mod:`saosim.metrics`; these functions only pick columns and lay them out,
+Computing happens in :mod:`saosim.metrics.tables`; these functions only pick columns and lay them
+out,
 so a chart and the table it comes from always agree.
 
->>> from saosim.synth import synthetic_estate
->>> from saosim.simulate import Scenario, simulate
+>>> from saosim.synth.estate import synthetic_estate
+>>> from saosim.replay.engine import Scenario, simulate
 >>> cmp = simulate(synthetic_estate(n_models=40, days=2, seed=3), [Scenario("sao")])
 >>> [t.name for t in cost_per_day(cmp).data]
 ['baseline', 'sao']
@@ -24,7 +25,7 @@ import polars as pl
 from saosim.report.dag import dag_layout
 
 if TYPE_CHECKING:
-    from saosim.comparison import Comparison
+    from saosim.replay.comparison import Comparison
 
 __all__ = [
     "builds_per_model",
@@ -132,8 +133,8 @@ def top_models(comparison: Comparison, scenario: str | None = None, top: int = 2
     """The models whose builds ``scenario`` avoids most, with baseline and scenario builds
     and cost (one row per model, most builds avoided first; ties by name).
 
-    >>> from saosim.synth import synthetic_estate
-    >>> from saosim.simulate import Scenario, simulate
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> from saosim.replay.engine import Scenario, simulate
     >>> cmp = simulate(synthetic_estate(n_models=40, days=2, seed=3), [Scenario("sao")])
     >>> top_models(cmp, "sao", top=3).columns[:4]
     ['unique_id', 'name', 'tier', 'baseline_builds']
@@ -255,7 +256,7 @@ def cost_vs_staleness(
     staleness: str = "staleness_p95_hours",
 ) -> go.Figure:
     """The trade-off: one point per scenario (cost vs staleness), plus one line of points per
-    sweep (:func:`saosim.tuning.sweep`) if given.
+    sweep (:func:`saosim.tune.tuner.sweep`) if given.
 
     Args:
         staleness: a summary column (``staleness_p50_hours``, ``staleness_p95_hours``,

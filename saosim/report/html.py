@@ -3,8 +3,8 @@
 Every name that comes from the project (models, tiers, scenarios, jobs) is escaped: Jinja2
 autoescapes the page, and the figures escape their hover text.
 
->>> from saosim.synth import synthetic_estate
->>> from saosim.simulate import Scenario, simulate
+>>> from saosim.synth.estate import synthetic_estate
+>>> from saosim.replay.engine import Scenario, simulate
 >>> import tempfile, pathlib
 >>> cmp = simulate(synthetic_estate(n_models=40, days=2, seed=3), [Scenario("sao")])
 >>> out = write_report(cmp, pathlib.Path(tempfile.mkdtemp()) / "savings.html")
@@ -23,11 +23,11 @@ import polars as pl
 from markupsafe import Markup
 
 from saosim import __version__
+from saosim.project.tiers import tiers_to_dbt_yaml
 from saosim.report import figures
-from saosim.tiers import tiers_to_dbt_yaml
 
 if TYPE_CHECKING:
-    from saosim.comparison import Comparison
+    from saosim.replay.comparison import Comparison
 
 __all__ = ["recommended_scenario", "render_report", "write_report"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from saosim.artifacts import load_project
 from saosim.cli import app
-from saosim.freshness_yaml import read_project_freshness
+from saosim.inputs import load_project
+from saosim.project.freshness_yaml import read_project_freshness
 
 ARTIFACTS = Path(__file__).parents[1] / "fixtures" / "artifacts"
 MANIFEST = ARTIFACTS / "manifest_v12.json"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from saosim.artifacts import ingest
 from saosim.cli import app
+from saosim.inputs import ingest
 from tests.live_fixtures import (
     BuiltJaffle,
     built_jaffle,  # noqa: F401  (a pytest fixture, used by the live tests at the end)

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from saosim.cli import app
-from saosim.cost import history_cost
-from saosim.demo import bundled_example
-from saosim.estate import load_estate
-from saosim.simulate import Scenario, simulate
-from saosim.synth import synthetic_estate
+from saosim.cost.runtime import history_cost
+from saosim.inputs.estate import load_estate
+from saosim.replay.engine import Scenario, simulate
+from saosim.synth.estate import synthetic_estate
+from saosim.tune.demo import bundled_example
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "examples" / "scenarios"

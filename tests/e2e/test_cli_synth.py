@@ -9,9 +9,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from saosim.cli import app
-from saosim.estate import load_estate
-from saosim.synth import DEFAULT_START as START
-from saosim.synth import synthetic_estate
+from saosim.inputs.estate import load_estate
+from saosim.synth.estate import DEFAULT_START as START
+from saosim.synth.estate import synthetic_estate
 
 runner = CliRunner()
 
@@ -33,8 +33,8 @@ def test_synth_writes_an_estate_and_artifacts(tmp_path: Path) -> None:
 
 
 def test_synth_from_a_manifest(tmp_path: Path) -> None:
-    from saosim.artifacts.write import write_manifest
-    from saosim.synth import synthetic_project
+    from saosim.inputs.write import write_manifest
+    from saosim.synth.estate import synthetic_project
 
     manifest = write_manifest(synthetic_project(50, seed=2), tmp_path / "m", generated_at=START)
     out = tmp_path / "estate"

@@ -11,9 +11,9 @@ import duckdb
 import orjson
 import pytest
 
-from saosim.freshness import FreshnessConfig
 from saosim.live.dbt_runner import DbtRunError, dbt_build, dbt_parse
 from saosim.live.metadata import source_versions
+from saosim.project.freshness import FreshnessConfig
 from tests.live_fixtures import (
     BuiltJaffle,
     built_jaffle,  # noqa: F401  (a pytest fixture)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import saosim.live as live
 from saosim.cli import app
-from saosim.simulate import Scenario, simulate
+from saosim.replay.engine import Scenario, simulate
 from tests.live_fixtures import copy_example, land, land_rows
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]

@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from saosim.estate import Estate
+from saosim.core.planner import Plan, plan
+from saosim.inputs.estate import Estate
 from saosim.live.dbt_runner import dbt_build, dbt_parse
 from saosim.live.metadata import source_versions
 from saosim.live.store import StateStore
-from saosim.planner import Plan, plan
 from tests.live_fixtures import copy_example, land, land_rows
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]

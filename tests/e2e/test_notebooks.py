@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from saosim.synth import synthetic_estate
+from saosim.synth.estate import synthetic_estate
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = (

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import saosim
-from saosim.simulate import Scenario, simulate
-from saosim.synth import synthetic_estate
+from saosim.replay.engine import Scenario, simulate
+from saosim.report import write_report
+from saosim.synth.estate import synthetic_estate
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +85,7 @@ def report(tmp_path_factory) -> Path:
     estate = dataclasses.replace(estate, project=evil)
     tuned = Scenario("tuned", "sao", tiers=saosim.Tiers.from_dict(saosim.TUNED_TIERS))
     cmp = simulate(estate, [Scenario("sao"), tuned])
-    return cmp.report(tmp_path_factory.mktemp("report") / "savings.html")
+    return write_report(cmp, tmp_path_factory.mktemp("report") / "savings.html")
 
 
 def test_report_renders_without_console_errors(report, tmp_path):

@@ -16,13 +16,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from saosim.cost import fit_costs
-from saosim.decision import ProfileOptions
-from saosim.rates import CostModel
-from saosim.simulate import Scenario, _PlainReplay
-from saosim.synth import synthetic_estate
-from saosim.tiers import Tiers
-from saosim.timeline import Job, Timeline
+from saosim.core.decision import ProfileOptions
+from saosim.cost.rates import CostModel
+from saosim.cost.runtime import fit_costs
+from saosim.project.tiers import Tiers
+from saosim.replay.engine import Scenario, _PlainReplay
+from saosim.replay.timeline import Job, Timeline
+from saosim.synth.estate import synthetic_estate
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def _cost_model(rng: random.Random) -> CostModel:
 
 
 def _case(seed: int, profile: str) -> None:
-    from saosim import kernel
+    from saosim.replay.kernel import fast as kernel
 
     rng = random.Random(seed * 31 + PROFILES.index(profile))
     estate = _estate(rng.choice([25, 40, 60]), rng.choice([1, 2, 3]), seed)
@@ -138,7 +138,7 @@ def _case(seed: int, profile: str) -> None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_kernel_equals_plain_default_options(profile: str) -> None:
-    from saosim import kernel
+    from saosim.replay.kernel import fast as kernel
 
     estate = _estate(40, 2, 11)
     scenario = Scenario(profile, profile)
@@ -157,7 +157,7 @@ def test_kernel_equals_plain_generated(seed: int, profile: str) -> None:
 
 
 def test_builds_only_log_is_the_build_rows() -> None:
-    from saosim import kernel
+    from saosim.replay.kernel import fast as kernel
 
     estate = _estate(40, 2, 11)
     scenario = Scenario("sao", "sao")

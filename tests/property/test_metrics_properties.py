@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saosim.freshness import FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.metrics import summarize
-from saosim.staleness import staleness
+from saosim.metrics.staleness import staleness
+from saosim.metrics.tables import summarize
+from saosim.project.freshness import FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 from tests.strategies import LOG_SCHEMA
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)

@@ -206,7 +206,7 @@ def test_orchestra_ignores_failed_tests_and_python() -> None:
 
 
 def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
-    from saosim.planner import ProfileOptions, plan
+    from saosim.core.planner import ProfileOptions, plan
 
     project, state, source_versions = saosim_inputs(case)
     p = plan(
@@ -241,7 +241,7 @@ def _saosim_sets(case: Case) -> tuple[frozenset[str], frozenset[str], dict[str, 
 )
 @given(case=cases())
 def test_saosim_orchestra_profile_matches_dbt_orchestra(case: Case) -> None:
-    pytest.importorskip("saosim.planner")
+    pytest.importorskip("saosim.core.planner")
     orchestra = run_orchestra(case)
     built, reused, saosim = _saosim_sets(case)
     wrong = sorted((built ^ orchestra.built) | (reused ^ orchestra.reused))
@@ -265,7 +265,7 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra(case: Case) -> None:
 def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline(timeline: Timeline) -> None:
     """Each side keeps its own state across runs (dbt-orchestra: update_state on dbt's run
     results; saosim: Plan.apply); every run's decisions must agree, skips included."""
-    pytest.importorskip("saosim.planner")
+    pytest.importorskip("saosim.core.planner")
     for step in replay(timeline):
         wrong = step.mismatches()
         assert not wrong, f"run {step.index} at {step.run.at:%Y-%m-%d %H:%M:%S}: " + "; ".join(
@@ -338,7 +338,7 @@ def _real_dag(name: str) -> tuple[CaseNode, ...]:
 @pytest.mark.real_artifacts
 @pytest.mark.parametrize("project", REAL_MANIFESTS)
 def test_saosim_orchestra_profile_matches_dbt_orchestra_on_real_dags(project: str) -> None:
-    pytest.importorskip("saosim.planner")
+    pytest.importorskip("saosim.core.planner")
     dag = with_build_after(_real_dag(REAL_MANIFESTS[project]))
 
     @settings(
@@ -361,7 +361,7 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra_on_real_dags(project: st
 def test_saosim_orchestra_profile_matches_dbt_orchestra_over_a_timeline_on_real_dags(
     project: str,
 ) -> None:
-    pytest.importorskip("saosim.planner")
+    pytest.importorskip("saosim.core.planner")
     dag = with_build_after(_real_dag(REAL_MANIFESTS[project]))
 
     @settings(
@@ -392,7 +392,7 @@ def test_saosim_orchestra_profile_matches_dbt_orchestra_on_gitlab() -> None:
     """The largest public dbt project (2,934 models, 100 snapshots, 15 ephemerals, 47 package
     models, depth 23): too big for hypothesis's choice buffer, so the case's choices come from a
     drawn ``Random`` (``big_cases``); about 2 s a case."""
-    pytest.importorskip("saosim.planner")
+    pytest.importorskip("saosim.core.planner")
     nodes = _real_dag(GITLAB)
 
     @settings(

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from saosim.freshness import FreshnessConfig
-from saosim.planner import Action, ProfileOptions, State, _compiled, plan
+from saosim.core.planner import Action, ProfileOptions, State, _compiled, plan
+from saosim.project.freshness import FreshnessConfig
 from tests.strategies import T0, full_build, minutes_after, projects, shuffled, situations
 
 PROFILES = ("sao", "dbt_state", "orchestra")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from saosim.artifacts.changes import code_changes, manifest_versions
 from saosim.errors import ArtifactError
+from saosim.inputs.changes import code_changes, manifest_versions
 
 FOLDER = Path(__file__).parents[1] / "fixtures" / "artifacts" / "manifests_over_time"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from saosim.artifacts.exports import export_kind, read_export
 from saosim.errors import ArtifactError, ConfigError, SaosimWarning, SchemaError
+from saosim.inputs.exports import export_kind, read_export
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 ELEMENTARY = FIXTURES / "elementary_export"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from saosim import load_estate
-from saosim.artifacts import ingest, load_project
 from saosim.errors import ArtifactError, SaosimWarning, SchemaError
+from saosim.inputs import ingest, load_project
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 MANIFEST = FIXTURES / "manifest_v12.json"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from saosim.artifacts._io import parse_time, read_json, schema_version
 from saosim.errors import ArtifactError
+from saosim.inputs._io import parse_time, read_json, schema_version
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 BROKEN = FIXTURES / "broken"

@@ -10,10 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from saosim.artifacts._config import build_config, lag_tolerance_seconds
-from saosim.artifacts.manifest import project_from_manifest, read_manifest
 from saosim.errors import ArtifactError
-from saosim.freshness import FreshnessConfig
+from saosim.inputs._config import build_config, lag_tolerance_seconds
+from saosim.inputs.manifest import project_from_manifest, read_manifest
+from saosim.project.freshness import FreshnessConfig
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 BROKEN = FIXTURES / "broken"

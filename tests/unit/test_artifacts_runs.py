@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saosim.artifacts.runs import arrivals, artifact_kind, read_runs, read_sources
 from saosim.errors import ArtifactError, SchemaError
-from saosim.schema import UTC_TIME, validate
+from saosim.inputs.runs import arrivals, artifact_kind, read_runs, read_sources
+from saosim.inputs.schema import UTC_TIME, validate
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts"
 TREE = FIXTURES / "runs_tree"

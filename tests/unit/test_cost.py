@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from saosim.cost import DEFAULT_RUNTIME_S, RuntimeModel, fit_costs, history_cost
+from saosim.cost.rates import TIB, CostModel
+from saosim.cost.runtime import DEFAULT_RUNTIME_S, RuntimeModel, fit_costs, history_cost
 from saosim.errors import ConfigError
-from saosim.estate import Estate
-from saosim.graph import Node, Project
-from saosim.rates import TIB, CostModel
+from saosim.inputs.estate import Estate
+from saosim.project.graph import Node, Project
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from saosim.cost.rates import SNOWFLAKE_CREDITS_PER_HOUR, CostModel
 from saosim.errors import ConfigError
-from saosim.rates import SNOWFLAKE_CREDITS_PER_HOUR, CostModel
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from saosim.artifacts.ingest import ingest
-from saosim.cost import EXECUTED, RuntimeModel, fit_costs, history_cost
-from saosim.rates import CostModel
+from saosim.cost.rates import CostModel
+from saosim.cost.runtime import EXECUTED, RuntimeModel, fit_costs, history_cost
+from saosim.inputs.ingest import ingest
 
 pytestmark = pytest.mark.real_artifacts
 

@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from saosim.errors import ArtifactError, SchemaError
-from saosim.estate import Estate, load_estate, project_from_frames, project_to_frames
-from saosim.graph import Node, Project
+from saosim.inputs.estate import Estate, load_estate, project_from_frames, project_to_frames
+from saosim.project.graph import Node, Project
 
 
 def _project() -> Project:

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 import saosim
+from saosim.replay.engine import Scenario, simulate
 from saosim.report import figures
 from saosim.report.dag import dag_layout
-from saosim.simulate import Scenario, simulate
-from saosim.synth import synthetic_estate
+from saosim.synth.estate import synthetic_estate
 
 
 @pytest.fixture(scope="module")

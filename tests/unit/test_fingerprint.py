@@ -1,4 +1,4 @@
-"""Fingerprints: cosmetic edits keep them, logic changes move them (saosim.fingerprint)."""
+"""Fingerprints: cosmetic edits keep them, logic changes move them (saosim.project.fingerprint)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saosim.errors import SaosimWarning
-from saosim.fingerprint import (
+from saosim.project.fingerprint import (
     Fingerprint,
     FingerprintReport,
     Method,
@@ -20,8 +20,8 @@ from saosim.fingerprint import (
     fingerprint_project,
     fingerprint_sql,
 )
-from saosim.fingerprint_text import normalise_jinja, normalise_text, split_code
-from saosim.graph import Node, Project
+from saosim.project.fingerprint_text import normalise_jinja, normalise_text, split_code
+from saosim.project.graph import Node, Project
 
 BASE = """
 with orders as (
@@ -332,7 +332,7 @@ def test_random_cosmetic_rewrites_keep_the_fingerprint(data: st.DataObject) -> N
 
 def test_one_line_config_with_a_dict_literal_is_one_jinja_block() -> None:
     """A `}}` inside a dict literal does not end the `{{ config(...) }}` block."""
-    from saosim.fingerprint import fingerprint_code
+    from saosim.project.fingerprint import fingerprint_code
 
     with_config = (
         "{{ config(freshness={'build_after': {'count': 4, 'period': 'hour'}}) }}\n"

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from saosim.artifacts import read_manifest
-from saosim.fingerprint import compare_fingerprints, fingerprint_project
-from saosim.graph import Project
+from saosim.inputs import read_manifest
+from saosim.project.fingerprint import compare_fingerprints, fingerprint_project
+from saosim.project.graph import Project
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "real-artifacts"
 GITLAB = REAL / "tnmy44__gitlab-analytics"
@@ -37,7 +37,7 @@ def _small_v7_manifests() -> list[Path]:
 
 def _model_fallbacks(project: Project) -> tuple[int, int]:
     """(models, models whose fingerprint fell back to text) — recomputed from the nodes."""
-    from saosim.fingerprint import fingerprint_node
+    from saosim.project.fingerprint import fingerprint_node
 
     models = project.of_type("model")
     fallback = sum(

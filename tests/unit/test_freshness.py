@@ -1,4 +1,6 @@
-"""Freshness values and the dbt project reader (saosim.freshness, saosim.freshness_yaml)."""
+"""Freshness values and the dbt project reader (saosim.project.freshness,
+saosim.project.freshness_yaml).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from saosim.errors import ConfigError, SaosimWarning
-from saosim.freshness import (
+from saosim.project.freshness import (
     BuildAfter,
     FreshnessConfig,
     NodeFreshness,
@@ -21,8 +23,8 @@ from saosim.freshness import (
     parse_freshness,
     parse_state,
 )
-from saosim.freshness_yaml import config_kwargs_from_sql, read_project_freshness
-from saosim.graph import Node, Project
+from saosim.project.freshness_yaml import config_kwargs_from_sql, read_project_freshness
+from saosim.project.graph import Node, Project
 
 SHOP = Path(__file__).parents[1] / "fixtures" / "freshness" / "shop"
 
@@ -299,7 +301,7 @@ def test_reader_agrees_with_dbt_parse(tmp_path: Path) -> None:
         want = parse_state(state) if state else {}
         assert ours.for_node(uid).lag_tolerance_s == want.get("lag_tolerance_s"), uid
     # and the manifest, read by saosim's manifest reader, resolves to the same settings
-    from saosim.artifacts import read_manifest
+    from saosim.inputs import read_manifest
 
     parsed = read_manifest(project_dir / "target" / "manifest.json")
     from_manifest = FreshnessConfig.from_project(parsed)

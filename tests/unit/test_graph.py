@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from saosim.errors import SchemaError, SelectionError
-from saosim.graph import Node, Project
+from saosim.project.graph import Node, Project
 
 
 @pytest.fixture

@@ -10,15 +10,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from saosim import kernel
-from saosim.cost import fit_costs
-from saosim.decision import ProfileOptions
-from saosim.estate import Estate
-from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
-from saosim.graph import Project
-from saosim.kernel_rules import _timedelta_us
-from saosim.simulate import Scenario, _PlainReplay
-from saosim.timeline import Job, Timeline
+from saosim.core.decision import ProfileOptions
+from saosim.cost.runtime import fit_costs
+from saosim.inputs.estate import Estate
+from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.project.graph import Project
+from saosim.replay.engine import Scenario, _PlainReplay
+from saosim.replay.kernel import fast as kernel
+from saosim.replay.kernel.rules import _timedelta_us
+from saosim.replay.timeline import Job, Timeline
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
@@ -145,8 +145,8 @@ def test_dbt_state_source_without_arrivals(lag_mode: str, no_metadata: str) -> N
 def test_log_gathered_in_chunks_equals_the_log_at_once() -> None:
     # replay_fast gathers the log of finished runs while the loop runs: any cut of the rows
     # at run boundaries must give the same frame as assembling it after the loop
-    from saosim.kernel_compile import compile_replay
-    from saosim.kernel_log import assemble_log, row_columns
+    from saosim.replay.kernel.compile import compile_replay
+    from saosim.replay.kernel.log import assemble_log, row_columns
 
     estate = _orders_estate([T0 + timedelta(hours=h, minutes=10) for h in range(0, 12, 3)])
     jobs = (Job("hourly", "0 * * * *"), Job("half", "30 */2 * * *"))
@@ -185,11 +185,11 @@ def test_cached_loop_is_forgotten_when_a_module_it_compiles_in_changes(tmp_path)
         shutil.copy(src / name, tmp_path / name)
     cache = tmp_path / "__pycache__"
     cache.mkdir()
-    index = cache / "kernel_loop.run_loop-80.py311.nbi"
+    index = cache / "loop.run_loop-80.py311.nbi"
     index.write_bytes(b"x")
     assert kernel._refresh_cache(tmp_path) and not index.exists()
     index.write_bytes(b"x")
     assert not kernel._refresh_cache(tmp_path) and index.exists()
-    with (tmp_path / "kernel_rules.py").open("a") as f:
+    with (tmp_path / "rules.py").open("a") as f:
         f.write("\n# changed\n")
     assert kernel._refresh_cache(tmp_path) and not index.exists()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from saosim.errors import SaosimInputError
-from saosim.graph import Node, Project
 from saosim.live.dbt_runner import BuildResult, NodeResult, dbt_selectors
+from saosim.project.graph import Node, Project
 
 
 def _project() -> Project:

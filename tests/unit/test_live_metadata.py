@@ -11,7 +11,6 @@ import sqlglot
 from sqlglot import exp
 
 from saosim.errors import ConfigError, SaosimInputError, SaosimWarning
-from saosim.graph import Node, Project
 from saosim.live.metadata import (
     DIALECTS,
     SourceRelation,
@@ -23,6 +22,7 @@ from saosim.live.metadata import (
     source_versions_query,
     to_utc,
 )
+from saosim.project.graph import Node, Project
 
 ORDERS = SourceRelation("source.shop.app.orders", "analytics", "raw", "orders", "loaded_at")
 STORES = SourceRelation("source.shop.app.stores", "analytics", "raw", "stores")

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 import saosim.live as live
+from saosim.core.state import NodeState
 from saosim.errors import ConfigError, SaosimInputError
-from saosim.graph import Project
 from saosim.live.fingerprints import live_fingerprints
 from saosim.live.profiles import warehouse_target
 from saosim.live.runner import lock_plan
 from saosim.live.shadow import VERDICTS, verdict
 from saosim.live.store import StateStore
-from saosim.state import NodeState
+from saosim.project.graph import Project
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SRC = "source.demo.raw.orders"

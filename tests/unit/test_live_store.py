@@ -16,12 +16,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from saosim.artifacts.runs import read_runs
+from saosim.core.planner import plan
+from saosim.core.state import NodeState, State
 from saosim.errors import SaosimError
-from saosim.graph import Project
+from saosim.inputs.runs import read_runs
 from saosim.live.store import StateStore, default_store_path
-from saosim.planner import plan
-from saosim.state import NodeState, State
+from saosim.project.graph import Project
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_RESULTS = (
@@ -135,7 +135,7 @@ _WRITER = textwrap.dedent(
     import sys
     from datetime import UTC, datetime, timedelta
     from saosim.live.store import StateStore
-    from saosim.state import NodeState, State
+    from saosim.core.state import NodeState, State
 
     store = StateStore(sys.argv[1])
     for version in range(1, 10_000):

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from saosim.cost.rates import CostModel
 from saosim.errors import SchemaError
-from saosim.freshness import FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.metrics import per_day, per_model, per_tier, report, summarize
-from saosim.rates import CostModel
+from saosim.metrics.tables import per_day, per_model, per_tier, report, summarize
+from saosim.project.freshness import FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 SRC, STG, FCT, VIEW, TEST = (

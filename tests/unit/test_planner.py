@@ -6,10 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from saosim.errors import ConfigError, SaosimWarning
-from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.planner import (
+from saosim.core.planner import (
     Action,
     NodeState,
     Plan,
@@ -19,6 +16,9 @@ from saosim.planner import (
     State,
     plan,
 )
+from saosim.errors import ConfigError, SaosimWarning
+from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 
 SRC = "source.demo.raw.orders"
 STG = "model.demo.stg_orders"

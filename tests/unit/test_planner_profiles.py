@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.planner import Action, NodeState, ProfileOptions, Reason, State, plan
+from saosim.core.planner import Action, NodeState, ProfileOptions, Reason, State, plan
+from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 
 SRC = "source.demo.raw.orders"
 STG = "model.demo.stg_orders"

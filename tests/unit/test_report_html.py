@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 import saosim
 from saosim.cli import app
-from saosim.simulate import Scenario, simulate
-from saosim.synth import synthetic_estate
+from saosim.replay.engine import Scenario, simulate
+from saosim.report import write_report
+from saosim.synth.estate import synthetic_estate
 
 EVIL = "<script>alert('x')</script>"
 
@@ -31,7 +32,7 @@ def evil_cmp():
 
 @pytest.fixture(scope="module")
 def page(evil_cmp, tmp_path_factory):
-    path = evil_cmp.report(tmp_path_factory.mktemp("r") / "savings.html")
+    path = write_report(evil_cmp, tmp_path_factory.mktemp("r") / "savings.html")
     return path.read_text(encoding="utf-8")
 
 
@@ -111,7 +112,7 @@ def test_cli_report_bad_scenario_is_a_one_line_error(tmp_path):
 
 
 def test_demo_writes_the_report(tmp_path):
-    from saosim.demo import run_demo
+    from saosim.tune.demo import run_demo
 
     folder = synthetic_estate(n_models=30, days=1, seed=4).save(tmp_path / "estate")
     result = run_demo(folder, tmp_path / "out")

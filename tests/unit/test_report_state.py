@@ -11,10 +11,10 @@ import pytest
 
 import saosim
 from saosim.errors import ConfigError
-from saosim.replay_state import effective_parents, state_at
-from saosim.simulate import Scenario, simulate
-from saosim.synth import synthetic_estate
-from saosim.timeline import Timeline
+from saosim.replay.engine import Scenario, simulate
+from saosim.replay.replayed_state import effective_parents, state_at
+from saosim.replay.timeline import Timeline
+from saosim.synth.estate import synthetic_estate
 
 
 def _plain_states(comparison, scenario: str, profile: str):
@@ -118,7 +118,7 @@ def test_state_at_refuses_unknown_scenario_and_naive_time(comparison):
 
 
 def test_effective_parents_skip_ephemerals():
-    from saosim.graph import Node, Project
+    from saosim.project.graph import Node, Project
 
     nodes = [
         Node("source.p.raw.a", "a", "source"),

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from saosim.errors import ConfigError
-from saosim.scenario import load_scenario_file, parse_scenario_file, replay
+from saosim.replay.scenario_file import load_scenario_file, parse_scenario_file, replay
 
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
 
@@ -24,7 +24,9 @@ def test_every_worked_example_has_a_scenario() -> None:
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_meets_its_expectations(path: Path) -> None:
     if path.name.startswith("sql_"):
-        pytest.importorskip("saosim.fingerprint", reason="SQL fingerprints need saosim.fingerprint")
+        pytest.importorskip(
+            "saosim.project.fingerprint", reason="SQL fingerprints need saosim.project.fingerprint"
+        )
     scenario = load_scenario_file(path)
     assert scenario.expect, f"{path.name} has no expect: block"
     result = replay(scenario)

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from saosim.errors import SchemaError
-from saosim.schema import TABLES, UTC_TIME, empty, validate
+from saosim.inputs.schema import TABLES, UTC_TIME, empty, validate
 
 
 def test_every_table_has_an_empty_form() -> None:

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from saosim.cost import history_cost
+from saosim.cost.rates import CostModel
+from saosim.cost.runtime import history_cost
 from saosim.errors import ConfigError
-from saosim.estate import Estate
-from saosim.graph import Project
-from saosim.rates import CostModel
-from saosim.simconfig import scenario_from_dict
-from saosim.simulate import Scenario, simulate
-from saosim.timeline import Job
+from saosim.inputs.estate import Estate
+from saosim.project.graph import Project
+from saosim.replay.engine import Scenario, simulate
+from saosim.replay.scenario_config import scenario_from_dict
+from saosim.replay.timeline import Job
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SRC, STG, FCT = "source.demo.raw.orders", "model.demo.stg_orders", "model.demo.fct_orders"

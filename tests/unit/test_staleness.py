@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from saosim.errors import SchemaError
-from saosim.freshness import FreshnessConfig, NodeFreshness
-from saosim.graph import Node, Project
-from saosim.staleness import staleness
+from saosim.metrics.staleness import staleness
+from saosim.project.freshness import FreshnessConfig, NodeFreshness
+from saosim.project.graph import Node, Project
 from tests.strategies import LOG_SCHEMA
 
 DAY0 = datetime(2025, 3, 1, tzinfo=UTC)

@@ -9,10 +9,10 @@ import duckdb
 import polars as pl
 import pytest
 
+from saosim.core.planner import NodeState, State, plan
+from saosim.core.state import STATE_SCHEMA
 from saosim.errors import ConfigError, SchemaError
-from saosim.graph import Node, Project
-from saosim.planner import NodeState, State, plan
-from saosim.state import STATE_SCHEMA
+from saosim.project.graph import Node, Project
 
 SRC = "source.demo.raw.orders"
 STG = "model.demo.stg_orders"

@@ -11,11 +11,11 @@ import pytest
 import sqlglot
 
 from saosim.errors import ConfigError
-from saosim.estate import Estate, project_to_frames
-from saosim.graph import Project
-from saosim.schema import validate
-from saosim.synth import SynthJob, synthetic_estate, synthetic_history, synthetic_project
-from saosim.synth_sql import fingerprint_sql
+from saosim.inputs.estate import Estate, project_to_frames
+from saosim.inputs.schema import validate
+from saosim.project.graph import Project
+from saosim.synth.estate import SynthJob, synthetic_estate, synthetic_history, synthetic_project
+from saosim.synth.sql import fingerprint_sql
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -303,8 +303,8 @@ def test_bad_arguments_are_config_errors() -> None:
 
 
 def test_versions_agree_with_the_sqlglot_fingerprint(estate: Estate) -> None:
-    from saosim.fingerprint import fingerprint_sql as sqlglot_fingerprint
-    from saosim.synth_sql import SqlSpec, render_sql
+    from saosim.project.fingerprint import fingerprint_sql as sqlglot_fingerprint
+    from saosim.synth.sql import SqlSpec, render_sql
 
     p = estate.project
     models = [u for u in p.of_type("model") if len(p.parents(u)) >= 2][:10]

@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from saosim.artifacts.write import manifest_dict, write_artifacts
-from saosim.estate import Estate
-from saosim.graph import Node
-from saosim.synth import synthetic_estate, synthetic_history
+from saosim.inputs.estate import Estate
+from saosim.inputs.write import manifest_dict, write_artifacts
+from saosim.project.graph import Node
+from saosim.synth.estate import synthetic_estate, synthetic_history
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "real-artifacts"
 # What a manifest carries of a node; fingerprints are computed from code, not written by dbt.
@@ -32,7 +32,7 @@ def estate() -> Estate:
 
 @pytest.fixture(scope="module")
 def read_back(estate: Estate, tmp_path_factory: pytest.TempPathFactory) -> Estate:
-    from saosim.artifacts import ingest
+    from saosim.inputs import ingest
 
     out = write_artifacts(estate, tmp_path_factory.mktemp("artifacts"))
     with warnings.catch_warnings():
@@ -134,7 +134,7 @@ def test_synthetic_history_for_the_gitlab_manifest() -> None:
     files = sorted(folder.glob("*manifest*.json.gz")) if folder.is_dir() else []
     if not files:
         pytest.skip(f"the GitLab manifest is not in {folder}")
-    from saosim.artifacts import read_manifest
+    from saosim.inputs import read_manifest
 
     project = read_manifest(files[-1])
     with gzip.open(files[-1]) as fh:
@@ -152,7 +152,7 @@ def test_synthetic_history_for_the_gitlab_manifest() -> None:
 
 
 def test_round_trip_code_changes_through_manifests_over_time(tmp_path: Path) -> None:
-    from saosim.artifacts import ingest
+    from saosim.inputs import ingest
 
     est = synthetic_estate(n_models=60, days=7, seed=4, code_changes_per_week=12)
     assert est.code_changes.height > 3

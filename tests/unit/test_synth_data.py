@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from saosim.estate import load_estate, project_to_frames
-from saosim.synth import synthetic_estate
+from saosim.inputs.estate import load_estate, project_to_frames
+from saosim.synth.estate import synthetic_estate
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 EXAMPLE = DATA / "example"

@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saosim.synth import DEFAULT_START, SynthJob, synthetic_estate
+from saosim.synth.estate import DEFAULT_START, SynthJob, synthetic_estate
 
 JOBS = st.lists(
     st.sampled_from(

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saosim.errors import ConfigError
-from saosim.freshness import BuildAfter, FreshnessConfig, NodeFreshness
-from saosim.freshness_yaml import read_project_freshness
-from saosim.graph import Node, Project
-from saosim.tiers import PROPERTIES_FILE, Tiers, load_tiers, tiers_to_dbt_yaml
+from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
+from saosim.project.freshness_yaml import read_project_freshness
+from saosim.project.graph import Node, Project
+from saosim.project.tiers import PROPERTIES_FILE, Tiers, load_tiers, tiers_to_dbt_yaml
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "freshness"
 

@@ -12,10 +12,10 @@ from polars.testing import assert_frame_equal
 
 import saosim
 from saosim.errors import ConfigError
-from saosim.kernel_compile import compile_replay
-from saosim.simulate import Scenario, simulate
-from saosim.synth import synthetic_estate
-from saosim.tuning import Tuner, retier
+from saosim.replay.engine import Scenario, simulate
+from saosim.replay.kernel.compile import compile_replay
+from saosim.synth.estate import synthetic_estate
+from saosim.tune.tuner import Tuner, retier
 
 TIERS = {
     "hourly": {"select": "tag:hourly", "build_after": {"count": 1, "period": "hour"}, "sla": "2h"},

@@ -1,0 +1,40 @@
+"""``saosim report``: replay an estate under scenarios and write the HTML savings report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from saosim.cli import app, console, friendly_errors
+from saosim.cli.simulate import _SCENARIO, _parse_scenarios
+from saosim.report import write_report
+
+
+@app.command()
+@friendly_errors
+def report(
+    estate_dir: Annotated[Path, typer.Argument(help="an estate folder (saosim ingest / synth)")],
+    scenario: Annotated[list[str], _SCENARIO],
+    out: Annotated[Path, typer.Option("--out", help="the HTML file to write")] = Path(
+        "savings.html"
+    ),
+    recommend: Annotated[
+        str | None,
+        typer.Option("--recommend", help="scenario whose tiers the report shows as dbt YAML"),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="auto, fast or plain")] = "auto",
+) -> None:
+    """Replay an estate under each scenario and write one self-contained HTML report."""
+    from saosim.cli.render import summary_table
+    from saosim.inputs.estate import load_estate
+    from saosim.replay.engine import simulate as run_simulation
+
+    estate = load_estate(estate_dir)
+    comparison = run_simulation(estate, _parse_scenarios(scenario), engine=engine)
+    if recommend is not None and recommend not in {s.name for s in comparison.scenarios}:
+        raise typer.BadParameter(f"no scenario named {recommend!r}", param_hint="--recommend")
+    path = write_report(comparison, out, recommended=recommend)
+    console.print(summary_table(comparison.summary(), title=f"saosim — {estate_dir}"))
+    console.print(f"report: {path}")

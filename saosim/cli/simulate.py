@@ -1,0 +1,78 @@
+"""``saosim simulate`` and ``saosim demo``: replay an estate under scenarios and compare them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from saosim.cli import app, console, friendly_errors, print_json
+from saosim.errors import ConfigError
+
+_SCENARIO = typer.Option(
+    "--scenario",
+    help="NAME=CONFIG.yml (repeatable); CONFIG holds profile, tiers, jobs, rates, options",
+)
+
+
+def _parse_scenarios(values: list[str]) -> list:
+    from saosim.replay.scenario_config import load_scenario
+
+    scenarios = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"{value!r} is not NAME=CONFIG.yml", field="--scenario")
+        scenarios.append(load_scenario(path.strip(), name.strip()))
+    return scenarios
+
+
+@app.command()
+@friendly_errors
+def simulate(
+    estate_dir: Annotated[Path, typer.Argument(help="an estate folder (saosim ingest / synth)")],
+    scenario: Annotated[list[str], _SCENARIO],
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    decisions: Annotated[
+        Path | None, typer.Option("--decisions", help="write the decision log (Parquet)")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="auto, fast or plain")] = "auto",
+) -> None:
+    """Replay an estate under each scenario and print the comparison."""
+    from saosim.cli.render import summary_records, summary_table
+    from saosim.inputs.estate import load_estate
+    from saosim.replay.engine import simulate as run_simulation
+
+    if format not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    estate = load_estate(estate_dir)
+    comparison = run_simulation(estate, _parse_scenarios(scenario), engine=engine)
+    if decisions is not None:
+        comparison.write_decisions(decisions)
+    if format == "json":
+        print_json(summary_records(comparison.summary()))
+    else:
+        console.print(summary_table(comparison.summary(), title=f"saosim — {estate_dir}"))
+        if decisions is not None:
+            console.print(f"decision log: {decisions}")
+
+
+@app.command()
+@friendly_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the decision log and report")] = Path(
+        "saosim-out"
+    ),
+    estate_dir: Annotated[
+        Path | None, typer.Option("--estate", help="estate folder (default: the bundled example)")
+    ] = None,
+) -> None:
+    """Baseline vs SAO on vs two tuned tiers on the bundled example."""
+    from saosim.cli.render import summary_table
+    from saosim.tune.demo import run_demo
+
+    result = run_demo(estate_dir, out)
+    console.print(summary_table(result.comparison.summary(), title=result.title))
+    for label, path in result.files.items():
+        console.print(f"{label}: {path}")

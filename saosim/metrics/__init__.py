@@ -1,0 +1,3 @@
+"""Reuse, cost and savings, staleness and SLA misses per scenario, tier, model and day, from
+decision logs.
+"""

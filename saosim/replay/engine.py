@@ -1,0 +1,497 @@
+"""The replay: every job run of a timeline through the planner, state carried run to run.
+
+:func:`simulate` replays one estate under several :class:`Scenario` s (baseline, SAO on, tuned
+tiers …) and returns a :class:`~saosim.replay.comparison.Comparison`. Each scenario's replay calls
+the
+one planner (:func:`saosim.core.planner.plan`) at every run — the ``plain`` engine — or the compiled
+kernel (:mod:`saosim.replay.kernel.fast`), which is tested to make exactly the same decisions.
+
+Rules the replay adds around the planner (SAO-SEMANTICS "Shared state", "Concurrency"):
+
+- One state for all jobs: a build by any job counts for every job.
+- Overlapping runs: under ``sao`` and ``orchestra`` a run that reaches a node another run is
+  building waits for that build and then decides again, so it sees that build's result; under
+  ``dbt_state`` (no guard) a build is visible only once it has finished, so two overlapping runs
+  may both build the node, and both builds are billed.
+- Failures: a node that failed in a run of the history fails in the replay when the replay
+  builds it at that run; its children are skipped. In a cron what-if, each historical failure
+  strikes the first replay build of that node at or after the time it happened.
+- Runtimes: a build at a run of the history takes what it took then; an incremental model's
+  runtime is shifted by its fitted catch-up rate for the difference between the replay's gap
+  since its last build and the history's. Elsewhere the fitted model gives the runtime.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from saosim.core.decision import Action, Profile, ProfileOptions, parse_profile
+from saosim.core.planner import plan
+from saosim.core.state import NodeState, State
+from saosim.cost.rates import TIB
+from saosim.errors import ConfigError
+from saosim.inputs.estate import Estate
+from saosim.inputs.schema import TABLES
+from saosim.project.freshness import FreshnessConfig
+from saosim.replay.timeline import Job, RunSpec, Timeline, to_us
+
+if TYPE_CHECKING:
+    from saosim.cost.rates import CostModel
+    from saosim.cost.runtime import BuildCosts
+    from saosim.replay.comparison import Comparison
+
+__all__ = ["Scenario", "replay", "simulate"]
+
+#: Profiles whose runs wait for a build in flight elsewhere and then see its result.
+_GUARDED = frozenset({Profile.BASELINE, Profile.SAO, Profile.ORCHESTRA})
+_SUCCESS = "success"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One configuration to replay.
+
+    Args:
+        name: how it shows in the summary.
+        profile: ``baseline``, ``sao``, ``dbt_state`` or ``orchestra``.
+        freshness: resolved freshness per node; ``None`` uses the project's own settings.
+        tiers: saosim tiers (:class:`saosim.project.tiers.Tiers`), resolved against the project at
+            replay time; overrides ``freshness``.
+        jobs: what-if cron jobs; ``None`` replays the history's own runs.
+        options: the profile's named options.
+        cost_model: rates for this scenario; ``None`` uses the one given to :func:`simulate`.
+
+    >>> Scenario("sao-on", "sao").profile
+    <Profile.SAO: 'sao'>
+    """
+
+    name: str
+    profile: Profile | str = Profile.SAO
+    freshness: FreshnessConfig | None = None
+    tiers: Any = None
+    jobs: tuple[Job, ...] | None = None
+    options: ProfileOptions = field(default_factory=ProfileOptions)
+    cost_model: CostModel | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "profile", parse_profile(self.profile))
+        if self.jobs is not None:
+            object.__setattr__(self, "jobs", tuple(self.jobs))
+        if not self.name or not isinstance(self.name, str):
+            raise ConfigError("a scenario needs a name", field="name")
+
+    def resolve_freshness(self, estate: Estate) -> FreshnessConfig:
+        """The per-node freshness this scenario replays with."""
+        if self.tiers is not None:
+            return self.tiers.resolve(estate.project)
+        if self.freshness is not None:
+            return self.freshness
+        return FreshnessConfig.from_project(estate.project)
+
+
+def simulate(
+    estate: Estate,
+    scenarios: Sequence[Scenario] | Iterable[Scenario],
+    *,
+    cost_model: CostModel | None = None,
+    engine: str = "auto",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    progress: bool | None = None,
+) -> Comparison:
+    """Replay ``estate`` under each scenario and compare them.
+
+    Args:
+        estate: the project and its history.
+        scenarios: what to compare; the first ``baseline`` one is the reference for savings
+            (one is added, named ``baseline``, if none is given).
+        cost_model: rates (default :class:`saosim.cost.rates.CostModel` defaults).
+        engine: ``plain`` (the planner at every run), ``fast`` (the compiled kernel) or ``auto``.
+        start, end: replay window; default the estate's time span.
+        progress: show a progress bar; default only when stderr is a terminal.
+
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> estate = synthetic_estate(n_models=60, days=2, seed=1)
+    >>> cmp = simulate(estate, [Scenario("sao", "sao")], engine="plain")
+    >>> cmp.summary()["scenario"].to_list()
+    ['baseline', 'sao']
+    """
+    from saosim.cost.rates import CostModel
+    from saosim.cost.runtime import fit_costs
+    from saosim.replay.comparison import Comparison
+
+    chosen = list(scenarios)
+    names = [s.name for s in chosen]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"scenario names repeat: {names}", field="scenario")
+    if not any(s.profile is Profile.BASELINE for s in chosen):
+        chosen.insert(0, Scenario("baseline", Profile.BASELINE))
+    cost_model = cost_model or CostModel()
+    show = _want_progress(progress)
+    frames = []
+    timelines: dict[tuple[Job, ...] | None, Timeline] = {}
+    for scenario in chosen:
+        key = scenario.jobs
+        if key not in timelines:
+            timelines[key] = Timeline.from_estate(estate, jobs=key, start=start, end=end)
+        model = scenario.cost_model or cost_model
+        costs = fit_costs(estate, model)
+        frames.append(
+            replay(
+                estate,
+                scenario,
+                timeline=timelines[key],
+                costs=costs,
+                engine=engine,
+                progress=show,
+            )
+        )
+    timeline = next(iter(timelines.values()))
+    return Comparison(
+        estate=estate,
+        scenarios=tuple(chosen),
+        decisions=pl.concat(frames, how="vertical"),
+        cost_model=cost_model,
+        start=timeline.start,
+        end=timeline.end,
+    )
+
+
+def replay(
+    estate: Estate,
+    scenario: Scenario,
+    *,
+    timeline: Timeline,
+    costs: BuildCosts,
+    engine: str = "auto",
+    progress: bool = False,
+) -> pl.DataFrame:
+    """The decision log of one scenario (``decisions`` table columns plus ``status``)."""
+    if engine not in ("auto", "plain", "fast"):
+        raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
+    if engine in ("auto", "fast"):
+        from saosim.replay.kernel import fast as kernel
+
+        if kernel.supports(scenario, timeline) or engine == "fast":
+            return kernel.replay_fast(
+                estate, scenario, timeline=timeline, costs=costs, progress=progress
+            )
+    return _PlainReplay(estate, scenario, timeline, costs).run(progress)
+
+
+class _PlainReplay:
+    """The reference replay: :func:`saosim.core.planner.plan` at every run, objects and reasons."""
+
+    def __init__(
+        self, estate: Estate, scenario: Scenario, timeline: Timeline, costs: BuildCosts
+    ) -> None:
+        self.estate = estate
+        self.project = estate.project
+        self.scenario = scenario
+        self.timeline = timeline
+        self.costs = costs
+        self.freshness = scenario.resolve_freshness(estate)
+        self.profile = Profile(scenario.profile)
+        self.guarded = self.profile in _GUARDED
+        self.history = _HistoryRuntimes.from_estate(estate)
+        self.failures = _FailureQueue.from_estate(estate) if not _all_history(timeline) else None
+        self.parents = {u: self.project.parents(u) for u in self.project.nodes}
+        self.incremental = {
+            u for u, n in self.project.nodes.items() if n.materialization == "incremental"
+        }
+        self.views = {u for u, n in self.project.nodes.items() if n.materialization == "view"}
+        self.index = {u: i for i, u in enumerate(costs.runtime.node_ids)}
+
+    def run(self, progress: bool) -> pl.DataFrame:
+        state = State.empty()
+        pending: list[tuple[int, int, str, NodeState | None]] = []
+        in_flight_until: dict[str, datetime] = {}
+        last_build_start: dict[str, datetime] = {}
+        columns: dict[str, list[Any]] = {name: [] for name in (*TABLES["decisions"], "status")}
+        runs = self.timeline.runs
+        bar = _Progress(len(runs), self.scenario.name) if progress else None
+        seq = 0
+        for spec in runs:
+            t = spec.at
+            if not self.guarded:
+                state, pending = _commit_finished(state, pending, to_us(t))
+            failing = spec.failing
+            if self.failures is not None:
+                failing = failing | self.failures.due(t)
+            p = plan(
+                self.project,
+                state,
+                at=t,
+                source_versions=self.timeline.source_versions_at(t),
+                freshness=self.freshness,
+                profile=self.profile,
+                options=self.scenario.options,
+                select=spec.selected,
+                full_refresh=spec.full_refresh,
+                failing=failing,
+                fingerprints=self.timeline.fingerprints_at(t),
+            )
+            finished, outcome = self._lay_out(spec, p, columns, in_flight_until, last_build_start)
+            if self.failures is not None:
+                self.failures.consume(set(p.built) & failing, t)
+            after = p.apply(outcome, finished_at=finished)
+            changed = {
+                uid: after.nodes.get(uid)
+                for uid in set(after.nodes) | set(state.nodes)
+                if after.nodes.get(uid) is not state.nodes.get(uid)
+            }
+            if self.guarded:
+                state = after
+            else:
+                for uid, node_state in changed.items():
+                    seq += 1
+                    done = finished.get(uid, t)
+                    heapq.heappush(pending, (to_us(done), seq, uid, node_state))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        frame = pl.DataFrame(columns, schema={**TABLES["decisions"], "status": pl.String})
+        return frame
+
+    def _lay_out(
+        self,
+        spec: RunSpec,
+        p: Any,
+        columns: dict[str, list[Any]],
+        in_flight_until: dict[str, datetime],
+        last_build_start: dict[str, datetime],
+    ) -> tuple[dict[str, datetime], dict[str, str]]:
+        """Simulated start/end, runtime, cost and status of each decision of one run."""
+        t = spec.at
+        finish: dict[str, datetime] = {}
+        outcome: dict[str, str] = {}
+        profile = self.profile.value
+        for d in p.decisions:
+            uid = d.node_id
+            ready = t
+            for parent in self.parents[uid]:
+                done = finish.get(parent)
+                if done is not None and done > ready:
+                    ready = done
+            runtime = 0.0
+            cost = 0.0
+            status: str | None = None
+            if self.guarded and d.action in (Action.BUILD, Action.REUSE):
+                # SAO waits for the same node's build in flight in another run
+                busy = in_flight_until.get(uid)
+                if busy is not None and busy > ready:
+                    ready = busy
+            if d.action is Action.BUILD:
+                gap = _gap_s(last_build_start.get(uid), ready)
+                runtime = self._runtime(spec, uid, gap)
+                cost = self._price(spec, uid, gap, runtime, profile)
+                failed = uid in p.failing
+                status = "error" if failed else _SUCCESS
+                outcome[uid] = status
+                if not failed:
+                    last_build_start[uid] = ready
+            elif d.action is Action.RUN:
+                runtime = self._runtime(spec, uid, math.nan)
+                cost = self._price(spec, uid, math.nan, runtime, profile)
+                status = spec.test_status.get(uid, "pass")
+                if uid in p.failing and status == "pass":
+                    status = "fail"
+                outcome[uid] = status
+            elif d.action is Action.SKIP:
+                status = "skipped"
+                outcome[uid] = status
+            end = ready + timedelta(seconds=runtime)
+            finish[uid] = end
+            if d.action is Action.BUILD:
+                in_flight_until[uid] = end
+            columns["scenario"].append(self.scenario.name)
+            columns["run_id"].append(spec.run_id)
+            columns["job_id"].append(spec.job_id)
+            columns["run_at"].append(t)
+            columns["unique_id"].append(uid)
+            columns["action"].append(d.action.value)
+            columns["reason"].append(d.reason.value)
+            columns["started_at"].append(ready)
+            columns["finished_at"].append(end)
+            columns["runtime_s"].append(runtime)
+            columns["cost_usd"].append(cost)
+            columns["status"].append(status)
+        return finish, outcome
+
+    def _runtime(self, spec: RunSpec, uid: str, gap_s: float) -> float:
+        known = self.history.get(spec.run_id, uid) if spec.from_history else None
+        if known is None or known.runtime_s is None:
+            return self.costs.runtime_s(uid, gap_s)
+        runtime = known.runtime_s
+        if uid in self.incremental and not math.isnan(gap_s) and not math.isnan(known.gap_s):
+            # an incremental build catches up on the data since its last build
+            rate = float(self.costs.runtime.b_s_per_hour[self.index[uid]])
+            return max(runtime + rate * (gap_s - known.gap_s) / 3600.0, 0.05 * runtime)
+        return runtime
+
+    def _price(
+        self, spec: RunSpec, uid: str, gap_s: float, runtime_s: float, profile: str
+    ) -> float:
+        """Dollars for one build or test run, priced the way
+        :func:`saosim.cost.runtime.history_cost`
+        prices the history, so a baseline replay of the history reproduces its cost."""
+        model = self.costs.cost_model
+        if not model.bills_views(profile) and uid in self.views:
+            return 0.0
+        if model.basis == "runtime":
+            return float(model.seconds_usd(runtime_s))
+        known = self.history.get(spec.run_id, uid) if spec.from_history else None
+        value = None
+        if known is not None:
+            value = known.bytes if model.basis == "bytes" else known.cost
+        if value is None:
+            return self.costs.cost_usd(uid, None if math.isnan(gap_s) else gap_s, profile=profile)
+        return value / TIB * model.usd_per_tib if model.basis == "bytes" else value
+
+
+def _gap_s(previous: datetime | None, now: datetime) -> float:
+    return math.nan if previous is None else (now - previous).total_seconds()
+
+
+def _commit_finished(
+    state: State, pending: list[tuple[int, int, str, NodeState | None]], now_us: int
+) -> tuple[State, list[tuple[int, int, str, NodeState | None]]]:
+    """Make builds that have finished by ``now_us`` visible (no-guard profiles)."""
+    if not pending or pending[0][0] > now_us:
+        return state, pending
+    updates: dict[str, NodeState | None] = {}
+    while pending and pending[0][0] <= now_us:
+        _, _, uid, node_state = heapq.heappop(pending)
+        updates[uid] = node_state
+    merged = dict(state.nodes)
+    for uid, node_state in updates.items():
+        if node_state is None:
+            merged.pop(uid, None)
+        else:
+            merged[uid] = node_state
+    return State(merged), pending
+
+
+def _all_history(timeline: Timeline) -> bool:
+    return all(r.from_history for r in timeline.runs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    runtime_s: float | None
+    gap_s: float
+    bytes: float | None
+    cost: float | None
+
+
+class _HistoryRuntimes:
+    """(run, node) → what that node run took in the history, and its gap since the node's
+    previous successful build."""
+
+    def __init__(self, table: dict[tuple[str, str], _Known]) -> None:
+        self.table = table
+
+    @classmethod
+    def from_estate(cls, estate: Estate) -> _HistoryRuntimes:
+        nr = estate.node_runs
+        if nr.height == 0:
+            return cls({})
+        starts = nr.join(
+            estate.runs.select("run_id", pl.col("started_at").alias("run_started_at")),
+            on="run_id",
+        ).with_columns(pl.coalesce("started_at", "run_started_at").alias("t"))
+        ok = (
+            starts.filter(pl.col("status") == _SUCCESS)
+            .sort("unique_id", "t")
+            .with_columns(
+                (pl.col("t") - pl.col("t").shift(1).over("unique_id"))
+                .dt.total_microseconds()
+                .truediv(1e6)
+                .alias("gap_s")
+            )
+            .select("run_id", "unique_id", "gap_s")
+        )
+        rows = starts.join(ok, on=["run_id", "unique_id"], how="left")
+        table = {
+            (r, u): _Known(x, math.nan if g is None else float(g), b, c)
+            for r, u, x, g, b, c in zip(
+                rows["run_id"],
+                rows["unique_id"],
+                rows["execution_time_s"],
+                rows["gap_s"],
+                rows["bytes_processed"],
+                rows["cost"],
+                strict=True,
+            )
+        }
+        return cls(table)
+
+    def get(self, run_id: str, uid: str) -> _Known | None:
+        return self.table.get((run_id, uid))
+
+
+class _FailureQueue:
+    """Historical failures for a cron what-if: each strikes the node's next replay build."""
+
+    def __init__(self, times: dict[str, list[datetime]]) -> None:
+        self.times = times
+        self.cursor = dict.fromkeys(times, 0)
+
+    @classmethod
+    def from_estate(cls, estate: Estate) -> _FailureQueue:
+        failed = (
+            estate.node_runs.filter(pl.col("status").is_in(("error", "runtime error")))
+            .join(estate.runs.select("run_id", pl.col("started_at").alias("run_at")), on="run_id")
+            .group_by("unique_id")
+            .agg(pl.col("run_at").sort())
+        )
+        return cls(dict(zip(failed["unique_id"], failed["run_at"].to_list(), strict=True)))
+
+    def due(self, at: datetime) -> frozenset[str]:
+        out = []
+        for uid, times in self.times.items():
+            i = self.cursor[uid]
+            if i < len(times) and times[i] <= at:
+                out.append(uid)
+        return frozenset(out)
+
+    def consume(self, struck: set[str], at: datetime) -> None:
+        for uid in struck:
+            times = self.times[uid]
+            i = self.cursor[uid]
+            while i < len(times) and times[i] <= at:
+                i += 1
+            self.cursor[uid] = i
+
+
+def _want_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty() and "pytest" not in sys.modules
+
+
+class _Progress:
+    """A rich progress bar on stderr for a long replay."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._bar = Progress(console=Console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(f"replay {label}", total=total)
+
+    def update(self, n: int) -> None:
+        self._bar.advance(self._task, n)
+
+    def close(self) -> None:
+        self._bar.stop()

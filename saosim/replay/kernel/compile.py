@@ -1,0 +1,499 @@
+"""Compile step of the fast replay: project + timeline + scenario → flat numpy arrays.
+
+Everything the run loop (:mod:`saosim.replay.kernel.loop`) reads is an int/float array indexed by
+the
+node's position in ``project.order`` (topological), parents as CSR (``ptr``, ``idx``) and times
+as int64 microseconds since the epoch, so the loop never touches a Python object
+(PERF-NOTES: CSR parents and one version array shared by sources and models).
+
+The planner's own per-project precomputation (:class:`saosim.core.planner._Compiled`: effective
+parents with ephemerals replaced, sorted as the planner iterates them; orchestra's inherited
+windows) is reused as it is, so both engines read the same facts.
+
+>>> from saosim.synth.estate import synthetic_estate
+>>> from saosim.replay.engine import Scenario
+>>> from saosim.replay.timeline import Timeline
+>>> from saosim.cost.runtime import fit_costs
+>>> est = synthetic_estate(n_models=20, days=1, seed=3)
+>>> k = compile_replay(est, Scenario("sao", "sao"), Timeline.from_estate(est), fit_costs(est))
+>>> int(k.run_sel_end[-1]) == len(k.sel_node)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from saosim.core.decision import Profile
+from saosim.core.planner import _compiled
+from saosim.core.rules import BUILTIN_MATERIALIZATIONS
+from saosim.cost.rates import TIB
+from saosim.project.graph import BUILDABLE
+from saosim.replay.timeline import RunSpec, Timeline, to_us
+
+if TYPE_CHECKING:
+    from saosim.cost.runtime import BuildCosts
+    from saosim.inputs.estate import Estate
+    from saosim.replay.engine import Scenario
+
+__all__ = ["NONE", "KernelInputs", "compile_replay"]
+
+#: "no value" for int64 microsecond times (absent state, no data version, no seen version).
+NONE = np.iinfo(np.int64).min
+
+# node flags (bit mask per node)
+F_DECIDED = 1  # buildable or data test: the planner decides it when selected
+F_SOURCE = 2
+F_TEST = 4
+F_EPHEMERAL = 8
+F_PYTHON = 16
+F_VIEW = 32
+F_CUSTOM = 64
+F_SNAPSHOT = 128
+F_SEED = 256
+F_INCREMENTAL = 512
+F_WARN = 1024  # data test of severity warn: a failure flags nothing
+F_UPDATES_ALL = 2048
+F_UNBILLED = 4096  # a view this profile does not bill
+F_FOREIGN_ROOT = 8192  # orchestra: a package model without parents always builds
+F_CHANGES = 16384  # the node has code changes in the timeline
+F_FAILS = 32768  # the node has historical failures in the what-if failure queue
+F_FIXED = 65536  # runtime and price do not depend on the gap (fix_* arrays), off the history
+
+# test / build status codes of the decision log (0 = null)
+STATUSES = ("", "success", "error", "skipped", "pass", "fail", "warn")
+_STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
+PROFILE_CODE = {Profile.BASELINE: 0, Profile.SAO: 1, Profile.DBT_STATE: 2, Profile.ORCHESTRA: 3}
+LAG_MODE_CODE = {"build_age": 0, "data_advance": 1, "data_vs_build": 2}
+BASIS_CODE = {"runtime": 0, "bytes": 1, "history": 2}
+
+
+@dataclass(frozen=True, eq=False)
+class KernelInputs:
+    """Flat arrays of one scenario's replay (see the module docstring)."""
+
+    node_ids: tuple[str, ...]
+    flags: np.ndarray  # int32 per node
+    window_s: np.ndarray  # float64: build_after window (orchestra: after inheritance)
+    tol_s: np.ndarray  # float64: dbt_state lag tolerance
+    eptr: np.ndarray  # effective data parents (sorted by id, ephemerals replaced)
+    eidx: np.ndarray
+    dptr: np.ndarray  # direct data parents as dbt lists them (orchestra)
+    didx: np.ndarray
+    d2e: np.ndarray  # int64: the effective edge of the same parent (-1: none)
+    decided: np.ndarray  # int32: every node the planner decides, topological order
+    rptr: np.ndarray  # raw parents that the planner decides (for start times)
+    ridx: np.ndarray
+    cptr: np.ndarray  # code-change times per node
+    ctimes: np.ndarray
+    aptr: np.ndarray  # arrival times per source
+    atimes: np.ndarray
+    fptr: np.ndarray  # historical failure times per node (cron what-if only)
+    ftimes: np.ndarray
+    sources: np.ndarray  # int32 node index of every source
+    # runs
+    run_ids: tuple[str, ...]
+    job_ids: tuple[str, ...]
+    run_at: np.ndarray  # int64 µs
+    run_full_refresh: np.ndarray  # bool
+    run_sel_start: np.ndarray  # int64 into the sel_* arrays
+    run_sel_end: np.ndarray
+    run_out_start: np.ndarray  # int64: first decision-log row of each run
+    # selected nodes of each run (history runs: one slice each; cron jobs: shared)
+    sel_node: np.ndarray  # int32, topological order within a slice
+    sel_failing: np.ndarray  # bool: fails in this run if built (history)
+    sel_test_status: np.ndarray  # uint8 status code a test had in the history (0: pass)
+    sel_known: np.ndarray  # bool: the history has this node run
+    sel_rt: np.ndarray  # float64: history runtime (NaN: none)
+    sel_gap: np.ndarray  # float64: history gap since the previous successful build
+    sel_bytes: np.ndarray  # float64 (NaN: none)
+    sel_cost: np.ndarray  # float64 (NaN: none)
+    # costs
+    rt_a: np.ndarray
+    rt_b: np.ndarray
+    rt_typ: np.ndarray
+    use_a: np.ndarray
+    use_b: np.ndarray
+    use_typ: np.ndarray
+    fix_rt: np.ndarray  # float64: runtime of an F_FIXED node off the history
+    fix_cost: np.ndarray  # float64: its price
+    fix_us: np.ndarray  # int64: its runtime as timedelta microseconds
+    # scalars: profile, lag_mode, basis, options, rates
+    iparams: np.ndarray  # int64
+    fparams: np.ndarray  # float64
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.run_out_start[-1]) if len(self.run_out_start) else 0
+
+
+def _csr(groups: list[list[int]] | list[np.ndarray], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(g) for g in groups], dtype=np.int64)
+    ptr = np.zeros(len(groups) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ptr[1:])
+    flat = (
+        np.concatenate([np.asarray(g, dtype=dtype) for g in groups])
+        if len(groups) and ptr[-1]
+        else np.zeros(0, dtype=dtype)
+    )
+    return ptr, flat.astype(dtype, copy=False)
+
+
+def _times_csr(order: tuple[str, ...], times: dict[str, np.ndarray]) -> tuple:
+    empty = np.zeros(0, dtype=np.int64)
+    return _csr([times.get(u, empty) for u in order], np.int64)
+
+
+def compile_replay(
+    estate: Estate, scenario: Scenario, timeline: Timeline, costs: BuildCosts
+) -> KernelInputs:
+    """Flatten one scenario's replay into :class:`KernelInputs`."""
+    project = estate.project
+    order = project.order
+    pos = project.position
+    comp = _compiled(project)
+    profile = Profile(scenario.profile)
+    cfg = scenario.resolve_freshness(estate)
+    opts = scenario.options
+    model = costs.cost_model
+    bills_views = model.bills_views(profile.value)
+    windows = comp.orchestra_windows(cfg) if profile is Profile.ORCHESTRA else None
+    n = len(order)
+    flags = np.zeros(n, dtype=np.int32)
+    window_s = np.zeros(n)
+    tol_s = np.zeros(n)
+    eff: list[list[int]] = [[] for _ in range(n)]
+    raw: list[list[int]] = [[] for _ in range(n)]
+    direct: list[list[int]] = [[] for _ in range(n)]
+    decided = set(comp.order)
+    for i, uid in enumerate(order):
+        node = project.nodes[uid]
+        f = 0
+        if node.resource_type == "source":
+            f |= F_SOURCE
+        if uid in decided:
+            f |= F_DECIDED
+            info = comp.infos[uid]
+            eff[i] = [pos[p] for p in info.parents]
+            raw[i] = [pos[p] for p in project.parents(uid) if p in decided]
+            direct[i] = [pos[p] for p in getattr(info, "direct", info.parents)]
+            if getattr(info, "foreign_root", False):
+                f |= F_FOREIGN_ROOT
+            mat = info.materialization
+            if info.resource_type == "test":
+                f |= F_TEST
+                if (info.severity or "error").lower() == "warn":
+                    f |= F_WARN
+            if mat == "ephemeral" and info.resource_type == "model":
+                f |= F_EPHEMERAL
+            if info.language == "python":
+                f |= F_PYTHON
+            if mat == "view":
+                f |= F_VIEW
+                if not bills_views:
+                    f |= F_UNBILLED
+            if mat is not None and mat not in BUILTIN_MATERIALIZATIONS:
+                f |= F_CUSTOM
+            if info.resource_type == "snapshot":
+                f |= F_SNAPSHOT
+            if info.resource_type == "seed":
+                f |= F_SEED
+            if mat == "incremental":
+                f |= F_INCREMENTAL
+            nf = cfg.for_node(uid)
+            updates_on = nf.updates_on
+            if windows is not None:
+                window_s[i] = windows.get(uid, (0.0, None))[0]
+            else:
+                window_s[i] = float(nf.window_s)
+                if profile is Profile.DBT_STATE and nf.require_fresh_data_from:
+                    updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
+            if updates_on == "all":
+                f |= F_UPDATES_ALL
+            if nf.lag_tolerance_s is not None:
+                tol_s[i] = nf.lag_tolerance_s
+            elif nf.build_after is not None:
+                tol_s[i] = float(nf.build_after.window_s)
+            else:
+                tol_s[i] = opts.default_lag_tolerance_s
+        elif node.resource_type in BUILDABLE:
+            raise AssertionError(f"buildable node {uid} missing from the planner's order")
+        flags[i] = f
+    eptr, eidx = _csr(eff, np.int32)
+    rptr, ridx = _csr(raw, np.int32)
+    dptr, didx = _csr(direct, np.int32)
+    d2e = np.full(len(didx), -1, dtype=np.int64)
+    for i in range(n):
+        where = {int(eidx[e]): e for e in range(eptr[i], eptr[i + 1])}
+        for d in range(dptr[i], dptr[i + 1]):
+            d2e[d] = where.get(int(didx[d]), -1)
+    cptr, ctimes = _times_csr(order, timeline.code_changes)
+    aptr, atimes = _times_csr(order, timeline.arrivals)
+    fail_times: dict[str, np.ndarray] = {}
+    if not all(r.from_history for r in timeline.runs):
+        fail_times = _failure_times(estate)
+    fptr, ftimes = _times_csr(order, fail_times)
+    flags[np.diff(cptr) > 0] |= F_CHANGES
+    flags[np.diff(fptr) > 0] |= F_FAILS
+    sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
+    runs = _compile_runs(estate, timeline, pos, decided)
+    use = costs.usage
+    iparams = np.array(
+        [
+            PROFILE_CODE[profile],
+            LAG_MODE_CODE[opts.lag_mode],
+            BASIS_CODE[model.basis],
+            int(opts.code_change_overrides_window),
+            int(opts.no_metadata_source == "always_fresh"),
+            int(opts.seed_state_orchestration),
+        ],
+        dtype=np.int64,
+    )
+    fparams = np.array(
+        [model.concurrency, model.usd_per_second, model.usd_per_tib, float(TIB)], dtype=np.float64
+    )
+    rt = costs.runtime
+    fixed = _fixed_costs(flags, rt, use, model)
+    return KernelInputs(
+        node_ids=order,
+        flags=flags,
+        window_s=window_s,
+        tol_s=tol_s,
+        eptr=eptr,
+        eidx=eidx,
+        dptr=dptr,
+        didx=didx,
+        d2e=d2e,
+        decided=np.array([pos[u] for u in comp.order], dtype=np.int32),
+        rptr=rptr,
+        ridx=ridx,
+        cptr=cptr,
+        ctimes=ctimes,
+        aptr=aptr,
+        atimes=atimes,
+        fptr=fptr,
+        ftimes=ftimes,
+        sources=sources,
+        **runs,
+        rt_a=np.ascontiguousarray(rt.a_s, dtype=np.float64),
+        rt_b=np.ascontiguousarray(rt.b_s_per_hour, dtype=np.float64),
+        rt_typ=np.ascontiguousarray(rt.typical_gap_s, dtype=np.float64),
+        use_a=np.ascontiguousarray(use.a_s if use is not None else np.zeros(n), dtype=np.float64),
+        use_b=np.ascontiguousarray(
+            use.b_s_per_hour if use is not None else np.zeros(n), dtype=np.float64
+        ),
+        use_typ=np.ascontiguousarray(
+            use.typical_gap_s if use is not None else np.zeros(n), dtype=np.float64
+        ),
+        **fixed,
+        iparams=iparams,
+        fparams=fparams,
+    )
+
+
+def _fixed_costs(flags: np.ndarray, rt, use, model) -> dict[str, np.ndarray]:
+    """Runtime, price and duration of nodes whose fitted runtime has no gap term (and whose
+    price has none either), as the loop would compute them at every build; sets F_FIXED."""
+    fix_rt = np.maximum(rt.a_s.astype(np.float64) + 0.0, 0.0)
+    if model.basis == "runtime":
+        fix_cost = fix_rt / model.concurrency * model.usd_per_second
+        fixed = rt.b_s_per_hour == 0
+    else:
+        used = np.maximum(use.a_s.astype(np.float64) + 0.0, 0.0)
+        fix_cost = used / float(TIB) * model.usd_per_tib if model.basis == "bytes" else used
+        fixed = (rt.b_s_per_hour == 0) & (use.b_s_per_hour == 0)
+    unbilled = (flags & F_UNBILLED) != 0
+    fix_cost = np.where(unbilled, 0.0, fix_cost)
+    fixed &= np.isfinite(fix_rt) & np.isfinite(fix_cost)
+    flags[fixed] |= F_FIXED
+    one_us = timedelta(microseconds=1)
+    fix_us = np.array(
+        [
+            timedelta(seconds=float(x)) // one_us if ok else 0
+            for x, ok in zip(fix_rt, fixed, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    return {"fix_rt": fix_rt, "fix_cost": fix_cost, "fix_us": fix_us}
+
+
+def _failure_times(estate: Estate) -> dict[str, np.ndarray]:
+    """Per node, the sorted run start times of its historical failures (the cron what-if's
+    failure queue, as :class:`saosim.replay.engine._FailureQueue` reads them)."""
+    failed = (
+        estate.node_runs.filter(pl.col("status").is_in(("error", "runtime error")))
+        .join(estate.runs.select("run_id", pl.col("started_at").alias("run_at")), on="run_id")
+        .group_by("unique_id")
+        .agg(pl.col("run_at").dt.epoch("us").sort())
+    )
+    return {
+        u: np.asarray(t, dtype=np.int64)
+        for u, t in zip(failed["unique_id"], failed["run_at"].to_list(), strict=True)
+    }
+
+
+def _history_rows(estate: Estate) -> pl.DataFrame:
+    """Every node run with what it took and its gap since the node's previous successful
+    build (as :class:`saosim.replay.engine._HistoryRuntimes` reads them)."""
+    nr = estate.node_runs
+    starts = nr.join(
+        estate.runs.select("run_id", pl.col("started_at").alias("run_started_at")), on="run_id"
+    ).with_columns(pl.coalesce("started_at", "run_started_at").alias("t"))
+    ok = (
+        starts.filter(pl.col("status") == "success")
+        .sort("unique_id", "t")
+        .with_columns(
+            (pl.col("t") - pl.col("t").shift(1).over("unique_id"))
+            .dt.total_microseconds()
+            .truediv(1e6)
+            .alias("gap_s")
+        )
+        .select("run_id", "unique_id", "gap_s")
+    )
+    cols = starts.columns
+    return starts.join(ok, on=["run_id", "unique_id"], how="left").select(
+        "run_id",
+        "unique_id",
+        "status",
+        pl.col("execution_time_s").cast(pl.Float64).alias("rt"),
+        pl.col("gap_s").cast(pl.Float64),
+        (pl.col("bytes_processed") if "bytes_processed" in cols else pl.lit(None))
+        .cast(pl.Float64)
+        .alias("bytes"),
+        (pl.col("cost") if "cost" in cols else pl.lit(None)).cast(pl.Float64).alias("cost"),
+    )
+
+
+def _compile_runs(
+    estate: Estate, timeline: Timeline, pos: dict[str, int], decided: set[str]
+) -> dict[str, object]:
+    runs = timeline.runs
+    n_runs = len(runs)
+    run_at = np.array([to_us(r.at) for r in runs], dtype=np.int64)
+    full = np.array([r.full_refresh for r in runs], dtype=np.bool_)
+    starts = np.zeros(n_runs, dtype=np.int64)
+    ends = np.zeros(n_runs, dtype=np.int64)
+    parts: list[dict[str, np.ndarray]] = []
+    offset = 0
+    hist_index = {r.run_id: k for k, r in enumerate(runs) if r.from_history}
+    if hist_index and estate.node_runs.height:
+        part = _history_part(estate, hist_index, pos, decided)
+        counts = np.bincount(part.pop("run"), minlength=n_runs)
+        run_start = np.zeros(n_runs + 1, dtype=np.int64)
+        np.cumsum(counts, out=run_start[1:])
+        for k in hist_index.values():
+            starts[k], ends[k] = run_start[k], run_start[k + 1]
+        offset = int(run_start[-1])
+        parts.append(part)
+    shared: dict[int, tuple[int, int]] = {}
+    for k, spec in enumerate(runs):
+        if spec.from_history:
+            continue
+        # runs of one cron job share one selection; anything run-specific gets its own slice
+        key = id(spec.selected) if not (spec.failing or spec.test_status) else -1 - k
+        if key not in shared:
+            part = _spec_part(spec, pos, decided)
+            shared[key] = (offset, offset + len(part["sel_node"]))
+            offset += len(part["sel_node"])
+            parts.append(part)
+        starts[k], ends[k] = shared[key]
+    out: dict[str, object] = {}
+    for name, dtype in _SEL_COLUMNS.items():
+        out[name] = (
+            np.concatenate([p[name] for p in parts]).astype(dtype, copy=False)
+            if parts
+            else np.zeros(0, dtype=dtype)
+        )
+    out_start = np.zeros(n_runs + 1, dtype=np.int64)
+    np.cumsum(ends - starts, out=out_start[1:])
+    out.update(
+        run_ids=tuple(r.run_id for r in runs),
+        job_ids=tuple(r.job_id for r in runs),
+        run_at=run_at,
+        run_full_refresh=full,
+        run_sel_start=starts,
+        run_sel_end=ends,
+        run_out_start=out_start,
+    )
+    return out
+
+
+_SEL_COLUMNS = {
+    "sel_node": np.int32,
+    "sel_failing": np.bool_,
+    "sel_test_status": np.uint8,
+    "sel_known": np.bool_,
+    "sel_rt": np.float64,
+    "sel_gap": np.float64,
+    "sel_bytes": np.float64,
+    "sel_cost": np.float64,
+}
+_TEST_STATUS = ("pass", "fail", "warn", "error")
+
+
+def _history_part(
+    estate: Estate, hist_index: dict[str, int], pos: dict[str, int], decided: set[str]
+) -> dict[str, np.ndarray]:
+    """The node runs of every history run, as selected slices sorted by (run, node): a run
+    of the history selects exactly the nodes it ran (``Timeline`` does the same)."""
+    tests = [u for u in decided if estate.project.nodes[u].is_test]
+    rows = (
+        _history_rows(estate)
+        .filter(pl.col("run_id").is_in(list(hist_index)) & pl.col("unique_id").is_in(decided))
+        .unique(["run_id", "unique_id"], keep="last", maintain_order=True)
+        .with_columns(
+            pl.col("run_id").replace_strict(hist_index, return_dtype=pl.Int64).alias("run"),
+            pl.col("unique_id").replace_strict(pos, return_dtype=pl.Int32).alias("node"),
+            pl.col("unique_id").is_in(tests).alias("is_test"),
+        )
+        .with_columns(
+            pl.when(pl.col("is_test") & pl.col("status").is_in(_TEST_STATUS))
+            .then(pl.col("status").replace_strict(_STATUS_CODE, return_dtype=pl.UInt8))
+            .otherwise(0)
+            .cast(pl.UInt8)
+            .alias("test_status"),
+            (
+                pl.col("status").is_in(("error", "runtime error"))
+                | (pl.col("is_test") & pl.col("status").is_in(("fail", "error")))
+            ).alias("failing"),
+        )
+        .sort("run", "node")
+    )
+    return {
+        "run": rows["run"].to_numpy(),
+        "sel_node": rows["node"].to_numpy(),
+        "sel_failing": rows["failing"].to_numpy(),
+        "sel_test_status": rows["test_status"].to_numpy(),
+        "sel_known": np.ones(rows.height, dtype=np.bool_),
+        "sel_rt": rows["rt"].fill_null(np.nan).to_numpy(),
+        "sel_gap": rows["gap_s"].fill_null(np.nan).to_numpy(),
+        "sel_bytes": rows["bytes"].fill_null(np.nan).to_numpy(),
+        "sel_cost": rows["cost"].fill_null(np.nan).to_numpy(),
+    }
+
+
+def _spec_part(spec: RunSpec, pos: dict[str, int], decided: set[str]) -> dict[str, np.ndarray]:
+    """A what-if run's selection (shared by every run of its job)."""
+    nodes = np.sort(np.array([pos[u] for u in spec.selected if u in decided], dtype=np.int32))
+    m = len(nodes)
+    fail = np.array(sorted(pos[u] for u in spec.failing if u in pos), dtype=np.int32)
+    status = np.zeros(m, dtype=np.uint8)
+    for uid, st in spec.test_status.items():
+        j = int(np.searchsorted(nodes, pos.get(uid, -1)))
+        if j < m and nodes[j] == pos.get(uid, -1):
+            status[j] = _STATUS_CODE[st]
+    return {
+        "sel_node": nodes,
+        "sel_failing": np.isin(nodes, fail),
+        "sel_test_status": status,
+        "sel_known": np.zeros(m, dtype=np.bool_),
+        "sel_rt": np.full(m, np.nan),
+        "sel_gap": np.full(m, np.nan),
+        "sel_bytes": np.full(m, np.nan),
+        "sel_cost": np.full(m, np.nan),
+    }

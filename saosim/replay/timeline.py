@@ -1,0 +1,299 @@
+"""The replay timeline: job runs, source arrivals and code changes, as the simulator reads them.
+
+Runs come from the history (the times jobs really ran, each with the exact set of nodes it ran)
+or from cron schedules a user gives for a what-if. Arrivals and code changes come from the estate.
+Everything is kept as sorted integer microseconds since the epoch (UTC) so both replay engines
+look things up with one binary search.
+
+>>> from datetime import UTC, datetime, timedelta
+>>> from saosim.project.graph import Project
+>>> from saosim.inputs.estate import Estate
+>>> import polars as pl
+>>> p = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
+>>> t0 = datetime(2025, 1, 1, tzinfo=UTC)
+>>> e = Estate(p, source_arrivals=pl.DataFrame({"unique_id": ["source.demo.raw.a"],
+...                                               "arrived_at": [t0]}))
+>>> tl = Timeline.from_estate(e, jobs=[Job("hourly", "0 * * * *")],
+...                           start=t0, end=datetime(2025, 1, 1, 3, tzinfo=UTC))
+>>> [r.at.hour for r in tl.runs]
+[0, 1, 2]
+>>> tl.source_versions_at(tl.runs[1].at)
+{'source.demo.raw.a': datetime.datetime(2025, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+from croniter import croniter
+
+from saosim.errors import ConfigError
+from saosim.inputs.estate import Estate
+from saosim.project.graph import Project
+
+__all__ = ["Job", "RunSpec", "Timeline", "from_us", "to_us"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ERRORED = ("error", "runtime error")
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch of a UTC-aware datetime."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    """The UTC datetime of a microsecond timestamp."""
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC).replace(
+        microsecond=int(value % 1_000_000)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A what-if job: a cron schedule (UTC) and a dbt selector.
+
+    >>> Job("daily", "0 6 * * *", "tag:daily").select
+    'tag:daily'
+    >>> Job("bad", "every hour")
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: field "jobs.bad.cron": 'every hour' is not a cron schedule
+    """
+
+    name: str
+    cron: str
+    select: str | None = None
+    exclude: str | None = None
+    full_refresh: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cron, str) or not croniter.is_valid(self.cron):
+            raise ConfigError(
+                f"{self.cron!r} is not a cron schedule", field=f"jobs.{self.name}.cron"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """One job run to replay.
+
+    ``selected`` is the exact set of node ids the run covers (tests included). ``failing`` are
+    the nodes whose build fails in this run if the replay builds them (from the history).
+    """
+
+    run_id: str
+    job_id: str
+    at: datetime
+    selected: frozenset[str]
+    full_refresh: bool = False
+    failing: frozenset[str] = frozenset()
+    #: data test id -> status it had in this run of the history (pass/fail/warn/error)
+    test_status: dict[str, str] = field(default_factory=dict)
+    #: True when the run is a real run of the history (its node runtimes are known)
+    from_history: bool = True
+
+
+class Timeline:
+    """Sorted runs, per-source arrival times and per-node code-change times."""
+
+    def __init__(
+        self,
+        project: Project,
+        runs: Sequence[RunSpec],
+        arrivals: dict[str, np.ndarray],
+        code_changes: dict[str, np.ndarray],
+        *,
+        start: datetime,
+        end: datetime,
+    ) -> None:
+        self.project = project
+        self.runs = tuple(sorted(runs, key=lambda r: (r.at, r.run_id)))
+        self.arrivals = arrivals
+        self.code_changes = code_changes
+        self.start = start
+        self.end = end
+        self._base_fingerprint = {
+            uid: (n.fingerprint if n.fingerprint is not None else n.checksum) or ""
+            for uid, n in project.nodes.items()
+        }
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_estate(
+        cls,
+        estate: Estate,
+        *,
+        jobs: Iterable[Job] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Timeline:
+        """Runs from the history (``jobs=None``) or from cron schedules over the estate's span."""
+        project = estate.project
+        span = _run_span(estate)
+        if (start is None or end is None) and span is None:
+            raise ConfigError(
+                "the estate has no job runs, so the replay needs an explicit start and end",
+                field="window",
+            )
+        start = start or span[0]
+        end = end or span[1]
+        if end <= start:
+            raise ConfigError(f"window end {end} is not after start {start}", field="window")
+        if jobs is None:
+            runs = _history_runs(estate, start, end)
+        else:
+            runs = _cron_runs(project, list(jobs), start, end)
+        arrivals = _grouped_times(estate.source_arrivals, "arrived_at")
+        changes = _grouped_times(_real_code_changes(estate.code_changes), "changed_at")
+        return cls(project, runs, arrivals, changes, start=start, end=end)
+
+    # -- lookups --------------------------------------------------------------------------
+    def source_versions_at(self, at: datetime) -> dict[str, datetime]:
+        """For each source with data by ``at``, when it last landed (at or before ``at``)."""
+        t = to_us(at)
+        out: dict[str, datetime] = {}
+        for uid, times in self.arrivals.items():
+            i = int(np.searchsorted(times, t, side="right"))
+            if i:
+                out[uid] = from_us(int(times[i - 1]))
+        return out
+
+    def fingerprints_at(self, at: datetime) -> dict[str, str]:
+        """Code identity of every node with code changes in the estate, as it stood at ``at``.
+
+        The k-th version of a node is ``"<latest fingerprint>~v<k>"``; only equality matters to
+        the planner, and the version after the last change is the node's own fingerprint.
+        """
+        t = to_us(at)
+        out: dict[str, str] = {}
+        for uid, times in self.code_changes.items():
+            k = int(np.searchsorted(times, t, side="right"))
+            base = self._base_fingerprint.get(uid, "")
+            out[uid] = base if k == len(times) else f"{base}~v{k}"
+        return out
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.runs)
+
+
+def _run_span(estate: Estate) -> tuple[datetime, datetime] | None:
+    """From the first run's start to the last run's end: the replay window by default.
+
+    Arrivals before the first run are data the first run picks up, not staleness to count.
+    """
+    runs = estate.runs
+    if runs.height == 0:
+        return None
+    first = runs["started_at"].min()
+    last = max(v for v in (runs["finished_at"].max(), runs["started_at"].max()) if v is not None)
+    node_end = estate.node_runs["completed_at"].max() if estate.node_runs.height else None
+    if node_end is not None and node_end > last:
+        last = node_end
+    return first, max(last, first + timedelta(seconds=1))
+
+
+def _real_code_changes(changes: pl.DataFrame) -> pl.DataFrame:
+    """Drop cosmetic changes: a row whose fingerprint equals the node's previous one.
+
+    The fingerprint ignores comments, whitespace and formatting, so such an edit changes nothing
+    the planner can see. A node's first recorded change always counts (what came before it is
+    not in the estate).
+    """
+    if changes.height == 0:
+        return changes
+    previous = pl.col("fingerprint").shift(1).over("unique_id", order_by="changed_at")
+    cosmetic = pl.col("fingerprint").is_not_null() & (pl.col("fingerprint") == previous)
+    return changes.filter(~cosmetic.fill_null(False))
+
+
+def _grouped_times(frame: pl.DataFrame, column: str) -> dict[str, np.ndarray]:
+    if frame.height == 0:
+        return {}
+    grouped = (
+        frame.select("unique_id", pl.col(column).dt.epoch("us").alias("t"))
+        .drop_nulls()
+        .group_by("unique_id")
+        .agg(pl.col("t").unique().sort())
+    )
+    return {
+        uid: np.asarray(times, dtype=np.int64)
+        for uid, times in zip(grouped["unique_id"], grouped["t"].to_list(), strict=True)
+    }
+
+
+def _history_runs(estate: Estate, start: datetime, end: datetime) -> list[RunSpec]:
+    runs = estate.runs.filter(pl.col("started_at").is_between(start, end, closed="both"))
+    if runs.height == 0:
+        return []
+    node_runs = estate.node_runs.join(runs.select("run_id"), on="run_id", how="semi")
+    tests = list(estate.project.tests)
+    is_test = pl.col("unique_id").is_in(tests)
+    # a test that passed needs no entry: both engines read a missing status as "pass"
+    reported = is_test & pl.col("status").is_in(("fail", "warn", "error"))
+    grouped = node_runs.group_by("run_id").agg(
+        pl.col("unique_id"),
+        pl.col("unique_id")
+        .filter(pl.col("status").is_in(_ERRORED) | (is_test & pl.col("status").eq("fail")))
+        .alias("failing"),
+        pl.col("unique_id").filter(reported).alias("test_ids"),
+        pl.col("status").filter(reported).alias("test_statuses"),
+    )
+    table = runs.join(grouped, on="run_id", how="inner").sort("started_at", "run_id")
+    # one string object per node id, shared by every run's set: a year of history holds tens
+    # of millions of (run, node) pairs
+    canonical = {uid: uid for uid in estate.project.nodes}
+    intern = canonical.__getitem__
+    out = []
+    for row in table.iter_rows(named=True):
+        out.append(
+            RunSpec(
+                run_id=row["run_id"],
+                job_id=row["job_id"] or "history",
+                at=row["started_at"],
+                selected=frozenset(map(intern, row["unique_id"])),
+                full_refresh=bool(row["full_refresh"]),
+                failing=frozenset(map(intern, row["failing"])),
+                test_status=dict(
+                    zip(map(intern, row["test_ids"]), row["test_statuses"], strict=True)
+                ),
+            )
+        )
+    return out
+
+
+def _cron_runs(project: Project, jobs: list[Job], start: datetime, end: datetime) -> list[RunSpec]:
+    if not jobs:
+        raise ConfigError("a what-if schedule needs at least one job", field="jobs")
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"job names repeat: {names}", field="jobs")
+    out = []
+    for job in jobs:
+        selected = frozenset(project.select(job.select, job.exclude))
+        # croniter's get_next is strictly after its base: start one second early so a tick
+        # exactly at `start` counts
+        ticks = croniter(job.cron, start.replace(microsecond=0) - timedelta(seconds=1))
+        at = ticks.get_next(datetime)
+        while at < start:
+            at = ticks.get_next(datetime)
+        while at < end:
+            at = at.astimezone(UTC)
+            out.append(
+                RunSpec(
+                    run_id=f"{job.name}@{at:%Y-%m-%dT%H:%M}Z",
+                    job_id=job.name,
+                    at=at,
+                    selected=selected,
+                    full_refresh=job.full_refresh,
+                    from_history=False,
+                )
+            )
+            at = ticks.get_next(datetime)
+    return out

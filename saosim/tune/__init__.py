@@ -1,0 +1,1 @@
+"""The tier tuner (Tuner, the ipywidgets TierTuner), sweeps and the demo."""
