@@ -11,7 +11,10 @@ expected and what to do. Internal bugs stay plain ``AssertionError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from pathlib import Path
 
 __all__ = [
     "ArtifactError",
@@ -22,8 +25,11 @@ __all__ = [
     "SaosimWarning",
     "SchemaError",
     "SelectionError",
+    "current_file",
     "join_problems",
+    "reading",
     "require",
+    "yaml_error",
 ]
 
 
@@ -115,3 +121,62 @@ def require(module: str, *, extra: str, feature: str) -> None:
             f"{feature} needs {module}, from saosim's `{extra}` extra: "
             f'pip install -e ".[{extra}]" (or make test, which installs every extra)'
         )
+
+
+_READING: ContextVar[str | None] = ContextVar("saosim_reading", default=None)
+
+
+@contextlib.contextmanager
+def reading(path: str | Path | None) -> Iterator[None]:
+    """Mark ``path`` as the file being read, so an unexpected error can still name it.
+
+    The command line's error handler prints :func:`current_file` with any exception that is
+    not a :class:`SaosimError` (a bug), so the user knows which file triggered it.
+
+    >>> with reading("runs/run_results.json"):
+    ...     current_file()
+    'runs/run_results.json'
+    >>> current_file() is None
+    True
+    """
+    token = _READING.set(None if path is None else str(path))
+    try:
+        yield
+    except BaseException as exc:
+        # remember the innermost file on the exception: the context var is reset below
+        if not hasattr(exc, "saosim_file") and path is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                exc.saosim_file = str(path)  # type: ignore[attr-defined]
+        raise
+    finally:
+        _READING.reset(token)
+
+
+def current_file() -> str | None:
+    """The file :func:`reading` marks as being read now, or ``None``."""
+    return _READING.get()
+
+
+def yaml_error(exc: Exception, path: str | Path | None, *, what: str = "YAML") -> ConfigError:
+    """One-line :class:`ConfigError` for a PyYAML error: ``file:line:column: problem``.
+
+    PyYAML's own message spans several lines (context, problem, a caret under the text);
+    this keeps the problem and where it is.
+
+    >>> import yaml
+    >>> try:
+    ...     yaml.safe_load("a: [1, 2")
+    ... except yaml.YAMLError as exc:
+    ...     print(yaml_error(exc, "s.yml"))
+    s.yml:1:9: is not valid YAML: expected ',' or ']', but got '<stream end>'
+    """
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    problem = " ".join(str(problem).split())
+    where = str(path) if path is not None else "<yaml>"
+    if mark is not None:
+        where = f"{where}:{mark.line + 1}:{mark.column + 1}"
+    error = ConfigError(f"is not valid {what}: {problem}")
+    error.path = where
+    error.args = (error._render(),)
+    return error

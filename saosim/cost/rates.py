@@ -256,8 +256,17 @@ class CostModel:
         return (extra + top_up) * self.usd_per_second + self.per_run_usd
 
 
+#: No rate, fee or number of seconds in a ``rates:`` block is larger (and 10**400 would
+#: overflow float arithmetic).
+_MAX_NUMBER = 1e12
+
+
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (value != value or abs(value) <= _MAX_NUMBER)  # nan is rejected by its callers
+    )
 
 
 def _positive(config: Mapping[str, Any], key: str, default: float) -> float:

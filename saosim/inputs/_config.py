@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 
 from saosim.errors import ArtifactError, ConfigError
-from saosim.project.freshness import Where, parse_duration_s
+from saosim.project.freshness import Where, parse_build_after, parse_duration_s
 
-__all__ = ["build_config", "freshness_fields", "lag_tolerance_seconds"]
+__all__ = ["build_config", "checksum_of", "freshness_fields", "lag_tolerance_seconds"]
 
 # Configs that change what a build writes; tags, docs, meta and grants do not (SAO-SEMANTICS,
 # "fingerprint"). Snapshot keys only matter for snapshots but are harmless elsewhere (null).
@@ -50,6 +50,18 @@ def build_config(config: dict[str, Any]) -> str | None:
     return orjson.dumps(picked, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def checksum_of(entry: dict[str, Any]) -> str | None:
+    """A node's checksum: ``{"name", "checksum"}`` in most entries, a bare hash in unit tests.
+
+    >>> checksum_of({"checksum": {"name": "sha256", "checksum": "ab"}}), checksum_of({})
+    ('ab', None)
+    """
+    checksum = entry.get("checksum")
+    if isinstance(checksum, dict):
+        checksum = checksum.get("checksum")
+    return checksum if isinstance(checksum, str) and checksum else None
+
+
 def lag_tolerance_seconds(value: Any, *, where: str, node_id: str) -> float | None:
     """dbt State's ``lag_tolerance`` in seconds (``None`` when unset).
 
@@ -78,20 +90,31 @@ def freshness_fields(node: dict[str, Any], *, where: str, node_id: str) -> dict[
     freshness = config.get("freshness")
     unrendered = node.get("unrendered_config") or {}
     out["freshness_declared"] = "freshness" in unrendered or bool(freshness)
+    if freshness is not None and not isinstance(freshness, dict):
+        raise ConfigError(
+            f"{freshness!r} must be an object with build_after, or null",
+            path=where,
+            field="config.freshness",
+            node_id=node_id,
+        )
     build_after = freshness.get("build_after") if isinstance(freshness, dict) else None
-    if isinstance(build_after, dict) and build_after.get("count") is not None:
-        count = build_after.get("count")
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise ArtifactError(
-                f"{count!r} is not a whole number",
-                path=where,
-                field="config.freshness.build_after.count",
-                node_id=node_id,
-            )
-        out["build_after_count"] = count
-        out["build_after_period"] = build_after.get("period")
-        out["updates_on"] = build_after.get("updates_on") or "any"
+    # dbt ≥ 1.10 writes {"count": null, "period": null, "updates_on": "any"} for "not set"
+    unset = isinstance(build_after, dict) and build_after.get("count") is None
+    if build_after is not None and not (unset and build_after.get("period") is None):
+        parsed = parse_build_after(
+            build_after, Where(where, node_id, "config.freshness.build_after")
+        )
+        out["build_after_count"] = parsed.count
+        out["build_after_period"] = parsed.period
+        out["updates_on"] = parsed.updates_on
     state = config.get("state")
+    if state is not None and not isinstance(state, dict):
+        raise ConfigError(
+            f"{state!r} must be an object with lag_tolerance / require_fresh_data_from, or null",
+            path=where,
+            field="config.state",
+            node_id=node_id,
+        )
     if isinstance(state, dict):
         out["lag_tolerance_s"] = lag_tolerance_seconds(
             state.get("lag_tolerance"), where=where, node_id=node_id

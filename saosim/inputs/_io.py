@@ -3,6 +3,12 @@
 Every failure is an :class:`~saosim.errors.ArtifactError` that names the file (and, for bad JSON,
 the position), so a user knows which of a hundred downloaded files to look at.
 
+The work is bounded: a file (or what a gzip file decompresses to) larger than
+:data:`MAX_JSON_BYTES` is refused before it is held in memory — gzip is decompressed in
+chunks, so a small ``.json.gz`` that expands to gigabytes stops at the bound — and a file whose
+first non-blank byte is not ``{`` is refused at once. The bound is ``max_bytes=`` or the
+``SAOSIM_MAX_JSON_MB`` environment variable (default 2048 MB).
+
 >>> import tempfile, pathlib
 >>> with tempfile.TemporaryDirectory() as d:
 ...     p = pathlib.Path(d, "m.json")
@@ -13,7 +19,7 @@ the position), so a user knows which of a hundred downloaded files to look at.
 
 from __future__ import annotations
 
-import gzip
+import os
 import re
 import zlib
 from datetime import UTC, datetime
@@ -23,9 +29,24 @@ from typing import Any
 import orjson
 import polars as pl
 
-from saosim.errors import ArtifactError
+from saosim.errors import ArtifactError, reading
 
-__all__ = ["is_json_file", "parse_time", "parse_times", "read_json", "schema_version"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "is_json_file",
+    "max_json_bytes",
+    "parse_time",
+    "parse_times",
+    "read_json",
+    "schema_version",
+]
+
+#: Default bound on the bytes of one JSON artifact (after decompression): 2 GiB.
+MAX_JSON_BYTES = 2048 * 2**20
+_CHUNK = 1 << 20
+_MAX_LEADING_BLANK = 1 << 20
+_BLANK = frozenset(b" \t\r\n")
+_FIRST_BYTE = re.compile(rb"[^ \t\r\n]")
 
 _JSON_SUFFIXES = (".json", ".json.gz")
 # dbt Fusion writes nanoseconds; datetime keeps microseconds, so extra digits are cut, not rounded.
@@ -38,40 +59,137 @@ def is_json_file(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(_JSON_SUFFIXES)
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
+def max_json_bytes() -> int:
+    """The bound on one JSON artifact's size: ``SAOSIM_MAX_JSON_MB`` (in MB) or 2048 MB.
+
+    >>> max_json_bytes() == MAX_JSON_BYTES or "SAOSIM_MAX_JSON_MB" in os.environ
+    True
+    """
+    value = os.environ.get("SAOSIM_MAX_JSON_MB", "").strip()
+    if not value:
+        return MAX_JSON_BYTES
+    try:
+        megabytes = float(value)
+    except ValueError:
+        raise ArtifactError(
+            f"{value!r} is not a number of megabytes", field="SAOSIM_MAX_JSON_MB"
+        ) from None
+    if not 0 < megabytes < 2**40:
+        raise ArtifactError(f"{value!r} must be a positive size", field="SAOSIM_MAX_JSON_MB")
+    return int(megabytes * 2**20)
+
+
+def _too_big(file: Path, bound: int, what: str) -> ArtifactError:
+    return ArtifactError(
+        f"{what} more than {bound / 2**20:,.0f} MB, the bound on one JSON artifact; raise it "
+        "with SAOSIM_MAX_JSON_MB=<megabytes> if the file is real",
+        path=str(file),
+    )
+
+
+def _not_an_object(file: Path, first: bytes) -> ArtifactError:
+    return ArtifactError(
+        f"does not hold a JSON object (it starts with {first[:12]!r}); expected a dbt artifact",
+        path=str(file),
+    )
+
+
+def _check_start(file: Path, buffer: bytearray | bytes, final: bool) -> bool:
+    """True once the first non-blank byte is known to be ``{``; raises when it is not."""
+    match = _FIRST_BYTE.search(buffer)
+    if match is None:
+        if len(buffer) > _MAX_LEADING_BLANK:
+            raise ArtifactError(
+                f"starts with more than {_MAX_LEADING_BLANK:,} blank bytes; not a dbt artifact",
+                path=str(file),
+            )
+        if final:
+            raise ArtifactError("is empty; expected a dbt artifact (a JSON object)", path=str(file))
+        return False
+    if buffer[match.start() : match.start() + 1] != b"{":
+        raise _not_an_object(file, bytes(buffer[match.start() : match.start() + 12]))
+    return True
+
+
+def _gunzip(file: Path, bound: int) -> bytearray:
+    """Decompress a (possibly multi-member) gzip file in chunks, never past ``bound`` bytes."""
+    out = bytearray()
+    started = in_member = False
+    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with file.open("rb") as handle:
+            pending = b""
+            while True:
+                if not pending:
+                    pending = handle.read(_CHUNK)
+                    if not pending:
+                        break
+                in_member = True
+                # at most one chunk of output per step, so the bound holds before memory grows
+                out += decomp.decompress(pending, _CHUNK)
+                pending = decomp.unconsumed_tail
+                if decomp.eof:
+                    # another member may follow (`cat a.gz b.gz`), or zero padding
+                    pending = (decomp.unused_data + pending).lstrip(b"\x00")
+                    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    in_member = False
+                if len(out) > bound:
+                    raise _too_big(file, bound, "decompresses to")
+                if not started:
+                    started = _check_start(file, out, final=False)
+            if in_member:
+                out += decomp.flush()
+                if not decomp.eof:
+                    raise EOFError("the gzip stream ends before its end marker")
+                if len(out) > bound:
+                    raise _too_big(file, bound, "decompresses to")
+    except (EOFError, zlib.error) as exc:
+        raise ArtifactError(
+            f"is a damaged or truncated gzip file ({exc}); download it again", path=str(file)
+        ) from None
+    return out
+
+
+def read_json(path: str | Path, *, max_bytes: int | None = None) -> dict[str, Any]:
     """Read one JSON object from a ``.json`` or gzipped ``.json.gz`` file.
 
+    Args:
+        path: the file (gzip is recognised by its magic bytes, whatever the name).
+        max_bytes: bound on the file's size after decompression (default :func:`max_json_bytes`).
+
     Raises:
-        ArtifactError: the file is missing, empty, truncated, not JSON, or not a JSON object.
+        ArtifactError: the file is missing, empty, larger than the bound, truncated, not JSON,
+            or not a JSON object.
     """
     file = Path(path)
-    if not file.is_file():
-        raise ArtifactError("does not exist or is not a file", path=str(file))
-    raw = file.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
+    bound = max_json_bytes() if max_bytes is None else max_bytes
+    with reading(file):
+        if not file.is_file():
+            raise ArtifactError("does not exist or is not a file", path=str(file))
         try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
+            with file.open("rb") as handle:
+                magic = handle.read(2)
+            size = file.stat().st_size
+            if magic == b"\x1f\x8b":
+                raw: bytes | bytearray = _gunzip(file, bound)
+            elif size > bound:
+                raise _too_big(file, bound, "is")
+            else:
+                raw = file.read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"cannot be read ({exc.strerror or exc})", path=str(file)) from None
+        _check_start(file, raw, final=True)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             raise ArtifactError(
-                f"is a damaged or truncated gzip file ({exc}); download it again",
+                f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+                f"(byte {exc.pos} of {len(raw)}); the file may be truncated",
                 path=str(file),
             ) from None
-    if not raw.strip():
-        raise ArtifactError("is empty; expected a dbt artifact (a JSON object)", path=str(file))
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ArtifactError(
-            f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
-            f"(byte {exc.pos} of {len(raw)}); the file may be truncated",
-            path=str(file),
-        ) from None
-    if not isinstance(data, dict):
-        raise ArtifactError(
-            f"holds a JSON {type(data).__name__}, expected an object with a 'metadata' key",
-            path=str(file),
-        )
-    return data
+        if not isinstance(data, dict):
+            raise _not_an_object(file, bytes(raw[:12]))
+        return data
 
 
 def schema_version(data: dict[str, Any], path: str | Path) -> tuple[str, int]:
@@ -83,7 +201,7 @@ def schema_version(data: dict[str, Any], path: str | Path) -> tuple[str, int]:
     """
     meta = data.get("metadata")
     url = meta.get("dbt_schema_version") if isinstance(meta, dict) else None
-    match = re.search(r"/dbt/([a-z_-]+)/v(\d+)\.json$", url or "")
+    match = re.search(r"/dbt/([a-z_-]+)/v(\d+)\.json$", url) if isinstance(url, str) else None
     if not match:
         raise ArtifactError(
             f"has no recognisable dbt schema version ({url!r}); is it a dbt artifact?",

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from saosim.errors import ArtifactError
-from saosim.inputs._config import build_config
+from saosim.inputs._config import build_config, checksum_of
 from saosim.inputs._io import parse_time, read_json
 from saosim.inputs.manifest import manifest_metadata
 from saosim.inputs.schema import TABLES, validate
@@ -53,8 +53,7 @@ def manifest_versions(
         config = entry.get("config") or {}
         if config.get("enabled") is False:
             continue
-        checksum = entry.get("checksum") or {}
-        versions[uid] = (checksum.get("checksum") or None, build_config(config))
+        versions[uid] = (checksum_of(entry), build_config(config))
     return generated, versions
 
 

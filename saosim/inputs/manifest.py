@@ -1,4 +1,4 @@
-"""dbt ``manifest.json`` (schema v7–v12: dbt-core 1.3 → 1.10+, dbt Fusion 2.0) → ``Project``.
+"""dbt ``manifest.json`` (schema v4–v12: dbt-core 1.0 → 1.10+, dbt Fusion 2.0) → ``Project``.
 
 What becomes a node: every enabled entry of ``nodes``, ``sources``, ``exposures``, ``metrics``,
 ``semantic_models``, ``saved_queries``, ``unit_tests`` and ``functions`` — the resources
@@ -7,6 +7,11 @@ invocation and sit on no DAG edge, and analyses, which a job only compiles. ``di
 entries are not nodes. Edges are ``depends_on.nodes`` (parent → child); edges to macros are
 dropped; an edge to a node the manifest does not have is an
 :class:`~saosim.errors.ArtifactError` naming the child.
+
+Before anything is read, the file is checked against :data:`saosim.inputs._shapes.MANIFEST`
+(the type of every field used), and against plausibility rules: an id that appears in two
+sections, an id whose prefix is not its resource type, a node that depends on itself, a cycle,
+and a ``build_after``/``state`` config dbt would not accept are errors naming the node and field.
 
 >>> from pathlib import Path
 >>> fixture = Path(__file__).parents[2] / "tests" / "fixtures" / "artifacts" / "manifest_v12.json"
@@ -23,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from saosim.errors import ArtifactError, SaosimInputError, join_problems
-from saosim.inputs._config import build_config, freshness_fields
+from saosim.inputs._config import build_config, checksum_of, freshness_fields
 from saosim.inputs._io import read_json, schema_version
+from saosim.inputs._shape import check
+from saosim.inputs._shapes import MANIFEST, MANIFEST_SECTIONS
 from saosim.project.graph import Node, Project
 
 __all__ = [
@@ -35,8 +42,8 @@ __all__ = [
     "read_manifest",
 ]
 
-#: Manifest schema versions saosim reads (v7 = dbt-core 1.3; v12 = dbt-core 1.8+ and Fusion).
-MANIFEST_VERSIONS = range(7, 13)
+#: Manifest schema versions saosim reads (v4 = dbt-core 1.0; v12 = dbt-core 1.8+ and Fusion).
+MANIFEST_VERSIONS = range(4, 13)
 
 #: dbt ``adapter_type`` → sqlglot dialect.
 DIALECTS = {
@@ -65,16 +72,7 @@ DIALECTS = {
     "dremio": "dremio",
 }
 
-_SECTIONS = (
-    "nodes",
-    "sources",
-    "exposures",
-    "metrics",
-    "semantic_models",
-    "saved_queries",
-    "unit_tests",
-    "functions",
-)
+_SECTIONS = MANIFEST_SECTIONS
 # Hooks run around an invocation and sit on no DAG edge; analyses are only compiled, never run
 # by a job. `dbt ls` lists neither by default (dbt-core task/list.py DEFAULT_RESOURCE_VALUES).
 _NOT_NODES = frozenset({"operation", "sql_operation", "rpc", "analysis"})
@@ -91,8 +89,10 @@ def read_manifest(path: str | Path) -> Project:
         The project: nodes as dbt lists them, ``depends_on`` edges, name and sqlglot dialect.
 
     Raises:
-        ArtifactError: unreadable file, a schema version other than v7–v12, a node without a
-            required field, or an edge to a node the manifest does not have.
+        ArtifactError: unreadable file, a schema version other than v4–v12, a value of the wrong
+            type, a node without a required field, an id in two sections, a self-dependency,
+            a cycle, or an edge to a node the manifest does not have.
+        ConfigError: a node's ``freshness.build_after`` or ``state`` config is not valid.
 
     >>> read_manifest("missing.json")
     Traceback (most recent call last):
@@ -103,7 +103,8 @@ def read_manifest(path: str | Path) -> Project:
 
 
 def manifest_metadata(data: dict[str, Any], *, path: str) -> dict[str, Any]:
-    """The checked ``metadata`` block of a manifest (raises on a wrong kind or version)."""
+    """The checked ``metadata`` block of a manifest (raises on a wrong kind or version, or on a
+    value of the wrong type anywhere in the file)."""
     kind, version = schema_version(data, path)
     if kind != "manifest":
         raise ArtifactError(
@@ -114,7 +115,7 @@ def manifest_metadata(data: dict[str, Any], *, path: str) -> dict[str, Any]:
     if version not in MANIFEST_VERSIONS:
         meta = data["metadata"]
         hint = (
-            "re-run `dbt parse` with dbt-core ≥ 1.3 to write a newer manifest"
+            "re-run `dbt parse` with dbt-core ≥ 1.0 to write a newer manifest"
             if version < MANIFEST_VERSIONS.start
             else "this saosim does not know that version yet"
         )
@@ -124,6 +125,7 @@ def manifest_metadata(data: dict[str, Any], *, path: str) -> dict[str, Any]:
             path=path,
             field="metadata.dbt_schema_version",
         )
+    check(data, MANIFEST, path=path, node_sections=frozenset(MANIFEST_SECTIONS))
     return data["metadata"]
 
 
@@ -131,25 +133,29 @@ def project_from_manifest(data: dict[str, Any], *, path: str = "manifest.json") 
     """Build a :class:`Project` from an already parsed manifest (see :func:`read_manifest`).
 
     >>> project_from_manifest({"metadata": {"dbt_schema_version":
-    ...     "https://schemas.getdbt.com/dbt/manifest/v5.json"}}, path="old.json")
+    ...     "https://schemas.getdbt.com/dbt/manifest/v3.json"}}, path="old.json")
     Traceback (most recent call last):
     ...
     saosim.errors.ArtifactError: old.json, field "metadata.dbt_schema_version": manifest schema \
-v5 (dbt ?) is not supported; saosim reads v7–v12: re-run `dbt parse` with dbt-core ≥ 1.3 to \
+v3 (dbt ?) is not supported; saosim reads v4–v12: re-run `dbt parse` with dbt-core ≥ 1.0 to \
 write a newer manifest
     """
     meta = manifest_metadata(data, path=path)
     raw: dict[str, dict[str, Any]] = {}
     skipped: set[str] = set()
+    section_of: dict[str, str] = {}
     for section in _SECTIONS:
         entries = data.get(section) or {}
-        if not isinstance(entries, dict):
-            raise ArtifactError(
-                f"is a {type(entries).__name__}, expected an object", path=path, field=section
-            )
         for uid, entry in entries.items():
-            if not isinstance(entry, dict):
-                raise ArtifactError("is not an object", path=path, field=section, node_id=uid)
+            if uid in section_of:
+                raise ArtifactError(
+                    f"the id is in both {section_of[uid]} and {section}; a dbt id names one "
+                    "resource — the file was edited or merged by hand",
+                    path=path,
+                    field=section,
+                    node_id=uid,
+                )
+            section_of[uid] = section
             if (entry.get("config") or {}).get("enabled") is False:
                 continue
             if entry.get("resource_type") in _NOT_NODES:
@@ -157,6 +163,10 @@ write a newer manifest
                 continue
             raw[uid] = entry
     nodes = [_node(uid, entry, path) for uid, entry in raw.items()]
+    # dbt 1.0 kept a test of a disabled model enabled; its edge goes with the disabled parent
+    disabled = data.get("disabled")
+    if isinstance(disabled, dict):
+        skipped.update(uid for uid in disabled if isinstance(uid, str) and uid not in raw)
     edges = _edges(raw, skipped, path)
     name = meta.get("project_name") or _root_package(raw, meta.get("project_id"))
     adapter = (meta.get("adapter_type") or "").lower()
@@ -205,8 +215,6 @@ def _node(uid: str, entry: dict[str, Any], path: str) -> Node:
     if not isinstance(name, str) or not name:
         raise ArtifactError("has no name", path=path, field="name", node_id=uid)
     config = entry.get("config") or {}
-    checksum = entry.get("checksum")
-    checksum_value = checksum.get("checksum") if isinstance(checksum, dict) else None
     tags = entry.get("tags")
     if isinstance(tags, str):
         tags = [tags]
@@ -223,7 +231,7 @@ def _node(uid: str, entry: dict[str, Any], path: str) -> Node:
         package=entry.get("package_name") or "",
         path=entry.get("original_file_path") or entry.get("path") or "",
         tags=tuple(str(t) for t in tags or ()),
-        checksum=checksum_value or None,
+        checksum=checksum_of(entry),
         language=entry.get("language") or "sql",
         raw_code=_text(entry, "raw_code", "raw_sql"),
         compiled_code=_text(entry, "compiled_code", "compiled_sql"),
@@ -248,7 +256,7 @@ def _edges(raw: dict[str, dict[str, Any]], skipped: set[str], path: str) -> list
         depends_on = entry.get("depends_on") or {}
         parents = (depends_on.get("nodes") or []) if isinstance(depends_on, dict) else []
         for parent in parents:
-            if parent.startswith("macro.") or parent in skipped or parent == child:
+            if parent.startswith("macro.") or parent in skipped:
                 continue
             if parent in raw:
                 edges.append((parent, child))

@@ -13,6 +13,12 @@ Source arrivals come from successive ``sources.json`` files: each time a source'
 (``arrived_at = max_loaded_at``, ``observed_at = snapshotted_at``, ``how = loaded_at_field``).
 The first observation counts too: it is a real landing time.
 
+Every file is checked against its shape (:mod:`saosim.inputs._shapes`) before it is read, and
+against plausibility rules: a negative ``execution_time``, a step that completes before it
+starts, a run whose ``generated_at`` is before its start, and a ``max_loaded_at`` more than
+:data:`CLOCK_SKEW` after the query that observed it (data from the future) are errors naming
+the file, the row and the field.
+
 >>> from pathlib import Path
 >>> fixtures = Path(__file__).parents[2] / "tests" / "fixtures" / "artifacts"
 >>> h = read_runs(fixtures / "runs_tree")
@@ -30,12 +36,15 @@ from typing import Any
 
 import polars as pl
 
-from saosim.errors import ArtifactError, SchemaError
+from saosim.errors import ArtifactError, SchemaError, reading
 from saosim.inputs._io import parse_time, parse_times, read_json, schema_version
+from saosim.inputs._shape import check
+from saosim.inputs._shapes import RUN_RESULTS, SOURCES
 from saosim.inputs.history import History
 from saosim.inputs.schema import TABLES, UTC_TIME, empty, validate
 
 __all__ = [
+    "CLOCK_SKEW",
     "RUN_RESULTS_VERSIONS",
     "SOURCES_VERSIONS",
     "arrivals",
@@ -47,6 +56,10 @@ __all__ = [
 ]
 
 RUN_RESULTS_VERSIONS = range(4, 7)
+#: How far a source's ``max_loaded_at`` may be after the query that saw it (warehouse and dbt
+#: clocks differ a little); more is data from the future — usually a loaded_at_field in a local
+#: zone read as UTC.
+CLOCK_SKEW = timedelta(hours=1)
 SOURCES_VERSIONS = range(3, 4)
 _KINDS = ("run_results", "sources", "manifest")
 _FAILED = frozenset({"error", "fail", "runtime error"})
@@ -102,6 +115,7 @@ def _job_from_folder(file: Path, root: Path) -> str | None:
 
 
 def _check_version(data: dict[str, Any], path: Path, kind: str, versions: range) -> None:
+    """The kind and version, then the type of every field read (the shape of ``kind``)."""
     found, version = schema_version(data, path)
     if found != kind:
         raise ArtifactError(
@@ -116,6 +130,8 @@ def _check_version(data: dict[str, Any], path: Path, kind: str, versions: range)
             path=str(path),
             field="metadata.dbt_schema_version",
         )
+    shape = RUN_RESULTS if kind == "run-results" else SOURCES
+    check(data, shape, path=str(path), row_lists=frozenset({"results"}))
 
 
 def _results(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
@@ -165,6 +181,11 @@ def read_run_results(
 ) -> tuple[dict[str, Any], pl.DataFrame]:
     """One run_results file → (its ``runs`` row as a dict, its canonical ``node_runs`` table)."""
     file = Path(path)
+    with reading(file):
+        return _read_run_results(file, job_id)
+
+
+def _read_run_results(file: Path, job_id: str | None) -> tuple[dict[str, Any], pl.DataFrame]:
     data = read_json(file)
     _check_version(data, file, "run-results", RUN_RESULTS_VERSIONS)
     meta = data["metadata"]
@@ -203,6 +224,12 @@ def read_run_results(
             finished - timedelta(seconds=float(elapsed_total))
             if isinstance(elapsed_total, int | float)
             else finished
+        )
+    if started > finished:
+        raise ArtifactError(
+            f"{finished.isoformat()} is before the run started ({started.isoformat()})",
+            path=str(file),
+            field="metadata.generated_at",
         )
     failed = node_runs.get_column("status").is_in(list(_FAILED)).any()
     run = {
@@ -254,6 +281,17 @@ def _node_runs_frame(run_id: str, columns: dict[str, list[Any]], file: Path) -> 
             "query_id": pl.Series(columns["query_id"], dtype=pl.String),
         }
     ).with_columns(pl.when(pl.col("status") != "").then(pl.col("status")).alias("status"))
+    backwards = frame.get_column("completed_at") < frame.get_column("started_at")
+    if backwards.any():
+        row = int(backwards.arg_true()[0])
+        raise ArtifactError(
+            f"{frame['completed_at'][row].isoformat()} is before started_at "
+            f"{frame['started_at'][row].isoformat()}"
+            + (f" (and {int(backwards.sum()) - 1} more rows)" if backwards.sum() > 1 else ""),
+            path=str(file),
+            field="timing.completed_at",
+            row=row,
+        )
     # Validated file by file so a bad status or a repeated node names the file and its row.
     return validate(frame, "node_runs", path=str(file), row_offset=0)
 
@@ -335,28 +373,50 @@ def read_sources(paths: str | Path | Iterable[str | Path]) -> pl.DataFrame:
     """
     frames = []
     for file, _ in _as_files(paths, "sources"):
-        data = read_json(file)
-        _check_version(data, file, "sources", SOURCES_VERSIONS)
-        results = _results(data, file)
-        ids = pl.Series("unique_id", [r["unique_id"] for r in results], dtype=pl.String)
-        loaded = parse_times(
-            pl.Series([r.get("max_loaded_at") for r in results], dtype=pl.String),
-            path=file,
-            field="results.max_loaded_at",
-        )
-        seen = parse_times(
-            pl.Series([r.get("snapshotted_at") for r in results], dtype=pl.String),
-            path=file,
-            field="results.snapshotted_at",
-        )
-        frames.append(
-            pl.DataFrame({"unique_id": ids, "arrived_at": loaded, "observed_at": seen})
-            # a runtime error: the query returned no max_loaded_at
-            .filter(pl.col("arrived_at").is_not_null())
-        )
+        with reading(file):
+            frames.append(_observations(file))
     if not frames:
         return empty("source_arrivals")
     return arrivals(pl.concat(frames))
+
+
+def _observations(file: Path) -> pl.DataFrame:
+    data = read_json(file)
+    _check_version(data, file, "sources", SOURCES_VERSIONS)
+    results = _results(data, file)
+    ids = pl.Series("unique_id", [r["unique_id"] for r in results], dtype=pl.String)
+    loaded = parse_times(
+        pl.Series([r.get("max_loaded_at") for r in results], dtype=pl.String),
+        path=file,
+        field="results.max_loaded_at",
+    )
+    seen = parse_times(
+        pl.Series([r.get("snapshotted_at") for r in results], dtype=pl.String),
+        path=file,
+        field="results.snapshotted_at",
+    )
+    written = parse_time(
+        data["metadata"].get("generated_at"), path=file, field="metadata.generated_at"
+    )
+    observed = seen if written is None else seen.fill_null(written)
+    future = (loaded - observed) > CLOCK_SKEW
+    if future.any():
+        row = int(future.arg_true()[0])
+        raise ArtifactError(
+            f"{loaded[row].isoformat()} is after the freshness query ran "
+            f"({observed[row].isoformat()}): data from the future. Is the source's "
+            "loaded_at_field in a local time zone? Convert it to UTC in the source's "
+            "loaded_at_field expression"
+            + (f" ({int(future.sum()) - 1} more rows)" if future.sum() > 1 else ""),
+            path=str(file),
+            field="results.max_loaded_at",
+            row=row,
+        )
+    return (
+        pl.DataFrame({"unique_id": ids, "arrived_at": loaded, "observed_at": seen})
+        # a runtime error: the query returned no max_loaded_at
+        .filter(pl.col("arrived_at").is_not_null())
+    )
 
 
 def arrivals(observations: pl.DataFrame) -> pl.DataFrame:

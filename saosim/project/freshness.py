@@ -40,6 +40,11 @@ __all__ = [
 
 #: Seconds per ``build_after`` period (dbt accepts exactly these three).
 PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+#: The longest ``build_after`` window saosim accepts: a year (a longer one never rebuilds in any
+#: history saosim replays, and its arithmetic would overflow the compiled replay).
+MAX_WINDOW_S = 366 * 86400
+#: The longest duration (``lag_tolerance``, ``sla``) saosim accepts: ten years.
+MAX_DURATION_S = 10 * 366 * 86400
 UPDATES_ON = ("any", "all")
 
 
@@ -65,6 +70,12 @@ class BuildAfter:
             raise ConfigError(
                 f"{self.updates_on!r} is not allowed; use any or all",
                 field="build_after.updates_on",
+            )
+        if self.count * PERIOD_SECONDS[self.period] > MAX_WINDOW_S:
+            raise ConfigError(
+                f"{self.count} {self.period}s is more than a year; saosim replays build_after "
+                "windows of at most 366 days",
+                field="build_after.count",
             )
 
     @property
@@ -130,7 +141,7 @@ class FreshnessConfig:
                 try:
                     build_after = BuildAfter(
                         int(node.build_after_count),
-                        node.build_after_period or "hour",
+                        node.build_after_period,  # type: ignore[arg-type]
                         node.updates_on or "any",
                     )
                 except ConfigError as exc:
@@ -211,9 +222,11 @@ def parse_duration_s(value: object, where: Where | None = None) -> float:
     if isinstance(value, bool):
         raise where.error(f"{value!r} is not a duration")
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise where.error(f"{value!r} is not a duration; give a finite number of seconds")
         if value < 0:
             raise where.error(f"{value!r} is negative; a duration is zero or more seconds")
-        return float(value)
+        return _bounded(float(value), value, where)
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - {"count", "period"})
         if unknown:
@@ -227,7 +240,7 @@ def parse_duration_s(value: object, where: Where | None = None) -> float:
             raise where.at("period").error(
                 f"{period!r} is not a period; use second, minute, hour, day or week"
             )
-        return float(count * DURATION_UNITS[str(period)])
+        return _bounded(float(count * DURATION_UNITS[str(period)]), value, where)
     if isinstance(value, str):
         if "{{" in value or "{%" in value:
             raise where.error(
@@ -236,13 +249,20 @@ def parse_duration_s(value: object, where: Where | None = None) -> float:
             )
         match = _DURATION_RE.match(value)
         if match and match.group(2).lower() in DURATION_UNITS:
-            return float(match.group(1)) * DURATION_UNITS[match.group(2).lower()]
+            seconds = float(match.group(1)) * DURATION_UNITS[match.group(2).lower()]
+            return _bounded(seconds, value, where)
         if value.strip().isdigit():
-            return float(value)
+            return _bounded(float(value), value, where)
     raise where.error(
         f"{value!r} is not a duration; use seconds or a number with s, m, h, d or w "
         "(e.g. '45m', '6h', '1d')"
     )
+
+
+def _bounded(seconds: float, value: object, where: Where) -> float:
+    if seconds > MAX_DURATION_S:
+        raise where.error(f"{value!r} is more than ten years; saosim accepts durations up to that")
+    return seconds
 
 
 def parse_build_after(value: object, where: Where | None = None) -> BuildAfter:

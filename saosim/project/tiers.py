@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from saosim.errors import ConfigError, SelectionError
+from saosim.errors import ConfigError, SelectionError, reading, yaml_error
 from saosim.project.freshness import (
     NO_CONFIG,
     FreshnessConfig,
@@ -40,7 +40,18 @@ from saosim.project.freshness import (
 )
 from saosim.project.graph import Project
 
-__all__ = ["DEFAULT_TIER", "Tier", "Tiers", "load_tiers", "tiers_to_dbt_yaml"]
+__all__ = [
+    "DEFAULT_TIER",
+    "MAX_YAML_BYTES",
+    "Tier",
+    "Tiers",
+    "load_tiers",
+    "load_yaml",
+    "tiers_to_dbt_yaml",
+]
+
+#: A settings file (tiers, scenario, rates) larger than this is not one: 10 MB.
+MAX_YAML_BYTES = 10 * 2**20
 
 DEFAULT_TIER = "default"
 _TIER_KEYS = frozenset(
@@ -113,7 +124,11 @@ class Tier:
             sla_s=sla_s,
         )
         exclude = spec.get("exclude")
-        return cls(name, freshness, select, None if exclude is None else str(exclude))
+        if exclude is not None and not (isinstance(exclude, str) and exclude.strip()):
+            raise where.at("exclude").error(
+                f"tier {name!r}: exclude {exclude!r} must be a dbt selector string"
+            )
+        return cls(name, freshness, select, exclude)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,16 +208,45 @@ class Tiers:
         return FreshnessConfig(per_node, NO_CONFIG if default is None else default.freshness)
 
 
+def load_yaml(path: str | Path, *, what: str = "settings") -> object:
+    """Parse a YAML settings file; every failure is one :class:`ConfigError` line.
+
+    Syntax errors give ``file:line:column``; a file over :data:`MAX_YAML_BYTES`, one that is
+    not UTF-8, or one nested too deep to parse (``[[[[…``) is an error naming the file.
+
+    >>> load_yaml("no/such/tiers.yml")
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: no/such/tiers.yml: cannot be read: no such settings file
+    """
+    file = Path(path)
+    with reading(file):
+        if not file.is_file():
+            raise ConfigError(f"cannot be read: no such {what} file", path=str(file))
+        try:
+            if file.stat().st_size > MAX_YAML_BYTES:
+                raise ConfigError(
+                    f"is larger than {MAX_YAML_BYTES // 2**20} MB; not a {what} file",
+                    path=str(file),
+                )
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot be read: {exc.strerror or exc}", path=str(file)) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"is not UTF-8 text (byte {exc.start}); save it as UTF-8", path=str(file)
+            ) from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise yaml_error(exc, file) from None
+        except RecursionError:
+            raise ConfigError(f"is nested too deep to be a {what} file", path=str(file)) from None
+
+
 def load_tiers(path: str | Path) -> Tiers:
     """Read tiers from a YAML file (see :meth:`Tiers.from_dict` for the form)."""
-    file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot be read: {exc}", path=str(file)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"is not valid YAML: {exc}", path=str(file)) from None
-    return Tiers.from_dict(data, path=str(file))
+    return Tiers.from_dict(load_yaml(path, what="tiers"), path=str(path))
 
 
 # -- export as dbt config -------------------------------------------------------------------

@@ -24,20 +24,21 @@ saosim.errors.ConfigError: field "tier": unknown key; use profile, tiers, jobs, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from saosim.core.decision import ProfileOptions, parse_profile
-from saosim.errors import ConfigError
+from saosim.errors import ConfigError, reading
 from saosim.replay.engine import Scenario
+from saosim.replay.scenario_parse import check_cron
 from saosim.replay.timeline import Job
 
 __all__ = ["load_scenario", "scenario_from_dict"]
 
 _KEYS = ("profile", "tiers", "jobs", "rates", "options")
+_MAX_S = 10 * 366 * 86400
 _JOB_KEYS = ("name", "cron", "select", "exclude", "full_refresh")
 
 
@@ -47,14 +48,12 @@ def load_scenario(path: str | Path, name: str | None = None) -> Scenario:
     Raises:
         ConfigError: unreadable YAML, unknown keys, bad values — naming the file and key.
     """
+    from saosim.project.tiers import load_yaml
+
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError("no such scenario file", path=str(file))
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"is not valid YAML ({exc})", path=str(file)) from None
-    return scenario_from_dict(data, name or file.stem, path=str(file))
+    data = load_yaml(file, what="scenario")
+    with reading(file):
+        return scenario_from_dict(data, name or file.stem, path=str(file))
 
 
 def scenario_from_dict(data: Any, name: str, *, path: str | None = None) -> Scenario:
@@ -86,12 +85,14 @@ def scenario_from_dict(data: Any, name: str, *, path: str | None = None) -> Scen
         try:
             cost_model = CostModel.from_config(dict(data["rates"]))
         except ConfigError as exc:
-            raise ConfigError(exc.message, path=path, field=f"rates.{exc.field}") from None
+            field = exc.field or ""
+            field = field if field.startswith("rates") else f"rates.{field}".rstrip(".")
+            raise ConfigError(exc.message, path=path, field=field) from None
     options = ProfileOptions()
     if data.get("options") is not None:
         if not isinstance(data["options"], Mapping):
             raise ConfigError("must be a mapping", path=path, field="options")
-        options = ProfileOptions.from_mapping(data["options"], path=path)
+        options = ProfileOptions.from_mapping(_checked_options(data["options"], path), path=path)
     return Scenario(
         name,
         profile,
@@ -100,6 +101,20 @@ def scenario_from_dict(data: Any, name: str, *, path: str | None = None) -> Scen
         options=options,
         cost_model=cost_model,
     )
+
+
+def _checked_options(values: Mapping[str, Any], path: str | None) -> Mapping[str, Any]:
+    # ProfileOptions checks types; the bounds of a number are checked here (nan, inf, 1e300)
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"{value!r} is not a finite number", path=path, field=f"options.{key}"
+            )
+        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > _MAX_S:
+            raise ConfigError(
+                f"{value!r} is more than ten years of seconds", path=path, field=f"options.{key}"
+            )
+    return values
 
 
 def _jobs(value: Any, path: str | None) -> tuple[Job, ...] | None:
@@ -119,19 +134,27 @@ def _jobs(value: Any, path: str | None) -> tuple[Job, ...] | None:
                 raise ConfigError(
                     f"unknown key; use {', '.join(_JOB_KEYS)}", path=path, field=f"{where}.{key}"
                 )
-        for key in ("name", "cron"):
-            if not isinstance(item.get(key), str) or not item[key].strip():
-                raise ConfigError("is required (a string)", path=path, field=f"{where}.{key}")
-        try:
-            jobs.append(
-                Job(
-                    item["name"],
-                    item["cron"],
-                    item.get("select"),
-                    item.get("exclude"),
-                    bool(item.get("full_refresh", False)),
+        if not isinstance(item.get("name"), str) or not item["name"].strip():
+            raise ConfigError("is required (a string)", path=path, field=f"{where}.name")
+        cron = check_cron(item.get("cron"), path=path, field=f"{where}.cron")
+        selectors = {}
+        for key in ("select", "exclude"):
+            value = item.get(key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(
+                    f"{value!r} must be a dbt selector string such as 'tag:daily'",
+                    path=path,
+                    field=f"{where}.{key}",
                 )
+            selectors[key] = value
+        full_refresh = item.get("full_refresh", False)
+        if not isinstance(full_refresh, bool):
+            raise ConfigError(
+                f"{full_refresh!r} must be true or false (unquoted)",
+                path=path,
+                field=f"{where}.full_refresh",
             )
-        except ConfigError as exc:
-            raise ConfigError(exc.message, path=path, field=f"{where}.cron") from None
+        jobs.append(
+            Job(item["name"], cron, selectors["select"], selectors["exclude"], full_refresh)
+        )
     return tuple(jobs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from saosim.core.decision import Action, ProfileOptions, Reason, parse_profile
@@ -29,7 +29,16 @@ from saosim.project.freshness import (
 )
 from saosim.project.graph import Node, Project
 
-__all__ = ["EVENT_KINDS", "Event", "Expectation", "Job", "code_identity", "parse_document"]
+__all__ = [
+    "EVENT_KINDS",
+    "MAX_WINDOW",
+    "Event",
+    "Expectation",
+    "Job",
+    "check_cron",
+    "code_identity",
+    "parse_document",
+]
 
 EVENT_KINDS = ("arrival", "code_change", "failure", "table_dropped", "in_flight")
 _TOP = {
@@ -48,6 +57,52 @@ _PROJECT = {"name", "dialect", "defaults", "sources", "models", "seeds", "snapsh
 _NODE = {"name", "parents", "materialized", "language", "freshness", "state", "tests", "tags"}
 _NODE_EXTRA = {"sql", "description"}
 _KIND = {"models": "model", "seeds": "seed", "snapshots": "snapshot"}
+#: The longest replay window a scenario may ask for.
+MAX_WINDOW = timedelta(days=10 * 366)
+
+
+def check_cron(cron: object, *, path: str | None, field: str) -> str:
+    """A five-field cron schedule (or an ``@hourly``-style alias) that fires at least once.
+
+    ``0 0 30 2 *`` is valid cron that never fires; a six-field cron fires every second. Both
+    are errors here, naming the file and the field, rather than a hang or a crash later.
+
+    >>> check_cron("0 6 * * *", path=None, field="jobs[0].cron")
+    '0 6 * * *'
+    >>> check_cron("0 0 30 2 *", path="s.yml", field="jobs[0].cron")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: s.yml, field "jobs[0].cron": '0 0 30 2 *' never fires ...
+    """
+    from croniter import croniter
+
+    if not isinstance(cron, str) or not cron.strip():
+        raise ConfigError(
+            f"{cron!r} must be a cron schedule such as '0 * * * *'", path=path, field=field
+        )
+    text = cron.strip()
+    alias = text.startswith("@") and len(text.split()) == 1
+    if not alias and len(text.split()) != 5:
+        raise ConfigError(
+            f"{cron!r} is not a cron schedule of five fields (it has {len(text.split())}); "
+            "give the five of standard cron "
+            "(minute hour day month weekday), e.g. '0 * * * *'",
+            path=path,
+            field=field,
+        )
+    if not croniter.is_valid(text):
+        raise ConfigError(
+            f"{cron!r} is not a cron expression like '0 * * * *'", path=path, field=field
+        )
+    try:
+        croniter(text, datetime(2001, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except Exception:  # croniter's CroniterBadDateError and friends: no such date
+        raise ConfigError(
+            f"{cron!r} never fires (no such date); check the day and month fields",
+            path=path,
+            field=field,
+        ) from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -145,8 +200,6 @@ class _Reader:
             raise self.error(where, f"{value!r} is not a time")
         if value.tzinfo is None or value.utcoffset() is None:
             raise self.error(where, f"{value.isoformat()} has no time zone; add Z or an offset")
-        from datetime import UTC
-
         return value.astimezone(UTC)
 
     def boolean(self, value: object, where: str) -> bool:
@@ -298,11 +351,7 @@ def parse_document(data: object, *, path: str | None = None) -> dict[str, Any]:
     for i, job in enumerate(r.seq(doc.get("jobs"), "jobs")):
         where = f"jobs[{i}]"
         m = r.mapping(job, where, {"name", "cron", "select", "exclude", "full_refresh", "profile"})
-        cron = r.text(m.get("cron"), f"{where}.cron")
-        from croniter import croniter
-
-        if not croniter.is_valid(cron):
-            raise r.error(f"{where}.cron", f"{cron!r} is not a cron expression like '0 * * * *'")
+        cron = check_cron(m.get("cron"), path=path, field=f"{where}.cron")
         job_profile = None
         if m.get("profile") is not None:
             job_profile = parse_profile(m["profile"]).value
@@ -310,8 +359,8 @@ def parse_document(data: object, *, path: str | None = None) -> dict[str, Any]:
             Job(
                 r.text(m.get("name", f"job{i + 1}"), f"{where}.name"),
                 cron,
-                None if m.get("select") is None else str(m["select"]),
-                None if m.get("exclude") is None else str(m["exclude"]),
+                None if m.get("select") is None else r.text(m["select"], f"{where}.select"),
+                None if m.get("exclude") is None else r.text(m["exclude"], f"{where}.exclude"),
                 r.boolean(m.get("full_refresh", False), f"{where}.full_refresh"),
                 job_profile,
             )
@@ -331,6 +380,8 @@ def parse_document(data: object, *, path: str | None = None) -> dict[str, Any]:
     end = r.time(window.get("end"), "window.end")
     if end <= start:
         raise r.error("window.end", "must be after window.start")
+    if end - start > MAX_WINDOW:
+        raise r.error("window.end", f"{end - start} is more than ten years after window.start")
 
     initial: dict[str, dict[str, object]] = {}
     raw_initial = r.mapping(doc.get("initial_state") or {}, "initial_state")

@@ -65,11 +65,11 @@ def test_ingest_writes_an_estate_that_info_reads_back(tmp_path: Path) -> None:
 
 
 def test_input_errors_print_one_line_and_exit_2() -> None:
-    result = runner.invoke(app, ["info", str(FIXTURES / "broken" / "manifest_v6.json")])
+    result = runner.invoke(app, ["info", str(FIXTURES / "broken" / "manifest_unknown_parent.json")])
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1
-    assert lines[0].startswith("error:") and "manifest schema v6" in lines[0]
+    assert lines[0].startswith("error:") and "model.shop.stg_refunds" in lines[0]
     assert "Traceback" not in result.output
 
 

@@ -29,7 +29,7 @@ def test_reads_plain_and_gzipped_json_alike(tmp_path: Path) -> None:
         ("truncated_manifest.json", r"not valid JSON: .* at line \d+, column \d+ \(byte \d+ of"),
         ("truncated_manifest.json.gz", "damaged or truncated gzip"),
         ("empty.json", "is empty"),
-        ("not_an_object.json", "holds a JSON list, expected an object"),
+        ("not_an_object.json", "does not hold a JSON object"),
     ],
 )
 def test_broken_files_are_rejected_with_their_name(name: str, expected: str) -> None:

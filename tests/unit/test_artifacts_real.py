@@ -1,4 +1,4 @@
-"""Every real manifest (v7+), run_results (v4+) and sources (v3) in ../shared/real-artifacts.
+"""Every real manifest (v4+), run_results (v4+) and sources (v3) in ../shared/real-artifacts.
 
 Node and edge counts are computed here straight from the raw JSON (and checked against
 ``parent_map``), independently of the reader.
@@ -64,8 +64,8 @@ def _by_version(kind: str, keep) -> list[Path]:
     return [p for p, s in _KNOWN.items() if s and s[0] == kind and keep(s[1])]
 
 
-MANIFESTS = _by_version("manifest", lambda v: v >= 7)
-OLD_MANIFESTS = _by_version("manifest", lambda v: v < 7)
+MANIFESTS = _by_version("manifest", lambda v: v >= 4)
+OLD_MANIFESTS = _by_version("manifest", lambda v: v < 4)
 RUN_RESULTS = _by_version("run-results", lambda v: v >= 4)
 OLD_RUN_RESULTS = _by_version("run-results", lambda v: v < 4)
 SOURCES = _by_version("sources", lambda v: v == 3)
@@ -84,7 +84,9 @@ def _slow_if_big(paths: list[Path]) -> list:
 
 def test_the_real_artifacts_are_there_or_the_suite_says_why() -> None:
     _skip_without_real_files()
-    assert len(MANIFESTS) >= 20 and len(OLD_MANIFESTS) >= 10
+    assert len(MANIFESTS) >= 35 and len(OLD_MANIFESTS) >= 3
+    # dbt 1.0–1.2 (v4–v6): several projects' committed manifests and the parser's fixtures
+    assert len([p for p in MANIFESTS if _KNOWN[p][1] in (4, 5, 6)]) >= 15
     assert len(RUN_RESULTS) >= 10 and SOURCES
 
 
@@ -128,8 +130,8 @@ def test_manifest_parses_with_counts_from_the_raw_json(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", OLD_MANIFESTS, ids=_ids(OLD_MANIFESTS))
-def test_manifests_before_v7_are_rejected_with_a_version_error(path: Path) -> None:
-    with pytest.raises(ArtifactError, match=r"manifest schema v[1-6] .* is not supported") as info:
+def test_manifests_before_v4_are_rejected_with_a_version_error(path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"manifest schema v[1-3] .* is not supported") as info:
         read_manifest(path)
     assert info.value.field == "metadata.dbt_schema_version"
 

@@ -168,8 +168,8 @@ def test_unknown_status_is_a_schema_error_naming_file_and_row(tmp_path: Path) ->
         ),
         (lambda d: d["metadata"].pop("invocation_id"), "is missing", "metadata.invocation_id"),
         (lambda d: d["metadata"].pop("generated_at"), "is missing", "metadata.generated_at"),
-        (lambda d: d.pop("results"), "no 'results' list", "results"),
-        (lambda d: d["results"][1].pop("unique_id"), "no unique_id", "results.unique_id"),
+        (lambda d: d.pop("results"), "is missing", "results"),
+        (lambda d: d["results"][1].pop("unique_id"), "is missing", "results.unique_id"),
     ],
 )
 def test_missing_fields_and_wrong_versions(tmp_path: Path, mutate, message, field) -> None:
