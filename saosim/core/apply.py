@@ -2,7 +2,8 @@
 
 Only a successful build sets a node's ``built_at``, fingerprint and ``seen_versions``
 (SAO-SEMANTICS "A reuse does not touch N's state"); a failed build leaves the node as it was;
-a data test that ran records its own run and flags the nodes it tests when it failed.
+a data test that ran records its own run and flags the nodes it tests when it failed. The
+transition itself is :func:`saosim.core.transition.snapshots`, the one the compiled replay runs.
 
 >>> from datetime import datetime, timezone
 >>> from saosim.project.graph import Project
@@ -22,8 +23,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from saosim.core import codes
 from saosim.core.decision import Action, Profile
 from saosim.core.state import NodeState, State
+from saosim.core.transition import Snapshots, snapshots
 from saosim.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["apply_plan"]
 
 _BUILD_OK = frozenset({"success", "pass"})
-_TEST_FAILED = frozenset({"fail", "error"})
+_TEST_STATUS = {"pass": codes.S_PASS, "fail": codes.S_FAIL, "error": codes.S_ERROR}
 
 
 def apply_plan(
@@ -41,14 +46,11 @@ def apply_plan(
     finished_at: datetime | Mapping[str, datetime],
 ) -> State:
     """The state after ``plan`` ran with ``outcome`` (see :meth:`Plan.apply`)."""
+    from saosim.core.planner import from_us, to_us
+
     inputs = plan._inputs
     if inputs is None:
         raise ValueError("this plan carries no inputs; make it with saosim.core.planner.plan")
-    infos = inputs.compiled.infos
-    sources = inputs.compiled.sources
-    old = inputs.state.nodes
-    sv = inputs.source_versions
-    fps = inputs.fingerprints
     outcome = outcome or {}
     one_time = finished_at if isinstance(finished_at, datetime) else None
     if one_time is not None and one_time.tzinfo is None:
@@ -64,67 +66,68 @@ def apply_plan(
                 "no finish time for a node that ran", field="finished_at", node_id=uid
             ) from None
 
-    ok: dict[str, datetime] = {}
-    tests: list[tuple[str, str]] = []
+    project, graph = inputs.project, inputs.graph
+    order, pos = project.order, project.position
+    n = len(order)
+    act = np.full(n, -1, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int64)
+    fin_t = np.zeros(n, dtype=np.int64)
+    ran: list[int] = []
     for d in plan.decisions:
         uid = d.node_id
+        i = pos[uid]
         if d.action is Action.BUILD:
-            status = outcome.get(uid) or ("error" if uid in plan.failing else "success")
-            if status in _BUILD_OK:
-                ok[uid] = fin(uid)
+            value = outcome.get(uid) or ("error" if uid in plan.failing else "success")
+            ok = value in _BUILD_OK
+            status[i] = codes.S_SUCCESS if ok else codes.S_ERROR
+            if ok:
+                fin_t[i] = to_us(fin(uid))
         elif d.action is Action.RUN:
-            status = outcome.get(uid) or ("fail" if uid in plan.failing else "pass")
-            if status != "skipped":
-                tests.append((uid, status))
-    if not ok and not tests:
+            value = outcome.get(uid) or ("fail" if uid in plan.failing else "pass")
+            if value == "skipped":
+                continue
+            status[i] = _TEST_STATUS.get(value, codes.S_PASS)
+            fin_t[i] = to_us(fin(uid))
+        else:
+            continue
+        act[i] = codes.BUILD if d.action is Action.BUILD else codes.RUN
+        ran.append(i)
+    if not any(act[i] == codes.RUN or status[i] == codes.S_SUCCESS for i in ran):
         return inputs.state
-
-    looks_through_views = plan.profile is Profile.DBT_STATE
-    memo: dict[str, datetime | None] = {}
-
-    def dv_after(p: str) -> datetime | None:
-        if p in ok:
-            return ok[p]
-        if p in sources:
-            return sv.get(p)
-        if p in memo:
-            return memo[p]
-        ns = old.get(p)
-        value = None if ns is None else ns.data_version
-        if ns is not None and looks_through_views and infos[p].materialization == "view":
-            # dbt_state: a reused view's data version is the latest of its parents'
-            value = ns.built_at
-            for q in infos[p].parents:
-                v = dv_after(q)
-                if v is not None and v > value:
-                    value = v
-        memo[p] = value
-        return value
-
-    def seen_of(uid: str) -> dict[str, datetime]:
-        seen = {}
-        for p in infos[uid].parents:
-            v = dv_after(p)
-            if v is not None:
-                seen[p] = v
-        return seen
-
-    def fingerprint(uid: str) -> str | None:
-        default = infos[uid].fingerprint
-        return default if fps is None else fps.get(uid, default)
-
+    nodes = np.asarray(ran, dtype=np.int64)
+    snap = Snapshots(
+        np.full(n, -1, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.bool_),
+        np.full(len(graph.eidx), codes.NONE, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+    )
+    scratch = [np.full(n, -1, dtype=np.int64) if k % 2 == 0 else np.zeros(n, dtype=np.int64)
+               for k in range(4)]  # fmt: skip
+    count = snapshots(0, nodes, act, status, np.zeros(n, dtype=np.int64), fin_t,
+                      plan.profile is Profile.DBT_STATE, graph, inputs.states, *scratch,
+                      np.zeros(n + 1, dtype=np.int64), snap)  # fmt: skip
+    old = inputs.state.nodes
     new = dict(old)
-    for uid, at in ok.items():
-        seen = seen_of(uid)
-        data_version = at
-        if looks_through_views and infos[uid].materialization == "view" and seen:
-            data_version = max(at, *seen.values())
-        new[uid] = NodeState(at, fingerprint(uid), seen, data_version)
-    for uid, status in tests:
-        at = fin(uid)
-        new[uid] = NodeState(at, fingerprint(uid), seen_of(uid), at)
-        if status in _TEST_FAILED and (infos[uid].severity or "error").lower() != "warn":
-            for p in infos[uid].parents:
-                if p in new and p not in sources:
-                    new[p] = replace(new[p], tests_failed=True)
+    for k in range(count):
+        x = int(snap.nodes[k])
+        uid = order[x]
+        if not (act[x] == codes.RUN or status[x] == codes.S_SUCCESS):
+            # only flagged by a failed test: its last build stands
+            new[uid] = replace(new[uid], tests_failed=True)
+            continue
+        seen = {
+            order[graph.eidx[e]]: from_us(snap.seen[e])
+            for e in range(graph.eptr[x], graph.eptr[x + 1])
+            if snap.seen[e] != codes.NONE
+        }
+        new[uid] = NodeState(
+            from_us(snap.built[x]),
+            inputs.current_fingerprints.get(uid),
+            seen,
+            from_us(snap.dv[x]),
+            tests_failed=bool(snap.tf[x]),
+        )
     return State(new)

@@ -3,7 +3,7 @@
 Enum values are the strings that appear in decision logs and reports, one spelling everywhere
 (``SAO-SEMANTICS.md``). :mod:`saosim.core.planner` re-exports every name here.
 
->>> d = Decision("model.p.fct", Action.REUSE, Reason.WITHIN_BUILD_AFTER, detail="build_after=6h")
+>>> d = Decision("model.p.fct", Action.REUSE, Reason.WITHIN_BUILD_AFTER, window_s=21600.0)
 >>> (d.action, d.reason)
 (<Action.REUSE: 'reuse'>, <Reason.WITHIN_BUILD_AFTER: 'within_build_after'>)
 >>> ProfileOptions(lag_mode="data_advance").lag_mode
@@ -20,7 +20,16 @@ from typing import Literal
 
 from saosim.errors import ConfigError
 
-__all__ = ["Action", "Decision", "Profile", "ProfileOptions", "Reason", "parse_profile"]
+__all__ = [
+    "Action",
+    "Decision",
+    "Profile",
+    "ProfileOptions",
+    "Reason",
+    "Tolerance",
+    "format_duration",
+    "parse_profile",
+]
 
 
 class Profile(StrEnum):
@@ -156,13 +165,50 @@ def parse_profile(value: Profile | str) -> Profile:
         raise ConfigError(f"{value!r} is not a profile; use {names}", field="profile") from None
 
 
+def format_duration(seconds: float) -> str:
+    """A short human duration.
+
+    >>> format_duration(21600), format_duration(2700), format_duration(5400), format_duration(90061)
+    ('6h', '45m', '1h30m', '1d1h1m1s')
+    """
+    total = round(seconds)
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if unit == "w" and total % size:
+            continue
+        n, total = divmod(total, size)
+        if n:
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """dbt_state's tolerance test as it was applied: seconds, where the value came from
+    (``lag_tolerance``, ``build_after`` or ``project default``) and the ``lag_mode``."""
+
+    seconds: float
+    source: str
+    lag_mode: str
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the planner decided for one node at one run, and the evidence for it.
 
-    ``fresh_parents`` are the parents whose new data (or build in this run) counted;
-    ``window_ends_at`` is when a ``within_build_after``/``within_lag_tolerance`` reuse stops
-    holding; ``detail`` names the option values that produced the decision.
+    Evidence is typed: ``fresh_parents`` (the parents whose new data, or build in this run,
+    counted), ``window_ends_at`` (when a ``within_build_after``/``within_lag_tolerance`` reuse
+    stops holding), ``built_at`` (the last successful build the rules compared with),
+    ``window_s``/``updates_on``/``inherited_from`` (the ``build_after`` in force),
+    ``failed_parents``, ``changed_upstream`` (dbt_state), ``no_metadata`` (fresh sources
+    without arrival data), ``code_changed``, ``tolerance`` (dbt_state), ``option`` (the option
+    value that decided) and ``always_builds`` (what a profile always builds). :attr:`detail`
+    is a short text made from them, for logs.
+
+    >>> Decision("model.p.a", Action.REUSE, Reason.WITHIN_BUILD_AFTER, window_s=21600).detail
+    'build_after=6h, updates_on=any'
     """
 
     node_id: str
@@ -170,4 +216,65 @@ class Decision:
     reason: Reason
     fresh_parents: tuple[str, ...] = ()
     window_ends_at: datetime | None = None
-    detail: str = ""
+    built_at: datetime | None = None
+    window_s: float = 0.0
+    updates_on: str = "any"
+    inherited_from: str | None = None
+    failed_parents: tuple[str, ...] = ()
+    changed_upstream: tuple[str, ...] = ()
+    no_metadata: tuple[str, ...] = ()
+    code_changed: bool = False
+    tolerance: Tolerance | None = None
+    option: str | None = None
+    always_builds: str | None = None
+    #: dbt_state: a view reused while its logic is unchanged (new data flows through it)
+    view_passthrough: bool = False
+
+    @property
+    def detail(self) -> str:
+        """The option values and settings that produced this decision, as one line."""
+        r = self.reason
+        if r is Reason.UPSTREAM_FAILED:
+            return f"failed: {', '.join(self.failed_parents)}"
+        if r is Reason.IN_FLIGHT_ELSEWHERE:
+            return "another job is building it; re-evaluate when that build ends"
+        if r is Reason.ALWAYS_BUILDS:
+            return self.always_builds or ""
+        if r is Reason.UPSTREAM_CODE_CHANGED:
+            return f"changed upstream: {', '.join(self.changed_upstream)}"
+        if self.option is not None:
+            return self.option
+        if self.view_passthrough:
+            return "dbt_state: a view's logic is unchanged, new data flows through it"
+        news = ""
+        if self.no_metadata:
+            news = f"no_metadata_source=always_fresh: {', '.join(self.no_metadata)}"
+        if self.tolerance is not None:
+            tol = self.tolerance
+            text = (
+                f"lag_mode={tol.lag_mode}, lag_tolerance={format_duration(tol.seconds)} "
+                f"({tol.source})"
+            )
+            return _join(text, news if self.action is Action.REUSE else "")
+        window = ""
+        if r in (Reason.WAITING_FOR_ALL_UPSTREAMS, Reason.WITHIN_BUILD_AFTER) or (
+            self.window_s and r in (Reason.CODE_CHANGED, Reason.NEW_UPSTREAM_DATA)
+        ):
+            window = self.window_text
+        if r is Reason.WITHIN_BUILD_AFTER and self.code_changed:
+            window += ", code_change_overrides_window=False"
+        return _join(window, news)
+
+    @property
+    def window_text(self) -> str:
+        """The ``build_after`` in force, e.g. ``build_after=6h, updates_on=all``."""
+        if self.window_s == 0:
+            return "build_after=none"
+        text = f"build_after={format_duration(self.window_s)}, updates_on={self.updates_on}"
+        if self.inherited_from:
+            text += f" (inherited from {self.inherited_from})"
+        return text
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

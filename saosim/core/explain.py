@@ -24,8 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from saosim.core.decision import Decision, Reason
-from saosim.core.rules import format_duration
+from saosim.core.decision import Decision, Reason, format_duration
 
 if TYPE_CHECKING:
     from saosim.core.planner import Plan
@@ -60,7 +59,7 @@ def explain_decision(plan: Plan, d: Decision) -> str:
         for p in parents:
             if p in built_now:
                 parts.append(f"{label(p)} was built in this run")
-            elif p in inputs.compiled.sources:
+            elif p in inputs.index.sources:
                 v = inputs.source_versions.get(p)
                 if v is None:
                     parts.append(f"{label(p)} has no arrival data (counted as new)")
@@ -78,13 +77,13 @@ def explain_decision(plan: Plan, d: Decision) -> str:
     news = parent_news(d.fresh_parents)
     r = d.reason
     if r is Reason.WITHIN_BUILD_AFTER:
-        window = d.detail.split(",")[0].removeprefix("build_after=")
+        window = format_duration(d.window_s)
         until = f" (until {_when(d.window_ends_at, at)})" if d.window_ends_at else ""
         text = f"reused: {built_ago}, build_after {window} not yet passed{until}"
         news = parent_news(d.fresh_parents, " since")
         if news:
             text += f"; {news}"
-        if "code_change_overrides_window=False" in d.detail:
+        if d.code_changed:
             text += "; its code changed too, held back by the window"
         return text
     if r is Reason.WITHIN_LAG_TOLERANCE:
@@ -93,19 +92,19 @@ def explain_decision(plan: Plan, d: Decision) -> str:
         news = parent_news(d.fresh_parents, " since")
         return text + (f"; {news}" if news else "")
     if r is Reason.NO_NEW_DATA:
-        if d.detail:
+        if d.view_passthrough:
             return f"reused: {d.detail}" + (f"; {news}" if news else "")
         stamp = f" ({_when(ns.built_at, at)})" if ns is not None else ""
         return f"reused: nothing changed since its last build {_ago_text(ns, at)}{stamp}"
     if r is Reason.WAITING_FOR_ALL_UPSTREAMS:
         waiting = [
-            label(p) for p in inputs.compiled.infos[d.node_id].parents if p not in d.fresh_parents
+            label(p) for p in inputs.index.infos[d.node_id].parents if p not in d.fresh_parents
         ]
         text = "reused: updates_on all waits for every parent; "
         text += f"no new data yet in {', '.join(waiting)}"
         return text + (f"; {news}" if news else "")
     if r is Reason.UPSTREAM_FAILED:
-        failed = d.detail.removeprefix("failed: ")
+        failed = ", ".join(d.failed_parents)
         return f"skipped: an upstream node failed or was skipped in this run ({failed})"
     if r is Reason.EPHEMERAL:
         return "no-op: ephemeral, inlined into its children"

@@ -26,17 +26,33 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from weakref import WeakKeyDictionary
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
-from saosim.core.decision import Action, Decision, Profile, ProfileOptions, Reason, parse_profile
-from saosim.core.rules import PROFILE_FINISH, PROFILE_RULES, PROFILE_TEST_RULES, Facts, RunContext
+from saosim.core import codes
+from saosim.core.arrays import (
+    BUILTIN_MATERIALIZATIONS,
+    ProjectIndex,
+    graph_arrays,
+    project_index,
+)
+from saosim.core.decision import (
+    Action,
+    Decision,
+    Profile,
+    ProfileOptions,
+    Reason,
+    Tolerance,
+    parse_profile,
+)
+from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, Graph, NodeStates, Options, RunMarks
+from saosim.core.run_pass import decide_run
 from saosim.core.state import NodeState, State
 from saosim.errors import ConfigError, SaosimWarning
 from saosim.project.freshness import FreshnessConfig
-from saosim.project.graph import BUILDABLE, Project
+from saosim.project.graph import Project
 
 __all__ = [
     "Action",
@@ -47,140 +63,49 @@ __all__ = [
     "ProfileOptions",
     "Reason",
     "State",
+    "options_record",
     "plan",
 ]
 
-_DATA_PARENTS = BUILDABLE | {"source"}
-_FAILED_STATUSES = frozenset({"fail", "error"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_ACTIONS = tuple(Action(a) for a in codes.ACTIONS)
+_REASONS = tuple(Reason(r) for r in codes.REASONS)
+#: reasons whose evidence names the parents with new data
+_WITH_FRESH = frozenset(
+    {
+        Reason.WAITING_FOR_ALL_UPSTREAMS,
+        Reason.CODE_CHANGED,
+        Reason.WITHIN_BUILD_AFTER,
+        Reason.NEW_UPSTREAM_DATA,
+        Reason.UPSTREAM_CODE_CHANGED,
+        Reason.WITHIN_LAG_TOLERANCE,
+        Reason.NO_NEW_DATA,
+        Reason.TESTED_NODE_BUILT,
+    }
+)
 
 
-@dataclass(frozen=True, slots=True)
-class _Info:
-    uid: str
-    name: str
-    resource_type: str
-    materialization: str | None
-    language: str
-    #: direct data parents, sorted, with ephemeral parents replaced by their own parents
-    parents: tuple[str, ...]
-    fingerprint: str | None
-    severity: str | None
-    #: direct data parents as dbt lists them (dbt-orchestra does not look through ephemerals)
-    direct: tuple[str, ...] = ()
-    ephemeral: bool = False
-    #: a model from another dbt package with no parents (dbt-orchestra always builds those)
-    foreign_root: bool = False
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch of a UTC-aware time."""
+    return (value - _EPOCH) // _US
 
 
-class _Compiled:
-    """What the planner precomputes once per project (kept while the project lives)."""
-
-    def __init__(self, project: Project) -> None:
-        nodes = project.nodes
-        self.sources = frozenset(u for u, n in nodes.items() if n.resource_type == "source")
-        infos: dict[str, _Info] = {}
-        effective: dict[str, tuple[str, ...]] = {}
-        order: list[str] = []
-        for uid in project.order:
-            node = nodes[uid]
-            if not (node.is_buildable or node.is_test):
-                continue
-            parents: set[str] = set()
-            direct = []
-            for p in project.parents(uid):
-                kind = nodes[p].resource_type
-                if kind not in _DATA_PARENTS:
-                    continue
-                direct.append(p)
-                # SAO rule 7: an ephemeral parent is replaced by its own parents
-                parents.update(effective[p] if nodes[p].is_ephemeral else (p,))
-            effective[uid] = tuple(sorted(parents))
-            infos[uid] = _Info(
-                uid,
-                node.name,
-                node.resource_type,
-                node.materialization,
-                node.language or "sql",
-                effective[uid],
-                node.fingerprint if node.fingerprint is not None else node.checksum,
-                node.severity,
-                tuple(direct),
-                node.is_ephemeral,
-                node.resource_type == "model"
-                and node.package not in ("", project.name)
-                and not project.parents(uid),
-            )
-            order.append(uid)
-        self.infos = infos
-        self.order = tuple(order)
-        self.buildable_children = {
-            u: tuple(c for c in project.children(u) if nodes[c].is_buildable)
-            for u in order
-            if nodes[u].is_buildable
-        }
-        self.tests_by_parent: dict[str, list[str]] = {}
-        for u in order:
-            if nodes[u].is_test:
-                for p in project.parents(u):
-                    self.tests_by_parent.setdefault(p, []).append(u)
-        self._default_freshness: FreshnessConfig | None = None
-        self._windows: tuple[object, dict[str, tuple[float, str | None]]] | None = None
-
-    def default_freshness(self, project: Project) -> FreshnessConfig:
-        if self._default_freshness is None:
-            self._default_freshness = FreshnessConfig.from_project(project)
-        return self._default_freshness
-
-    def orchestra_windows(self, cfg: FreshnessConfig) -> dict[str, tuple[float, str | None]]:
-        """Window per node after dbt-orchestra's inheritance: a node without ``build_after``
-        takes the smallest of its children's, only when every child is a model that has one."""
-        if self._windows is not None and self._windows[0] is cfg:
-            return self._windows[1]
-        out: dict[str, tuple[float, str | None]] = {}
-        for uid in reversed(self.order):
-            if uid not in self.buildable_children:
-                continue
-            own = cfg.for_node(uid).build_after
-            if own is not None:
-                out[uid] = (float(own.window_s), None)
-                continue
-            children = self.buildable_children[uid]
-            windows = [out[c][0] for c in children if out.get(c, (0.0,))[0] > 0]
-            if children and len(windows) == len(children):
-                smallest = min(windows)
-                src = next(c for c in children if out[c][0] == smallest)
-                out[uid] = (smallest, src)
-        self._windows = (cfg, out)
-        return out
-
-    def selected(
-        self, project: Project, select: str | Collection[str] | None, exclude: str | None
-    ) -> tuple[str, ...]:
-        if select is not None and not isinstance(select, str):
-            # an already-resolved selection (the simulator replays the exact nodes a run ran)
-            chosen_ids = select if isinstance(select, (set, frozenset)) else frozenset(select)
-            excluded_ids = project.select(exclude) if exclude and exclude.strip() else frozenset()
-            return tuple(u for u in self.order if u in chosen_ids and u not in excluded_ids)
-        if not (select and select.strip() not in ("", "*")) and not (exclude and exclude.strip()):
-            return self.order
-        chosen = set(project.select(select, exclude))
-        excluded = project.select(exclude) if exclude and exclude.strip() else frozenset()
-        # dbt's eager indirect selection: a test comes with any node it tests
-        for parent in list(chosen):
-            for test in self.tests_by_parent.get(parent, ()):
-                if test not in excluded:
-                    chosen.add(test)
-        return tuple(u for u in self.order if u in chosen)
+def from_us(value: int) -> datetime:
+    """The UTC time of microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
-_CACHE: WeakKeyDictionary[Project, _Compiled] = WeakKeyDictionary()
-
-
-def _compiled(project: Project) -> _Compiled:
-    comp = _CACHE.get(project)
-    if comp is None:
-        comp = _CACHE[project] = _Compiled(project)
-    return comp
+def options_record(profile: Profile, options: ProfileOptions) -> Options:
+    """A profile and its options as the compiled rules read them."""
+    return Options(
+        codes.PROFILES.index(profile.value),
+        codes.LAG_MODES.index(options.lag_mode),
+        options.code_change_overrides_window,
+        options.no_metadata_source == "always_fresh",
+        options.seed_state_orchestration,
+        options.verify_relations_exist,
+    )
 
 
 def _warn_no_metadata(source_ids: set[str], profile: Profile) -> None:
@@ -212,7 +137,11 @@ class _Inputs:
     state: State
     source_versions: Mapping[str, datetime]
     fingerprints: Mapping[str, str] | None
-    compiled: _Compiled
+    index: ProjectIndex
+    graph: Graph
+    #: the state as arrays, and the fingerprint each node ran with (for apply)
+    states: NodeStates
+    current_fingerprints: dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -377,186 +306,213 @@ def plan(
     _require_utc(at, "at")
     prof = parse_profile(profile)
     opts = options if options is not None else ProfileOptions()
-    comp = _compiled(project)
-    cfg = freshness if freshness is not None else comp.default_freshness(project)
-    order = comp.selected(project, select, exclude)
-    infos = comp.infos
-    sources = comp.sources
-    rules = PROFILE_RULES[prof]
-    test_rules = PROFILE_TEST_RULES[prof]
-    finish = PROFILE_FINISH.get(prof)
-    nodes = state.nodes
-    sv = source_versions
-    ctx = RunContext(
-        at, opts, full_refresh, frozenset(in_flight) if prof is Profile.SAO else frozenset(), set()
+    index = project_index(project)
+    cfg = freshness if freshness is not None else index.default_freshness
+    graph = graph_arrays(project, cfg, prof, opts)
+    chosen = index.selected(project, select, exclude)
+    pos = project.position
+    current = {
+        uid: (
+            index.infos[uid].fingerprint
+            if fingerprints is None
+            else fingerprints.get(uid, index.infos[uid].fingerprint)
+        )
+        for uid in (index.order if prof is Profile.ORCHESTRA else chosen)
+    }
+    states = _state_arrays(project, index, graph, state, source_versions)
+    marks = _run_marks(len(project.order))
+    sel = np.fromiter((pos[u] for u in chosen), dtype=np.int64, count=len(chosen))
+    marks.selected[sel] = 0
+    for uid, fp in current.items():
+        ns = state.nodes.get(uid)
+        if ns is not None and ns.fingerprint != fp:
+            marks.changed[pos[uid]] = 0
+    for uid in failing:
+        if uid in pos:
+            marks.failing[pos[uid]] = 0
+    if prof is Profile.SAO:
+        for uid in in_flight:
+            if uid in pos:
+                marks.in_flight[pos[uid]] = 0
+    # dbt-orchestra decides every node, selected or not (see saosim.core.run_pass)
+    walk = sel
+    if prof is Profile.ORCHESTRA and len(chosen) != len(index.order):
+        walk = np.fromiter((pos[u] for u in index.order), dtype=np.int64, count=len(index.order))
+    n = len(project.order)
+    act = np.zeros(n, dtype=np.int64)
+    rsn = np.zeros(n, dtype=np.int64)
+    emark = np.zeros(len(graph.eidx), dtype=np.int8)
+    dmark = np.zeros(len(graph.didx), dtype=np.int8)
+    decide_run(0, to_us(at), walk, full_refresh, graph, states, marks,
+               options_record(prof, opts), act, rsn, True, emark, dmark)  # fmt: skip
+    evidence = _Evidence(project, index, graph, states, marks, emark, dmark, prof, opts, cfg)
+    decisions = tuple(
+        evidence.decision(uid, int(act[pos[uid]]), int(rsn[pos[uid]])) for uid in chosen
     )
-    is_orchestra = prof is Profile.ORCHESTRA
-    is_dbt_state = prof is Profile.DBT_STATE
-    baseline = prof is Profile.BASELINE
-    meta_fresh = opts.no_metadata_source == "always_fresh"
-    windows = comp.orchestra_windows(cfg) if is_orchestra else None
-    # dbt-orchestra decides every node, selected or not: an unselected parent that would build
-    # counts as new data for its selected children
-    walk = comp.order if is_orchestra and len(order) != len(comp.order) else order
-    selected = None if walk is order else frozenset(order)
-    built_now: set[str] = set()
-    failed_now: set[str] = set()
-    #: orchestra: nodes it marks dirty in this run (built, or would build if selected)
-    dirty: set[str] = set()
-    view_dv: dict[str, datetime | None] = {}
-    no_metadata_used: set[str] = set()
+    if evidence.no_metadata_used:
+        _warn_no_metadata(evidence.no_metadata_used, prof)
+    inputs = _Inputs(project, state, source_versions, fingerprints, index, graph, states, current)
+    return Plan(decisions, at, prof, opts, frozenset(failing), inputs)
 
-    def dv_of(p: str) -> datetime | None:
-        """Data version of a non-source parent as it stands now (not built in this run)."""
-        ns_p = nodes.get(p)
-        if ns_p is None:
-            return None
-        if is_dbt_state and infos[p].materialization == "view":
-            # dbt_state looks through views: their data version is their parents' latest
-            if p in view_dv:
-                return view_dv[p]
-            best = ns_p.built_at
-            for q in infos[p].parents:
-                v = at if q in built_now else (sv.get(q) if q in sources else dv_of(q))
-                if v is not None and v > best:
-                    best = v
-            view_dv[p] = best
-            return best
-        return ns_p.data_version
 
-    decisions: list[Decision] = []
-    append = decisions.append
-    for uid in walk:
-        info = infos[uid]
-        is_test = info.resource_type == "test"
-        virtual = selected is not None and uid not in selected
-        if virtual and is_test:
+def _run_marks(n: int) -> RunMarks:
+    def stamps() -> np.ndarray:
+        return np.full(n, -1, dtype=np.int64)
+
+    return RunMarks(*(stamps() for _ in range(10)), np.zeros(n + 1, dtype=np.int64))
+
+
+def _state_arrays(
+    project: Project,
+    index: ProjectIndex,
+    graph: Graph,
+    state: State,
+    source_versions: Mapping[str, datetime],
+) -> NodeStates:
+    """``state`` and the sources' data versions as the arrays the compiled rules read."""
+    n = len(project.order)
+    pos = project.position
+    st = NodeStates(
+        np.zeros(n, dtype=np.bool_),
+        np.full(n, codes.NONE, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.full(n, codes.NONE, dtype=np.int64),
+        np.zeros(n, dtype=np.bool_),
+        np.ones(n, dtype=np.bool_),
+        np.full(len(graph.eidx), codes.NONE, dtype=np.int64),
+    )
+    for uid, version in source_versions.items():
+        i = pos.get(uid)
+        if i is not None and uid in index.sources and version is not None:
+            st.dv[i] = to_us(version)
+    order = project.order
+    for uid, ns in state.nodes.items():
+        i = pos.get(uid)
+        if i is None or uid not in index.infos:
             continue
-        parents = info.parents
-        ns = nodes.get(uid)
-        fp = info.fingerprint if fingerprints is None else fingerprints.get(uid, info.fingerprint)
-        failed = tuple(p for p in parents if p in failed_now) if failed_now else ()
+        st.has[i] = True
+        st.built[i] = to_us(ns.built_at)
+        st.dv[i] = to_us(ns.data_version)
+        st.tf[i] = ns.tests_failed
+        st.exists[i] = ns.table_exists
+        seen = ns.seen_versions
+        if seen:
+            for e in range(graph.eptr[i], graph.eptr[i + 1]):
+                v = seen.get(order[graph.eidx[e]])
+                if v is not None:
+                    st.seen[e] = to_us(v)
+    return st
+
+
+class _Evidence:
+    """Turns one run's codes and recorded parent edges into :class:`Decision` objects."""
+
+    def __init__(self, project, index, graph, states, marks, emark, dmark, prof, opts, cfg):
+        self.project, self.index, self.graph, self.states = project, index, graph, states
+        self.marks, self.emark, self.dmark = marks, emark, dmark
+        self.prof, self.opts, self.cfg = prof, opts, cfg
+        self.pos = project.position
+        self.windows = index.orchestra_windows(cfg) if prof is Profile.ORCHESTRA else None
+        self.no_metadata_used: set[str] = set()
+
+    def _parents(self, i: int, marks: tuple[int, ...]) -> tuple[list[str], list[str]]:
+        g, order = self.graph, self.project.order
         fresh: list[str] = []
         no_meta: list[str] = []
-        has_stale = False
-        latest_now = latest_seen = None
-        if ns is not None and is_orchestra:
-            seen = ns.seen_versions
-            for p in info.direct:
-                if p in sources:
-                    v = sv.get(p)
-                    if v is None:
-                        # dbt-orchestra: a source without freshness information is always new
-                        fresh.append(p)
-                        no_meta.append(p)
-                    elif (s := seen.get(p)) is None or v > s:
-                        fresh.append(p)
-                    else:
-                        has_stale = True
-                    continue
-                ps = nodes.get(p)
-                # dirty in this run, never in state (ephemerals never are), or built after N
-                if p in dirty or ps is None or ps.built_at > ns.built_at:
-                    fresh.append(p)
-                else:
-                    has_stale = True
-        elif ns is not None and not baseline:
-            seen = ns.seen_versions
-            for p in parents:
-                if p in built_now:
-                    fresh.append(p)
-                    if is_dbt_state:
-                        latest_now = at
-                    continue
-                if p in sources:
-                    v = sv.get(p)
-                    if v is None:
-                        if meta_fresh:
-                            fresh.append(p)
-                            no_meta.append(p)
-                            if is_dbt_state:
-                                # always fresh: as if its data landed at t
-                                latest_now = at
-                        else:
-                            has_stale = True
-                        continue
-                else:
-                    v = dv_of(p)
-                    if v is None:
-                        has_stale = True
-                        continue
-                if is_dbt_state and (latest_now is None or v > latest_now):
-                    latest_now = v
-                s = seen.get(p)
-                if s is None or v > s:
-                    fresh.append(p)
-                else:
-                    has_stale = True
-            if is_dbt_state and seen:
-                latest_seen = max(seen.values())
-        nf = cfg.for_node(uid)
-        updates_on = nf.updates_on
-        if windows is not None:
-            window_s, inherited = windows.get(uid, (0.0, None))
+        if self.prof is Profile.ORCHESTRA:
+            ptr, idx, mark = g.dptr, g.didx, self.dmark
         else:
-            window_s, inherited = float(nf.window_s), None
-            if is_dbt_state and nf.require_fresh_data_from:
-                updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
-        if no_meta:
-            no_metadata_used.update(no_meta)
-        f = Facts(
-            uid,
-            info.resource_type,
-            info.materialization,
-            info.language,
-            ns,
-            fp,
-            ns is not None and ns.fingerprint != fp,
-            tuple(fresh),
-            has_stale,
-            failed,
-            tuple(no_meta),
-            nf,
-            window_s,
-            updates_on,
-            inherited,
-            foreign_root=info.foreign_root,
+            ptr, idx, mark = g.eptr, g.eidx, self.emark
+        for e in range(ptr[i], ptr[i + 1]):
+            m = mark[e]
+            if m in marks:
+                fresh.append(order[idx[e]])
+                if m == EDGE_NO_METADATA:
+                    no_meta.append(order[idx[e]])
+        return fresh, no_meta
+
+    def decision(self, uid: str, a: int, r: int) -> Decision:
+        i = self.pos[uid]
+        action, reason = _ACTIONS[a], _REASONS[r]
+        g, st, mk, order = self.graph, self.states, self.marks, self.project.order
+        info = self.index.infos[uid]
+        parents = range(g.eptr[i], g.eptr[i + 1])
+        built_at = from_us(st.built[i]) if st.has[i] else None
+        kw: dict[str, object] = {"built_at": built_at, "code_changed": bool(mk.changed[i] == 0)}
+        fresh, no_meta = self._parents(i, (EDGE_FRESH, EDGE_NO_METADATA))
+        if reason not in _WITH_FRESH:
+            fresh = []
+        elif info.resource_type == "test":
+            now = [order[g.eidx[e]] for e in parents if mk.built[g.eidx[e]] == 0]
+            fresh = now + [p for p in fresh if p not in now]
+        nf = self.cfg.for_node(uid)
+        window_s = float(g.window_s[i])
+        inherited = None
+        if self.windows is not None:
+            inherited = self.windows.get(uid, (0.0, None))[1]
+        kw.update(
+            window_s=window_s,
+            updates_on="all" if g.flags[i] & codes.F_UPDATES_ALL else "any",
+            inherited_from=inherited,
         )
-        if is_test:
-            now = [p for p in parents if p in built_now]
-            if is_orchestra or baseline:
-                f.tested_built = tuple(now)
-            else:
-                f.tested_built = (*now, *(p for p in f.fresh if p not in built_now))
-            for rule in test_rules:
-                d = rule(ctx, f)
-                if d is not None:
-                    break
-        else:
-            if is_dbt_state:
-                f.upstream_code = tuple(p for p in parents if p in ctx.code_now)
-                f.latest_parent_dv = latest_now
-                f.latest_seen = latest_seen
-            for rule in rules:
-                d = rule(ctx, f)
-                if d is not None:
-                    break
-            if is_orchestra and d is not None and d.action is Action.BUILD:
-                dirty.add(uid)
-            if finish is not None and d is not None:
-                d = finish(ctx, f, d)
-        assert d is not None, f"no rule decided {uid}"
-        if virtual:
-            continue
-        append(d)
-        action = d.action
-        if action is Action.BUILD:
-            built_now.add(uid)
-            if uid in failing:
-                failed_now.add(uid)
-        elif action is Action.SKIP:
-            failed_now.add(uid)
-    if no_metadata_used:
-        _warn_no_metadata(no_metadata_used, prof)
-    inputs = _Inputs(project, state, sv, fingerprints, comp)
-    return Plan(tuple(decisions), at, prof, opts, frozenset(failing), inputs)
+        if reason is Reason.UPSTREAM_FAILED:
+            kw["failed_parents"] = tuple(
+                order[g.eidx[e]] for e in parents if mk.failed[g.eidx[e]] == 0
+            )
+        elif reason is Reason.UPSTREAM_CODE_CHANGED:
+            kw["changed_upstream"] = tuple(
+                order[g.eidx[e]] for e in parents if mk.code[g.eidx[e]] == 0
+            )
+        elif reason is Reason.FULL_REFRESH:
+            kw["option"] = "full_refresh=True"
+        elif reason is Reason.ALWAYS_BUILDS:
+            kw["always_builds"] = _always_builds(info, self.opts)
+        elif reason is Reason.CODE_CHANGED and self.prof is Profile.SAO:
+            if self.opts.code_change_overrides_window:
+                kw["option"] = "code_change_overrides_window=True"
+        elif reason is Reason.NO_NEW_DATA and self.prof is Profile.DBT_STATE:
+            kw["view_passthrough"] = info.materialization == "view"
+        if self.prof is Profile.DBT_STATE and reason in (
+            Reason.WITHIN_LAG_TOLERANCE,
+            Reason.NEW_UPSTREAM_DATA,
+        ):
+            kw["tolerance"] = Tolerance(
+                float(g.tol_s[i]), _tolerance_source(nf), self.opts.lag_mode
+            )
+        if reason is Reason.WITHIN_BUILD_AFTER and built_at is not None:
+            ends = window_s if self.prof is not Profile.ORCHESTRA else window_s // 60 * 60
+            kw["window_ends_at"] = built_at + timedelta(seconds=ends)
+        if (
+            reason is Reason.WITHIN_LAG_TOLERANCE
+            and built_at is not None
+            and self.opts.lag_mode == "build_age"
+        ):
+            kw["window_ends_at"] = built_at + timedelta(seconds=float(g.tol_s[i]))
+        if reason in (Reason.CODE_CHANGED, Reason.NEW_UPSTREAM_DATA, Reason.WITHIN_BUILD_AFTER,
+                      Reason.WAITING_FOR_ALL_UPSTREAMS, Reason.WITHIN_LAG_TOLERANCE):  # fmt: skip
+            kw["no_metadata"] = tuple(no_meta)
+        if no_meta:
+            self.no_metadata_used.update(no_meta)
+        return Decision(uid, action, reason, tuple(fresh), **kw)  # type: ignore[arg-type]
+
+
+def _tolerance_source(nf: object) -> str:
+    if nf.lag_tolerance_s is not None:  # type: ignore[attr-defined]
+        return "lag_tolerance"
+    if nf.build_after is not None:  # type: ignore[attr-defined]
+        return "build_after"
+    return "project default"
+
+
+def _always_builds(info: object, opts: ProfileOptions) -> str:
+    kind = info.resource_type  # type: ignore[attr-defined]
+    mat = info.materialization  # type: ignore[attr-defined]
+    if kind == "snapshot":
+        return "orchestra: snapshots"
+    if kind == "seed":
+        return "seed_state_orchestration=False"
+    if info.language == "python":  # type: ignore[attr-defined]
+        return "python model"
+    if kind == "model" and mat is not None and mat not in BUILTIN_MATERIALIZATIONS:
+        return f"custom materialization {mat}"
+    return "orchestra: package model without parents"

@@ -108,9 +108,9 @@ class ScenarioFile:
             spec = self.initial_state.get(parent)
             return spec["built_at"] if spec else None  # type: ignore[return-value]
 
-        from saosim.core.planner import _compiled
+        from saosim.core.arrays import project_index
 
-        infos = _compiled(p).infos
+        infos = project_index(p).infos
         nodes = {}
         for uid, spec in self.initial_state.items():
             built_at: datetime = spec["built_at"]  # type: ignore[assignment]

@@ -320,27 +320,12 @@ def retier(compiled: Any, scenario: Scenario, estate: Estate) -> Any:
     checks the two agree."""
     from dataclasses import replace
 
-    from saosim.replay.kernel.compile import F_DECIDED, F_UPDATES_ALL
+    from saosim.core.arrays import freshness_params
+    from saosim.core.codes import F_UPDATES_ALL
 
-    cfg = scenario.resolve_freshness(estate)
-    profile = Profile(scenario.profile)
-    flags = compiled.flags.copy()
-    window_s = compiled.window_s.copy()
-    tol_s = compiled.tol_s.copy()
-    default_tol = scenario.options.default_lag_tolerance_s
-    for i, uid in enumerate(compiled.node_ids):
-        if not flags[i] & F_DECIDED:
-            continue
-        nf = cfg.for_node(uid)
-        updates_on = nf.updates_on
-        window_s[i] = float(nf.window_s)
-        if profile is Profile.DBT_STATE and nf.require_fresh_data_from:
-            updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
-        flags[i] = (flags[i] | F_UPDATES_ALL) if updates_on == "all" else flags[i] & ~F_UPDATES_ALL
-        if nf.lag_tolerance_s is not None:
-            tol_s[i] = nf.lag_tolerance_s
-        elif nf.build_after is not None:
-            tol_s[i] = float(nf.build_after.window_s)
-        else:
-            tol_s[i] = default_tol
+    window_s, tol_s, updates_all = freshness_params(
+        estate.project, scenario.resolve_freshness(estate), scenario.profile, scenario.options
+    )
+    flags = np.where(updates_all, compiled.flags | F_UPDATES_ALL, compiled.flags & ~F_UPDATES_ALL)
+    flags = flags.astype(compiled.flags.dtype)
     return replace(compiled, flags=flags, window_s=window_s, tol_s=tol_s)

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from saosim.core.planner import Action, ProfileOptions, State, _compiled, plan
+from saosim.core.arrays import project_index
+from saosim.core.planner import Action, ProfileOptions, State, plan
 from saosim.project.freshness import FreshnessConfig
 from tests.strategies import T0, full_build, minutes_after, projects, shuffled, situations
 
@@ -97,7 +98,7 @@ def test_no_false_reuse_without_config(s) -> None:
         ns = s.state.get(d.node_id)
         assert ns is not None
         assert ns.fingerprint == s.fingerprints.get(d.node_id, node.fingerprint), d
-        for parent in _compiled(s.project).infos[d.node_id].parents:
+        for parent in project_index(s.project).infos[d.node_id].parents:
             assert parent not in built, (d, parent)
             if parent in s.source_versions:
                 assert ns.seen_versions.get(parent) is not None
@@ -166,7 +167,7 @@ def test_a_failed_build_leaves_the_state_and_skips_descendants(s, profile) -> No
     after = again.apply(finished_at=s.at)
     assert after.get(failed) == s.state.get(failed)
     descendants = s.project.descendants(failed)
-    infos = _compiled(s.project).infos
+    infos = project_index(s.project).infos
     down = {failed}
     for d in again.decisions:
         node = s.project.nodes[d.node_id]

@@ -17,7 +17,7 @@ from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.project.graph import Project
 from saosim.replay.engine import Scenario, _PlainReplay
 from saosim.replay.kernel import fast as kernel
-from saosim.replay.kernel.rules import _timedelta_us
+from saosim.replay.kernel.timing import timedelta_us as _timedelta_us
 from saosim.replay.timeline import Job, Timeline
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -175,21 +175,24 @@ def test_faulting_in_output_rows_keeps_what_the_loop_wrote() -> None:
 
 
 def test_cached_loop_is_forgotten_when_a_module_it_compiles_in_changes(tmp_path) -> None:
-    # numba keys run_loop's cache on kernel_loop.py alone; an edit to kernel_rules.py must
-    # still make it compile afresh
+    # numba keys a cached function on its own file alone; an edit to the rules it inlines
+    # (another file) must still make it compile afresh
     import shutil
     from pathlib import Path
 
-    src = Path(kernel.__file__).parent
-    for name in kernel._LOOP_SOURCES:
-        shutil.copy(src / name, tmp_path / name)
-    cache = tmp_path / "__pycache__"
+    from saosim import _jit
+
+    root = Path(_jit.__file__).parent
+    for name in _jit.COMPILED_SOURCES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, tmp_path / name)
+    cache = tmp_path / "replay" / "kernel" / "__pycache__"
     cache.mkdir()
     index = cache / "loop.run_loop-80.py311.nbi"
     index.write_bytes(b"x")
-    assert kernel._refresh_cache(tmp_path) and not index.exists()
+    assert _jit.refresh_cache(tmp_path) and not index.exists()
     index.write_bytes(b"x")
-    assert not kernel._refresh_cache(tmp_path) and index.exists()
-    with (tmp_path / "rules.py").open("a") as f:
+    assert not _jit.refresh_cache(tmp_path) and index.exists()
+    with (tmp_path / "core" / "rules.py").open("a") as f:
         f.write("\n# changed\n")
-    assert kernel._refresh_cache(tmp_path) and not index.exists()
+    assert _jit.refresh_cache(tmp_path) and not index.exists()

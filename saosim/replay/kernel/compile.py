@@ -1,14 +1,14 @@
 """Compile step of the fast replay: project + timeline + scenario → flat numpy arrays.
 
-Everything the run loop (:mod:`saosim.replay.kernel.loop`) reads is an int/float array indexed by
-the
-node's position in ``project.order`` (topological), parents as CSR (``ptr``, ``idx``) and times
-as int64 microseconds since the epoch, so the loop never touches a Python object
+Everything the run loop (:mod:`saosim.replay.kernel.loop`) reads is an int/float array indexed
+by the node's position in ``project.order`` (topological), parents as CSR (``ptr``, ``idx``)
+and times as int64 microseconds since the epoch, so the loop never touches a Python object
 (PERF-NOTES: CSR parents and one version array shared by sources and models).
 
-The planner's own per-project precomputation (:class:`saosim.core.planner._Compiled`: effective
-parents with ephemerals replaced, sorted as the planner iterates them; orchestra's inherited
-windows) is reused as it is, so both engines read the same facts.
+The project's part — flags, effective and direct parents, freshness parameters — is the
+planner's own :class:`~saosim.core.facts.Graph` (:func:`saosim.core.arrays.graph_arrays`), so
+both engines decide from the same arrays; this step adds the timeline, the runs' selections
+and the costs.
 
 >>> from saosim.synth.estate import synthetic_estate
 >>> from saosim.replay.engine import Scenario
@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from saosim.core.arrays import graph_arrays, project_index
+from saosim.core.codes import F_CHANGES, F_FAILS, F_FIXED, F_SOURCE, F_UNBILLED, F_VIEW, STATUSES
 from saosim.core.decision import Profile
-from saosim.core.planner import _compiled
-from saosim.core.rules import BUILTIN_MATERIALIZATIONS
+from saosim.core.facts import Graph, Options
+from saosim.core.planner import options_record
 from saosim.cost.rates import TIB
-from saosim.project.graph import BUILDABLE
 from saosim.replay.timeline import RunSpec, Timeline, to_us
 
 if TYPE_CHECKING:
@@ -41,35 +42,9 @@ if TYPE_CHECKING:
     from saosim.inputs.estate import Estate
     from saosim.replay.engine import Scenario
 
-__all__ = ["NONE", "KernelInputs", "compile_replay"]
+__all__ = ["KernelInputs", "compile_replay"]
 
-#: "no value" for int64 microsecond times (absent state, no data version, no seen version).
-NONE = np.iinfo(np.int64).min
-
-# node flags (bit mask per node)
-F_DECIDED = 1  # buildable or data test: the planner decides it when selected
-F_SOURCE = 2
-F_TEST = 4
-F_EPHEMERAL = 8
-F_PYTHON = 16
-F_VIEW = 32
-F_CUSTOM = 64
-F_SNAPSHOT = 128
-F_SEED = 256
-F_INCREMENTAL = 512
-F_WARN = 1024  # data test of severity warn: a failure flags nothing
-F_UPDATES_ALL = 2048
-F_UNBILLED = 4096  # a view this profile does not bill
-F_FOREIGN_ROOT = 8192  # orchestra: a package model without parents always builds
-F_CHANGES = 16384  # the node has code changes in the timeline
-F_FAILS = 32768  # the node has historical failures in the what-if failure queue
-F_FIXED = 65536  # runtime and price do not depend on the gap (fix_* arrays), off the history
-
-# test / build status codes of the decision log (0 = null)
-STATUSES = ("", "success", "error", "skipped", "pass", "fail", "warn")
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
-PROFILE_CODE = {Profile.BASELINE: 0, Profile.SAO: 1, Profile.DBT_STATE: 2, Profile.ORCHESTRA: 3}
-LAG_MODE_CODE = {"build_age": 0, "data_advance": 1, "data_vs_build": 2}
 BASIS_CODE = {"runtime": 0, "bytes": 1, "history": 2}
 
 
@@ -123,9 +98,18 @@ class KernelInputs:
     fix_rt: np.ndarray  # float64: runtime of an F_FIXED node off the history
     fix_cost: np.ndarray  # float64: its price
     fix_us: np.ndarray  # int64: its runtime as timedelta microseconds
-    # scalars: profile, lag_mode, basis, options, rates
-    iparams: np.ndarray  # int64
+    # the profile and its options; the cost basis and rates
+    options: Options
+    basis: int
     fparams: np.ndarray  # float64
+
+    @property
+    def graph(self) -> Graph:
+        """The project as the core's rules read it."""
+        return Graph(
+            self.flags, self.window_s, self.tol_s, self.eptr, self.eidx, self.dptr, self.didx,
+            self.d2e,
+        )  # fmt: skip
 
     @property
     def n_rows(self) -> int:
@@ -156,82 +140,19 @@ def compile_replay(
     project = estate.project
     order = project.order
     pos = project.position
-    comp = _compiled(project)
+    index = project_index(project)
     profile = Profile(scenario.profile)
     cfg = scenario.resolve_freshness(estate)
     opts = scenario.options
     model = costs.cost_model
-    bills_views = model.bills_views(profile.value)
-    windows = comp.orchestra_windows(cfg) if profile is Profile.ORCHESTRA else None
-    n = len(order)
-    flags = np.zeros(n, dtype=np.int32)
-    window_s = np.zeros(n)
-    tol_s = np.zeros(n)
-    eff: list[list[int]] = [[] for _ in range(n)]
-    raw: list[list[int]] = [[] for _ in range(n)]
-    direct: list[list[int]] = [[] for _ in range(n)]
-    decided = set(comp.order)
-    for i, uid in enumerate(order):
-        node = project.nodes[uid]
-        f = 0
-        if node.resource_type == "source":
-            f |= F_SOURCE
-        if uid in decided:
-            f |= F_DECIDED
-            info = comp.infos[uid]
-            eff[i] = [pos[p] for p in info.parents]
-            raw[i] = [pos[p] for p in project.parents(uid) if p in decided]
-            direct[i] = [pos[p] for p in getattr(info, "direct", info.parents)]
-            if getattr(info, "foreign_root", False):
-                f |= F_FOREIGN_ROOT
-            mat = info.materialization
-            if info.resource_type == "test":
-                f |= F_TEST
-                if (info.severity or "error").lower() == "warn":
-                    f |= F_WARN
-            if mat == "ephemeral" and info.resource_type == "model":
-                f |= F_EPHEMERAL
-            if info.language == "python":
-                f |= F_PYTHON
-            if mat == "view":
-                f |= F_VIEW
-                if not bills_views:
-                    f |= F_UNBILLED
-            if mat is not None and mat not in BUILTIN_MATERIALIZATIONS:
-                f |= F_CUSTOM
-            if info.resource_type == "snapshot":
-                f |= F_SNAPSHOT
-            if info.resource_type == "seed":
-                f |= F_SEED
-            if mat == "incremental":
-                f |= F_INCREMENTAL
-            nf = cfg.for_node(uid)
-            updates_on = nf.updates_on
-            if windows is not None:
-                window_s[i] = windows.get(uid, (0.0, None))[0]
-            else:
-                window_s[i] = float(nf.window_s)
-                if profile is Profile.DBT_STATE and nf.require_fresh_data_from:
-                    updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
-            if updates_on == "all":
-                f |= F_UPDATES_ALL
-            if nf.lag_tolerance_s is not None:
-                tol_s[i] = nf.lag_tolerance_s
-            elif nf.build_after is not None:
-                tol_s[i] = float(nf.build_after.window_s)
-            else:
-                tol_s[i] = opts.default_lag_tolerance_s
-        elif node.resource_type in BUILDABLE:
-            raise AssertionError(f"buildable node {uid} missing from the planner's order")
-        flags[i] = f
-    eptr, eidx = _csr(eff, np.int32)
+    graph = graph_arrays(project, cfg, profile, opts)
+    flags = graph.flags.copy()
+    if not model.bills_views(profile.value):
+        flags[(flags & F_VIEW) != 0] |= F_UNBILLED
+    decided = set(index.order)
+    raw = [[pos[p] for p in project.parents(uid) if p in decided] for uid in order]
     rptr, ridx = _csr(raw, np.int32)
-    dptr, didx = _csr(direct, np.int32)
-    d2e = np.full(len(didx), -1, dtype=np.int64)
-    for i in range(n):
-        where = {int(eidx[e]): e for e in range(eptr[i], eptr[i + 1])}
-        for d in range(dptr[i], dptr[i + 1]):
-            d2e[d] = where.get(int(didx[d]), -1)
+    n = len(order)
     cptr, ctimes = _times_csr(order, timeline.code_changes)
     aptr, atimes = _times_csr(order, timeline.arrivals)
     fail_times: dict[str, np.ndarray] = {}
@@ -243,17 +164,6 @@ def compile_replay(
     sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
     runs = _compile_runs(estate, timeline, pos, decided)
     use = costs.usage
-    iparams = np.array(
-        [
-            PROFILE_CODE[profile],
-            LAG_MODE_CODE[opts.lag_mode],
-            BASIS_CODE[model.basis],
-            int(opts.code_change_overrides_window),
-            int(opts.no_metadata_source == "always_fresh"),
-            int(opts.seed_state_orchestration),
-        ],
-        dtype=np.int64,
-    )
     fparams = np.array(
         [model.concurrency, model.usd_per_second, model.usd_per_tib, float(TIB)], dtype=np.float64
     )
@@ -262,14 +172,14 @@ def compile_replay(
     return KernelInputs(
         node_ids=order,
         flags=flags,
-        window_s=window_s,
-        tol_s=tol_s,
-        eptr=eptr,
-        eidx=eidx,
-        dptr=dptr,
-        didx=didx,
-        d2e=d2e,
-        decided=np.array([pos[u] for u in comp.order], dtype=np.int32),
+        window_s=graph.window_s,
+        tol_s=graph.tol_s,
+        eptr=graph.eptr,
+        eidx=graph.eidx,
+        dptr=graph.dptr,
+        didx=graph.didx,
+        d2e=graph.d2e,
+        decided=np.array([pos[u] for u in index.order], dtype=np.int32),
         rptr=rptr,
         ridx=ridx,
         cptr=cptr,
@@ -291,7 +201,8 @@ def compile_replay(
             use.typical_gap_s if use is not None else np.zeros(n), dtype=np.float64
         ),
         **fixed,
-        iparams=iparams,
+        options=options_record(profile, opts),
+        basis=BASIS_CODE[model.basis],
         fparams=fparams,
     )
 

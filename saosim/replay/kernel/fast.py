@@ -23,13 +23,11 @@ to compare with a plain log).
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -131,101 +129,25 @@ def out_buffers(cap: int) -> tuple[np.ndarray, ...]:
     return tuple(_buffer(cap, dtype) for dtype in _OUT_DTYPES)
 
 
-#: Modules whose code or constants the compiled loop contains.
-_LOOP_SOURCES = ("loop.py", "rules.py", "apply.py", "compile.py")
-_cache_checked = False
-
-
-def _drop_stale_cache() -> None:
-    """Forget numba's cached loop when any module it compiles in has changed.
-
-    ``cache=True`` keys a function on its own file only: ``run_loop`` inlines the rules of
-    ``kernel_rules``, calls ``kernel_apply`` and freezes the flag constants of
-    ``kernel_compile``, and an edit there alone would keep running the old machine code
-    (different decisions, silently). Removing the index files makes numba compile afresh.
-    """
-    global _cache_checked
-    if not _cache_checked:
-        _cache_checked = True
-        _refresh_cache(Path(__file__).parent)
-
-
-def _refresh_cache(here: Path) -> bool:
-    """Remove the kernel's numba index files in ``here/__pycache__`` unless the loop's
-    sources are those they were compiled from; True when it removed them."""
-    digest = hashlib.sha256(b"".join((here / f).read_bytes() for f in _LOOP_SOURCES)).hexdigest()
-    cache = here / "__pycache__"
-    stamp = cache / "loop_sources.sha256"
-    try:
-        if stamp.exists() and stamp.read_text() == digest:
-            return False
-        for index in cache.glob("*.nbi"):
-            index.unlink(missing_ok=True)
-        cache.mkdir(exist_ok=True)
-        stamp.write_text(digest)
-    except OSError:
-        return False  # a read-only install: numba caches elsewhere, keyed the same way
-    return True
-
-
 def _run(
     k: KernelInputs,
     builds_only: bool,
     progress: np.ndarray,
     out: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, ...]:
-    _drop_stale_cache()
     from saosim.replay.kernel.loop import run_loop
 
     if out is None:
         cap = max(1024, k.n_rows // 4) if builds_only else k.n_rows
         out = out_buffers(cap)
     return run_loop(
-        k.flags,
-        k.window_s,
-        k.tol_s,
-        k.eptr,
-        k.eidx,
-        k.dptr,
-        k.didx,
-        k.d2e,
-        k.decided,
-        k.rptr,
-        k.ridx,
-        k.cptr,
-        k.ctimes,
-        k.aptr,
-        k.atimes,
-        k.fptr,
-        k.ftimes,
-        k.sources,
-        k.run_at,
-        k.run_full_refresh,
-        k.run_sel_start,
-        k.run_sel_end,
-        k.sel_node,
-        k.sel_failing,
-        k.sel_test_status,
-        k.sel_known,
-        k.sel_rt,
-        k.sel_gap,
-        k.sel_bytes,
-        k.sel_cost,
-        k.rt_a,
-        k.rt_b,
-        k.rt_typ,
-        k.use_a,
-        k.use_b,
-        k.use_typ,
-        k.fix_rt,
-        k.fix_cost,
-        k.fix_us,
-        k.iparams,
-        k.fparams,
-        builds_only,
-        *out,
+        k.graph, k.options, k.decided, k.rptr, k.ridx, k.cptr, k.ctimes, k.aptr, k.atimes,
+        k.fptr, k.ftimes, k.sources, k.run_at, k.run_full_refresh, k.run_sel_start,
+        k.run_sel_end, k.sel_node, k.sel_failing, k.sel_test_status, k.sel_known, k.sel_rt,
+        k.sel_gap, k.sel_bytes, k.sel_cost, k.rt_a, k.rt_b, k.rt_typ, k.use_a, k.use_b,
+        k.use_typ, k.fix_rt, k.fix_cost, k.fix_us, k.basis, k.fparams, builds_only, *out,
         progress,
-    )
+    )  # fmt: skip
 
 
 #: Rows of the decision log gathered at once while the loop runs.

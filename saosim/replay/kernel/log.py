@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from saosim.replay.kernel.compile import STATUSES, KernelInputs
-from saosim.replay.kernel.rules import ACTIONS, REASONS
+from saosim.core.codes import ACTIONS, REASONS, STATUSES
+from saosim.replay.kernel.compile import KernelInputs
 
 __all__ = [
     "ACTION_ENUM",

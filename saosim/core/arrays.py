@@ -1,0 +1,320 @@
+"""A project as the compiled rules read it: node flags, parents as CSR, freshness parameters.
+
+:class:`ProjectIndex` is what the planner precomputes once per project (kept while the project
+lives): the nodes it decides in topological order, each node's effective parents (ephemeral
+parents replaced by their own, SAO rule 7), dbt-orchestra's inherited windows, selection.
+:func:`freshness_params` is the one place a :class:`~saosim.project.freshness.FreshnessConfig`
+becomes rule parameters (window, ``updates_on``, tolerance); :func:`graph_arrays` assembles the
+:class:`~saosim.core.facts.Graph` both the planner and the compiled replay run on.
+
+>>> from saosim.project.graph import Project
+>>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "fct": ["stg"]})
+>>> g = graph_arrays(p, None, "sao")
+>>> i = p.position["model.demo.stg"]
+>>> [p.order[int(x)] for x in g.eidx[g.eptr[i] : g.eptr[i + 1]]]
+['source.demo.raw.a']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+import numpy as np
+
+from saosim.core.codes import (
+    F_CUSTOM,
+    F_DECIDED,
+    F_EPHEMERAL,
+    F_FOREIGN_ROOT,
+    F_INCREMENTAL,
+    F_PYTHON,
+    F_SEED,
+    F_SNAPSHOT,
+    F_SOURCE,
+    F_TEST,
+    F_UPDATES_ALL,
+    F_VIEW,
+    F_WARN,
+)
+from saosim.core.decision import Profile, ProfileOptions, parse_profile
+from saosim.core.facts import Graph
+from saosim.project.freshness import FreshnessConfig
+from saosim.project.graph import BUILDABLE, Project
+
+__all__ = [
+    "BUILTIN_MATERIALIZATIONS",
+    "NodeInfo",
+    "ProjectIndex",
+    "freshness_params",
+    "graph_arrays",
+    "project_index",
+]
+
+#: dbt's built-in materializations; anything else is custom (dbt_state always builds it).
+BUILTIN_MATERIALIZATIONS = frozenset(
+    {"table", "view", "incremental", "ephemeral", "materialized_view", "seed", "snapshot"}
+)
+_DATA_PARENTS = BUILDABLE | {"source"}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What the planner reads of one node it decides."""
+
+    uid: str
+    name: str
+    resource_type: str
+    materialization: str | None
+    language: str
+    #: direct data parents, sorted, with ephemeral parents replaced by their own parents
+    parents: tuple[str, ...]
+    fingerprint: str | None
+    severity: str | None
+    #: direct data parents as dbt lists them (dbt-orchestra does not look through ephemerals)
+    direct: tuple[str, ...] = ()
+    #: a model from another dbt package with no parents (dbt-orchestra always builds those)
+    foreign_root: bool = False
+
+
+class ProjectIndex:
+    """What the planner precomputes once per project."""
+
+    def __init__(self, project: Project) -> None:
+        nodes = project.nodes
+        self.sources = frozenset(u for u, n in nodes.items() if n.resource_type == "source")
+        infos: dict[str, NodeInfo] = {}
+        order: list[str] = []
+        for uid in project.order:
+            node = nodes[uid]
+            if not (node.is_buildable or node.is_test):
+                continue
+            parents: set[str] = set()
+            direct = []
+            for p in project.parents(uid):
+                if nodes[p].resource_type not in _DATA_PARENTS:
+                    continue
+                direct.append(p)
+                # SAO rule 7: an ephemeral parent is replaced by its own parents
+                parents.update(infos[p].parents if nodes[p].is_ephemeral else (p,))
+            infos[uid] = NodeInfo(
+                uid,
+                node.name,
+                node.resource_type,
+                node.materialization,
+                node.language or "sql",
+                tuple(sorted(parents)),
+                node.fingerprint if node.fingerprint is not None else node.checksum,
+                node.severity,
+                tuple(direct),
+                node.resource_type == "model"
+                and node.package not in ("", project.name)
+                and not project.parents(uid),
+            )
+            order.append(uid)
+        self.infos = infos
+        #: every node the planner decides (buildable and data tests), topological order
+        self.order = tuple(order)
+        self.buildable_children = {
+            u: tuple(c for c in project.children(u) if nodes[c].is_buildable)
+            for u in order
+            if nodes[u].is_buildable
+        }
+        self.tests_by_parent: dict[str, list[str]] = {}
+        for u in order:
+            if nodes[u].is_test:
+                for p in project.parents(u):
+                    self.tests_by_parent.setdefault(p, []).append(u)
+        self.default_freshness = FreshnessConfig.from_project(project)
+        self.flags = _static_flags(project, infos)
+        self._windows: tuple[object, dict[str, tuple[float, str | None]]] | None = None
+        #: (config id, profile, default tolerance) → (config, graph)
+        self._graphs: dict[tuple, tuple[object, Graph]] = {}
+        self.csr = _csr_parents(project, infos)
+
+    def orchestra_windows(self, cfg: FreshnessConfig) -> dict[str, tuple[float, str | None]]:
+        """Window per node after dbt-orchestra's inheritance: a node without ``build_after``
+        takes the smallest of its children's, only when every child is a model that has one."""
+        if self._windows is not None and self._windows[0] is cfg:
+            return self._windows[1]
+        out: dict[str, tuple[float, str | None]] = {}
+        for uid in reversed(self.order):
+            if uid not in self.buildable_children:
+                continue
+            own = cfg.for_node(uid).build_after
+            if own is not None:
+                out[uid] = (float(own.window_s), None)
+                continue
+            children = self.buildable_children[uid]
+            windows = [out[c][0] for c in children if out.get(c, (0.0,))[0] > 0]
+            if children and len(windows) == len(children):
+                smallest = min(windows)
+                src = next(c for c in children if out[c][0] == smallest)
+                out[uid] = (smallest, src)
+        self._windows = (cfg, out)
+        return out
+
+    def selected(
+        self, project: Project, select: str | Collection[str] | None, exclude: str | None
+    ) -> tuple[str, ...]:
+        """The decided nodes a job selects, topological order; data tests come with the nodes
+        they test (dbt's eager indirect selection) unless ``select`` is a set of ids."""
+        if select is not None and not isinstance(select, str):
+            # an already-resolved selection (the simulator replays the exact nodes a run ran)
+            chosen_ids = select if isinstance(select, (set, frozenset)) else frozenset(select)
+            excluded_ids = project.select(exclude) if exclude and exclude.strip() else frozenset()
+            return tuple(u for u in self.order if u in chosen_ids and u not in excluded_ids)
+        if not (select and select.strip() not in ("", "*")) and not (exclude and exclude.strip()):
+            return self.order
+        chosen = set(project.select(select, exclude))
+        excluded = project.select(exclude) if exclude and exclude.strip() else frozenset()
+        for parent in list(chosen):
+            for test in self.tests_by_parent.get(parent, ()):
+                if test not in excluded:
+                    chosen.add(test)
+        return tuple(u for u in self.order if u in chosen)
+
+
+_INDEX: WeakKeyDictionary[Project, ProjectIndex] = WeakKeyDictionary()
+
+
+def project_index(project: Project) -> ProjectIndex:
+    """The :class:`ProjectIndex` of ``project`` (computed once while it lives)."""
+    index = _INDEX.get(project)
+    if index is None:
+        index = _INDEX[project] = ProjectIndex(project)
+    return index
+
+
+def _static_flags(project: Project, infos: dict[str, NodeInfo]) -> np.ndarray:
+    flags = np.zeros(len(project.order), dtype=np.int32)
+    for i, uid in enumerate(project.order):
+        node = project.nodes[uid]
+        f = F_SOURCE if node.resource_type == "source" else 0
+        info = infos.get(uid)
+        if info is not None:
+            f |= F_DECIDED
+            mat = info.materialization
+            if info.foreign_root:
+                f |= F_FOREIGN_ROOT
+            if info.resource_type == "test":
+                f |= F_TEST
+                if (info.severity or "error").lower() == "warn":
+                    f |= F_WARN
+            if mat == "ephemeral" and info.resource_type == "model":
+                f |= F_EPHEMERAL
+            if info.language == "python":
+                f |= F_PYTHON
+            if mat == "view":
+                f |= F_VIEW
+            if mat is not None and mat not in BUILTIN_MATERIALIZATIONS:
+                f |= F_CUSTOM
+            if info.resource_type == "snapshot":
+                f |= F_SNAPSHOT
+            if info.resource_type == "seed":
+                f |= F_SEED
+            if mat == "incremental":
+                f |= F_INCREMENTAL
+        elif node.resource_type in BUILDABLE:
+            raise AssertionError(f"buildable node {uid} missing from the planner's order")
+        flags[i] = f
+    return flags
+
+
+def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    ptr = np.zeros(len(groups) + 1, dtype=np.int64)
+    np.cumsum([len(g) for g in groups], out=ptr[1:])
+    flat = [x for g in groups for x in g]
+    return ptr, np.asarray(flat, dtype=np.int32)
+
+
+def _csr_parents(project: Project, infos: dict[str, NodeInfo]) -> tuple[np.ndarray, ...]:
+    """Effective parents, direct parents and direct edge → effective edge, as CSR."""
+    pos = project.position
+    eff: list[list[int]] = []
+    direct: list[list[int]] = []
+    for uid in project.order:
+        info = infos.get(uid)
+        eff.append([pos[p] for p in info.parents] if info else [])
+        direct.append([pos[p] for p in info.direct] if info else [])
+    eptr, eidx = _csr(eff)
+    dptr, didx = _csr(direct)
+    d2e = np.full(len(didx), -1, dtype=np.int64)
+    for i in range(len(project.order)):
+        where = {int(eidx[e]): e for e in range(eptr[i], eptr[i + 1])}
+        for d in range(dptr[i], dptr[i + 1]):
+            d2e[d] = where.get(int(didx[d]), -1)
+    return eptr, eidx, dptr, didx, d2e
+
+
+def freshness_params(
+    project: Project,
+    freshness: FreshnessConfig | None,
+    profile: Profile | str,
+    options: ProfileOptions | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per node (``project.order``): the ``build_after`` window in seconds (orchestra: after
+    inheritance), the dbt_state lag tolerance, and whether it waits for every parent.
+
+    A dbt_state ``lag_tolerance`` falls back to ``build_after`` and then to the profile's
+    ``default_lag_tolerance_s``; ``require_fresh_data_from`` overrides ``updates_on``.
+
+    >>> from saosim.project.graph import Project
+    >>> w, tol, all_ = freshness_params(Project.from_spec({"m": []}), None, "dbt_state")
+    >>> float(w[0]), float(tol[0]), bool(all_[0])
+    (0.0, 2700.0, False)
+    """
+    index = project_index(project)
+    prof = parse_profile(profile)
+    opts = options if options is not None else ProfileOptions()
+    cfg = freshness if freshness is not None else index.default_freshness
+    windows = index.orchestra_windows(cfg) if prof is Profile.ORCHESTRA else None
+    n = len(project.order)
+    window_s = np.zeros(n)
+    tol_s = np.zeros(n)
+    updates_all = np.zeros(n, dtype=np.bool_)
+    for i, uid in enumerate(project.order):
+        if uid not in index.infos:
+            continue
+        nf = cfg.for_node(uid)
+        updates_on = nf.updates_on
+        if windows is not None:
+            window_s[i] = windows.get(uid, (0.0, None))[0]
+        else:
+            window_s[i] = float(nf.window_s)
+            if prof is Profile.DBT_STATE and nf.require_fresh_data_from:
+                updates_on = "all" if nf.require_fresh_data_from.startswith("all") else "any"
+        updates_all[i] = updates_on == "all"
+        if nf.lag_tolerance_s is not None:
+            tol_s[i] = nf.lag_tolerance_s
+        elif nf.build_after is not None:
+            tol_s[i] = float(nf.build_after.window_s)
+        else:
+            tol_s[i] = opts.default_lag_tolerance_s
+    return window_s, tol_s, updates_all
+
+
+def graph_arrays(
+    project: Project,
+    freshness: FreshnessConfig | None,
+    profile: Profile | str,
+    options: ProfileOptions | None = None,
+) -> Graph:
+    """The :class:`~saosim.core.facts.Graph` of ``project`` under a freshness config and
+    profile (remembered per config object while the project lives)."""
+    index = project_index(project)
+    prof = parse_profile(profile)
+    opts = options if options is not None else ProfileOptions()
+    key = (id(freshness), prof, opts.default_lag_tolerance_s)
+    cached = index._graphs.get(key)
+    if cached is not None and cached[0] is freshness:
+        return cached[1]
+    window_s, tol_s, updates_all = freshness_params(project, freshness, prof, opts)
+    flags = np.where(updates_all, index.flags | F_UPDATES_ALL, index.flags).astype(np.int32)
+    eptr, eidx, dptr, didx, d2e = index.csr
+    graph = Graph(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e)
+    if len(index._graphs) > 16:
+        index._graphs.clear()
+    index._graphs[key] = (freshness, graph)
+    return graph
