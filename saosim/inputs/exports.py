@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from saosim.errors import ArtifactError, SaosimWarning
+from saosim.errors import ArtifactError, SaosimWarning, SchemaError
 from saosim.inputs._columns import (
     as_counts,
     as_flags,
@@ -411,6 +411,7 @@ def _arrivals(
     if table not in tables:
         return empty("source_arrivals")
     frame, path = tables[table], files[table]
+    require_columns(frame, path, (id_col, "max_loaded_at"))
     observed = pl.DataFrame(
         [
             as_text(frame, id_col).alias("unique_id"),
@@ -447,6 +448,7 @@ def _project_from_tables(
     """The project from the models/sources tables, and code changes from their checksums."""
     parts = []
     for frame, path, kind in catalogue:
+        _check_ids(frame, path, id_col, kind)
         stamp = "run_started_at" if "run_started_at" in frame.columns else "generated_at"
         parts.append(
             pl.DataFrame(
@@ -463,10 +465,10 @@ def _project_from_tables(
                 ]
             ).filter(pl.col("unique_id").is_not_null())
         )
-    if not parts or sum(p.height for p in parts) == 0:
+    if not any(p.filter(pl.col("kind") == "model").height for p in parts):
         raise ArtifactError(
-            "has no models table to rebuild the project from; export models/dbt_models too, "
-            "or pass a manifest.json alongside",
+            "has no models table (or one without rows) to rebuild the project from; export "
+            "models/dbt_models too, or pass a manifest.json alongside",
             path=str(base),
         )
     rows = pl.concat(parts).with_row_index("_order")
@@ -515,6 +517,22 @@ def _project_from_tables(
     name = packages.most_common(1)[0][0] if packages else "project"
     project = Project(nodes, edges, name=name, origin=str(base))
     return project, _changes(rows, project)
+
+
+def _check_ids(frame: pl.DataFrame, path: Path, id_col: str, kind: str) -> None:
+    """Every row of a models/sources table names a node: ``<kind>.<package>.<name>``."""
+    require_columns(frame, path, (id_col,))
+    ids = as_text(frame, id_col)
+    bad = ids.is_null() | ~ids.str.contains(rf"^{kind}\.[^.]+\..")
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise SchemaError(
+            f"{ids[row]!r:.80} is not a {kind} id like '{kind}.<package>.<name>'"
+            + (f" ({int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""),
+            path=str(path),
+            field=id_col,
+            row=row + 1,
+        )
 
 
 def _changes(rows: pl.DataFrame, project: Project) -> pl.DataFrame:

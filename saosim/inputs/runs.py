@@ -198,7 +198,13 @@ def _read_run_results(file: Path, job_id: str | None) -> tuple[dict[str, Any], p
     env = meta.get("env") or {}
     args = data.get("args") or {}
     columns: dict[str, list[Any]] = {name: [] for name in _NODE_RUN_COLUMNS}
-    for result in _results(data, file):
+    steps: dict[str, list[Any]] = {"start": [], "end": [], "row": []}
+    for row, result in enumerate(_results(data, file)):
+        for step in result.get("timing") or ():
+            if step.get("started_at") and step.get("completed_at"):
+                steps["start"].append(step["started_at"])
+                steps["end"].append(step["completed_at"])
+                steps["row"].append(row)
         start, end = _timing(result)
         adapter = result.get("adapter_response") or {}
         elapsed = result.get("execution_time")
@@ -214,6 +220,7 @@ def _read_run_results(file: Path, job_id: str | None) -> tuple[dict[str, Any], p
         query_id = adapter.get("query_id") or adapter.get("job_id")
         columns["query_id"].append(None if query_id is None else str(query_id))
     node_runs = _node_runs_frame(run_id, columns, file)
+    _steps_forward(steps, file)
     started = parse_time(
         meta.get("invocation_started_at"), path=file, field="metadata.invocation_started_at"
     )
@@ -243,6 +250,33 @@ def _read_run_results(file: Path, job_id: str | None) -> tuple[dict[str, Any], p
         "full_refresh": bool(args.get("full_refresh")),
     }
     return run, node_runs
+
+
+def _steps_forward(steps: dict[str, list[Any]], file: Path) -> None:
+    """Every timing step (compile and execute) completes no earlier than it starts."""
+    if not steps["row"]:
+        return
+    parsed = []
+    for key in ("start", "end"):
+        field = "timing.started_at" if key == "start" else "timing.completed_at"
+        try:
+            parsed.append(
+                parse_times(pl.Series(steps[key], dtype=pl.String), path=file, field=field)
+            )
+        except ArtifactError as exc:  # number the result, not the step
+            row = None if exc.row is None else steps["row"][exc.row]
+            raise ArtifactError(exc.message, path=str(file), field=field, row=row) from None
+    start, end = parsed
+    backwards = end < start
+    if backwards.any():
+        i = int(backwards.arg_true()[0])
+        raise ArtifactError(
+            f"{end[i].isoformat()} is before started_at {start[i].isoformat()}"
+            + (f" (and {int(backwards.sum()) - 1} more steps)" if backwards.sum() > 1 else ""),
+            path=str(file),
+            field="timing.completed_at",
+            row=steps["row"][i],
+        )
 
 
 _NODE_RUN_COLUMNS = (
