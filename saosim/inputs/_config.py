@@ -121,7 +121,7 @@ def freshness_fields(node: dict[str, Any], *, where: str, node_id: str) -> dict[
         )
         fresh_from = state.get("require_fresh_data_from")
         if fresh_from is not None:
-            if fresh_from not in ("any", "all"):
+            if not isinstance(fresh_from, str) or fresh_from not in ("any", "all"):
                 raise ArtifactError(
                     f"{fresh_from!r} is not any or all",
                     path=where,

@@ -7,6 +7,8 @@ Accepted inputs, in any mix:
   ``sources.json``, ``manifest.json`` per run, or dbt Cloud downloads named by run id);
 - single ``run_results.json`` / ``sources.json`` files;
 - a folder of dbt_artifacts or elementary table exports (CSV/Parquet);
+- a dbt Cloud export: the Admin API's ``runs.json`` and each run's artifacts in ``<run id>/``
+  (:mod:`saosim.inputs.cloud`);
 - an estate folder (``estate.json`` + Parquet tables).
 
 The project is the newest manifest (by ``metadata.generated_at``), else the estate's, else the
@@ -38,6 +40,7 @@ import polars as pl
 from saosim.errors import ArtifactError, SaosimWarning, SchemaError
 from saosim.inputs._io import read_json, schema_version
 from saosim.inputs.changes import code_changes, manifest_versions
+from saosim.inputs.cloud import is_cloud_export, read_cloud_export
 from saosim.inputs.estate import Estate, load_estate
 from saosim.inputs.exports import export_kind, read_export
 from saosim.inputs.history import History
@@ -147,6 +150,10 @@ def ingest(
             histories.append(
                 (str(path), History(**{t: getattr(estate, t) for t in History().tables()}))
             )
+        elif path.is_dir() and is_cloud_export(path):
+            cloud = read_cloud_export(path)
+            manifests += cloud.manifests
+            histories.append((str(path), cloud.history))
         elif path.is_dir() and export_kind(path):
             project, history = read_export(path, timezone=timezone)
             fallback = fallback or project

@@ -61,12 +61,12 @@ class BuildAfter:
             raise ConfigError(
                 f"{self.count!r} must be a positive whole number", field="build_after.count"
             )
-        if self.period not in PERIOD_SECONDS:
+        if not isinstance(self.period, str) or self.period not in PERIOD_SECONDS:
             raise ConfigError(
                 f"{self.period!r} is not a period; use minute, hour or day",
                 field="build_after.period",
             )
-        if self.updates_on not in UPDATES_ON:
+        if not isinstance(self.updates_on, str) or self.updates_on not in UPDATES_ON:
             raise ConfigError(
                 f"{self.updates_on!r} is not allowed; use any or all",
                 field="build_after.updates_on",
@@ -236,7 +236,7 @@ def parse_duration_s(value: object, where: Where | None = None) -> float:
         count, period = value.get("count"), value.get("period")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise where.at("count").error(f"{count!r} must be a whole number of periods")
-        if period not in DURATION_UNITS:
+        if not isinstance(period, str) or period not in DURATION_UNITS:
             raise where.at("period").error(
                 f"{period!r} is not a period; use second, minute, hour, day or week"
             )
@@ -345,7 +345,7 @@ def parse_state(value: object, where: Where | None = None) -> dict[str, object]:
         out["lag_tolerance_s"] = parse_duration_s(value["lag_tolerance"], where.at("lag_tolerance"))
     rfd = value.get("require_fresh_data_from")
     if rfd is not None:
-        if rfd not in UPDATES_ON:
+        if not isinstance(rfd, str) or rfd not in UPDATES_ON:
             raise where.at("require_fresh_data_from").error(
                 f"{rfd!r} is not allowed; use any or all"
             )

@@ -18,6 +18,7 @@ import shutil
 import signal
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ _MAX_REAL_BYTES = 2_000_000  # bigger real files make a case slow; the fixtures 
 class Seed:
     """An input to mutate: its kind (which reader) and where it is."""
 
-    kind: str  # manifest | run_results | sources | export | scenario | tiers
+    kind: str  # manifest | run_results | sources | export | cloud | scenario | tiers
     path: Path
 
 
@@ -101,6 +102,7 @@ def corpus(*, real: bool = True) -> list[Seed]:
     seeds += [
         Seed("export", FIXTURES / name) for name in ("dbt_artifacts_export", "elementary_export")
     ]
+    seeds.append(Seed("cloud", FIXTURES / "cloud_runs"))
     seeds += [Seed("scenario", p) for p in sorted((ROOT / "examples" / "scenarios").glob("*.yml"))]
     seeds.append(Seed("tiers", ROOT / "tests" / "fixtures" / "freshness" / "tiers.yml"))
     if real and REAL.is_dir():
@@ -388,6 +390,36 @@ def _mutate_export(rng: random.Random, seed: Seed, out: Path) -> tuple[str, bool
     return f"{table.name} row {row + 1} {column} = {value!r:.30}", False
 
 
+# -- dbt Cloud exports -----------------------------------------------------------------------
+
+
+def _mutate_cloud(rng: random.Random, seed: Seed, out: Path) -> tuple[str, bool]:
+    folder = out / seed.path.name
+    shutil.copytree(seed.path, folder)
+    listing = folder / "runs.json"
+    data = orjson.loads(listing.read_bytes())
+    roll = rng.random()
+    runs = data["data"]
+    if roll < 0.15:
+        runs[rng.randrange(len(runs))]["finished_at"] = "2001-01-01 00:00:00+00:00"
+        name, must_fail = "a run finishes before it starts", True
+    elif roll < 0.25:
+        runs.append(copy.deepcopy(rng.choice(runs)))
+        name, must_fail = "a run listed twice", True
+    elif roll < 0.35:
+        body = listing.read_bytes()
+        cut = rng.randrange(1, len(body) - 1)
+        listing.write_bytes(body[:cut])
+        return f"runs.json truncated at byte {cut}", True
+    else:
+        at = _random_path(rng, data)
+        value = rng.choice(NASTY)
+        name, must_fail = f"set {at[-3:]} = {value!r:.40}", False
+        data = _set(data, at, copy.deepcopy(value))
+    listing.write_text(json.dumps(data, ensure_ascii=False))
+    return name, must_fail
+
+
 # -- settings files ----------------------------------------------------------------------------
 
 
@@ -452,6 +484,9 @@ def make_case(seed: Seed, case_seed: int, scratch: Path) -> Case:
     elif seed.kind == "export":
         name, must_fail = _mutate_export(rng, seed, scratch)
         path = scratch / seed.path.name
+    elif seed.kind == "cloud":
+        name, must_fail = _mutate_cloud(rng, seed, scratch)
+        path = scratch / seed.path.name
     else:
         name, must_fail = _mutate_yaml(rng, seed, scratch)
         path = scratch / seed.path.name
@@ -473,6 +508,8 @@ def _read(case: Case) -> None:
         read_sources(case.path)
     elif kind == "export":
         read_export(case.path)
+    elif kind == "cloud":
+        ingest([case.path]).summary()
     elif kind == "scenario":
         load_scenario(case.path)
     else:
@@ -558,7 +595,8 @@ def input_bytes(path: Path) -> int:
                         if total > 1 << 30:
                             break
                 continue
-            except (OSError, EOFError):
-                pass
+            except (OSError, EOFError, zlib.error):  # damaged: count what decompressed, at least
+                total = max(total, len(data))
+                continue
         total += len(data)
     return total

@@ -45,7 +45,15 @@ def test_every_mutated_input_reads_or_names_its_file(index: int, case_seed: int)
 
 def test_the_corpus_covers_every_reader_and_real_artifacts_when_present() -> None:
     kinds = Counter(seed.kind for seed in SEEDS)
-    assert set(kinds) == {"manifest", "run_results", "sources", "export", "scenario", "tiers"}
+    assert set(kinds) == {
+        "manifest",
+        "run_results",
+        "sources",
+        "export",
+        "cloud",
+        "scenario",
+        "tiers",
+    }
     if not REAL.is_dir():
         pytest.skip(f"{REAL} is absent: fuzzing the repository's fixtures only")
     assert len(SEEDS) > len(_FIXTURE_SEEDS) + 30

@@ -11,6 +11,7 @@ import json
 import re
 import time
 import warnings
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,22 @@ def test_gitlab_manifests_over_a_month_give_code_changes() -> None:
     assert len(per_step) == 3
     # SOURCES.md: 43, 71 and 36 model body changes plus 5–37 added models each week.
     assert all(40 <= n <= 120 for n in per_step)
+
+
+def test_v4_manifests_over_three_months_give_code_changes() -> None:
+    _skip_without_real_files()
+    from saosim.inputs.changes import code_changes
+
+    paths = sorted((REAL / "FlipsideCrypto__ethereum-models").glob("docs__manifest@*.json"))
+    assert len(paths) == 6 and all(_KNOWN[p] == ("manifest", 4) for p in paths)
+    changes = code_changes(paths)
+    # computed from the raw JSON: per consecutive pair, models whose checksum changed or appeared
+    raws = sorted((_raw(p) for p in paths), key=lambda d: d["metadata"]["generated_at"])
+    expected = 0
+    for before, after in pairwise(raws):
+        old = {u: e["checksum"]["checksum"] for u, e in before["nodes"].items()}
+        for uid, entry in after["nodes"].items():
+            if entry["resource_type"] in ("model", "seed", "snapshot"):
+                expected += old.get(uid) != entry["checksum"]["checksum"]
+    # 88 on these six snapshots; no build config changed without the checksum changing too
+    assert changes.height == expected > 50
