@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,8 +16,8 @@ _SCENARIO = typer.Option(
 )
 
 
-def _parse_scenarios(values: list[str]) -> list:
-    from saosim.replay.scenario_config import load_scenario
+def _parse_scenarios(values: list[str], estate: Any = None, max_runs: int | None = None) -> list:
+    from saosim.replay.scenario_config import MAX_RUNS, check_scenario, load_scenario
 
     scenarios = []
     for value in values:
@@ -25,6 +25,8 @@ def _parse_scenarios(values: list[str]) -> list:
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"{value!r} is not NAME=CONFIG.yml", field="--scenario")
         scenarios.append(load_scenario(path.strip(), name.strip()))
+        if estate is not None:  # selectors that name nothing, and the run count, up front
+            check_scenario(scenarios[-1], estate, path=path.strip(), max_runs=max_runs or MAX_RUNS)
     return scenarios
 
 
@@ -38,6 +40,9 @@ def simulate(
         Path | None, typer.Option("--decisions", help="write the decision log (Parquet)")
     ] = None,
     engine: Annotated[str, typer.Option(help="auto, fast or plain")] = "auto",
+    max_runs: Annotated[
+        int | None, typer.Option("--max-runs", help="replay more runs than 100,000", min=1)
+    ] = None,
 ) -> None:
     """Replay an estate under each scenario and print the comparison."""
     from saosim.cli.render import summary_records, summary_table
@@ -47,7 +52,8 @@ def simulate(
     if format not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     estate = load_estate(estate_dir)
-    comparison = run_simulation(estate, _parse_scenarios(scenario), engine=engine)
+    scenarios = _parse_scenarios(scenario, estate, max_runs)
+    comparison = run_simulation(estate, scenarios, engine=engine)
     if decisions is not None:
         comparison.write_decisions(decisions)
     if format == "json":

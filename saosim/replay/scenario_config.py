@@ -26,16 +26,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saosim.core.decision import ProfileOptions, parse_profile
-from saosim.errors import ConfigError, reading
+from saosim.errors import ConfigError, SelectionError, reading
 from saosim.replay.engine import Scenario
 from saosim.replay.scenario_parse import check_cron
 from saosim.replay.timeline import Job
 
-__all__ = ["load_scenario", "scenario_from_dict"]
+if TYPE_CHECKING:
+    from saosim.inputs.estate import Estate
+
+__all__ = ["MAX_RUNS", "check_scenario", "estimate_runs", "load_scenario", "scenario_from_dict"]
+
+#: Runs a replay may have before it must be asked for (``saosim simulate --max-runs``).
+MAX_RUNS = 100_000
 
 _KEYS = ("profile", "tiers", "jobs", "rates", "options")
 _MAX_S = 10 * 366 * 86400
@@ -158,3 +165,86 @@ def _jobs(value: Any, path: str | None) -> tuple[Job, ...] | None:
             Job(item["name"], cron, selectors["select"], selectors["exclude"], full_refresh)
         )
     return tuple(jobs)
+
+
+def _span(estate: Estate) -> tuple[datetime, datetime] | None:
+    runs = estate.runs
+    if runs.height == 0:
+        return None
+    ends = [v for v in (runs["finished_at"].max(), runs["started_at"].max()) if v is not None]
+    return runs["started_at"].min(), max(ends)
+
+
+def _ticks(cron: str, start: datetime, end: datetime, limit: int) -> int:
+    from croniter import croniter
+
+    ticks, at, n = croniter(cron, start), start, 0
+    while n < limit:
+        at = ticks.get_next(datetime)
+        if at >= end:
+            break
+        n += 1
+    return n
+
+
+def estimate_runs(scenario: Scenario, estate: Estate) -> int:
+    """How many runs replaying ``scenario`` on ``estate`` would take, before replaying it.
+
+    ``jobs: history`` replays the history's runs; cron jobs are counted over the history's span
+    (over its first week, scaled up, when the span is longer).
+
+    >>> from saosim.inputs.estate import load_estate
+    >>> from pathlib import Path
+    >>> estate = load_estate(Path(__file__).parents[2] / "data" / "example")
+    >>> hourly = scenario_from_dict({"profile": "sao", "jobs": [
+    ...     {"name": "h", "cron": "0 * * * *"}]}, "h")
+    >>> estimate_runs(hourly, estate) in range(2150, 2170)  # 90 days of hours
+    True
+    """
+    if scenario.jobs is None:
+        return estate.runs.height
+    span = _span(estate)
+    if span is None:
+        return 0
+    start, end = span
+    sample_end = min(end, start + timedelta(days=7))
+    scale = (end - start) / max(sample_end - start, timedelta(seconds=1))
+    total = 0.0
+    for job in scenario.jobs:
+        total += _ticks(job.cron, start, sample_end, limit=1_000_000) * scale
+    return round(total)
+
+
+def check_scenario(
+    scenario: Scenario, estate: Estate, *, path: str | None = None, max_runs: int = MAX_RUNS
+) -> None:
+    """Check a scenario against the estate it will replay, before replaying it.
+
+    Raises:
+        ConfigError: a job's selector names no node of the project, or the replay would take
+            more than ``max_runs`` runs (the message gives the estimate; raise ``--max-runs``).
+    """
+    for i, job in enumerate(scenario.jobs or ()):
+        for key in ("select", "exclude"):
+            selector = getattr(job, key)
+            if key == "exclude" and selector is None:
+                continue
+            try:
+                chosen = estate.project.select(selector)
+            except SelectionError as exc:
+                raise ConfigError(str(exc), path=path, field=f"jobs[{i}].{key}") from None
+            if key == "select" and not chosen:
+                raise ConfigError(
+                    f"{selector!r} matches no node of project {estate.project.name!r}",
+                    path=path,
+                    field=f"jobs[{i}].select",
+                )
+    estimate = estimate_runs(scenario, estate)
+    if estimate > max_runs:
+        raise ConfigError(
+            f"scenario {scenario.name!r} would replay about {estimate:,} runs, more than the "
+            f"limit of {max_runs:,}; pass --max-runs {estimate} to replay them anyway, or "
+            "schedule fewer runs",
+            path=path,
+            field="jobs",
+        )

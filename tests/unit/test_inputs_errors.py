@@ -103,3 +103,28 @@ def test_scenario_values_are_checked_with_their_field(tmp_path: Path, text, fiel
     with pytest.raises(ConfigError, match=message) as info:
         load_scenario(path)
     assert (info.value.path, info.value.field) == (str(path), field)
+
+
+EXAMPLE = Path(__file__).parents[2] / "data" / "example"
+
+
+def test_a_replay_over_the_run_limit_says_so_up_front(tmp_path: Path) -> None:
+    every_minute = tmp_path / "minutely.yml"
+    every_minute.write_text("profile: sao\njobs: [{name: m, cron: '* * * * *'}]\n")
+    result = runner.invoke(app, ["simulate", str(EXAMPLE), "--scenario", f"m={every_minute}"])
+    assert result.exit_code == 2
+    line = " ".join(result.stderr.split())
+    assert "would replay about 129," in line and "--max-runs" in line and "minutely.yml" in line
+    history = tmp_path / "history.yml"
+    history.write_text("profile: sao\n")
+    small = ["simulate", str(EXAMPLE), "--scenario", f"h={history}", "--max-runs", "100"]
+    assert "about 1,346 runs" in " ".join(runner.invoke(app, small).stderr.split())
+
+
+def test_a_job_selector_that_matches_nothing_names_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "s.yml"
+    path.write_text("profile: sao\njobs: [{name: d, cron: '0 6 * * *', select: 'tag:nope'}]\n")
+    result = runner.invoke(app, ["simulate", str(EXAMPLE), "--scenario", f"s={path}"])
+    assert result.exit_code == 2
+    line = " ".join(result.stderr.split())
+    assert f'{path}, field "jobs[0].select"' in line and "matches no node" in line
