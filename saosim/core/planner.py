@@ -341,11 +341,10 @@ def plan(
     n = len(project.order)
     act = np.zeros(n, dtype=np.int64)
     rsn = np.zeros(n, dtype=np.int64)
-    emark = np.zeros(len(graph.eidx), dtype=np.int8)
-    dmark = np.zeros(len(graph.didx), dtype=np.int8)
+    edge_mark = np.zeros(max(len(graph.eidx), len(graph.didx)), dtype=np.int8)
     decide_run(0, to_us(at), walk, full_refresh, graph, states, marks,
-               options_record(prof, opts), act, rsn, True, emark, dmark)  # fmt: skip
-    evidence = _Evidence(project, index, graph, states, marks, emark, dmark, prof, opts, cfg)
+               options_record(prof, opts), act, rsn, True, edge_mark)  # fmt: skip
+    evidence = _Evidence(project, index, graph, states, marks, edge_mark, prof, opts, cfg)
     decisions = tuple(
         evidence.decision(uid, int(act[pos[uid]]), int(rsn[pos[uid]])) for uid in chosen
     )
@@ -407,9 +406,9 @@ def _state_arrays(
 class _Evidence:
     """Turns one run's codes and recorded parent edges into :class:`Decision` objects."""
 
-    def __init__(self, project, index, graph, states, marks, emark, dmark, prof, opts, cfg):
+    def __init__(self, project, index, graph, states, marks, edge_mark, prof, opts, cfg):
         self.project, self.index, self.graph, self.states = project, index, graph, states
-        self.marks, self.emark, self.dmark = marks, emark, dmark
+        self.marks, self.edge_mark = marks, edge_mark
         self.prof, self.opts, self.cfg = prof, opts, cfg
         self.pos = project.position
         self.windows = index.orchestra_windows(cfg) if prof is Profile.ORCHESTRA else None
@@ -420,9 +419,10 @@ class _Evidence:
         fresh: list[str] = []
         no_meta: list[str] = []
         if self.prof is Profile.ORCHESTRA:
-            ptr, idx, mark = g.dptr, g.didx, self.dmark
+            ptr, idx = g.dptr, g.didx
         else:
-            ptr, idx, mark = g.eptr, g.eidx, self.emark
+            ptr, idx = g.eptr, g.eidx
+        mark = self.edge_mark
         for e in range(ptr[i], ptr[i + 1]):
             m = mark[e]
             if m in marks:

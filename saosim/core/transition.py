@@ -22,7 +22,7 @@ from saosim._jit import jit_cached
 from saosim.core.codes import BUILD, F_SOURCE, F_VIEW, F_WARN, NONE, RUN, S_ERROR, S_FAIL, S_SUCCESS
 from saosim.core.facts import view_data_version
 
-__all__ = ["Snapshots", "commit", "snapshots"]
+__all__ = ["Snapshots", "snapshots"]
 
 
 class Snapshots(NamedTuple):
@@ -38,87 +38,93 @@ class Snapshots(NamedTuple):
 
 
 @jit_cached(nogil=True)
-def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, g, st, ok_stamp, ok_fin,
-              astamp, amemo, stack, snap):  # fmt: skip
-    """Fill ``snap`` with run ``r``'s state changes; returns how many nodes changed.
+def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, st, ok_stamp,
+              ok_fin, astamp, amemo, stack, snap):  # fmt: skip
+    """Run ``r``'s state changes: into ``snap`` (returns how many nodes changed, listed in
+    ``snap.nodes``), or with ``direct`` straight into ``st`` (returns 0).
 
-    ``nodes`` are the run's decided nodes; ``act``, ``status``, ``fp`` (the fingerprint it
-    ran with) and ``fin_t`` (when it finished) are indexed by node.
+    ``nodes`` are the run's decided nodes in topological order; ``act``, ``status``, ``fp``
+    (the fingerprint it ran with) and ``fin_t`` (when it finished) are indexed by node.
+    Writing in place is safe while the run's own nodes are walked: a node reads a parent's
+    state only when that parent was not built ok in this run (``ok_stamp``), and then the
+    parent's state has not changed.
     """
-    for i in range(len(nodes)):
-        n = nodes[i]
-        if act[n] == BUILD and status[n] == S_SUCCESS:
-            ok_stamp[n] = r
-            ok_fin[n] = fin_t[n]
+    # arrays out of their records once (a reference count per use inside a loop)
+    flags, _w, _t, eptr, eidx, _dp, _di, _de = g
+    has, built, fps, dv, tf, exists, seen = st
+    s_stamp, s_built, s_fp, s_dv, s_tf, s_seen, s_nodes = snap
     n_snap = 0
     for i in range(len(nodes)):
         n = nodes[i]
         a = act[n]
-        if not ((a == BUILD and status[n] == S_SUCCESS) or a == RUN):
+        built_ok = a == BUILD and status[n] == S_SUCCESS
+        if built_ok:
+            # topological order: a child below reads its parent's finish from here
+            ok_stamp[n] = r
+            ok_fin[n] = fin_t[n]
+        elif a != RUN:
             continue
         best = NONE
-        for e in range(g.eptr[n], g.eptr[n + 1]):
-            p = g.eidx[e]
+        for e in range(eptr[n], eptr[n + 1]):
+            p = eidx[e]
             if ok_stamp[p] == r:
                 v = ok_fin[p]
-            elif g.flags[p] & F_SOURCE:
-                v = st.dv[p]
-            elif not st.has[p]:
+            elif flags[p] & F_SOURCE:
+                v = dv[p]
+            elif not has[p]:
                 v = NONE
-            elif looks_through_views and (g.flags[p] & F_VIEW) != 0:
+            elif looks_through_views and (flags[p] & F_VIEW) != 0:
                 if astamp[p] == r:
                     v = amemo[p]
                 else:
-                    v = view_data_version(p, r, -1, g, st, ok_stamp, ok_fin, astamp, amemo, stack)
+                    v = view_data_version(p, r, -1, flags, eptr, eidx, has, built, dv, ok_stamp,
+                                          ok_fin, astamp, amemo, stack)  # fmt: skip
             else:
-                v = st.dv[p]
-            snap.seen[e] = v
+                v = dv[p]
+            if direct:
+                seen[e] = v
+            else:
+                s_seen[e] = v
             if v > best:
                 best = v
-        dv = fin_t[n]
-        if a == BUILD and looks_through_views and (g.flags[n] & F_VIEW) != 0 and best > dv:
+        version = fin_t[n]
+        if built_ok and looks_through_views and (flags[n] & F_VIEW) != 0 and best > version:
             # dbt_state: a built view's data version is the latest of its parents'
-            dv = best
-        snap.stamp[n] = r
-        snap.built[n] = fin_t[n]
-        snap.fp[n] = fp[n]
-        snap.dv[n] = dv
-        snap.tf[n] = False
-        snap.nodes[n_snap] = n
-        n_snap += 1
-        if a == RUN and status[n] in (S_FAIL, S_ERROR) and (g.flags[n] & F_WARN) == 0:
+            version = best
+        if direct:
+            has[n] = True
+            built[n] = fin_t[n]
+            fps[n] = fp[n]
+            dv[n] = version
+            tf[n] = False
+            exists[n] = True
+        else:
+            s_stamp[n] = r
+            s_built[n] = fin_t[n]
+            s_fp[n] = fp[n]
+            s_dv[n] = version
+            s_tf[n] = False
+            s_nodes[n_snap] = n
+            n_snap += 1
+        if a == RUN and status[n] in (S_FAIL, S_ERROR) and (flags[n] & F_WARN) == 0:
             # a failed error-severity test flags the nodes it tests
-            for e in range(g.eptr[n], g.eptr[n + 1]):
-                p = g.eidx[e]
-                if g.flags[p] & F_SOURCE:
+            for e in range(eptr[n], eptr[n + 1]):
+                p = eidx[e]
+                if flags[p] & F_SOURCE:
                     continue
-                if snap.stamp[p] == r:
-                    snap.tf[p] = True
-                elif st.has[p]:
-                    snap.stamp[p] = r
-                    snap.built[p] = st.built[p]
-                    snap.fp[p] = st.fp[p]
-                    snap.dv[p] = st.dv[p]
-                    snap.tf[p] = True
-                    for e2 in range(g.eptr[p], g.eptr[p + 1]):
-                        snap.seen[e2] = st.seen[e2]
-                    snap.nodes[n_snap] = p
+                if direct:
+                    if has[p]:
+                        tf[p] = True
+                elif s_stamp[p] == r:
+                    s_tf[p] = True
+                elif has[p]:
+                    s_stamp[p] = r
+                    s_built[p] = built[p]
+                    s_fp[p] = fps[p]
+                    s_dv[p] = dv[p]
+                    s_tf[p] = True
+                    for e2 in range(eptr[p], eptr[p + 1]):
+                        s_seen[e2] = seen[e2]
+                    s_nodes[n_snap] = p
                     n_snap += 1
     return n_snap
-
-
-@jit_cached(nogil=True)
-def commit(n_snap, g, st, snap):
-    """Write the first ``n_snap`` snapshots into the state arrays; a node built (or a test
-    run) in the run has its relation; one only flagged by a failed test keeps what it had."""
-    for k in range(n_snap):
-        x = snap.nodes[k]
-        if not st.has[x] or snap.built[x] != st.built[x]:
-            st.exists[x] = True
-        st.has[x] = True
-        st.built[x] = snap.built[x]
-        st.fp[x] = snap.fp[x]
-        st.dv[x] = snap.dv[x]
-        st.tf[x] = snap.tf[x]
-        for e in range(g.eptr[x], g.eptr[x + 1]):
-            st.seen[e] = snap.seen[e]

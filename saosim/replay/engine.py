@@ -241,7 +241,8 @@ class _PlainReplay:
             )
             finished, outcome = self._lay_out(spec, p, columns, in_flight_until, last_build_start)
             if self.failures is not None:
-                self.failures.consume(set(p.built) & failing, t)
+                # a failure strikes the next build of the node, or the next run of a test
+                self.failures.consume((set(p.built) | set(p.ran)) & failing, t)
             after = p.apply(outcome, finished_at=finished)
             changed = {
                 uid: after.nodes.get(uid)

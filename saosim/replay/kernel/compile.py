@@ -30,9 +30,19 @@ import numpy as np
 import polars as pl
 
 from saosim.core.arrays import graph_arrays, project_index
-from saosim.core.codes import F_CHANGES, F_FAILS, F_FIXED, F_SOURCE, F_UNBILLED, F_VIEW, STATUSES
+from saosim.core.codes import (
+    F_CHANGES,
+    F_FAILS,
+    F_FIXED,
+    F_SOURCE,
+    F_UNBILLED,
+    F_VIEW,
+    NONE,
+    PROFILES,
+    STATUSES,
+)
 from saosim.core.decision import Profile
-from saosim.core.facts import Graph, Options
+from saosim.core.facts import Graph, NodeStates, Options
 from saosim.core.planner import options_record
 from saosim.cost.rates import TIB
 from saosim.replay.timeline import RunSpec, Timeline, to_us
@@ -42,7 +52,7 @@ if TYPE_CHECKING:
     from saosim.inputs.estate import Estate
     from saosim.replay.engine import Scenario
 
-__all__ = ["KernelInputs", "compile_replay"]
+__all__ = ["KernelInputs", "compile_replay", "empty_state"]
 
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 BASIS_CODE = {"runtime": 0, "bytes": 1, "history": 2}
@@ -66,6 +76,7 @@ class KernelInputs:
     ridx: np.ndarray
     cptr: np.ndarray  # code-change times per node
     ctimes: np.ndarray
+    cvals: np.ndarray  # int64: the fingerprint id from that change on (0: the node's first)
     aptr: np.ndarray  # arrival times per source
     atimes: np.ndarray
     fptr: np.ndarray  # historical failure times per node (cron what-if only)
@@ -76,6 +87,7 @@ class KernelInputs:
     job_ids: tuple[str, ...]
     run_at: np.ndarray  # int64 µs
     run_full_refresh: np.ndarray  # bool
+    run_profile: np.ndarray  # int64 profile code of each run (a job may not be state-aware)
     run_sel_start: np.ndarray  # int64 into the sel_* arrays
     run_sel_end: np.ndarray
     run_out_start: np.ndarray  # int64: first decision-log row of each run
@@ -100,6 +112,12 @@ class KernelInputs:
     fix_us: np.ndarray  # int64: its runtime as timedelta microseconds
     # the profile and its options; the cost basis and rates
     options: Options
+    #: the state before the first run
+    initial: NodeStates
+    xptr: np.ndarray  # times a node's relation is dropped from the warehouse
+    xtimes: np.ndarray
+    iptr: np.ndarray  # times a node is held in another job's build (scenario files)
+    itimes: np.ndarray
     basis: int
     fparams: np.ndarray  # float64
 
@@ -163,6 +181,7 @@ def compile_replay(
     flags[np.diff(fptr) > 0] |= F_FAILS
     sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
     runs = _compile_runs(estate, timeline, pos, decided)
+    runs["run_profile"][:] = PROFILES.index(profile.value)
     use = costs.usage
     fparams = np.array(
         [model.concurrency, model.usd_per_second, model.usd_per_tib, float(TIB)], dtype=np.float64
@@ -184,6 +203,10 @@ def compile_replay(
         ridx=ridx,
         cptr=cptr,
         ctimes=ctimes,
+        cvals=np.concatenate(
+            [np.arange(1, cptr[i + 1] - cptr[i] + 1, dtype=np.int64) for i in range(n)]
+            or [np.zeros(0, dtype=np.int64)]
+        ),
         aptr=aptr,
         atimes=atimes,
         fptr=fptr,
@@ -202,8 +225,26 @@ def compile_replay(
         ),
         **fixed,
         options=options_record(profile, opts),
+        initial=empty_state(n, len(graph.eidx)),
+        xptr=np.zeros(n + 1, dtype=np.int64),
+        xtimes=np.zeros(0, dtype=np.int64),
+        iptr=np.zeros(n + 1, dtype=np.int64),
+        itimes=np.zeros(0, dtype=np.int64),
         basis=BASIS_CODE[model.basis],
         fparams=fparams,
+    )
+
+
+def empty_state(n_nodes: int, n_edges: int) -> NodeStates:
+    """A state in which nothing was ever built (every relation would exist)."""
+    return NodeStates(
+        np.zeros(n_nodes, dtype=np.bool_),
+        np.full(n_nodes, NONE, dtype=np.int64),
+        np.zeros(n_nodes, dtype=np.int64),
+        np.full(n_nodes, NONE, dtype=np.int64),
+        np.zeros(n_nodes, dtype=np.bool_),
+        np.ones(n_nodes, dtype=np.bool_),
+        np.full(n_edges, NONE, dtype=np.int64),
     )
 
 
@@ -327,6 +368,7 @@ def _compile_runs(
         job_ids=tuple(r.job_id for r in runs),
         run_at=run_at,
         run_full_refresh=full,
+        run_profile=np.full(n_runs, -1, dtype=np.int64),
         run_sel_start=starts,
         run_sel_end=ends,
         run_out_start=out_start,

@@ -42,9 +42,9 @@ from saosim.core.codes import (
     S_SUCCESS,
     SKIP,
 )
-from saosim.core.facts import NodeStates, RunMarks
+from saosim.core.facts import NodeStates, Options, RunMarks
 from saosim.core.run_pass import decide_run
-from saosim.core.transition import Snapshots, commit, snapshots
+from saosim.core.transition import Snapshots, snapshots
 from saosim.replay.kernel.timing import grow, timedelta_us
 
 __all__ = ["run_loop"]
@@ -56,8 +56,9 @@ def _stamps(n):
 
 
 @jit_cached(nogil=True)
-def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes, sources,
-             run_at, run_full_refresh, run_sel_start, run_sel_end, sel_node, sel_failing,
+def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes,
+             xptr, xtimes, iptr, itimes, sources, run_at, run_profile, run_full_refresh,
+             run_sel_start, run_sel_end, sel_node, sel_failing,
              sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost, rt_a, rt_b,
              rt_typ, use_a, use_b, use_typ, fix_rt, fix_cost, fix_us, basis, fparams,
              builds_only, o_act, o_rsn, o_st, o_start, o_end, o_rt, o_cost, o_run, o_node,
@@ -67,20 +68,20 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
     With ``builds_only`` only build and test-run rows are written, with their run and node.
     ``progress`` (int64[1]) receives the number of runs done, for a progress bar. The
     ``o_*`` arrays receive the rows (their initial content does not matter; the returned
-    slices hold exactly the rows written).
+    slices hold exactly the rows written). The state starts as ``st0`` (copied); a run's
+    profile is ``run_profile[r]`` (a job that is not state-aware still writes the state).
     """
     guarded = o.profile != P_DBT_STATE
-    orch = o.profile == P_ORCHESTRA
     n_nodes = len(g.flags)
     n_edges = len(g.eidx)
     st = NodeStates(
-        np.zeros(n_nodes, dtype=np.bool_),
-        np.full(n_nodes, NONE, dtype=np.int64),
-        np.zeros(n_nodes, dtype=np.int64),
-        np.full(n_nodes, NONE, dtype=np.int64),
-        np.zeros(n_nodes, dtype=np.bool_),
-        np.ones(n_nodes, dtype=np.bool_),
-        np.full(n_edges, NONE, dtype=np.int64),
+        st0.has.copy(),
+        st0.built.copy(),
+        st0.fp.copy(),
+        st0.dv.copy(),
+        st0.tf.copy(),
+        st0.exists.copy(),
+        st0.seen.copy(),
     )
     mk = RunMarks(
         _stamps(n_nodes),
@@ -104,6 +105,24 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
         np.zeros(n_edges, dtype=np.int64),
         np.zeros(n_nodes, dtype=np.int64),
     )
+    # arrays out of their records once: taking one out inside a loop costs a reference count
+    # each time (measured: the loop 10x slower)
+    flags, _window, _tol, eptr, _eidx, _dptr, _didx, _d2e = g
+    st_has, st_built, st_fp, st_dv, st_tf, st_exists, st_seen = st
+    m_selected, m_changed, m_failing, m_in_flight = (
+        mk.selected,
+        mk.changed,
+        mk.failing,
+        mk.in_flight,
+    )
+    sn_built, sn_fp, sn_dv, sn_tf, sn_seen, sn_nodes = (
+        snap.built,
+        snap.fp,
+        snap.dv,
+        snap.tf,
+        snap.seen,
+        snap.nodes,
+    )
     ok_stamp = _stamps(n_nodes)
     ok_fin = np.zeros(n_nodes, dtype=np.int64)
     astamp = _stamps(n_nodes)
@@ -113,6 +132,7 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
     cur_rsn = np.zeros(n_nodes, dtype=np.int64)
     cur_st = np.zeros(n_nodes, dtype=np.int64)
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
+    sel_pos = np.zeros(n_nodes, dtype=np.int64)
     fin_stamp = _stamps(n_nodes)
     fin_t = np.zeros(n_nodes, dtype=np.int64)
     no_marks = np.zeros(1, dtype=np.int8)
@@ -120,6 +140,9 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
     fpcur = cptr[:-1].copy()
     fcur = fptr[:-1].copy()
     acur = aptr[:-1].copy()
+    xcur = xptr[:-1].copy()
+    icur = iptr[:-1].copy()
+    dropped = np.flatnonzero(np.diff(xptr) > 0)
     inflight = np.full(n_nodes, NONE, dtype=np.int64)
     last_start = np.full(n_nodes, NONE, dtype=np.int64)
     # dbt_state: builds become visible once finished. Pending snapshots stay in push order;
@@ -146,21 +169,21 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
             top = 0
             for j in range(n_pending):
                 x = p_node[j]
-                d = g.eptr[x + 1] - g.eptr[x]
+                d = eptr[x + 1] - eptr[x]
                 if p_time[j] <= at:
                     if b_stamp[x] == r and p_time[j] < b_time[x]:
                         continue
                     b_stamp[x] = r
                     b_time[x] = p_time[j]
-                    if not st.has[x] or p_built[j] != st.built[x]:
-                        st.exists[x] = True
-                    st.has[x] = True
-                    st.built[x] = p_built[j]
-                    st.fp[x] = p_fp[j]
-                    st.dv[x] = p_dv[j]
-                    st.tf[x] = p_tf[j]
+                    if not st_has[x] or p_built[j] != st_built[x]:
+                        st_exists[x] = True
+                    st_has[x] = True
+                    st_built[x] = p_built[j]
+                    st_fp[x] = p_fp[j]
+                    st_dv[x] = p_dv[j]
+                    st_tf[x] = p_tf[j]
                     for q in range(d):
-                        st.seen[g.eptr[x] + q] = pool[p_off[j] + q]
+                        st_seen[eptr[x] + q] = pool[p_off[j] + q]
                     continue
                 # still running: keep, in order (moving down never overwrites unread data)
                 p_time[kept] = p_time[j]
@@ -182,7 +205,18 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
                 c += 1
             acur[s] = c
             # a source's data version sits where a node keeps its own
-            st.dv[s] = atimes[c - 1] if c > aptr[s] else NONE
+            st_dv[s] = atimes[c - 1] if c > aptr[s] else NONE
+        for n in dropped:
+            # the relation is gone from the warehouse (a node without state has none)
+            c = xcur[n]
+            while c < xptr[n + 1] and xtimes[c] <= at:
+                c += 1
+                if st_has[n]:
+                    st_exists[n] = False
+            xcur[n] = c
+        ro = Options(run_profile[r], o.lag_mode, o.code_change_overrides_window, o.meta_fresh,
+                     o.seed_state_orchestration, o.verify_relations_exist)  # fmt: skip
+        orch = ro.profile == P_ORCHESTRA
         s0 = run_sel_start[r]
         s1 = run_sel_end[r]
         if row + (s1 - s0) > len(o_act):
@@ -200,41 +234,60 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
             o_node = grow(o_node, size)
         # -- what the job selects, what fails, which code changed -----------------------------
         selection = sel_node[s0:s1]
-        for i in range(s0, s1):
-            n = sel_node[i]
-            mk.selected[n] = r
-            failing = sel_failing[i]
-            if not failing and (g.flags[n] & F_FAILS) != 0:
-                c = fcur[n]
-                failing = c < fptr[n + 1] and ftimes[c] <= at
-            if failing:
-                mk.failing[n] = r
         # dbt-orchestra decides every node, selected or not
-        walk = decided if orch and (s1 - s0) != len(decided) else selection
+        walk_all = orch and (s1 - s0) != len(decided)
+        walk = decided if walk_all else selection
+        if walk_all:
+            for i in range(s0, s1):
+                m_selected[sel_node[i]] = r
+                sel_pos[sel_node[i]] = i
         for j in range(len(walk)):
             n = walk[j]
-            f = g.flags[n]
-            if (f & F_TEST) != 0 and mk.selected[n] != r:
+            f = flags[n]
+            if not walk_all:
+                i = s0 + j
+                m_selected[n] = r
+            elif m_selected[n] == r:
+                i = sel_pos[n]
+            elif f & F_TEST:
                 continue
+            else:
+                i = -1  # decided but not selected: what it would do counts for its children
+            if i >= 0:
+                failing = sel_failing[i]
+                if not failing and (f & F_FAILS) != 0:
+                    c = fcur[n]
+                    failing = c < fptr[n + 1] and ftimes[c] <= at
+                if failing:
+                    m_failing[n] = r
+                if iptr[n + 1] > iptr[n]:
+                    # held in another job's build at the next run that selects it
+                    c = icur[n]
+                    if c < iptr[n + 1] and itimes[c] <= at:
+                        m_in_flight[n] = r
+                    while c < iptr[n + 1] and itimes[c] <= at:
+                        c += 1
+                    icur[n] = c
             fp = 0
             if f & F_CHANGES:
                 c = fpcur[n]
                 while c < cptr[n + 1] and ctimes[c] <= at:
                     c += 1
                 fpcur[n] = c
-                fp = c - cptr[n]
+                if c > cptr[n]:
+                    fp = cvals[c - 1]
             cur_fp[n] = fp
-            if st.has[n] and st.fp[n] != fp:
-                mk.changed[n] = r
+            if st_has[n] and st_fp[n] != fp:
+                m_changed[n] = r
         # -- the planner's decisions ----------------------------------------------------------
-        decide_run(r, at, walk, run_full_refresh[r], g, st, mk, o, cur_act, cur_rsn, False,
-                   no_marks, no_marks)  # fmt: skip
+        decide_run(r, at, walk, run_full_refresh[r], g, st, mk, ro, cur_act, cur_rsn, False,
+                   no_marks)  # fmt: skip
         # -- lay out and price, node by node in topological order -----------------------------
         for i in range(s0, s1):
             n = sel_node[i]
-            f = g.flags[n]
+            f = flags[n]
             act = cur_act[n]
-            failing = mk.failing[n] == r
+            failing = m_failing[n] == r
             # simulated start: after this run's parents, and (guarded) after a build of the
             # same node in flight in another run
             ready = at
@@ -288,15 +341,16 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
                         value = max(use_a[n] + use_b[n] * gp / 3600.0, 0.0)
                     cost = value / fparams[3] * fparams[2] if basis == 1 else value
                 dur = timedelta_us(runtime)
+            if failing and (f & F_FAILS) != 0 and act in (BUILD, RUN):
+                # the failure struck this build or test run
+                c = fcur[n]
+                while c < fptr[n + 1] and ftimes[c] <= at:
+                    c += 1
+                fcur[n] = c
             if act == BUILD:
                 status = S_ERROR if failing else S_SUCCESS
                 if not failing:
                     last_start[n] = ready
-                if failing and (f & F_FAILS) != 0:
-                    c = fcur[n]
-                    while c < fptr[n + 1] and ftimes[c] <= at:
-                        c += 1
-                    fcur[n] = c
             elif act == RUN:
                 status = sel_test_status[i]
                 if status == S_NULL:
@@ -325,13 +379,12 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
             row += 1
         progress[0] = r + 1
         # -- the state after this run (saosim.core.transition) --------------------------------
-        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, fin_t, not guarded, g, st,
-                           ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
+        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, fin_t, not guarded, guarded,
+                           g, st, ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
         if guarded:
-            commit(n_snap, g, st, snap)
             continue
         for k in range(n_snap):
-            x = snap.nodes[k]
+            x = sn_nodes[k]
             if n_pending == cap:
                 cap *= 2
                 p_time = grow(p_time, cap)
@@ -341,19 +394,19 @@ def run_loop(g, o, decided, rptr, ridx, cptr, ctimes, aptr, atimes, fptr, ftimes
                 p_dv = grow(p_dv, cap)
                 p_tf = grow(p_tf, cap)
                 p_off = grow(p_off, cap)
-            deg = g.eptr[x + 1] - g.eptr[x]
+            deg = eptr[x + 1] - eptr[x]
             if pool_top + deg > len(pool):
                 pool = grow(pool, 2 * (pool_top + deg))
             for q in range(deg):
-                pool[pool_top + q] = snap.seen[g.eptr[x] + q]
+                pool[pool_top + q] = sn_seen[eptr[x] + q]
             p_off[n_pending] = pool_top
             pool_top += deg
             p_time[n_pending] = fin_t[x] if fin_stamp[x] == r else at
             p_node[n_pending] = x
-            p_built[n_pending] = snap.built[x]
-            p_fp[n_pending] = snap.fp[x]
-            p_dv[n_pending] = snap.dv[x]
-            p_tf[n_pending] = snap.tf[x]
+            p_built[n_pending] = sn_built[x]
+            p_fp[n_pending] = sn_fp[x]
+            p_dv[n_pending] = sn_dv[x]
+            p_tf[n_pending] = sn_tf[x]
             n_pending += 1
     return (
         o_act[:row],
