@@ -38,12 +38,20 @@ def replay(
     output: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.TABLE,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="plain (the planner at every run), fast (the compiled replay) or auto "
+            "(fast when it can run the file, else plain with a warning).",
+        ),
+    ] = "auto",
 ) -> None:
     """Replay a scenario: one row per run and selected node (run_at, job, node, action, reason)."""
     from saosim.replay.scenario_file import load_scenario_file
     from saosim.replay.scenario_file import replay as run_replay
 
-    result = run_replay(load_scenario_file(scenario), profile=profile)
+    result = run_replay(load_scenario_file(scenario), profile=profile, engine=engine)
     keys = ("run_at", "job", "node", "action", "reason")
     rows = [{k: (_iso(r[k]) if k == "run_at" else r[k]) for k in keys} for r in result.rows]
     if output is OutputFormat.JSON:

@@ -22,6 +22,7 @@ carrying the state forward. ``expect:`` lists decisions a test asserts (:meth:`R
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ import yaml
 from saosim.core.decision import Action, Profile, ProfileOptions, parse_profile
 from saosim.core.planner import Plan, plan
 from saosim.core.state import NodeState, State
-from saosim.errors import ConfigError
+from saosim.errors import ConfigError, SaosimWarning
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
 from saosim.replay.scenario_parse import Event, Expectation, Job, code_identity, parse_document
@@ -160,13 +161,16 @@ def load_scenario_file(path: str | Path) -> ScenarioFile:
 
 @dataclass(frozen=True)
 class Replay:
-    """What a replay produced: one row per run × selected node, the plans and the final state."""
+    """What a replay produced: one row per run × selected node (run_at, job, node, action,
+    reason, unique_id, detail, started_at, finished_at, cost_usd, status); the plain engine
+    also keeps each run's plan and the final state."""
 
     scenario: ScenarioFile
     profile: Profile
     rows: tuple[dict[str, object], ...]
     plans: tuple[tuple[str, Plan], ...]
-    state: State
+    state: State | None
+    engine: str = "plain"
 
     def to_frame(self):  # -> pl.DataFrame (polars imported lazily for the CLI)
         import polars as pl
@@ -219,15 +223,32 @@ def replay(
     *,
     profile: Profile | str | None = None,
     options: ProfileOptions | None = None,
+    engine: str = "auto",
 ) -> Replay:
     """Run every job of ``scenario`` in its window through the planner.
 
-    Builds finish at the run's start time. A ``failure`` event makes the node's next build (or
-    test run) at or after it fail; ``in_flight`` holds the node in another job's build at the
-    next run that selects it.
+    Builds finish at the run's start time (instantaneous and free). A ``failure`` event makes
+    the node's next build (or test run) at or after it fail; ``in_flight`` holds the node in
+    another job's build at the next run that selects it.
+
+    ``engine``: ``plain`` (:func:`saosim.core.planner.plan` at every run; the result keeps
+    each run's :class:`Plan` and the final state), ``fast`` (the compiled replay; rows only)
+    or ``auto`` (fast when it can run the scenario, else plain with a warning saying why).
     """
     prof = parse_profile(profile) if profile is not None else scenario.profile
     opts = options if options is not None else scenario.options
+    if engine not in ("auto", "plain", "fast"):
+        raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
+    if engine != "plain":
+        from saosim.replay.kernel.scenario import fast_engine_gap, replay_scenario_fast
+
+        gap = fast_engine_gap(scenario, prof)
+        if gap is None:
+            rows = replay_scenario_fast(scenario, prof, opts)
+            return Replay(scenario, prof, tuple(rows), (), None, "fast")
+        if engine == "fast":
+            raise ConfigError(f"the fast engine cannot run it: {gap}", path=scenario.path)
+        warnings.warn(SaosimWarning(f"replayed on the plain engine: {gap}"), stacklevel=2)
     project = scenario.project
     events = sorted(scenario.events, key=lambda e: e.at)
     state = scenario.state_at_start()
@@ -283,6 +304,7 @@ def replay(
             fingerprints=dict(fps),
         )
         for d in p.decisions:
+            status = _status(d.action, d.node_id in p.failing)
             if d.action in (Action.BUILD, Action.RUN):
                 failing.discard(d.node_id)
             in_flight.discard(d.node_id)
@@ -295,11 +317,24 @@ def replay(
                     "reason": d.reason.value,
                     "unique_id": d.node_id,
                     "detail": d.detail,
+                    "started_at": at,
+                    "finished_at": at,
+                    "cost_usd": 0.0,
+                    "status": status,
                 }
             )
         plans.append((job.name, p))
         state = p.apply(finished_at=at)
-    return Replay(scenario, prof, tuple(rows), tuple(plans), state)
+    return Replay(scenario, prof, tuple(rows), tuple(plans), state, "plain")
+
+
+def _status(action: Action, failing: bool) -> str | None:
+    """A scenario's run outcome: a failing node's build errors and its test fails."""
+    if action is Action.BUILD:
+        return "error" if failing else "success"
+    if action is Action.RUN:
+        return "fail" if failing else "pass"
+    return "skipped" if action is Action.SKIP else None
 
 
 #: :func:`replay` under the name the package exports (``saosim.replay_scenario``).

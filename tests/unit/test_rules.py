@@ -7,7 +7,7 @@ must pick what trying the tuple in order picks.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -154,7 +154,7 @@ def test_profiles_are_tuples_a_reader_can_diff() -> None:
 
 
 def _t(h: int, m: int = 0) -> datetime:
-    return datetime(2025, 1, 1, h, m, tzinfo=timezone.utc)
+    return datetime(2025, 1, 1, h, m, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import saosim
 from saosim.errors import ConfigError
 from saosim.replay.scenario_file import load_scenario_file, parse_scenario_file, replay
 
@@ -199,3 +200,51 @@ def test_replay_command_formats_and_errors(tmp_path: Path) -> None:
     failed = runner.invoke(app, ["replay", str(bad)])
     assert failed.exit_code == 2
     assert "jobs" in failed.output and "Traceback" not in failed.output
+    for engine in ("plain", "fast"):
+        same = runner.invoke(app, ["replay", example, "--format", "json", "--engine", engine])
+        assert same.exit_code == 0, same.output
+        assert json.loads(same.stdout) == rows
+    wrong = runner.invoke(app, ["replay", example, "--engine", "turbo"])
+    assert wrong.exit_code == 2 and "'turbo' is not an engine" in wrong.output
+
+
+_COMPARED = (
+    "run_at",
+    "job",
+    "unique_id",
+    "action",
+    "reason",
+    "started_at",
+    "finished_at",
+    "cost_usd",
+    "status",
+)
+
+
+@pytest.mark.filterwarnings("ignore::saosim.errors.SaosimWarning")
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("profile", [None, "baseline", "sao", "dbt_state", "orchestra"])
+def test_scenario_runs_the_same_on_both_engines(path: Path, profile: str | None) -> None:
+    # the file's own profile, then every other one over the same timeline
+    scenario = load_scenario_file(path)
+    plain = replay(scenario, profile=profile, engine="plain")
+    try:
+        fast = replay(scenario, profile=profile, engine="fast")
+    except ConfigError as exc:
+        assert "fast engine cannot run it" in str(exc)
+        pytest.skip(str(exc))
+    assert fast.engine == "fast" and plain.engine == "plain"
+    want = [tuple(r[k] for k in _COMPARED) for r in plain.rows]
+    got = [tuple(r[k] for k in _COMPARED) for r in fast.rows]
+    assert got == want
+
+
+def test_auto_engine_falls_back_and_says_why() -> None:
+    doc = _doc()
+    doc["jobs"].append({"name": "state_job", "cron": "30 * * * *", "profile": "dbt_state"})
+    scenario = parse_scenario_file(doc)
+    with pytest.warns(saosim.SaosimWarning, match="plain engine: job 'state_job'"):
+        result = replay(scenario)
+    assert result.engine == "plain"
+    with pytest.raises(ConfigError, match="fast engine cannot run it"):
+        replay(scenario, engine="fast")

@@ -379,8 +379,10 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
             row += 1
         progress[0] = r + 1
         # -- the state after this run (saosim.core.transition) --------------------------------
-        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, fin_t, not guarded, guarded,
-                           g, st, ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
+        # (dbt_state looks through views; a baseline job beside it does not)
+        looks = ro.profile == P_DBT_STATE
+        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, fin_t, looks, guarded, g, st,
+                           ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
         if guarded:
             continue
         for k in range(n_snap):
