@@ -47,6 +47,7 @@ __all__ = [
     "BUILTIN_MATERIALIZATIONS",
     "NodeInfo",
     "ProjectIndex",
+    "effective_parents",
     "freshness_params",
     "graph_arrays",
     "project_index",
@@ -185,6 +186,18 @@ def project_index(project: Project) -> ProjectIndex:
     if index is None:
         index = _INDEX[project] = ProjectIndex(project)
     return index
+
+
+def effective_parents(project: Project, unique_id: str) -> tuple[str, ...]:
+    """The parents whose data a node sees: sources, models, seeds and snapshots, each
+    ephemeral parent replaced by its own (recursively), sorted (SAO rule 7).
+
+    >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "m": ["stg", "raw.a"]})
+    >>> effective_parents(p, "model.demo.m")
+    ('model.demo.stg', 'source.demo.raw.a')
+    """
+    info = project_index(project).infos.get(unique_id)
+    return info.parents if info is not None else ()
 
 
 def _static_flags(project: Project, infos: dict[str, NodeInfo]) -> np.ndarray:

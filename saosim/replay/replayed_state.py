@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from saosim.core.arrays import effective_parents
 from saosim.core.decision import Profile
 from saosim.core.state import NodeState, State
 from saosim.errors import ConfigError
@@ -38,31 +39,9 @@ from saosim.replay.timeline import Timeline
 if TYPE_CHECKING:
     from saosim.replay.comparison import Comparison
 
-__all__ = ["effective_parents", "state_at"]
+__all__ = ["state_at"]
 
-_DATA_KINDS = frozenset({"source", "model", "seed", "snapshot"})
 _TEST_RAN = ("pass", "fail", "warn")
-
-
-def effective_parents(project: Project, unique_id: str) -> tuple[str, ...]:
-    """The parents whose data a node sees: sources, models, seeds and snapshots, each
-    ephemeral parent replaced by its own (recursively), sorted.
-
-    >>> from saosim.project.graph import Project
-    >>> p = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
-    >>> effective_parents(p, "model.demo.m")
-    ('source.demo.raw.a',)
-    """
-    out: set[str] = set()
-    stack = list(project.parents(unique_id))
-    while stack:
-        p = stack.pop()
-        node = project.nodes[p]
-        if node.is_ephemeral:
-            stack.extend(project.parents(p))
-        elif node.resource_type in _DATA_KINDS:
-            out.add(p)
-    return tuple(sorted(out))
 
 
 def state_at(comparison: Comparison, scenario: str, at: datetime | None = None) -> State:

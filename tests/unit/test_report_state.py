@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 
 import saosim
+from saosim.core.arrays import effective_parents
 from saosim.errors import ConfigError
 from saosim.replay.engine import Scenario, simulate
-from saosim.replay.replayed_state import effective_parents, state_at
+from saosim.replay.replayed_state import state_at
 from saosim.replay.timeline import Timeline
 from saosim.synth.estate import synthetic_estate
 
