@@ -78,6 +78,12 @@ def as_numbers(frame: pl.DataFrame, name: str, *, path: str | Path) -> pl.Series
 def as_counts(frame: pl.DataFrame, name: str, *, path: str | Path) -> pl.Series:
     """A row or byte count; negative values (adapters write -1 for "unknown") are null."""
     numbers = as_numbers(frame, name, path=path)
+    huge = numbers >= 2.0**63
+    if huge.any():
+        row = int(huge.arg_true()[0])
+        raise SchemaError(
+            f"{numbers[row]!r} is more than a 64-bit count", path=str(path), field=name, row=row + 1
+        )
     return pl.select(pl.when(numbers >= 0).then(numbers)).to_series().cast(pl.Int64).alias(name)
 
 

@@ -29,6 +29,7 @@ unless ``timezone=`` names it.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -533,6 +534,19 @@ def _check_ids(frame: pl.DataFrame, path: Path, id_col: str, kind: str) -> None:
             field=id_col,
             row=row + 1,
         )
+    # every parent named in depends_on_nodes is a node id (or a macro's, which is dropped)
+    for row, value in enumerate(as_text(frame, "depends_on_nodes").to_list()):
+        for parent in json_list(value):
+            if not _NODE_ID.match(parent):
+                raise SchemaError(
+                    f"{parent!r:.80} is not a node id like 'model.<package>.<name>'",
+                    path=str(path),
+                    field="depends_on_nodes",
+                    row=row + 1,
+                )
+
+
+_NODE_ID = re.compile(r"^[a-z_]+\.[^.]+\..")
 
 
 def _changes(rows: pl.DataFrame, project: Project) -> pl.DataFrame:

@@ -21,6 +21,7 @@ Only buildable nodes (models, seeds, snapshots) get a tier.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -208,6 +209,21 @@ class Tiers:
         return FreshnessConfig(per_node, NO_CONFIG if default is None else default.freshness)
 
 
+_MAX_DEPTH = 100
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` (PyYAML recurses per level; a settings file has ~5)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > _MAX_DEPTH:
+            break
+    return deepest
+
+
 def load_yaml(path: str | Path, *, what: str = "settings") -> object:
     """Parse a YAML settings file; every failure is one :class:`ConfigError` line.
 
@@ -236,6 +252,12 @@ def load_yaml(path: str | Path, *, what: str = "settings") -> object:
             raise ConfigError(
                 f"is not UTF-8 text (byte {exc.start}); save it as UTF-8", path=str(file)
             ) from None
+        depth = _flow_depth(text)
+        if depth > _MAX_DEPTH:
+            raise ConfigError(
+                f"is nested too deep to be a {what} file ({depth} levels of [ or {{)",
+                path=str(file),
+            )
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -247,3 +247,51 @@ def test_every_error_here_is_an_input_error() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_manifest(MANIFEST).counts()["model"] == 3
+
+
+# -- exports ------------------------------------------------------------------------------------
+
+
+def _export_with(tmp_path: Path, table: str, column: str, row: int, value: str) -> Path:
+    import shutil
+
+    import polars as pl
+
+    folder = tmp_path / "export"
+    shutil.copytree(FIXTURES / "elementary_export", folder)
+    frame = pl.read_csv(folder / table, infer_schema=False)
+    cells = frame.get_column(column).to_list()
+    cells[row] = value
+    frame.with_columns(pl.Series(column, cells, dtype=pl.String)).write_csv(folder / table)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "message"),
+    [
+        ("dbt_run_results.csv", "rows_affected", "1e30", "more than a 64-bit count"),
+        ("dbt_models.csv", "depends_on_nodes", "not a time", "is not a node id"),
+        ("dbt_models.csv", "unique_id", "orders", "is not a model id"),
+    ],
+)
+def test_a_bad_export_cell_names_file_column_and_row(
+    tmp_path: Path, table, column, value, message
+) -> None:
+    from saosim.inputs import read_export
+
+    folder = _export_with(tmp_path, table, column, 1, value)
+    with pytest.raises(SaosimInputError, match=message) as info:
+        read_export(folder)
+    assert (info.value.path, info.value.field, info.value.row) == (str(folder / table), column, 2)
+
+
+def test_random_bytes_as_the_models_table_are_an_error_not_an_empty_project(tmp_path) -> None:
+    import random
+
+    from saosim.inputs import read_export
+
+    folder = _export_with(tmp_path, "dbt_models.csv", "name", 0, "x")
+    (folder / "dbt_models.csv").write_bytes(random.Random(7).randbytes(3000))
+    with pytest.raises(SaosimInputError) as info:
+        read_export(folder)
+    assert "dbt_models" in str(info.value)
