@@ -111,23 +111,23 @@ def apply_plan(
                       np.zeros(n + 1, dtype=np.int64), snap)  # fmt: skip
     old = inputs.state.nodes
     new = dict(old)
-    for k in range(count):
-        x = int(snap.nodes[k])
+    # Python lists: indexing one is ~5x faster than a numpy array item
+    eptr, eidx = inputs.index.lists()
+    seen_us, built_us, dv_us, tf = (a.tolist() for a in (snap.seen, snap.built, snap.dv, snap.tf))
+    ran_ok = ((act == codes.RUN) | (status == codes.S_SUCCESS)).tolist()
+    fingerprints = inputs.current_fingerprints
+    for x in snap.nodes[:count].tolist():
         uid = order[x]
-        if not (act[x] == codes.RUN or status[x] == codes.S_SUCCESS):
+        if not ran_ok[x]:
             # only flagged by a failed test: its last build stands
             new[uid] = replace(new[uid], tests_failed=True)
             continue
         seen = {
-            order[graph.eidx[e]]: from_us(snap.seen[e])
-            for e in range(graph.eptr[x], graph.eptr[x + 1])
-            if snap.seen[e] != codes.NONE
+            order[eidx[e]]: from_us(seen_us[e])
+            for e in range(eptr[x], eptr[x + 1])
+            if seen_us[e] != codes.NONE
         }
         new[uid] = NodeState(
-            from_us(snap.built[x]),
-            inputs.current_fingerprints.get(uid),
-            seen,
-            from_us(snap.dv[x]),
-            tests_failed=bool(snap.tf[x]),
+            from_us(built_us[x]), fingerprints.get(uid), seen, from_us(dv_us[x]), True, tf[x]
         )
     return State(new)

@@ -133,6 +133,16 @@ class ProjectIndex:
         #: (config id, profile, default tolerance) → (config, graph)
         self._graphs: dict[tuple, tuple[object, Graph]] = {}
         self.csr = _csr_parents(project, infos)
+        self._lists: dict[str, tuple[list[int], list[int]]] = {}
+
+    def lists(self, *, direct: bool = False) -> tuple[list[int], list[int]]:
+        """The effective (or, ``direct``, dbt's direct) parents as CSR Python lists."""
+        key = "direct" if direct else "effective"
+        if key not in self._lists:
+            eptr, eidx, dptr, didx, _ = self.csr
+            ptr, idx = (dptr, didx) if direct else (eptr, eidx)
+            self._lists[key] = (ptr.tolist(), idx.tolist())
+        return self._lists[key]
 
     def orchestra_windows(self, cfg: FreshnessConfig) -> dict[str, tuple[float, str | None]]:
         """Window per node after dbt-orchestra's inheritance: a node without ``build_after``
