@@ -40,7 +40,7 @@ from types import MappingProxyType
 
 import yaml
 
-from saosim.errors import ConfigError, SaosimWarning
+from saosim.errors import ConfigError, SaosimWarning, yaml_error
 from saosim.project._scan import outside_strings
 from saosim.project.freshness import (
     BuildAfter,
@@ -229,7 +229,7 @@ def _load_yaml(path: Path) -> object:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"is not valid YAML: {exc}", path=str(path)) from None
+        raise yaml_error(exc, path) from None
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc}", path=str(path)) from None
 

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
-
 from saosim.core.decision import Action, Profile, ProfileOptions, parse_profile
 from saosim.core.planner import Plan, plan
 from saosim.core.state import NodeState, State
 from saosim.errors import ConfigError, SaosimWarning
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
+from saosim.project.tiers import load_yaml
 from saosim.replay.scenario_parse import Event, Expectation, Job, code_identity, parse_document
 
 __all__ = [
@@ -144,18 +143,8 @@ def load_scenario_file(path: str | Path) -> ScenarioFile:
         ConfigError: the file is missing, is not YAML, or has a bad key or value (named).
     """
     file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the scenario file: {exc.strerror}", path=str(file)
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML{where}: {exc}", path=str(file)) from None
+    # one line for any failure, syntax errors as file:line:column (saosim.project.tiers)
+    data = load_yaml(file, what="scenario")
     return parse_scenario_file(data, path=str(file))
 
 

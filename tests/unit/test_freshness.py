@@ -195,8 +195,10 @@ def test_missing_project_file_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"dbt_project\.yml"):
         read_project_freshness(tmp_path, shop_project())
     (tmp_path / "dbt_project.yml").write_text("models: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="not valid YAML") as err:
         read_project_freshness(tmp_path, shop_project())
+    assert str(err.value).startswith(f"{tmp_path / 'dbt_project.yml'}:2:1: ")
+    assert "\n" not in str(err.value)
 
 
 def test_config_kwargs_ignore_jinja_in_other_kwargs_and_comments() -> None:

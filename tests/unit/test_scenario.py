@@ -149,9 +149,11 @@ def test_bad_scenarios_name_the_key(patch, field: str, message: str) -> None:
 def test_load_scenario_reports_bad_yaml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("profile: [sao\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="not valid YAML") as err:
         load_scenario_file(bad)
-    with pytest.raises(ConfigError, match="cannot read"):
+    # one line, with where: file:line:column
+    assert str(err.value).startswith(f"{bad}:2:1: ") and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="cannot be read"):
         load_scenario_file(tmp_path / "missing.yaml")
 
 
