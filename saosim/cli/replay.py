@@ -48,10 +48,9 @@ def replay(
     ] = "auto",
 ) -> None:
     """Replay a scenario: one row per run and selected node (run_at, job, node, action, reason)."""
-    from saosim.replay.scenario_file import load_scenario_file
-    from saosim.replay.scenario_file import replay as run_replay
+    from saosim.replay.scenario_file import load_scenario_file, replay_scenario
 
-    result = run_replay(load_scenario_file(scenario), profile=profile, engine=engine)
+    result = replay_scenario(load_scenario_file(scenario), profile=profile, engine=engine)
     keys = ("run_at", "job", "node", "action", "reason")
     rows = [{k: (_iso(r[k]) if k == "run_at" else r[k]) for k in keys} for r in result.rows]
     if output is OutputFormat.JSON:

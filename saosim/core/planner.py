@@ -361,7 +361,7 @@ def plan(
     act = np.zeros(n, dtype=np.int64)
     rsn = np.zeros(n, dtype=np.int64)
     edge_mark = np.zeros(max(len(graph.eidx), len(graph.didx)), dtype=np.int8)
-    decide_run(0, to_us(at), walk, full_refresh, graph, states, marks,
+    decide_run(0, to_us(at), walk, walk is not sel, full_refresh, graph, states, marks,
                options_record(prof, opts), act, rsn, True, edge_mark)  # fmt: skip
     evidence = _Evidence(project, index, graph, states, marks, edge_mark, prof, opts, cfg)
     decisions = tuple(

@@ -42,10 +42,12 @@ __all__ = ["decide_run"]
 
 
 @jit_cached(nogil=True)
-def decide_run(r, at, walk, full_refresh, g, st, mk, o, act_out, rsn_out, record, edge_mark):
+def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_out, record,
+               edge_mark):  # fmt: skip
     """Decide run ``r`` (time ``at``): write ``act_out[n]`` / ``rsn_out[n]`` for every
-    selected node of ``walk`` (node indices in topological order; ``mk.selected[n] == r``
-    marks the selected ones). With ``record``, every parent edge is scanned and what it was
+    selected node of ``walk`` (node indices in topological order; with ``walk_all``, the walk
+    covers unselected nodes too and ``mk.selected[n] == r`` marks the selected ones). With
+    ``record``, every parent edge is scanned and what it was
     (:data:`~saosim.core.facts.EDGE_FRESH` …) goes to ``edge_mark`` (orchestra: by direct
     edge, else by effective edge) for a plan's evidence; otherwise the scan stops at the first
     fresh parent when no rule needs more. Returns whether any node failed or was skipped.
@@ -74,7 +76,7 @@ def decide_run(r, at, walk, full_refresh, g, st, mk, o, act_out, rsn_out, record
     for j in range(len(walk)):
         n = walk[j]
         f = flags[n]
-        virtual = selected[n] != r
+        virtual = walk_all and selected[n] != r
         if virtual and (f & F_TEST) != 0:
             continue
         has = has_state[n]

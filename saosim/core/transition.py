@@ -57,6 +57,8 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
     for i in range(len(nodes)):
         n = nodes[i]
         a = act[n]
+        if a != BUILD and a != RUN:
+            continue
         built_ok = a == BUILD and status[n] == S_SUCCESS
         if built_ok:
             # topological order: a child below reads its parent's finish from here

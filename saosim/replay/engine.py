@@ -85,6 +85,13 @@ class Scenario:
         object.__setattr__(self, "profile", parse_profile(self.profile))
         if self.jobs is not None:
             object.__setattr__(self, "jobs", tuple(self.jobs))
+            for job in self.jobs:
+                if job.profile is not None:
+                    raise ConfigError(
+                        f"{job.profile!r}: a job of its own profile works in scenario files; "
+                        f"scenario {self.name!r} replays every job as {self.profile.value}",
+                        field=f"jobs.{job.name}.profile",
+                    )
         if not self.name or not isinstance(self.name, str):
             raise ConfigError("a scenario needs a name", field="name")
 

@@ -2,8 +2,9 @@
 
 A scenario names a profile, a project (sources, models, seeds, snapshots with parents, freshness
 and tests), a timeline of events (data arrivals, code changes, failures …), jobs on cron
-schedules and a time window; :func:`replay` runs every job in the window through the planner,
-carrying the state forward. ``expect:`` lists decisions a test asserts (:meth:`Replay.mismatches`).
+schedules and a time window; :func:`replay_scenario` runs every job in the window through the
+planner, carrying the state forward. ``expect:`` lists decisions a test asserts
+(:meth:`Replay.mismatches`).
 
 >>> s = parse_scenario_file({
 ...     "profile": "sao",
@@ -13,7 +14,7 @@ carrying the state forward. ``expect:`` lists decisions a test asserts (:meth:`R
 ...     "jobs": [{"name": "hourly", "cron": "0 * * * *"}],
 ...     "window": {"start": "2025-01-01T00:00:00Z", "end": "2025-01-01T03:00:00Z"},
 ... })
->>> for row in replay(s).rows:
+>>> for row in replay_scenario(s).rows:
 ...     print(row["run_at"].strftime("%H:%M"), row["node"], row["action"], row["reason"])
 00:00 stg_orders build never_built
 01:00 stg_orders build new_upstream_data
@@ -45,7 +46,6 @@ __all__ = [
     "ScenarioFile",
     "load_scenario_file",
     "parse_scenario_file",
-    "replay",
     "replay_scenario",
 ]
 
@@ -207,7 +207,7 @@ class Replay:
         return problems
 
 
-def replay(
+def replay_scenario(
     scenario: ScenarioFile,
     *,
     profile: Profile | str | None = None,
@@ -324,7 +324,3 @@ def _status(action: Action, failing: bool) -> str | None:
     if action is Action.RUN:
         return "fail" if failing else "pass"
     return "skipped" if action is Action.SKIP else None
-
-
-#: :func:`replay` under the name the package exports (``saosim.replay_scenario``).
-replay_scenario = replay

@@ -28,6 +28,7 @@ from saosim.project.freshness import (
     parse_state,
 )
 from saosim.project.graph import Node, Project
+from saosim.replay.timeline import Job
 
 __all__ = [
     "EVENT_KINDS",
@@ -114,19 +115,6 @@ class Event:
     node_id: str
     cosmetic: bool = False
     sql: str | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """A scheduled job: a cron schedule and a dbt-style selection."""
-
-    name: str
-    cron: str
-    select: str | None = None
-    exclude: str | None = None
-    full_refresh: bool = False
-    #: a job with its own profile (e.g. ``baseline`` for a job that is not state-aware)
-    profile: str | None = None
 
 
 @dataclass(frozen=True)

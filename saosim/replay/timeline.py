@@ -71,6 +71,9 @@ class Job:
     select: str | None = None
     exclude: str | None = None
     full_refresh: bool = False
+    #: scenario files: a job with its own profile (``baseline`` for a job that is not
+    #: state-aware but writes the shared state); a simulate scenario has one profile
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.cron, str) or not croniter.is_valid(self.cron):

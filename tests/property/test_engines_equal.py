@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saosim.replay.scenario_file import parse_scenario_file, replay
+from saosim.replay.scenario_file import parse_scenario_file
+from saosim.replay.scenario_file import replay_scenario as replay
 
 pytestmark = pytest.mark.slow
 

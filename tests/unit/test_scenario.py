@@ -10,7 +10,8 @@ import yaml
 
 import saosim
 from saosim.errors import ConfigError
-from saosim.replay.scenario_file import load_scenario_file, parse_scenario_file, replay
+from saosim.replay.scenario_file import load_scenario_file, parse_scenario_file
+from saosim.replay.scenario_file import replay_scenario as replay
 
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
 

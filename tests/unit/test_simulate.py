@@ -171,3 +171,12 @@ def test_a_cosmetic_code_change_does_not_rebuild() -> None:
         ("reuse", "no_new_data"),
         ("reuse", "no_new_data"),
     ]
+
+
+def test_a_what_if_job_of_its_own_profile_is_refused_by_name() -> None:
+    # one Job for scenario files and simulate; only scenario files run a job's own profile
+    from saosim.replay.timeline import Job
+
+    with pytest.raises(ConfigError, match=r"jobs\.ci\.profile") as err:
+        Scenario("sao", "sao", jobs=(Job("ci", "0 * * * *", profile="baseline"),))
+    assert "scenario files" in str(err.value)

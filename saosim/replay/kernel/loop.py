@@ -246,7 +246,6 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
             f = flags[n]
             if not walk_all:
                 i = s0 + j
-                m_selected[n] = r
             elif m_selected[n] == r:
                 i = sel_pos[n]
             elif f & F_TEST:
@@ -280,7 +279,8 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
             if st_has[n] and st_fp[n] != fp:
                 m_changed[n] = r
         # -- the planner's decisions ----------------------------------------------------------
-        decide_run(r, at, walk, run_full_refresh[r], g, st, mk, ro, cur_act, cur_rsn, False,
+        decide_run(r, at, walk, walk_all, run_full_refresh[r], g, st, mk, ro, cur_act, cur_rsn,
+                   False,
                    no_marks)  # fmt: skip
         # -- lay out and price, node by node in topological order -----------------------------
         for i in range(s0, s1):

@@ -218,7 +218,7 @@ def _initial_state(scenario: ScenarioFile, n: int, eptr: np.ndarray, eidx: np.nd
 def replay_scenario_fast(
     scenario: ScenarioFile, profile: Profile, options: ProfileOptions
 ) -> list[dict[str, object]]:
-    """The rows of :func:`saosim.replay.scenario_file.replay`, from the compiled loop."""
+    """The rows of :func:`saosim.replay.scenario_file.replay_scenario`, from the compiled loop."""
     from saosim.replay.kernel.fast import _run
 
     k, runs = compile_scenario(scenario, profile, options)
