@@ -28,6 +28,7 @@ import numpy as np
 from saosim.core import codes
 from saosim.core.decision import Action, Profile
 from saosim.core.state import NodeState, State
+from saosim.core.times import from_us, to_us
 from saosim.core.transition import Snapshots, snapshots
 from saosim.errors import ConfigError
 
@@ -46,8 +47,6 @@ def apply_plan(
     finished_at: datetime | Mapping[str, datetime],
 ) -> State:
     """The state after ``plan`` ran with ``outcome`` (see :meth:`Plan.apply`)."""
-    from saosim.core.planner import from_us, to_us
-
     inputs = plan._inputs
     if inputs is None:
         raise ValueError("this plan carries no inputs; make it with saosim.core.planner.plan")

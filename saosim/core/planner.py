@@ -26,12 +26,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from saosim.core import codes
+from saosim.core.apply import apply_plan
 from saosim.core.arrays import (
     BUILTIN_MATERIALIZATIONS,
     ProjectIndex,
@@ -47,9 +48,11 @@ from saosim.core.decision import (
     Tolerance,
     parse_profile,
 )
+from saosim.core.explain import explain_decision
 from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, Graph, NodeStates, Options, RunMarks
 from saosim.core.run_pass import decide_run
 from saosim.core.state import NodeState, State
+from saosim.core.times import from_us, to_us
 from saosim.errors import ConfigError, SaosimWarning
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
@@ -67,8 +70,6 @@ __all__ = [
     "plan",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _ACTIONS = tuple(Action(a) for a in codes.ACTIONS)
 _REASONS = tuple(Reason(r) for r in codes.REASONS)
 #: reasons whose evidence names the parents with new data
@@ -84,35 +85,6 @@ _WITH_FRESH = frozenset(
         Reason.TESTED_NODE_BUILT,
     }
 )
-
-
-# a plan converts the same few times (run starts, build ends) over and over
-_TO_US: dict[datetime, int] = {}
-_FROM_US: dict[int, datetime] = {}
-
-
-def to_us(value: datetime) -> int:
-    """Microseconds since the epoch of a UTC-aware time.
-
-    >>> to_us(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
-    1000000
-    """
-    us = _TO_US.get(value)
-    if us is None:
-        if len(_TO_US) > 1 << 16:
-            _TO_US.clear()
-        us = _TO_US[value] = (value - _EPOCH) // _US
-    return us
-
-
-def from_us(value: int) -> datetime:
-    """The UTC time of microseconds since the epoch (inverse of :func:`to_us`)."""
-    t = _FROM_US.get(value)
-    if t is None:
-        if len(_FROM_US) > 1 << 16:
-            _FROM_US.clear()
-        t = _FROM_US[value] = _EPOCH + timedelta(microseconds=int(value))
-    return t
 
 
 def options_record(profile: Profile, options: ProfileOptions) -> Options:
@@ -224,8 +196,6 @@ class Plan:
 
     def explain(self, name: str) -> str:
         """A short sentence saying why ``name`` was built, reused, skipped or not run."""
-        from saosim.core.explain import explain_decision
-
         return explain_decision(self, self.decision(name))
 
     def to_frame(self) -> pl.DataFrame:
@@ -274,8 +244,6 @@ class Plan:
         A reuse, skip or no-op leaves the node's state untouched; a failed build leaves it as
         it was. A failed error-severity test marks the nodes it tests ``tests_failed``.
         """
-        from saosim.core.apply import apply_plan
-
         return apply_plan(self, outcome, finished_at)
 
 

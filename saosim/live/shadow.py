@@ -27,8 +27,9 @@ adapters are out of scope (see :mod:`saosim.live.warehouse`). The run is recorde
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -36,17 +37,13 @@ from saosim.core.decision import Action, Reason
 from saosim.core.planner import Plan
 from saosim.core.planner import plan as make_plan
 from saosim.live.dbt_runner import BuildResult, dbt_build
-from saosim.live.runner import (
-    LivePlan,
-    _project_dir,
-    _store,
-    lock_plan,
-    record_build,
-    warehouse_guard,
-)
+from saosim.live.execution import _project_dir, _store, lock_plan, record_build, warehouse_guard
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
 from saosim.live.warehouse import data_hashes, duckdb_path
+
+if TYPE_CHECKING:
+    from saosim.live.runner import LivePlan
 
 __all__ = ["VERDICTS", "ShadowReport", "ShadowResult", "shadow", "shadow_report", "verdict"]
 
@@ -105,7 +102,6 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
     predicted, _ = lock_plan(
         live_plan, holder=holder, wait_timeout_s=wait_timeout_s, build_all=True
     )
-    values = {f.name: getattr(predicted, f.name) for f in fields(Plan)}
     inputs = predicted._inputs
     assert inputs is not None
     # what actually runs: every selected node, as dbt without state builds it
@@ -119,9 +115,8 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
         select=ctx.select,
         exclude=ctx.exclude,
     )
-    full = LivePlan(
-        **{**values, "decisions": full.decisions, "profile": full.profile, "_inputs": full._inputs},
-        live=ctx,
+    full = replace(
+        predicted, decisions=full.decisions, profile=full.profile, _inputs=full._inputs, live=ctx
     )
     measured = _measured(predicted)
     db = duckdb_path(ctx.project_dir, target=ctx.target, profiles_dir=ctx.profiles_dir)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +40,8 @@ from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.inputs.schema import TABLES
 from saosim.project.freshness import FreshnessConfig
+from saosim.replay.progress import Progress as _Progress
+from saosim.replay.progress import want_progress as _want_progress
 from saosim.replay.timeline import Job, RunSpec, Timeline, to_us
 
 if TYPE_CHECKING:
@@ -479,27 +480,3 @@ class _FailureQueue:
             while i < len(times) and times[i] <= at:
                 i += 1
             self.cursor[uid] = i
-
-
-def _want_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return sys.stderr.isatty() and "pytest" not in sys.modules
-
-
-class _Progress:
-    """A rich progress bar on stderr for a long replay."""
-
-    def __init__(self, total: int, label: str) -> None:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._bar = Progress(console=Console(stderr=True), transient=True)
-        self._bar.start()
-        self._task = self._bar.add_task(f"replay {label}", total=total)
-
-    def update(self, n: int) -> None:
-        self._bar.advance(self._task, n)
-
-    def close(self) -> None:
-        self._bar.stop()

@@ -36,6 +36,7 @@ from saosim.errors import ConfigError, SaosimWarning
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
 from saosim.project.tiers import load_yaml
+from saosim.replay.kernel.scenario import fast_engine_gap, replay_scenario_fast
 from saosim.replay.scenario_parse import Event, Expectation, Job, code_identity, parse_document
 
 __all__ = [
@@ -229,8 +230,6 @@ def replay_scenario(
     if engine not in ("auto", "plain", "fast"):
         raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
     if engine != "plain":
-        from saosim.replay.kernel.scenario import fast_engine_gap, replay_scenario_fast
-
         gap = fast_engine_gap(scenario, prof)
         if gap is None:
             rows = replay_scenario_fast(scenario, prof, opts)

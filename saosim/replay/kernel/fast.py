@@ -35,6 +35,7 @@ import polars as pl
 
 from saosim.replay.kernel.compile import KernelInputs, compile_replay
 from saosim.replay.kernel.log import assemble_log, frame, row_columns
+from saosim.replay.progress import Progress
 
 if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
@@ -177,9 +178,7 @@ def _stream(
 
     bar = None
     if label is not None:
-        from saosim.replay.engine import _Progress
-
-        bar = _Progress(len(k.run_at), label)
+        bar = Progress(len(k.run_at), label)
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     runs_done = 0

@@ -21,17 +21,22 @@ are the runs' own.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from saosim.core import codes
 from saosim.core.arrays import graph_arrays, project_index
 from saosim.core.decision import Profile, ProfileOptions, parse_profile
-from saosim.core.planner import from_us, options_record, to_us
+from saosim.core.planner import options_record
+from saosim.core.times import from_us, to_us
 from saosim.cost.rates import TIB
 from saosim.replay.kernel.compile import KernelInputs, _csr, empty_state
-from saosim.replay.scenario_file import ScenarioFile
+from saosim.replay.kernel.fast import _run
 from saosim.replay.scenario_parse import code_identity
+
+if TYPE_CHECKING:
+    from saosim.replay.scenario_file import ScenarioFile
 
 __all__ = ["fast_engine_gap", "replay_scenario_fast"]
 
@@ -219,8 +224,6 @@ def replay_scenario_fast(
     scenario: ScenarioFile, profile: Profile, options: ProfileOptions
 ) -> list[dict[str, object]]:
     """The rows of :func:`saosim.replay.scenario_file.replay_scenario`, from the compiled loop."""
-    from saosim.replay.kernel.fast import _run
-
     k, runs = compile_scenario(scenario, profile, options)
     act, rsn, status, start, end, _rt, cost, run, node = _run(k, False, np.zeros(1, dtype=np.int64))
     order = scenario.project.order
