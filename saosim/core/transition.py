@@ -67,7 +67,15 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
         elif a != RUN:
             continue
         best = NONE
-        for e in range(eptr[n], eptr[n + 1]):
+        if direct and not looks_through_views:
+            # written in place, a parent built ok earlier in this run already has its finish
+            # as its data version (and a source its arrival): one read per parent
+            for e in range(eptr[n], eptr[n + 1]):
+                seen[e] = dv[eidx[e]]
+            e_end = eptr[n]  # nothing left for the general walk below
+        else:
+            e_end = eptr[n + 1]
+        for e in range(eptr[n], e_end):
             p = eidx[e]
             if ok_stamp[p] == r:
                 v = ok_fin[p]
