@@ -13,9 +13,9 @@ import pytest
 import saosim.live as live
 from saosim.core.state import NodeState
 from saosim.errors import ConfigError, SaosimInputError
+from saosim.live.execution import lock_plan
 from saosim.live.fingerprints import live_fingerprints
 from saosim.live.profiles import warehouse_target
-from saosim.live.execution import lock_plan
 from saosim.live.shadow import VERDICTS, verdict
 from saosim.live.store import StateStore
 from saosim.project.graph import Project

@@ -50,6 +50,7 @@ from saosim.replay.timeline import RunSpec, Timeline, to_us
 if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
     from saosim.inputs.estate import Estate
+    from saosim.project.graph import Project
     from saosim.replay.engine import Scenario
 
 __all__ = ["KernelInputs", "compile_replay", "empty_state"]
@@ -168,8 +169,6 @@ def compile_replay(
     if not model.bills_views(profile.value):
         flags[(flags & F_VIEW) != 0] |= F_UNBILLED
     decided = set(index.order)
-    raw = [[pos[p] for p in project.parents(uid) if p in decided] for uid in order]
-    rptr, ridx = _csr(raw, np.int32)
     n = len(order)
     cptr, ctimes = _times_csr(order, timeline.code_changes)
     aptr, atimes = _times_csr(order, timeline.arrivals)
@@ -189,18 +188,7 @@ def compile_replay(
     rt = costs.runtime
     fixed = _fixed_costs(flags, rt, use, model)
     return KernelInputs(
-        node_ids=order,
-        flags=flags,
-        window_s=graph.window_s,
-        tol_s=graph.tol_s,
-        eptr=graph.eptr,
-        eidx=graph.eidx,
-        dptr=graph.dptr,
-        didx=graph.didx,
-        d2e=graph.d2e,
-        decided=np.array([pos[u] for u in index.order], dtype=np.int32),
-        rptr=rptr,
-        ridx=ridx,
+        **project_fields(project, graph, flags),
         cptr=cptr,
         ctimes=ctimes,
         cvals=np.concatenate(
@@ -233,6 +221,31 @@ def compile_replay(
         basis=BASIS_CODE[model.basis],
         fparams=fparams,
     )
+
+
+def project_fields(project: Project, graph: Graph, flags: np.ndarray) -> dict[str, object]:
+    """The project's part of :class:`KernelInputs`: the planner's graph with the replay's
+    flags, the decided nodes, and each node's decided parents (for start times)."""
+    index = project_index(project)
+    pos = project.position
+    rptr, ridx = _csr(
+        [[pos[p] for p in project.parents(u) if p in index.infos] for u in project.order],
+        np.int32,
+    )
+    return {
+        "node_ids": project.order,
+        "flags": flags,
+        "window_s": graph.window_s,
+        "tol_s": graph.tol_s,
+        "eptr": graph.eptr,
+        "eidx": graph.eidx,
+        "dptr": graph.dptr,
+        "didx": graph.didx,
+        "d2e": graph.d2e,
+        "decided": np.array([pos[u] for u in index.order], dtype=np.int32),
+        "rptr": rptr,
+        "ridx": ridx,
+    }
 
 
 def empty_state(n_nodes: int, n_edges: int) -> NodeStates:

@@ -31,7 +31,7 @@ from saosim.core.decision import Profile, ProfileOptions, parse_profile
 from saosim.core.planner import options_record
 from saosim.core.times import from_us, to_us
 from saosim.cost.rates import TIB
-from saosim.replay.kernel.compile import KernelInputs, _csr, empty_state
+from saosim.replay.kernel.compile import KernelInputs, _csr, empty_state, project_fields
 from saosim.replay.kernel.fast import _run
 from saosim.replay.scenario_parse import code_identity
 
@@ -134,23 +134,9 @@ def compile_scenario(
     iptr, itimes = _times(held, n)
     flags[np.diff(cptr) > 0] |= codes.F_CHANGES
     flags[np.diff(fptr) > 0] |= codes.F_FAILS
-    rptr, ridx = _csr(
-        [[pos[p] for p in project.parents(u) if p in index.infos] for u in order], np.int32
-    )
     zeros = np.zeros(n)
     ki = KernelInputs(
-        node_ids=order,
-        flags=flags,
-        window_s=graph.window_s,
-        tol_s=graph.tol_s,
-        eptr=graph.eptr,
-        eidx=graph.eidx,
-        dptr=graph.dptr,
-        didx=graph.didx,
-        d2e=graph.d2e,
-        decided=np.array(decided, dtype=np.int32),
-        rptr=rptr,
-        ridx=ridx,
+        **project_fields(project, graph, flags),
         cptr=cptr,
         ctimes=ctimes,
         cvals=cvals,
