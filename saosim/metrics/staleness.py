@@ -59,6 +59,8 @@ import numpy as np
 import polars as pl
 
 from saosim.errors import SchemaError
+from saosim.inputs.schema import validate
+from saosim.metrics.staleness_kernel import replay_staleness
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
 
@@ -315,7 +317,6 @@ def staleness(
     Returns:
         ``{scenario: StalenessResult}``, scenarios sorted by name.
     """
-    from saosim.metrics.staleness_kernel import replay_staleness
 
     graph = staleness_graph(project, live_views=live_views)
     frame = _events_frame(decisions, graph)
@@ -496,8 +497,6 @@ def _window(
 
 
 def _arrivals(arrivals: pl.DataFrame, graph: StalenessGraph) -> tuple[np.ndarray, np.ndarray]:
-    from saosim.inputs.schema import validate
-
     table = validate(arrivals, "source_arrivals")
     ids = table.get_column("unique_id")
     index = {uid: i for i, uid in enumerate(graph.node_ids)}

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from saosim.inputs.estate import Estate
+from saosim.metrics import tables as metrics
+from saosim.metrics.tables import staleness
 from saosim.project.freshness import FreshnessConfig
 
 if TYPE_CHECKING:
@@ -78,8 +80,6 @@ class Comparison:
         """
         if "staleness" not in self._cache:
             if results is None:
-                from saosim.metrics.tables import staleness
-
                 results = staleness(
                     self.decisions,
                     project=self.estate.project,
@@ -99,8 +99,6 @@ class Comparison:
                 scenario over this comparison's window (used on the first call only).
         """
         if "metrics" not in self._cache:
-            from saosim.metrics import tables as metrics
-
             self._cache["metrics"] = metrics.report(
                 self.decisions,
                 project=self.estate.project,

@@ -35,11 +35,14 @@ import polars as pl
 from saosim.core.decision import Action, Profile, ProfileOptions, parse_profile
 from saosim.core.planner import plan
 from saosim.core.state import NodeState, State
-from saosim.cost.rates import TIB
+from saosim.cost.rates import TIB, CostModel
+from saosim.cost.runtime import fit_costs
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.inputs.schema import TABLES
 from saosim.project.freshness import FreshnessConfig
+from saosim.replay.comparison import Comparison
+from saosim.replay.kernel import fast as kernel
 from saosim.replay.progress import Progress as _Progress
 from saosim.replay.progress import want_progress as _want_progress
 from saosim.replay.timeline import Job, RunSpec, Timeline, to_us
@@ -132,9 +135,6 @@ def simulate(
     >>> cmp.summary()["scenario"].to_list()
     ['baseline', 'sao']
     """
-    from saosim.cost.rates import CostModel
-    from saosim.cost.runtime import fit_costs
-    from saosim.replay.comparison import Comparison
 
     chosen = list(scenarios)
     names = [s.name for s in chosen]
@@ -185,13 +185,10 @@ def replay(
     """The decision log of one scenario (``decisions`` table columns plus ``status``)."""
     if engine not in ("auto", "plain", "fast"):
         raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
-    if engine in ("auto", "fast"):
-        from saosim.replay.kernel import fast as kernel
-
-        if kernel.supports(scenario, timeline) or engine == "fast":
-            return kernel.replay_fast(
-                estate, scenario, timeline=timeline, costs=costs, progress=progress
-            )
+    if engine in ("auto", "fast") and (kernel.supports(scenario, timeline) or engine == "fast"):
+        return kernel.replay_fast(
+            estate, scenario, timeline=timeline, costs=costs, progress=progress
+        )
     return _PlainReplay(estate, scenario, timeline, costs).run(progress)
 
 

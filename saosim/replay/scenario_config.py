@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saosim.core.decision import ProfileOptions, parse_profile
+from saosim.cost.rates import CostModel
 from saosim.errors import ConfigError, SelectionError, reading
+from saosim.project.tiers import Tiers, load_yaml
 from saosim.replay.engine import Scenario
 from saosim.replay.scenario_parse import check_cron
 from saosim.replay.timeline import Job
@@ -55,7 +57,6 @@ def load_scenario(path: str | Path, name: str | None = None) -> Scenario:
     Raises:
         ConfigError: unreadable YAML, unknown keys, bad values — naming the file and key.
     """
-    from saosim.project.tiers import load_yaml
 
     file = Path(path)
     data = load_yaml(file, what="scenario")
@@ -80,13 +81,9 @@ def scenario_from_dict(data: Any, name: str, *, path: str | None = None) -> Scen
         raise ConfigError(exc.message, path=path, field="profile") from None
     tiers = None
     if data.get("tiers") is not None:
-        from saosim.project.tiers import Tiers
-
         tiers = Tiers.from_dict(data["tiers"], path=path)
     cost_model = None
     if data.get("rates") is not None:
-        from saosim.cost.rates import CostModel
-
         if not isinstance(data["rates"], Mapping):
             raise ConfigError("must be a mapping", path=path, field="rates")
         try:

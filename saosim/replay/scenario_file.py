@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from saosim.core.arrays import project_index
 from saosim.core.decision import Action, Profile, ProfileOptions, parse_profile
 from saosim.core.planner import Plan, plan
 from saosim.core.state import NodeState, State
@@ -108,8 +109,6 @@ class ScenarioFile:
                 return max(landed, default=base)
             spec = self.initial_state.get(parent)
             return spec["built_at"] if spec else None  # type: ignore[return-value]
-
-        from saosim.core.arrays import project_index
 
         infos = project_index(p).infos
         nodes = {}

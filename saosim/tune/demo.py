@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from saosim.inputs.estate import load_estate
+from saosim.project.tiers import Tiers
 from saosim.replay.comparison import Comparison
 from saosim.replay.engine import Scenario, simulate
 from saosim.report import write_report
@@ -36,7 +37,6 @@ def bundled_example() -> Path:
 
 def demo_scenarios() -> list[Scenario]:
     """Baseline, SAO on with the project's own settings, and SAO with two tuned tiers."""
-    from saosim.project.tiers import Tiers
 
     return [
         Scenario("baseline", "baseline"),

@@ -24,12 +24,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from saosim.core.arrays import freshness_params
+from saosim.core.codes import F_UPDATES_ALL
 from saosim.core.decision import Profile, ProfileOptions, parse_profile
+from saosim.cost.rates import CostModel
+from saosim.cost.runtime import fit_costs
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
+from saosim.metrics.tables import staleness
 from saosim.project.tiers import Tiers
 from saosim.replay.comparison import Comparison
 from saosim.replay.engine import Scenario, replay, simulate
+from saosim.replay.kernel import fast as kernel
+from saosim.replay.kernel.compile import compile_replay
+from saosim.replay.kernel.log import assemble_log
+from saosim.replay.scenario_config import scenario_from_dict
+from saosim.replay.timeline import Timeline
+from saosim.tune.demo import demo_scenarios
 
 if TYPE_CHECKING:
     from saosim.cost.rates import CostModel
@@ -76,10 +87,6 @@ class Tuner:
         name: str = "tuned",
         cache_size: int = 32,
     ) -> None:
-        from saosim.cost.rates import CostModel
-        from saosim.cost.runtime import fit_costs
-        from saosim.replay.timeline import Timeline
-
         if name == "baseline":
             raise ConfigError("the tuned scenario cannot be named 'baseline'", field="name")
         self.estate = estate
@@ -96,7 +103,6 @@ class Tuner:
         if self._quick:
             # compile the SAO runs now, so the first tier change is as quick as the next ones
             warm = Scenario(name, Profile.SAO)
-            from saosim.replay.kernel.compile import compile_replay
 
             self._compiled[(warm.profile, warm.options)] = compile_replay(
                 estate, warm, self.timeline, self.costs
@@ -122,14 +128,10 @@ class Tuner:
         """The kernel's replay, compiling the runs once per profile and options: between two
         tier settings only the per-node freshness arrays differ (measured: compiling the runs
         is ~75% of a replay of the bundled example)."""
-        from saosim.replay.kernel import fast as kernel
-        from saosim.replay.kernel.log import assemble_log
 
         key = (scenario.profile, scenario.options)
         compiled = self._compiled.get(key)
         if compiled is None:
-            from saosim.replay.kernel.compile import compile_replay
-
             compiled = compile_replay(self.estate, scenario, self.timeline, self.costs)
             self._compiled[key] = compiled
         else:
@@ -138,8 +140,6 @@ class Tuner:
         return assemble_log(compiled, scenario.name, codes)
 
     def _staleness(self, log: pl.DataFrame, scenario: Scenario, comparison: Comparison):
-        from saosim.metrics.tables import staleness
-
         return staleness(
             log,
             project=self.estate.project,
@@ -222,8 +222,6 @@ def compare(
     >>> compare(est, {"sao": {"profile": "sao"}}).summary()["scenario"].to_list()
     ['baseline', 'sao']
     """
-    from saosim.replay.scenario_config import scenario_from_dict
-    from saosim.tune.demo import demo_scenarios
 
     if scenarios is None:
         chosen: list[Scenario] = demo_scenarios()
@@ -319,9 +317,6 @@ def retier(compiled: Any, scenario: Scenario, estate: Estate) -> Any:
     :func:`saosim.replay.kernel.compile.compile_replay` sets them; ``tests/unit/test_widgets.py``
     checks the two agree."""
     from dataclasses import replace
-
-    from saosim.core.arrays import freshness_params
-    from saosim.core.codes import F_UPDATES_ALL
 
     window_s, tol_s, updates_all = freshness_params(
         estate.project, scenario.resolve_freshness(estate), scenario.profile, scenario.options

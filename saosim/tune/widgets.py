@@ -33,7 +33,7 @@ from saosim.inputs.estate import Estate
 from saosim.project.tiers import Tiers, tiers_to_dbt_yaml
 from saosim.replay.comparison import Comparison
 from saosim.report import figures
-from saosim.tune.tuner import Tuner
+from saosim.tune.tuner import Tuner, _tiers_mapping
 
 require("ipywidgets", extra="notebook", feature="the tier tuner widget")
 import ipywidgets as w  # noqa: E402 - only once the check above has named the extra to install
@@ -155,8 +155,6 @@ class TierTuner:
         profile: str = "sao",
         auto: bool = True,
     ) -> None:
-        from saosim.tune.tuner import _tiers_mapping
-
         self.tuner = estate if isinstance(estate, Tuner) else Tuner(estate)
         start = _tiers_mapping(tiers) if tiers is not None else {"default": {}}
         self.rows: list[TierRow] = []

@@ -35,6 +35,7 @@ import polars as pl
 
 from saosim.replay.kernel.compile import KernelInputs, compile_replay
 from saosim.replay.kernel.log import assemble_log, frame, row_columns
+from saosim.replay.kernel.loop import run_loop
 from saosim.replay.progress import Progress
 
 if TYPE_CHECKING:
@@ -136,8 +137,6 @@ def _run(
     progress: np.ndarray,
     out: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, ...]:
-    from saosim.replay.kernel.loop import run_loop
-
     if out is None:
         cap = max(1024, k.n_rows // 4) if builds_only else k.n_rows
         out = out_buffers(cap)
