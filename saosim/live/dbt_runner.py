@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from saosim.errors import SaosimError, SaosimInputError, require
+from saosim.inputs.manifest import read_manifest
 from saosim.project.graph import Project
 
 __all__ = [
@@ -224,7 +225,6 @@ def dbt_parse(
     Raises:
         DbtRunError: dbt could not parse the project.
     """
-    from saosim.inputs.manifest import read_manifest
 
     folder = _project_dir(project_dir)
     started = time.perf_counter()

@@ -20,7 +20,9 @@ from saosim.core.planner import Plan
 from saosim.core.state import State
 from saosim.errors import ConfigError, SaosimError, SaosimInputError
 from saosim.live.dbt_runner import BuildResult
+from saosim.live.profiles import warehouse_target
 from saosim.live.store import StateStore
+from saosim.live.warehouse import file_lock
 from saosim.project.freshness import FreshnessConfig
 
 if TYPE_CHECKING:
@@ -59,8 +61,6 @@ class LiveContext:
 @contextmanager
 def warehouse_guard(ctx: LiveContext) -> Iterator[None]:
     """Hold the DuckDB warehouse's file lock for a build (nothing for other adapters)."""
-    from saosim.live.profiles import warehouse_target
-    from saosim.live.warehouse import file_lock
 
     try:
         wh = warehouse_target(ctx.project_dir, profiles_dir=ctx.profiles_dir, target=ctx.target)

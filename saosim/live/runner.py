@@ -33,7 +33,8 @@ from saosim.core.planner import plan as make_plan
 from saosim.core.state import State
 from saosim.errors import ConfigError, SaosimError
 from saosim.inputs.estate import Estate
-from saosim.live.dbt_runner import BuildResult, dbt_build
+from saosim.inputs.manifest import read_manifest
+from saosim.live.dbt_runner import BuildResult, dbt_build, dbt_parse
 from saosim.live.execution import (
     LiveContext,
     _project_dir,
@@ -42,7 +43,10 @@ from saosim.live.execution import (
     record_build,
     warehouse_guard,
 )
+from saosim.live.fingerprints import live_fingerprints
+from saosim.live.shadow import shadow
 from saosim.live.store import StateStore, default_holder
+from saosim.live.warehouse import warehouse_source_versions
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
 
@@ -126,7 +130,6 @@ class LivePlan(Plan):
     def shadow(self, *, wait_timeout_s: float = 3600.0) -> Any:
         """Run a full ``dbt build`` of the selection and record what this plan would have
         reused; see :func:`saosim.live.shadow.shadow`."""
-        from saosim.live.shadow import shadow
 
         return shadow(self, wait_timeout_s=wait_timeout_s)
 
@@ -198,8 +201,6 @@ def load_live_project(
     profiles_dir: str | Path | None = None,
 ) -> Project:
     """The project: ``dbt parse`` in-process, or a given ``manifest.json`` / target folder."""
-    from saosim.inputs.manifest import read_manifest
-    from saosim.live.dbt_runner import dbt_parse
 
     if manifest is None:
         return dbt_parse(project_dir, profiles_dir=profiles_dir, target=target).project
@@ -261,7 +262,6 @@ def plan(
     ...     p.explain("stg")
     'built: never built before'
     """
-    from saosim.live.fingerprints import live_fingerprints
 
     timings: dict[str, float] = {}
     tick = time.perf_counter()
@@ -282,8 +282,6 @@ def plan(
     timings["fingerprint_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
     if source_versions is None:
-        from saosim.live.warehouse import warehouse_source_versions
-
         source_versions = warehouse_source_versions(
             project, folder, target=target, profiles_dir=profiles_dir
         )

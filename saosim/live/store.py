@@ -58,6 +58,8 @@ import polars as pl
 
 from saosim.core.state import NodeState, State
 from saosim.errors import SaosimError
+from saosim.inputs.history import History
+from saosim.inputs.runs import read_runs
 from saosim.inputs.schema import TABLES, validate
 from saosim.live.store_tables import (
     CREATE,
@@ -271,7 +273,6 @@ class StateStore:
         thread's), so a crash leaves either all of it or none. ``time_shift`` moves every
         timestamp of the run (a run planned on a given clock is recorded on that clock).
         """
-        from saosim.inputs.runs import read_runs
 
         history = read_runs(run_results)
         runs, node_runs = history.runs, history.node_runs
@@ -366,7 +367,6 @@ class StateStore:
     def history(self) -> History:
         """Recorded runs, node runs and source arrivals as a :class:`History`, ready to become
         an :class:`~saosim.inputs.estate.Estate` with the project and replayed by the simulator."""
-        from saosim.inputs.history import History
 
         return History(
             runs=self.runs(),
