@@ -21,6 +21,7 @@ string; n: -1 is less than 0
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,13 +86,15 @@ class Problems:
             self.items.append((at, message))
 
 
-class Shape:
-    """What a value must be; ``what`` names it in messages."""
+class Shape(ABC):
+    """What a value must be; ``what`` names it in messages. Each kind of shape says how it
+    checks a value."""
 
     what = "a value"
 
+    @abstractmethod
     def check(self, value: Any, at: At, out: Problems) -> None:
-        raise NotImplementedError
+        """Add to ``out`` what is wrong with ``value`` at ``at``."""
 
     def wrong(self, value: Any, at: At, out: Problems) -> None:
         out.add(at, f"{_show(value)} is not {self.what}")
