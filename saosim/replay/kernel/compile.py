@@ -453,10 +453,22 @@ def _spec_part(spec: RunSpec, pos: dict[str, int], decided: set[str]) -> dict[st
         j = int(np.searchsorted(nodes, pos.get(uid, -1)))
         if j < m and nodes[j] == pos.get(uid, -1):
             status[j] = _STATUS_CODE[st]
+    return unknown_selection(nodes, failing=np.isin(nodes, fail), test_status=status)
+
+
+def unknown_selection(
+    nodes: np.ndarray,
+    *,
+    failing: np.ndarray | None = None,
+    test_status: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The ``sel_*`` columns of selected ``nodes`` the history knows nothing about (a what-if
+    or a scenario file's run): no runtime, bytes or cost of their own."""
+    m = len(nodes)
     return {
         "sel_node": nodes,
-        "sel_failing": np.isin(nodes, fail),
-        "sel_test_status": status,
+        "sel_failing": failing if failing is not None else np.zeros(m, dtype=np.bool_),
+        "sel_test_status": test_status if test_status is not None else np.zeros(m, np.uint8),
         "sel_known": np.zeros(m, dtype=np.bool_),
         "sel_rt": np.full(m, np.nan),
         "sel_gap": np.full(m, np.nan),

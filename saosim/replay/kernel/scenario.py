@@ -31,7 +31,13 @@ from saosim.core.decision import Profile, ProfileOptions, parse_profile
 from saosim.core.planner import options_record
 from saosim.core.times import from_us, to_us
 from saosim.cost.rates import TIB
-from saosim.replay.kernel.compile import KernelInputs, _csr, empty_state, project_fields
+from saosim.replay.kernel.compile import (
+    KernelInputs,
+    _csr,
+    empty_state,
+    project_fields,
+    unknown_selection,
+)
 from saosim.replay.kernel.fast import _run
 from saosim.replay.scenario_parse import code_identity
 
@@ -87,7 +93,6 @@ def compile_scenario(
         offset += len(nodes)
         parts.append(nodes)
     sel_node = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
-    m = len(sel_node)
     # the timeline's events, as the plain replay applies them
     events = sorted(scenario.events, key=lambda e: e.at)
     base = to_us(scenario.base_version())
@@ -158,14 +163,7 @@ def compile_scenario(
         run_out_start=np.cumsum(
             [0] + [slices[job.name][1] - slices[job.name][0] for _, job in runs]
         ).astype(np.int64),
-        sel_node=sel_node,
-        sel_failing=np.zeros(m, dtype=np.bool_),
-        sel_test_status=np.zeros(m, dtype=np.uint8),
-        sel_known=np.zeros(m, dtype=np.bool_),
-        sel_rt=np.full(m, np.nan),
-        sel_gap=np.full(m, np.nan),
-        sel_bytes=np.full(m, np.nan),
-        sel_cost=np.full(m, np.nan),
+        **unknown_selection(sel_node),
         rt_a=zeros,
         rt_b=zeros,
         rt_typ=zeros,
