@@ -49,11 +49,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
 
+from saosim.cost.billing import BILLING_KEYS, SNOWFLAKE_SIZES, Billing
 from saosim.errors import ConfigError
 
 __all__ = [
@@ -64,16 +65,7 @@ __all__ = [
 ]
 
 #: Snowflake standard warehouse credits per hour by size.
-SNOWFLAKE_CREDITS_PER_HOUR = {
-    "XS": 1,
-    "S": 2,
-    "M": 4,
-    "L": 8,
-    "XL": 16,
-    "2XL": 32,
-    "3XL": 64,
-    "4XL": 128,
-}
+SNOWFLAKE_CREDITS_PER_HOUR = SNOWFLAKE_SIZES
 _SIZE_ALIASES = {
     "X-SMALL": "XS",
     "XSMALL": "XS",
@@ -86,6 +78,8 @@ _SIZE_ALIASES = {
     "2X-LARGE": "2XL",
     "3X-LARGE": "3XL",
     "4X-LARGE": "4XL",
+    "5X-LARGE": "5XL",
+    "6X-LARGE": "6XL",
 }
 DEFAULT_USD_PER_CREDIT = 3.0
 DEFAULT_USD_PER_TIB = 6.25
@@ -102,7 +96,7 @@ _FLOAT_KEYS = (
     "per_run_usd",
     "table_reuse_fee_usd",
 )
-_KEYS = (*_RATE_KEYS, "usd_per_credit", *_BASIS_KEYS, *_FLOAT_KEYS, "bill_views")
+_KEYS = (*_RATE_KEYS, "usd_per_credit", *_BASIS_KEYS, *_FLOAT_KEYS, "bill_views", *BILLING_KEYS)
 
 
 @dataclass(frozen=True)
@@ -124,6 +118,12 @@ class CostModel:
     per_run_usd: float = 0.0
     bill_views: bool | None = None
     table_reuse_fee_usd: float = 0.0
+    billing: Billing = field(default_factory=Billing)
+
+    @property
+    def threads(self) -> int:
+        """dbt threads of a simulated run (the rates file's ``threads:``, default 4)."""
+        return self.billing.threads
 
     def __post_init__(self) -> None:
         if self.basis not in ("runtime", "bytes", "history"):
@@ -133,7 +133,7 @@ class CostModel:
             )
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("basis", "bill_views"):
+            if f.name in ("basis", "bill_views", "billing"):
                 continue
             if not _is_number(value) or value < 0 or not math.isfinite(value):
                 raise ConfigError(f"{value!r} must be a finite number ≥ 0", field=f"rates.{f.name}")
@@ -167,6 +167,15 @@ class CostModel:
                 f"unknown key {unknown[0]!r}; known keys: {', '.join(_KEYS)}",
                 field=f"rates.{unknown[0]}",
             )
+        if "warehouse_size" in config and "snowflake_size" in config:
+            raise ConfigError(
+                "warehouse_size and snowflake_size name the same thing; give one",
+                field="rates.snowflake_size",
+            )
+        billing_name = config.get("billing", "snowflake_warehouse")
+        if "warehouse_size" in config and billing_name != "databricks_sql":
+            # one size names both the query-seconds rate and the billed warehouse
+            config = {**config, "snowflake_size": config["warehouse_size"]}
         rate_keys = [k for k in _RATE_KEYS if k in config]
         if len(rate_keys) > 1:
             raise ConfigError(
@@ -214,7 +223,7 @@ class CostModel:
             if flag is not None and not isinstance(flag, bool):
                 raise ConfigError(f"{flag!r} must be true, false or null", field="rates.bill_views")
             kwargs["bill_views"] = flag
-        return cls(**kwargs)
+        return _with_billing(cls(**kwargs), config, rate_keys)
 
     @property
     def usd_per_second(self) -> float:
@@ -254,6 +263,41 @@ class CostModel:
         used = billed + extra
         top_up = np.where(used > 0, np.maximum(self.warehouse_min_billing_s - used, 0.0), 0.0)
         return (extra + top_up) * self.usd_per_second + self.per_run_usd
+
+
+def _with_billing(model: CostModel, config: Mapping[str, Any], rate_keys: list[str]) -> CostModel:
+    """Attach the billing model; the query-seconds rate and the warehouse rate stay one rate."""
+    credits = None
+    if "credits_per_hour" in config:
+        credits = float(config["credits_per_hour"])
+    elif "warehouse_usd_per_hour" in config:
+        credits = model.usd_per_hour / _positive(config, "usd_per_credit", DEFAULT_USD_PER_CREDIT)
+    usd_per_credit = _positive(config, "usd_per_credit", DEFAULT_USD_PER_CREDIT)
+    billing = Billing.from_config(config, usd_per_credit=usd_per_credit, credits_per_hour=credits)
+    changes: dict[str, Any] = {"billing": billing}
+    if billing.name == "databricks_sql" and not rate_keys:
+        changes["usd_per_hour"] = billing.usd_per_hour
+    elif billing.name == "bigquery_on_demand":
+        if "bigquery_usd_per_tib" in config and "usd_per_tib" in config:
+            raise ConfigError(
+                "give usd_per_tib or bigquery_usd_per_tib, not both", field="rates.usd_per_tib"
+            )
+        if "cost_from_history" in config:
+            raise ConfigError(
+                "bigquery_on_demand bills bytes; cost_from_history is for billing: query_seconds",
+                field="rates.cost_from_history",
+            )
+        tib = model.usd_per_tib if "bigquery_usd_per_tib" in config else billing.usd_per_tib
+        changes |= {
+            "basis": "bytes",
+            "usd_per_tib": tib,
+            "billing": replace(billing, usd_per_tib=tib),
+        }
+        if not rate_keys:
+            changes["usd_per_hour"] = 0.0
+    elif billing.name == "bigquery_editions" and not rate_keys:
+        changes["usd_per_hour"] = billing.slots_per_query * billing.usd_per_slot_hour
+    return replace(model, **changes)
 
 
 #: No rate, fee or number of seconds in a ``rates:`` block is larger (and 10**400 would

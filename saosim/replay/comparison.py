@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from saosim.cost.bill import Bill, price_bill
 from saosim.inputs.estate import Estate
 from saosim.metrics import tables as metrics
 from saosim.metrics.tables import staleness
@@ -113,9 +114,27 @@ class Comparison:
             )
         return self._cache["metrics"]
 
+    def bill(self) -> Bill:
+        """What each scenario is billed under its billing model (:mod:`saosim.cost.bill`): the
+        comparison's cost model for every scenario, unless a scenario brings its own."""
+        if "bill" not in self._cache:
+            self._cache["bill"] = price_bill(
+                self.decisions,
+                project=self.estate.project,
+                cost_model=self.cost_model,
+                cost_models={s.name: s.cost_model for s in self.scenarios if s.cost_model},
+                profiles=self.profiles,
+                start=self.start,
+                end=self.end,
+            )
+        return self._cache["bill"]
+
     def summary(self) -> pl.DataFrame:
-        """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA."""
-        return self.metrics().summary
+        """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA,
+        and the bill: ``billing`` (the billing model), ``bill_usd``, ``bill_savings_usd``,
+        ``bill_savings_pct`` (against the baseline's bill) and ``warehouse_hours`` (billed
+        uptime; null for BigQuery). ``cost_usd`` stays the query-seconds figure."""
+        return _with_bill(self.metrics().summary, self.bill().summary, self.baseline)
 
     def per_model(self) -> pl.DataFrame:
         """One row per scenario × model: builds, reuses, cost, staleness."""
@@ -155,3 +174,22 @@ class Comparison:
         out.parent.mkdir(parents=True, exist_ok=True)
         self.decisions.write_parquet(out)
         return out
+
+
+def _with_bill(summary: pl.DataFrame, bill: pl.DataFrame, baseline: str) -> pl.DataFrame:
+    uptime = pl.col("billing").is_in(("snowflake_warehouse", "databricks_sql"))
+    cols = bill.select(
+        "scenario",
+        "billing",
+        "bill_usd",
+        pl.when(uptime).then(pl.col("billed_hours")).otherwise(None).alias("warehouse_hours"),
+    )
+    base = bill.filter(pl.col("scenario") == baseline).get_column("bill_usd")
+    base_usd = base[0] if base.len() else None
+    saved = pl.lit(base_usd, pl.Float64) - pl.col("bill_usd")
+    return summary.join(cols, on="scenario", how="left").with_columns(
+        saved.alias("bill_savings_usd"),
+        (100.0 * saved / base_usd if base_usd else pl.lit(None, pl.Float64)).alias(
+            "bill_savings_pct"
+        ),
+    )

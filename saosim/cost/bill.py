@@ -1,0 +1,476 @@
+"""The bill of a decision log under a billing model: what the warehouse would charge.
+
+:func:`price_bill` prices each scenario of a decision log with its cost model's
+:class:`~saosim.cost.billing.Billing` (the same one for every scenario unless a scenario
+overrides it). The queries are the ``build`` and ``run`` rows with a runtime (a view is not
+a query under ``dbt_state``, which does not rebuild views), laid out at their ``started_at`` /
+``finished_at`` in the replay's schedule.
+
+``query_seconds``
+    Σ query runtime ÷ concurrency × hourly rate, plus the per-run overheads of
+    :class:`~saosim.cost.rates.CostModel` — the summary's ``cost_usd``, named.
+``snowflake_warehouse``
+    Per warehouse (``warehouses:``, job id → name), the union of its queries split into
+    sessions (:mod:`saosim.cost.uptime`): each billed from resume to last query end plus
+    ``auto_suspend_s``, at least 60 s, at the size's credits per hour. ``dbt_startup_s`` is a
+    query at each run's start. Cloud services: SAO's metadata queries (``metadata_query_s`` per
+    state-aware run) at ``cloud_services_credits_per_hour``, billed per UTC day only above 10%
+    of that day's compute credits (warehouse ``CLOUD_SERVICES`` in ``per_day``).
+``databricks_sql``
+    The same uptime, at the size's DBU per hour, idle tail ``auto_stop_min``, no per-resume
+    minimum; metadata queries run on the warehouse at each state-aware run's start.
+``bigquery_on_demand``
+    Per query ``max(bytes, 10 MiB × tables referenced)`` (tables referenced: the node's
+    parents, at least one), $ per TiB, minus ``free_tib_per_month`` per calendar month.
+``bigquery_editions``
+    Every query holds ``slots_per_query`` slots while it runs; demand above ``baseline_slots``
+    is autoscaled in 50-slot steps and billed per second, each autoscaled episode at least
+    60 s at its peak; baseline slots cost ``baseline_slots × window hours`` whatever reuse does.
+
+>>> import polars as pl
+>>> from datetime import datetime, UTC
+>>> from saosim.project.graph import Project
+>>> from saosim.cost.rates import CostModel
+>>> t = datetime(2025, 1, 1, tzinfo=UTC)
+>>> log = pl.DataFrame({"scenario": ["baseline"], "run_id": ["r1"], "job_id": ["j"], "run_at": [t],
+...     "unique_id": ["model.demo.m"], "action": ["build"], "started_at": [t],
+...     "finished_at": [datetime(2025, 1, 1, 0, 5, tzinfo=UTC)], "runtime_s": [300.0],
+...     "cost_usd": [1.0]})
+>>> b = price_bill(log, project=Project.from_spec({"raw.a": [], "m": ["raw.a"]}),
+...                cost_model=CostModel())
+>>> b.summary.select("billing", "bill_usd", "billed_hours").row(0)   # 5 min + 10 min tail on an M
+('snowflake_warehouse', 3.0, 0.25)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from saosim.cost.billing import Billing
+from saosim.cost.rates import TIB, CostModel
+from saosim.cost.uptime import DAY_US, sessions, split_by_day
+from saosim.project.graph import Project
+
+__all__ = ["Bill", "price_bill"]
+
+MIB = 2**20
+_US = 1_000_000
+_AUTOSCALE_STEP = 50
+_MIN_AUTOSCALE_S = 60.0
+_CLOUD_SERVICES_FREE_SHARE = 0.10
+CLOUD_SERVICES = "CLOUD_SERVICES"
+_PER_DAY = {
+    "scenario": pl.String,
+    "warehouse": pl.String,
+    "day": pl.Date,
+    "units": pl.Float64,
+    "usd": pl.Float64,
+}
+_SESSIONS = {
+    "scenario": pl.String,
+    "warehouse": pl.String,
+    "resumed_at": pl.Datetime("us", "UTC"),
+    "busy_until": pl.Datetime("us", "UTC"),
+    "busy_s": pl.Float64,
+    "billed_s": pl.Float64,
+    "queries": pl.Int64,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Bill:
+    """What each scenario is billed.
+
+    Attributes:
+        summary: one row per scenario: ``billing``, ``bill_usd``, ``billed_units`` and
+            ``unit`` (credits, DBU, TiB, slot_hours), ``busy_hours`` (some query running),
+            ``billed_hours`` (warehouse up), ``resumes``, ``cloud_services_usd``,
+            ``assumptions`` (one line).
+        per_day: scenario, warehouse, day (UTC), units, usd.
+        sessions: the uptime models' sessions: scenario, warehouse, resumed_at, busy_until,
+            busy_s, billed_s, queries.
+        billing: scenario → the :class:`Billing` it was priced with.
+    """
+
+    summary: pl.DataFrame
+    per_day: pl.DataFrame
+    sessions: pl.DataFrame
+    billing: Mapping[str, Billing]
+
+
+def price_bill(
+    decisions: pl.DataFrame,
+    *,
+    project: Project,
+    cost_model: CostModel,
+    cost_models: Mapping[str, CostModel] | None = None,
+    profiles: Mapping[str, str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Bill:
+    """Price every scenario of a decision log with its billing model.
+
+    Args:
+        decisions: the ``decisions`` table (column ``scenario``; absent means one scenario
+            ``""``), with ``started_at`` / ``finished_at`` of each node run.
+        project: the DAG (views, tables referenced per query).
+        cost_model: the comparison's cost model; ``cost_models`` overrides it per scenario.
+        profiles: scenario → profile (``baseline`` runs no metadata queries); default
+            ``baseline`` for a scenario so named, else state-aware.
+        start, end: the window, for fixed costs (BigQuery baseline slots); default the log's.
+    """
+    cost_models = dict(cost_models or {})
+    profiles = dict(profiles or {})
+    frame = _queries_frame(decisions)
+    names = frame.get_column("scenario").unique(maintain_order=True).to_list()
+    if start is None or end is None:
+        lo, hi = frame.select(pl.col("run_at").min(), pl.col("finished_at").max()).row(0)
+        start = start or lo
+        end = end or hi or lo
+    window_h = 0.0 if start is None or end is None else (end - start).total_seconds() / 3600
+    views = [u for u, n in project.nodes.items() if n.materialization == "view"]
+    rows, days, sess = [], [], []
+    billing: dict[str, Billing] = {}
+    for name in names:
+        model = cost_models.get(name, cost_model)
+        billing[name] = model.billing
+        profile = str(profiles.get(name, "baseline" if name == "baseline" else "sao"))
+        part = frame.filter(pl.col("scenario") == name)
+        runs = part.select("run_id", "job_id", "run_at").unique("run_id", keep="first")
+        queries = part.filter(
+            pl.col("action").is_in(("build", "run"))
+            & (pl.col("runtime_s").fill_null(0.0) > 0)
+            & (pl.lit(model.bills_views(profile)) | ~pl.col("unique_id").is_in(views))
+        )
+        state_aware = profile != "baseline"
+        row, day, ses = _PRICERS[model.billing.name](
+            queries, runs, model, state_aware=state_aware, project=project, window_h=window_h
+        )
+        rows.append({"scenario": name, **row, "assumptions": model.billing.describe()})
+        days.append(day.with_columns(pl.lit(name).alias("scenario")))
+        if ses is not None:
+            sess.append(ses.with_columns(pl.lit(name).alias("scenario")))
+    summary = pl.DataFrame(
+        rows,
+        schema={
+            "scenario": pl.String,
+            "billing": pl.String,
+            "bill_usd": pl.Float64,
+            "billed_units": pl.Float64,
+            "unit": pl.String,
+            "busy_hours": pl.Float64,
+            "billed_hours": pl.Float64,
+            "resumes": pl.Int64,
+            "cloud_services_usd": pl.Float64,
+            "assumptions": pl.String,
+        },
+    )
+    per_day = pl.concat([d.select(list(_PER_DAY)) for d in days] or [pl.DataFrame(schema=_PER_DAY)])
+    sessions_frame = pl.concat(
+        [s.select(list(_SESSIONS)) for s in sess] or [pl.DataFrame(schema=_SESSIONS)]
+    )
+    return Bill(summary, per_day.sort("scenario", "warehouse", "day"), sessions_frame, billing)
+
+
+def _queries_frame(decisions: pl.DataFrame) -> pl.DataFrame:
+    cols = decisions.columns
+    scenario = (
+        pl.col("scenario").cast(pl.String) if "scenario" in cols else pl.lit("").alias("scenario")
+    )
+    start = pl.col("started_at") if "started_at" in cols else pl.col("run_at")
+    runtime = pl.col("runtime_s").cast(pl.Float64) if "runtime_s" in cols else pl.lit(0.0)
+    finish = (
+        pl.coalesce("finished_at", start + pl.duration(microseconds=runtime * _US))
+        if "finished_at" in cols
+        else start + pl.duration(microseconds=runtime * _US)
+    )
+    return decisions.select(
+        scenario,
+        pl.col("run_id"),
+        (pl.col("job_id") if "job_id" in cols else pl.lit(None)).cast(pl.String).alias("job_id"),
+        pl.col("run_at"),
+        pl.col("unique_id"),
+        pl.col("action").cast(pl.String),
+        pl.coalesce(start, pl.col("run_at")).alias("started_at"),
+        finish.alias("finished_at"),
+        runtime.alias("runtime_s"),
+        (pl.col("cost_usd") if "cost_usd" in cols else pl.lit(None))
+        .cast(pl.Float64)
+        .alias("cost_usd"),
+    )
+
+
+def _us(column: str) -> pl.Expr:
+    return pl.col(column).dt.epoch("us")
+
+
+def _row(
+    billing: str,
+    usd: float,
+    units: float,
+    unit: str,
+    busy_s: float = 0.0,
+    billed_s: float = 0.0,
+    resumes: int = 0,
+    cloud_usd: float = 0.0,
+) -> dict:
+    return {
+        "billing": billing,
+        "bill_usd": float(usd),
+        "billed_units": float(units),
+        "unit": unit,
+        "busy_hours": busy_s / 3600,
+        "billed_hours": billed_s / 3600,
+        "resumes": int(resumes),
+        "cloud_services_usd": float(cloud_usd),
+    }
+
+
+def _query_seconds(queries, runs, model: CostModel, *, state_aware, project, window_h):
+    fallback = pl.col("runtime_s") / model.concurrency * model.usd_per_second
+    rows = queries.with_columns(
+        (pl.col("runtime_s") / model.concurrency).alias("billed_s"),
+        pl.coalesce("cost_usd", fallback).alias("usd"),
+    )
+    per_run = runs.join(
+        rows.group_by("run_id").agg(pl.col("billed_s").sum(), pl.col("usd").sum()),
+        on="run_id",
+        how="left",
+    ).with_columns(pl.col("billed_s").fill_null(0.0), pl.col("usd").fill_null(0.0))
+    overhead = model.run_overhead_usd_array(per_run.get_column("billed_s").to_numpy(), state_aware)
+    per_run = per_run.with_columns((pl.col("usd") + pl.Series(overhead)).alias("usd"))
+    unit_usd = model.billing.usd_per_unit or 1.0
+    day = (
+        per_run.group_by(pl.col("run_at").dt.date().alias("day"))
+        .agg(pl.col("usd").sum())
+        .with_columns(pl.lit("all").alias("warehouse"), (pl.col("usd") / unit_usd).alias("units"))
+    )
+    usd = float(per_run.get_column("usd").sum())
+    busy = float(per_run.get_column("billed_s").sum())
+    return _row("query_seconds", usd, usd / unit_usd, "credits", busy, busy), day, None
+
+
+def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
+    b = model.billing
+    warehouses = sorted({w for _, w in b.warehouses} | {b.warehouse_of(None)})
+    code_of = {w: i for i, w in enumerate(warehouses)}
+    job_wh = {str(j): b.warehouse_of(j) for j in runs.get_column("job_id").unique().to_list()}
+
+    def codes(frame: pl.DataFrame) -> np.ndarray:
+        names = frame.get_column("job_id").cast(pl.String).fill_null("").to_list()
+        return np.array([code_of[job_wh.get(j, b.warehouse_of(j))] for j in names], np.int64)
+
+    # one warehouse code per distinct job, mapped back by a join (no Python loop per query)
+    job_codes = pl.DataFrame(
+        {
+            "job_id": list(job_wh),
+            "wh": [code_of[w] for w in job_wh.values()],
+        },
+        schema={"job_id": pl.String, "wh": pl.Int64},
+    )
+    q = queries.join(job_codes, on="job_id", how="left").with_columns(
+        pl.col("wh").fill_null(code_of[b.warehouse_of(None)])
+    )
+    group = [q.get_column("wh").to_numpy()]
+    start = [q.select(_us("started_at")).to_series().to_numpy()]
+    end = [q.select(_us("finished_at")).to_series().to_numpy()]
+    extra_s = model.dbt_startup_s
+    if b.name == "databricks_sql" and state_aware:
+        extra_s += model.metadata_query_s  # metadata queries run on the SQL warehouse
+    if extra_s > 0 and runs.height:
+        run_start = runs.select(_us("run_at")).to_series().to_numpy()
+        group.append(codes(runs))
+        start.append(run_start)
+        end.append(run_start + round(extra_s * _US))
+    s = sessions(
+        np.concatenate(group),
+        np.concatenate(start),
+        np.concatenate(end),
+        auto_suspend_s=b.auto_suspend_s,
+        min_resume_s=b.min_resume_s,
+    )
+    row_i, day_i, sec = split_by_day(s.start_us, s.billed_s)
+    units = sec / 3600 * b.units_per_hour
+    day = (
+        pl.DataFrame({"wh": s.group[row_i], "day": day_i.astype(np.int32), "units": units})
+        .group_by("wh", "day")
+        .agg(pl.col("units").sum())
+    )
+    day = day.with_columns(
+        pl.col("wh")
+        .replace_strict(list(code_of.values()), list(code_of), return_dtype=pl.String)
+        .alias("warehouse"),
+        pl.col("day").cast(pl.Date),
+        (pl.col("units") * b.usd_per_unit).alias("usd"),
+    )
+    cloud_usd = 0.0
+    if b.name == "snowflake_warehouse" and state_aware and model.metadata_query_s > 0:
+        cloud = _cloud_services(runs, day, model)
+        cloud_usd = float(cloud.get_column("usd").sum())
+        day = pl.concat([day.select(list(_PER_DAY)[1:]), cloud], how="vertical")
+    compute_units = float(units.sum())
+    sess = pl.DataFrame(
+        {
+            "warehouse": [warehouses[i] for i in s.group.tolist()],
+            "resumed_at": s.start_us,
+            "busy_until": s.busy_end_us,
+            "busy_s": s.busy_s,
+            "billed_s": s.billed_s,
+            "queries": s.queries.astype(np.int64),
+        }
+    ).with_columns(pl.col("resumed_at", "busy_until").cast(pl.Datetime("us", "UTC")))
+    usd = compute_units * b.usd_per_unit + cloud_usd
+    unit = "credits" if b.name == "snowflake_warehouse" else "DBU"
+    row = _row(
+        b.name,
+        usd,
+        compute_units + cloud_usd / b.usd_per_unit,
+        unit,
+        float(s.busy_s.sum()),
+        float(s.billed_s.sum()),
+        s.start_us.size,
+        cloud_usd,
+    )
+    return row, day.select(list(_PER_DAY)[1:]), sess
+
+
+def _cloud_services(runs: pl.DataFrame, compute_day: pl.DataFrame, model: CostModel):
+    """Billed cloud-services credits per UTC day: metadata queries above 10% of compute."""
+    b = model.billing
+    per_run = model.metadata_query_s / 3600 * b.cloud_services_credits_per_hour
+    used = runs.group_by(pl.col("run_at").dt.date().alias("day")).agg(
+        (pl.len() * per_run).alias("cloud")
+    )
+    compute = compute_day.group_by("day").agg(pl.col("units").sum().alias("compute"))
+    return (
+        used.join(compute, on="day", how="left")
+        .with_columns(
+            (pl.col("cloud") - _CLOUD_SERVICES_FREE_SHARE * pl.col("compute").fill_null(0.0))
+            .clip(lower_bound=0.0)
+            .alias("units")
+        )
+        .select(
+            pl.lit(CLOUD_SERVICES).alias("warehouse"),
+            "day",
+            "units",
+            (pl.col("units") * b.usd_per_unit).alias("usd"),
+        )
+    )
+
+
+def _bigquery_on_demand(queries, runs, model: CostModel, *, state_aware, project, window_h):
+    b = model.billing
+    tables = pl.DataFrame(
+        {
+            "unique_id": list(project.order),
+            "tables": [max(len(project.parents(u)), 1) for u in project.order],
+        },
+        schema={"unique_id": pl.String, "tables": pl.Int64},
+    )
+    per_byte = model.usd_per_tib / TIB
+    q = queries.join(tables, on="unique_id", how="left").with_columns(
+        pl.max_horizontal(
+            pl.col("cost_usd").fill_null(0.0) / per_byte if per_byte > 0 else pl.lit(0.0),
+            pl.col("tables").fill_null(1) * (10 * MIB),
+        ).alias("bytes")
+    )
+    free = b.free_tib_per_month
+    day = (
+        q.group_by(pl.col("started_at").dt.date().alias("day"))
+        .agg((pl.col("bytes").sum() / TIB).alias("used_tib"))
+        .sort("day")
+        .with_columns(
+            pl.col("used_tib").cum_sum().over(pl.col("day").dt.month_start()).alias("cum")
+        )
+        .with_columns(
+            (
+                (pl.col("cum") - free).clip(lower_bound=0.0)
+                - (pl.col("cum") - pl.col("used_tib") - free).clip(lower_bound=0.0)
+            ).alias("units")
+        )
+        .select(
+            pl.lit("bigquery").alias("warehouse"),
+            "day",
+            "units",
+            (pl.col("units") * model.usd_per_tib).alias("usd"),
+        )
+    )
+    units = float(day.get_column("units").sum())
+    busy = float(q.get_column("runtime_s").sum())
+    return _row(b.name, units * model.usd_per_tib, units, "TiB", busy, busy), day, None
+
+
+def _bigquery_editions(queries, runs, model: CostModel, *, state_aware, project, window_h):
+    b = model.billing
+    start = queries.select(_us("started_at")).to_series().to_numpy()
+    end = np.maximum(queries.select(_us("finished_at")).to_series().to_numpy(), start)
+    slot_s, day_slot_s = _autoscaled_slot_seconds(start, end, b.slots_per_query, b.baseline_slots)
+    fixed_h = b.baseline_slots * window_h
+    day = pl.DataFrame(
+        {"day": list(day_slot_s), "units": [v / 3600 for v in day_slot_s.values()]},
+        schema={"day": pl.Int32, "units": pl.Float64},
+    ).with_columns(
+        pl.lit("autoscale").alias("warehouse"),
+        pl.col("day").cast(pl.Date),
+        (pl.col("units") * b.usd_per_slot_hour).alias("usd"),
+    )
+    units = slot_s / 3600 + fixed_h
+    busy = float(queries.get_column("runtime_s").sum())
+    row = _row(b.name, units * b.usd_per_slot_hour, units, "slot_hours", busy, busy)
+    return row, day.select(list(_PER_DAY)[1:]), None
+
+
+def _autoscaled_slot_seconds(
+    start_us: np.ndarray, end_us: np.ndarray, slots: float, baseline: float
+) -> tuple[float, dict[int, float]]:
+    """Autoscaled slot-seconds above ``baseline`` (50-slot steps, 60 s minimum per episode),
+    in total and per UTC day of each episode's start.
+
+    >>> total, _ = _autoscaled_slot_seconds(np.array([0]), np.array([30_000_000]), 100, 0)
+    >>> total   # 30 s at 100 slots, billed as one minute
+    6000.0
+    """
+    if start_us.size == 0:
+        return 0.0, {}
+    times = np.concatenate([start_us, end_us])
+    delta = np.concatenate([np.full(start_us.size, slots), np.full(end_us.size, -slots)])
+    order = np.lexsort((delta, times))  # at one instant, ends before starts
+    t = times[order]
+    demand = np.cumsum(delta[order])
+    dur = np.diff(t) / _US
+    level = demand[:-1]
+    excess = np.ceil(np.maximum(level - baseline, 0) / _AUTOSCALE_STEP - 1e-9) * _AUTOSCALE_STEP
+    live = dur > 0
+    excess, dur, seg_t = excess[live], dur[live], t[:-1][live]
+    if excess.size == 0:
+        return 0.0, {}
+    on = excess > 0
+    begins = on & ~np.concatenate([[False], on[:-1]])
+    episode = np.cumsum(begins) - 1
+    idx = np.flatnonzero(on)
+    ep = episode[idx]
+    n = int(begins.sum())
+    area = np.bincount(ep, weights=excess[idx] * dur[idx], minlength=n)
+    length = np.bincount(ep, weights=dur[idx], minlength=n)
+    peak = np.zeros(n)
+    np.maximum.at(peak, ep, excess[idx])
+    billed = area + np.maximum(_MIN_AUTOSCALE_S - length, 0) * peak
+    days = np.floor_divide(seg_t[begins], DAY_US)
+    per_day: dict[int, float] = {}
+    for d, v in zip(days.tolist(), billed.tolist(), strict=True):
+        per_day[d] = per_day.get(d, 0.0) + v
+    return float(billed.sum()), per_day
+
+
+_PRICERS = {
+    "query_seconds": _query_seconds,
+    "snowflake_warehouse": _uptime,
+    "databricks_sql": _uptime,
+    "bigquery_on_demand": _bigquery_on_demand,
+    "bigquery_editions": _bigquery_editions,
+}

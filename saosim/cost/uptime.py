@@ -1,0 +1,132 @@
+"""Warehouse uptime from query intervals: the union of the queries on each warehouse, split into
+sessions where the warehouse suspended, each billed from resume to suspend.
+
+A warehouse resumes at a query's start and stays up while queries run (concurrent queries share
+the running time) and for ``auto_suspend_s`` after the last one ends; a query arriving inside
+that idle tail keeps it running (any job on the same warehouse), one arriving later resumes it
+again. A session is billed ``max(last end − first start + auto_suspend_s, min_resume_s)``
+(Snowflake bills at least 60 s per resume). Everything is numpy over sorted int64 microseconds,
+one sort for all warehouses, so a year of 10,000 models is a few seconds.
+
+>>> import numpy as np
+>>> s = sessions(np.array([0, 0]), np.array([0, 100_000_000]), np.array([30_000_000, 110_000_000]),
+...              auto_suspend_s=60, min_resume_s=60)
+>>> s.billed_s.tolist(), s.busy_s.tolist()   # the second query arrives after the tail: 2 resumes
+([90.0, 70.0], [30.0, 10.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Sessions", "sessions", "split_by_day"]
+
+_US = 1_000_000
+DAY_US = 86_400 * _US
+
+
+@dataclass(frozen=True, eq=False)
+class Sessions:
+    """One entry per session (resume → suspend), ordered by group then time.
+
+    ``group``: the caller's warehouse code; ``start_us``: the resume; ``busy_end_us``: the last
+    query's end; ``busy_s``: seconds with at least one query running; ``billed_s``: seconds
+    billed (span + idle tail, at least the per-resume minimum); ``queries``: queries served.
+    """
+
+    group: np.ndarray
+    start_us: np.ndarray
+    busy_end_us: np.ndarray
+    busy_s: np.ndarray
+    billed_s: np.ndarray
+    queries: np.ndarray
+
+
+def sessions(
+    group: np.ndarray,
+    start_us: np.ndarray,
+    end_us: np.ndarray,
+    *,
+    auto_suspend_s: float,
+    min_resume_s: float,
+) -> Sessions:
+    """Sessions of every warehouse from its query intervals (any order).
+
+    Args:
+        group: int code of the warehouse (and scenario) of each query.
+        start_us, end_us: each query's start and end in integer microseconds (end ≥ start).
+        auto_suspend_s: idle seconds billed after the last query before the warehouse suspends.
+        min_resume_s: minimum seconds billed per resume.
+
+    >>> s = sessions(np.array([0, 0, 1]), np.array([0, 50, 0]) * 1_000_000,
+    ...              np.array([40, 55, 10]) * 1_000_000, auto_suspend_s=600, min_resume_s=60)
+    >>> s.group.tolist(), s.billed_s.tolist()   # warehouse 0: 0–55 s + 600 s tail; warehouse 1
+    ([0, 1], [655.0, 610.0])
+    """
+    group = np.asarray(group, dtype=np.int64)
+    start = np.asarray(start_us, dtype=np.int64)
+    end = np.maximum(np.asarray(end_us, dtype=np.int64), start)
+    if start.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Sessions(empty, empty, empty, np.zeros(0), np.zeros(0), empty)
+    gap_us = round(auto_suspend_s * _US)
+    t0 = int(start.min())
+    # one key orders by group, then time: each group lives in its own stretch of the axis, far
+    # enough apart that a group's last query can never reach into the next group's first
+    stretch = int(end.max()) - t0 + gap_us + 1
+    key_start = group * stretch + (start - t0)
+    order = np.argsort(key_start, kind="stable")
+    ks = key_start[order]
+    ke = group[order] * stretch + (end[order] - t0)
+    reach = np.maximum.accumulate(ke)
+    before = np.empty_like(reach)
+    before[0] = np.iinfo(np.int64).min // 2
+    before[1:] = reach[:-1]
+    new_session = ks > before + gap_us
+    new_block = ks > before  # a stretch of the union with no idle second inside
+    heads = np.flatnonzero(new_session)
+    session_end = np.maximum.reduceat(ke, heads)
+    blocks = np.flatnonzero(new_block)
+    block_len = np.maximum.reduceat(ke, blocks) - ks[blocks]
+    block_session = np.cumsum(new_session)[blocks] - 1
+    busy_us = np.bincount(block_session, weights=block_len, minlength=heads.size)
+    g = group[order][heads]
+    span_s = (session_end - ks[heads]) / _US
+    billed = np.maximum(span_s + auto_suspend_s, min_resume_s)
+    queries = np.diff(np.append(heads, ks.size))
+    return Sessions(
+        group=g,
+        start_us=ks[heads] - g * stretch + t0,
+        busy_end_us=session_end - g * stretch + t0,
+        busy_s=busy_us / _US,
+        billed_s=billed,
+        queries=queries,
+    )
+
+
+def split_by_day(
+    start_us: np.ndarray, seconds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split intervals ``[start, start + seconds)`` at UTC midnights.
+
+    Returns ``(row, day, seconds)``: the interval each piece comes from, its UTC day (days since
+    1970-01-01) and its length.
+
+    >>> row, day, sec = split_by_day(np.array([86_300 * 1_000_000]), np.array([200.0]))
+    >>> row.tolist(), day.tolist(), sec.tolist()
+    ([0, 0], [0, 1], [100.0, 100.0])
+    """
+    start = np.asarray(start_us, dtype=np.int64)
+    length_us = np.round(np.asarray(seconds, dtype=float) * _US).astype(np.int64)
+    end = start + length_us
+    first = np.floor_divide(start, DAY_US)
+    last = np.floor_divide(np.maximum(end - 1, start), DAY_US)
+    pieces = (last - first + 1).astype(np.int64)
+    row = np.repeat(np.arange(start.size), pieces)
+    offset = np.arange(row.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    day = first[row] + offset
+    lo = np.maximum(start[row], day * DAY_US)
+    hi = np.minimum(end[row], (day + 1) * DAY_US)
+    return row, day, (hi - lo) / _US
