@@ -373,7 +373,8 @@ def _bigquery_on_demand(queries, runs, model: CostModel, *, state_aware, project
         schema={"unique_id": pl.String, "tables": pl.Int64},
     )
     per_byte = model.usd_per_tib / TIB
-    q = queries.join(tables, on="unique_id", how="left").with_columns(
+    q = queries.with_columns(pl.col("unique_id").cast(pl.String))
+    q = q.join(tables, on="unique_id", how="left").with_columns(
         pl.max_horizontal(
             pl.col("cost_usd").fill_null(0.0) / per_byte if per_byte > 0 else pl.lit(0.0),
             pl.col("tables").fill_null(1) * (10 * MIB),
