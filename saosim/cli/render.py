@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 from rich.table import Table
 
-__all__ = ["summary_records", "summary_table"]
+__all__ = ["billing_lines", "summary_records", "summary_table"]
 
 #: summary columns shown in the terminal, with their headings and formats
 _COLUMNS = (
@@ -24,6 +24,8 @@ _COLUMNS = (
     ("cost_usd", "cost $", "{:,.0f}"),
     ("savings_pct", "saved %", "{:.1f}"),
     ("savings_usd", "saved $", "{:,.0f}"),
+    ("bill_usd", "bill $", "{:,.0f}"),
+    ("bill_savings_pct", "bill saved %", "{:.1f}"),
     ("test_runs_avoided", "tests saved", "{:,}"),
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
@@ -48,6 +50,18 @@ def summary_records(summary: pl.DataFrame) -> list[dict[str, Any]]:
             record["cost"] = record["cost_usd"]
         records.append(record)
     return records
+
+
+def billing_lines(bill: pl.DataFrame) -> list[str]:
+    """What the bill columns assume: one line per distinct billing model of the comparison.
+
+    >>> billing_lines(pl.DataFrame({"scenario": ["a", "b"], "assumptions": ["x", "x"]}))
+    ['bill: x']
+    """
+    lines = bill.get_column("assumptions").unique(maintain_order=True).to_list()
+    if len(lines) == 1:
+        return [f"bill: {lines[0]}"]
+    return [f"bill of {s}: {a}" for s, a in bill.select("scenario", "assumptions").iter_rows()]
 
 
 def summary_table(summary: pl.DataFrame, *, title: str = "saosim") -> Table:

@@ -43,9 +43,13 @@ def simulate(
     max_runs: Annotated[
         int | None, typer.Option("--max-runs", help="replay more runs than 100,000", min=1)
     ] = None,
+    rates: Annotated[
+        Path | None,
+        typer.Option("--rates", help="RATES.yml: billing model, warehouse size, threads, …"),
+    ] = None,
 ) -> None:
     """Replay an estate under each scenario and print the comparison."""
-    from saosim.cli.render import summary_records, summary_table
+    from saosim.cli.render import billing_lines, summary_records, summary_table
     from saosim.inputs.estate import load_estate
     from saosim.replay.engine import simulate as run_simulation
 
@@ -53,13 +57,20 @@ def simulate(
         raise typer.BadParameter("use table or json", param_hint="--format")
     estate = load_estate(estate_dir)
     scenarios = _parse_scenarios(scenario, estate, max_runs)
-    comparison = run_simulation(estate, scenarios, engine=engine)
+    cost_model = None
+    if rates is not None:
+        from saosim.replay.scenario_config import load_rates
+
+        cost_model = load_rates(rates)
+    comparison = run_simulation(estate, scenarios, engine=engine, cost_model=cost_model)
     if decisions is not None:
         comparison.write_decisions(decisions)
     if format == "json":
         print_json(summary_records(comparison.summary()))
     else:
         console.print(summary_table(comparison.summary(), title=f"saosim — {estate_dir}"))
+        for line in billing_lines(comparison.bill().summary):
+            console.print(line, highlight=False)
         if decisions is not None:
             console.print(f"decision log: {decisions}")
 

@@ -64,6 +64,30 @@ def load_scenario(path: str | Path, name: str | None = None) -> Scenario:
         return scenario_from_dict(data, name or file.stem, path=str(file))
 
 
+def load_rates(path: str | Path) -> CostModel:
+    """The cost model of a rates file (``saosim simulate --rates RATES.yml``): the keys of a
+    scenario's ``rates:`` block, at the top level or under ``rates:``.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "rates.yml"
+    >>> _ = f.write_text("billing: databricks_sql\\nwarehouse_size: Small\\nthreads: 8\\n")
+    >>> m = load_rates(f)
+    >>> m.billing.name, m.threads
+    ('databricks_sql', 8)
+    """
+    file = Path(path)
+    data = load_yaml(file, what="rates")
+    with reading(file):
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError("a rates file must be a mapping of keys", path=str(file))
+        try:
+            return CostModel.from_config(dict(data))
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=str(file), field=exc.field) from None
+
+
 def scenario_from_dict(data: Any, name: str, *, path: str | None = None) -> Scenario:
     """A :class:`~saosim.replay.engine.Scenario` from a parsed YAML mapping."""
     if not isinstance(data, Mapping):
