@@ -416,7 +416,7 @@ def _bigquery_editions(queries, runs, model: CostModel, *, state_aware, project,
         {"day": list(day_slot_s), "units": [v / 3600 for v in day_slot_s.values()]},
         schema={"day": pl.Int32, "units": pl.Float64},
     ).with_columns(
-        pl.lit("autoscale").alias("warehouse"),
+        pl.lit("bigquery").alias("warehouse"),
         pl.col("day").cast(pl.Date),
         (pl.col("units") * b.usd_per_slot_hour).alias("usd"),
     )
