@@ -108,3 +108,38 @@ def test_bad_rates_file_is_one_line_and_exit_2(estate_dir: Path, tmp_path: Path)
     assert result.exit_code == 2
     assert "rates.yml" in result.output and "rates.billing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_reconcile_prints_metered_against_the_baseline(tmp_path: Path) -> None:
+    from tests.unit.test_cost_reconcile import _estate, _metering_csv, _query_history_csv
+
+    folder = tmp_path / "estate"
+    _estate().save(folder)
+    rates = tmp_path / "rates.yml"
+    rates.write_text("warehouse_size: M\nwarehouses: {default: TRANSFORM_WH}\n")
+    files = [_metering_csv(tmp_path), _query_history_csv(tmp_path)]
+    args = ["reconcile", str(folder), "--rates", str(rates)]
+    for f in files:
+        args += ["--metering", str(f)]
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["totals"]["metered_usd"] == pytest.approx(7.5)
+    assert out["totals"]["saosim_usd"] == pytest.approx(6.0)
+    assert out["totals"]["unexplained_pct"] == pytest.approx(20.0)
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "TRANSFORM_WH" in table.output and "-1.50" in table.output
+    missing = CliRunner().invoke(app, ["reconcile", str(folder), "--metering", "nope.csv"])
+    assert missing.exit_code == 2 and "nope.csv" in missing.output
+
+
+def test_sql_metering_prints_both_statements_per_dialect() -> None:
+    for dialect, marker in (
+        ("snowflake", "WAREHOUSE_METERING_HISTORY"),
+        ("bigquery", "INFORMATION_SCHEMA.JOBS"),
+        ("databricks", "system.billing.usage"),
+    ):
+        result = CliRunner().invoke(app, ["sql", "metering", "--dialect", dialect])
+        assert result.exit_code == 0, result.output
+        assert marker in result.stdout and "-- dbt_queries" in result.stdout
