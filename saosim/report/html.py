@@ -67,6 +67,7 @@ saosim {{ version }}</p>
   <div class="big {{ 'good' if c.savings_pct and c.savings_pct > 0 else '' }}">
    {{ c.savings_pct_text }} saved</div>
   <div>{{ c.savings_usd_text }} of {{ c.baseline_cost_text }} · reuse {{ c.reuse_text }}</div>
+  <div>bill {{ c.bill_text }}</div>
   <div>staleness p50 {{ c.p50 }} h · p95 {{ c.p95 }} h</div>
   <div class="{{ 'bad' if c.sla_miss > 0 else '' }}">{{ c.sla_text }}</div>
  </div>
@@ -93,6 +94,17 @@ saosim {{ version }}</p>
  from run to run (one state shared by all jobs).</dd>
  <dt>Profiles</dt><dd>{{ profiles }}</dd>
  <dt>Cost model</dt><dd>{{ cost_model }}</dd>
+ <dt>Bill</dt><dd>{% for line in billing %}{{ line }}<br>{% endfor %}
+ The bill columns price each scenario's queries the way the warehouse bills them: Snowflake and
+ Databricks SQL bill a running warehouse per second (the union of every job's queries on it,
+ plus the idle time before auto-suspend / auto-stop; Snowflake at least 60 s per resume, cloud
+ services only above 10% of the day's compute), BigQuery on-demand bills bytes (at least 10 MiB
+ per table referenced), editions bill autoscaled slots (50-slot steps, 1-minute minimum) plus
+ a fixed baseline. Reuse lowers the bill only where it shortens the time a warehouse is up;
+ "cost" is the sum of query runtimes × the hourly rate, which no warehouse bills. Sources:
+ docs.snowflake.com/en/user-guide/cost-understanding-compute,
+ cloud.google.com/bigquery/pricing, docs.databricks.com/en/compute/sql-warehouse/warehouse-behavior.
+ </dd>
  <dt>Cost</dt><dd>Builds and data-test runs priced by the cost model (history runtimes where the
  history has them, fitted runtimes elsewhere) plus per-run overheads; reuses cost nothing.
  Savings are against the baseline scenario <b>{{ baseline }}</b>.</dd>
@@ -119,6 +131,8 @@ _SUMMARY_COLUMNS = (
     ("cost_usd", "cost $", "{:,.0f}"),
     ("savings_usd", "saved $", "{:,.0f}"),
     ("savings_pct", "saved %", "{:.1f}"),
+    ("bill_usd", "bill $", "{:,.0f}"),
+    ("bill_savings_pct", "bill saved %", "{:.1f}"),
     ("test_runs_avoided", "tests avoided", "{:,}"),
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
@@ -193,6 +207,8 @@ def _cards(summary: pl.DataFrame, baseline_cost: float) -> list[dict[str, Any]]:
                 "savings_usd_text": _fmt(r["savings_usd"], "${:,.0f}"),
                 "baseline_cost_text": _fmt(baseline_cost, "${:,.0f}"),
                 "reuse_text": _fmt(r["reuse_pct"], "{:.1f}%"),
+                "bill_text": f"{_fmt(r.get('bill_usd'), '${:,.0f}')} "
+                f"({_fmt(r.get('bill_savings_pct'), '{:.1f}%')} saved, {r.get('billing')})",
                 "p50": _fmt(r["staleness_p50_hours"], "{:.2f}"),
                 "p95": _fmt(r["staleness_p95_hours"], "{:.2f}"),
                 "sla_miss": r["sla_miss_hours"] or 0.0,
@@ -245,7 +261,7 @@ def _dag(comparison: Comparison, scenario: str) -> Any:
 def render_report(comparison: Comparison, *, recommended: str | None = None) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     metrics = comparison.metrics()
-    summary = metrics.summary
+    summary = comparison.summary()  # the metric summary and the bill columns
     project = comparison.estate.project
     recommended = recommended or recommended_scenario(comparison)
     base_cost = summary.filter(pl.col("scenario") == comparison.baseline)["cost_usd"][0]
@@ -253,7 +269,12 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
     cost_model = [
         (f.name, getattr(comparison.cost_model, f.name))
         for f in dataclasses.fields(comparison.cost_model)
+        if f.name != "billing"  # shown under "Bill"
     ]
+    bill = comparison.bill().summary
+    billing = bill.get_column("assumptions").unique(maintain_order=True).to_list()
+    if len(billing) > 1:
+        billing = [f"{s}: {a}" for s, a in bill.select("scenario", "assumptions").iter_rows()]
     return (
         _env()
         .from_string(_TEMPLATE)
@@ -274,6 +295,7 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
             baseline=comparison.baseline,
             profiles=", ".join(f"{k}: {v}" for k, v in sorted(comparison.profiles.items())),
             cost_model=", ".join(f"{k} = {v}" for k, v in cost_model),
+            billing=billing,
             yaml_files=sorted(yaml_files.items()),
         )
     )

@@ -237,3 +237,33 @@ def test_bad_rates_name_the_field(rates, field):
     with pytest.raises(ConfigError) as err:
         CostModel.from_config(rates)
     assert err.value.field == field
+
+
+def test_comparison_summary_and_report_show_the_bill(tmp_path):
+    from saosim.replay.engine import Scenario, simulate
+    from saosim.report import write_report
+    from saosim.synth.estate import synthetic_estate
+
+    estate = synthetic_estate(n_models=40, days=2, seed=7)
+    rates = CostModel.from_config({"warehouse_size": "S", "auto_suspend_s": 120})
+    cmp = simulate(estate, [Scenario("sao")], cost_model=rates, engine="plain")
+    summary = cmp.summary()
+    bill = cmp.bill().summary
+    for row in summary.iter_rows(named=True):
+        want = bill.filter(pl.col("scenario") == row["scenario"]).row(0, named=True)
+        assert (row["billing"], row["bill_usd"]) == ("snowflake_warehouse", want["bill_usd"])
+    base, sao = summary.get_column("bill_usd").to_list()
+    assert summary.get_column("bill_savings_usd").to_list() == pytest.approx([0.0, base - sao])
+    # the same log under query_seconds: the bill is the cost column
+    qs = price_bill(
+        cmp.decisions,
+        project=estate.project,
+        cost_model=CostModel.from_config({"billing": "query_seconds", "warehouse_size": "S"}),
+        profiles=cmp.profiles,
+    )
+    assert qs.summary.get_column("bill_usd").to_list() == pytest.approx(
+        summary.get_column("cost_usd").to_list()
+    )
+    page = write_report(cmp, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "snowflake_warehouse: S (2 credits/h)" in page and "auto-suspend 120 s" in page
+    assert "bill saved %" in page
