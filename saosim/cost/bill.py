@@ -127,7 +127,7 @@ def price_bill(
     cost_models = dict(cost_models or {})
     profiles = dict(profiles or {})
     frame = _queries_frame(decisions)
-    names = frame.get_column("scenario").unique(maintain_order=True).to_list()
+    names = [str(x) for x in frame.get_column("scenario").unique(maintain_order=True).to_list()]
     if start is None or end is None:
         lo, hi = frame.select(pl.col("run_at").min(), pl.col("finished_at").max()).row(0)
         start = start or lo
@@ -142,11 +142,10 @@ def price_bill(
         profile = str(profiles.get(name, "baseline" if name == "baseline" else "sao"))
         part = frame.filter(pl.col("scenario") == name)
         runs = part.select("run_id", "job_id", "run_at").unique("run_id", keep="first")
-        queries = part.filter(
-            pl.col("action").is_in(("build", "run"))
-            & (pl.col("runtime_s").fill_null(0.0) > 0)
-            & (pl.lit(model.bills_views(profile)) | ~pl.col("unique_id").is_in(views))
-        )
+        query = pl.col("action").is_in(("build", "run")) & (pl.col("runtime_s") > 0)
+        if not model.bills_views(profile):  # dbt_state does not rebuild views
+            query = query & ~pl.col("unique_id").cast(pl.String).is_in(views)
+        queries = part.filter(query)
         state_aware = profile != "baseline"
         row, day, ses = _PRICERS[model.billing.name](
             queries, runs, model, state_aware=state_aware, project=project, window_h=window_h
@@ -178,25 +177,29 @@ def price_bill(
 
 
 def _queries_frame(decisions: pl.DataFrame) -> pl.DataFrame:
+    """The columns pricing needs, in the log's own types (no per-row string made: a
+    Categorical or Enum column compares with strings as it is)."""
     cols = decisions.columns
-    scenario = (
-        pl.col("scenario").cast(pl.String) if "scenario" in cols else pl.lit("").alias("scenario")
-    )
+    scenario = pl.col("scenario") if "scenario" in cols else pl.lit("").alias("scenario")
     start = pl.col("started_at") if "started_at" in cols else pl.col("run_at")
     runtime = pl.col("runtime_s").cast(pl.Float64) if "runtime_s" in cols else pl.lit(0.0)
-    finish = (
-        pl.coalesce("finished_at", start + pl.duration(microseconds=runtime * _US))
-        if "finished_at" in cols
-        else start + pl.duration(microseconds=runtime * _US)
-    )
+    finish = start + pl.duration(microseconds=runtime * _US)
+    if "finished_at" in cols:
+        finish = (
+            pl.col("finished_at")
+            if not decisions.get_column("finished_at").null_count()
+            else pl.coalesce("finished_at", finish)
+        )
+    if "started_at" in cols and decisions.get_column("started_at").null_count():
+        start = pl.coalesce(start, pl.col("run_at"))
     return decisions.select(
         scenario,
         pl.col("run_id"),
-        (pl.col("job_id") if "job_id" in cols else pl.lit(None)).cast(pl.String).alias("job_id"),
+        (pl.col("job_id") if "job_id" in cols else pl.lit(None, pl.String)).alias("job_id"),
         pl.col("run_at"),
         pl.col("unique_id"),
-        pl.col("action").cast(pl.String),
-        pl.coalesce(start, pl.col("run_at")).alias("started_at"),
+        pl.col("action"),
+        start.alias("started_at"),
         finish.alias("finished_at"),
         runtime.alias("runtime_s"),
         (pl.col("cost_usd") if "cost_usd" in cols else pl.lit(None))
@@ -259,24 +262,21 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
     b = model.billing
     warehouses = sorted({w for _, w in b.warehouses} | {b.warehouse_of(None)})
     code_of = {w: i for i, w in enumerate(warehouses)}
-    job_wh = {str(j): b.warehouse_of(j) for j in runs.get_column("job_id").unique().to_list()}
 
     def codes(frame: pl.DataFrame) -> np.ndarray:
-        names = frame.get_column("job_id").cast(pl.String).fill_null("").to_list()
-        return np.array([code_of[job_wh.get(j, b.warehouse_of(j))] for j in names], np.int64)
+        names = frame.get_column("job_id").cast(pl.String).to_list()
+        return np.array([code_of[b.warehouse_of(j)] for j in names], np.int64)
 
-    # one warehouse code per distinct job, mapped back by a join (no Python loop per query)
-    job_codes = pl.DataFrame(
-        {
-            "job_id": list(job_wh),
-            "wh": [code_of[w] for w in job_wh.values()],
-        },
-        schema={"job_id": pl.String, "wh": pl.Int64},
-    )
-    q = queries.join(job_codes, on="job_id", how="left").with_columns(
-        pl.col("wh").fill_null(code_of[b.warehouse_of(None)])
-    )
-    group = [q.get_column("wh").to_numpy()]
+    # a warehouse code per run (runs are few), joined onto its queries when there are several
+    per_run = codes(runs)
+    q = queries
+    if np.unique(per_run).size > 1:
+        run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
+        q = q.join(run_codes, on="run_id", how="left")
+        group = [q.get_column("wh").to_numpy()]
+    else:
+        one = per_run[0] if per_run.size else code_of[b.warehouse_of(None)]
+        group = [np.full(q.height, one, dtype=np.int64)]
     start = [q.select(_us("started_at")).to_series().to_numpy()]
     end = [q.select(_us("finished_at")).to_series().to_numpy()]
     extra_s = model.dbt_startup_s
@@ -288,9 +288,9 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
         start.append(run_start)
         end.append(run_start + round(extra_s * _US))
     s = sessions(
-        np.concatenate(group),
-        np.concatenate(start),
-        np.concatenate(end),
+        group[0] if len(group) == 1 else np.concatenate(group),
+        start[0] if len(start) == 1 else np.concatenate(start),
+        end[0] if len(end) == 1 else np.concatenate(end),
         auto_suspend_s=b.auto_suspend_s,
         min_resume_s=b.min_resume_s,
     )
@@ -438,11 +438,12 @@ def _autoscaled_slot_seconds(
     """
     if start_us.size == 0:
         return 0.0, {}
-    times = np.concatenate([start_us, end_us])
-    delta = np.concatenate([np.full(start_us.size, slots), np.full(end_us.size, -slots)])
-    order = np.lexsort((delta, times))  # at one instant, ends before starts
-    t = times[order]
-    demand = np.cumsum(delta[order])
+    # one value sort: an event's key is its time × 2, + 1 for a start, so that at one instant
+    # ends come before starts
+    key = np.concatenate([start_us * 2 + 1, end_us * 2])
+    key.sort()
+    t = key // 2
+    demand = np.cumsum(np.where(key & 1, slots, -slots))
     dur = np.diff(t) / _US
     level = demand[:-1]
     excess = np.ceil(np.maximum(level - baseline, 0) / _AUTOSCALE_STEP - 1e-9) * _AUTOSCALE_STEP

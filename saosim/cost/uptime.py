@@ -73,36 +73,40 @@ def sessions(
         return Sessions(empty, empty, empty, np.zeros(0), np.zeros(0), empty)
     gap_us = round(auto_suspend_s * _US)
     t0 = int(start.min())
-    # one key orders by group, then time: each group lives in its own stretch of the axis, far
-    # enough apart that a group's last query can never reach into the next group's first
+    # each group lives in its own stretch of the axis, far enough apart that a group's last
+    # query can never reach into the next group's first
     stretch = int(end.max()) - t0 + gap_us + 1
-    key_start = group * stretch + (start - t0)
-    order = np.argsort(key_start, kind="stable")
-    ks = key_start[order]
-    ke = group[order] * stretch + (end[order] - t0)
-    reach = np.maximum.accumulate(ke)
-    before = np.empty_like(reach)
-    before[0] = np.iinfo(np.int64).min // 2
-    before[1:] = reach[:-1]
-    new_session = ks > before + gap_us
-    new_block = ks > before  # a stretch of the union with no idle second inside
-    heads = np.flatnonzero(new_session)
-    session_end = np.maximum.reduceat(ke, heads)
-    blocks = np.flatnonzero(new_block)
-    block_len = np.maximum.reduceat(ke, blocks) - ks[blocks]
-    block_session = np.cumsum(new_session)[blocks] - 1
+    offset = group * stretch - t0
+    # Starts and ends sorted independently (two value sorts, no argsort): as every end is at
+    # or after its start, the k queries that start first have all ended before the next start
+    # exactly when the k-th smallest end is before it — so gaps are found without pairing
+    # each end with its start, and a session's last end is the largest end at its position.
+    ks = start + offset
+    ks.sort()
+    ke = end + offset
+    ke.sort()
+    head = np.empty(ks.size, dtype=bool)
+    head[0] = True
+    head[1:] = ks[1:] > ke[:-1] + gap_us
+    heads = np.flatnonzero(head)
+    lasts = np.append(heads[1:], ks.size) - 1
+    block = np.empty(ks.size, dtype=bool)  # stretches of the union with no idle second
+    block[0] = True
+    block[1:] = ks[1:] > ke[:-1]
+    blocks = np.flatnonzero(block)
+    block_len = ke[np.append(blocks[1:], ks.size) - 1] - ks[blocks]
+    block_session = np.searchsorted(heads, blocks, side="right") - 1
     busy_us = np.bincount(block_session, weights=block_len, minlength=heads.size)
-    g = group[order][heads]
-    span_s = (session_end - ks[heads]) / _US
+    g = ks[heads] // stretch
+    span_s = (ke[lasts] - ks[heads]) / _US
     billed = np.maximum(span_s + auto_suspend_s, min_resume_s)
-    queries = np.diff(np.append(heads, ks.size))
     return Sessions(
         group=g,
         start_us=ks[heads] - g * stretch + t0,
-        busy_end_us=session_end - g * stretch + t0,
+        busy_end_us=ke[lasts] - g * stretch + t0,
         busy_s=busy_us / _US,
         billed_s=billed,
-        queries=queries,
+        queries=lasts - heads + 1,
     )
 
 
