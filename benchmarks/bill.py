@@ -7,7 +7,7 @@ kernel). The replay is timed once (loop + decision log), then
 overhead is the pricing time over the replay time.
 
 Run: ``.venv/bin/python benchmarks/bill.py [--models 10000] [--days 365] [--profile sao]
-[--cache-dir /tmp/saosim-bench]``
+[--repeat 3] [--cache-dir /tmp/saosim-bench]`` (each time is the best of ``--repeat``)
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", default="sao")
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "saosim-bench")
     args = ap.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -45,9 +46,11 @@ def main() -> None:
         estate, jobs=jobs, start=start, end=start + timedelta(args.days)
     )
     kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)  # warm (numba, caches)
-    t = time.perf_counter()
-    log = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
-    replay_s = time.perf_counter() - t
+    replay_s = float("inf")
+    for _ in range(args.repeat):  # the best of a few: a shared machine is noisy
+        t = time.perf_counter()
+        log = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+        replay_s = min(replay_s, time.perf_counter() - t)
     print(
         f"{args.models:,} models × {args.days} days, {len(timeline.runs):,} runs, "
         f"{log.height:,} decisions: replay {replay_s:.2f} s"

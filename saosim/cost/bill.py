@@ -53,7 +53,7 @@ import polars as pl
 
 from saosim.cost.billing import Billing
 from saosim.cost.rates import TIB, CostModel
-from saosim.cost.uptime import DAY_US, sessions, split_by_day
+from saosim.cost.uptime import DAY_US, run_blocks, sessions, split_by_day
 from saosim.project.graph import Project
 
 __all__ = ["Bill", "price_bill"]
@@ -140,8 +140,16 @@ def price_bill(
         model = cost_models.get(name, cost_model)
         billing[name] = model.billing
         profile = str(profiles.get(name, "baseline" if name == "baseline" else "sao"))
-        part = frame.filter(pl.col("scenario") == name)
-        runs = part.select("run_id", "job_id", "run_at").unique("run_id", keep="first")
+        # lazily, so each billing model materialises only the columns it reads
+        part = frame.lazy()
+        if len(names) > 1:
+            part = part.filter(pl.col("scenario") == name)
+        runs = (
+            part.group_by("run_id")
+            .agg(pl.col("job_id").first(), pl.col("run_at").first())
+            .sort("run_at")
+            .collect()
+        )
         query = pl.col("action").is_in(("build", "run")) & (pl.col("runtime_s") > 0)
         if not model.bills_views(profile):  # dbt_state does not rebuild views
             query = query & ~pl.col("unique_id").cast(pl.String).is_in(views)
@@ -241,7 +249,7 @@ def _query_seconds(queries, runs, model: CostModel, *, state_aware, project, win
         pl.coalesce("cost_usd", fallback).alias("usd"),
     )
     per_run = runs.join(
-        rows.group_by("run_id").agg(pl.col("billed_s").sum(), pl.col("usd").sum()),
+        rows.group_by("run_id").agg(pl.col("billed_s").sum(), pl.col("usd").sum()).collect(),
         on="run_id",
         how="left",
     ).with_columns(pl.col("billed_s").fill_null(0.0), pl.col("usd").fill_null(0.0))
@@ -269,16 +277,28 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
 
     # a warehouse code per run (runs are few), joined onto its queries when there are several
     per_run = codes(runs)
-    q = queries
-    if np.unique(per_run).size > 1:
+    several = np.unique(per_run).size > 1
+    q = queries.select(
+        pl.col("run_id").rle_id().alias("segment"), "run_id", _us("started_at"), _us("finished_at")
+    ).collect()
+    if q.height and q.get_column("segment")[-1] + 1 != q.get_column("run_id").n_unique():
+        # a run's rows are not consecutive (a log built by hand): put them together first
+        q = q.sort("run_id", maintain_order=True).with_columns(
+            pl.col("run_id").rle_id().alias("segment")
+        )
+    row, b_start, b_end, count = run_blocks(
+        q.get_column("segment").to_numpy(),
+        q.get_column("started_at").to_numpy(),
+        q.get_column("finished_at").to_numpy(),
+    )
+    if several:
         run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
-        q = q.join(run_codes, on="run_id", how="left")
-        group = [q.get_column("wh").to_numpy()]
+        wh = q[row].select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
+        group = [wh.get_column("wh").to_numpy()]
     else:
         one = per_run[0] if per_run.size else code_of[b.warehouse_of(None)]
-        group = [np.full(q.height, one, dtype=np.int64)]
-    start = [q.select(_us("started_at")).to_series().to_numpy()]
-    end = [q.select(_us("finished_at")).to_series().to_numpy()]
+        group = [np.full(row.size, one, dtype=np.int64)]
+    start, end, counts = [b_start], [b_end], [count]
     extra_s = model.dbt_startup_s
     if b.name == "databricks_sql" and state_aware:
         extra_s += model.metadata_query_s  # metadata queries run on the SQL warehouse
@@ -287,12 +307,14 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
         group.append(codes(runs))
         start.append(run_start)
         end.append(run_start + round(extra_s * _US))
+        counts.append(np.zeros(runs.height, dtype=np.int64))
     s = sessions(
-        group[0] if len(group) == 1 else np.concatenate(group),
-        start[0] if len(start) == 1 else np.concatenate(start),
-        end[0] if len(end) == 1 else np.concatenate(end),
+        np.concatenate(group),
+        np.concatenate(start),
+        np.concatenate(end),
         auto_suspend_s=b.auto_suspend_s,
         min_resume_s=b.min_resume_s,
+        count=np.concatenate(counts),
     )
     row_i, day_i, sec = split_by_day(s.start_us, s.billed_s)
     units = sec / 3600 * b.units_per_hour
@@ -373,7 +395,9 @@ def _bigquery_on_demand(queries, runs, model: CostModel, *, state_aware, project
         schema={"unique_id": pl.String, "tables": pl.Int64},
     )
     per_byte = model.usd_per_tib / TIB
-    q = queries.with_columns(pl.col("unique_id").cast(pl.String))
+    q = queries.select(
+        pl.col("unique_id").cast(pl.String), "started_at", "runtime_s", "cost_usd"
+    ).collect()
     q = q.join(tables, on="unique_id", how="left").with_columns(
         pl.max_horizontal(
             pl.col("cost_usd").fill_null(0.0) / per_byte if per_byte > 0 else pl.lit(0.0),
@@ -408,8 +432,9 @@ def _bigquery_on_demand(queries, runs, model: CostModel, *, state_aware, project
 
 def _bigquery_editions(queries, runs, model: CostModel, *, state_aware, project, window_h):
     b = model.billing
-    start = queries.select(_us("started_at")).to_series().to_numpy()
-    end = np.maximum(queries.select(_us("finished_at")).to_series().to_numpy(), start)
+    q = queries.select(_us("started_at"), _us("finished_at"), "runtime_s").collect()
+    start = q.get_column("started_at").to_numpy()
+    end = np.maximum(q.get_column("finished_at").to_numpy(), start)
     slot_s, day_slot_s = _autoscaled_slot_seconds(start, end, b.slots_per_query, b.baseline_slots)
     fixed_h = b.baseline_slots * window_h
     day = pl.DataFrame(
@@ -421,7 +446,7 @@ def _bigquery_editions(queries, runs, model: CostModel, *, state_aware, project,
         (pl.col("units") * b.usd_per_slot_hour).alias("usd"),
     )
     units = slot_s / 3600 + fixed_h
-    busy = float(queries.get_column("runtime_s").sum())
+    busy = float(q.get_column("runtime_s").sum())
     row = _row(b.name, units * b.usd_per_slot_hour, units, "slot_hours", busy, busy)
     return row, day.select(list(_PER_DAY)[1:]), None
 

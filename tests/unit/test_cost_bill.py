@@ -12,7 +12,7 @@ import pytest
 from saosim.cost.bill import price_bill
 from saosim.cost.billing import Billing
 from saosim.cost.rates import CostModel
-from saosim.cost.uptime import sessions, split_by_day
+from saosim.cost.uptime import run_blocks, sessions, split_by_day
 from saosim.errors import ConfigError
 from saosim.project.graph import Project
 
@@ -181,7 +181,16 @@ def test_uptime_matches_brute_force(seed):
     for g, billed, busy in zip(s.group, s.billed_s, s.busy_s, strict=True):
         b0, u0 = got.get(int(g), (0.0, 0.0))
         got[int(g)] = (b0 + billed, u0 + busy)
-    assert got == _brute_force(group, start, end, tail, minimum)
+    want = _brute_force(group, start, end, tail, minimum)
+    assert got == want
+    # the same through run_blocks: queries first reduced run by run (runs of one warehouse)
+    run = group * 100 + rng.integers(0, 3, n)
+    order = np.argsort(run, kind="stable")
+    row, bs, be, count = run_blocks(run[order], start[order] * 10**6, end[order] * 10**6)
+    s2 = sessions(group[order][row], bs, be, auto_suspend_s=tail, min_resume_s=minimum, count=count)
+    assert s2.billed_s.tolist() == s.billed_s.tolist()
+    assert s2.busy_s.tolist() == s.busy_s.tolist()
+    assert s2.queries.tolist() == s.queries.tolist()
 
 
 def test_split_by_day_keeps_every_second():
