@@ -281,11 +281,6 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
     q = queries.select(
         pl.col("run_id").rle_id().alias("segment"), "run_id", _us("started_at"), _us("finished_at")
     ).collect()
-    if q.height and q.get_column("segment")[-1] + 1 != q.get_column("run_id").n_unique():
-        # a run's rows are not consecutive (a log built by hand): put them together first
-        q = q.sort("run_id", maintain_order=True).with_columns(
-            pl.col("run_id").rle_id().alias("segment")
-        )
     row, b_start, b_end, count = run_blocks(
         q.get_column("segment").to_numpy(),
         q.get_column("started_at").to_numpy(),

@@ -5,9 +5,9 @@ A warehouse resumes at a query's start and stays up while queries run (concurren
 the running time) and for ``auto_suspend_s`` after the last one ends; a query arriving inside
 that idle tail keeps it running (any job on the same warehouse), one arriving later resumes it
 again. A session is billed ``max(last end − first start + auto_suspend_s, min_resume_s)``
-(Snowflake bills at least 60 s per resume). Everything is int64 microseconds: each run's
-queries are first reduced to the stretches of their union (:func:`run_blocks`, compiled, one
-small sort per run), then one numpy pass over those stretches finds every warehouse's sessions.
+(Snowflake bills at least 60 s per resume). Everything is int64 microseconds: overlapping
+neighbours in a run are first merged (:func:`run_blocks`, one compiled linear pass), then
+one numpy pass over what remains finds every warehouse's sessions.
 
 >>> import numpy as np
 >>> s = sessions(np.array([0, 0]), np.array([0, 100_000_000]), np.array([30_000_000, 110_000_000]),
@@ -127,54 +127,56 @@ def _session_counts(key: np.ndarray, weights: np.ndarray, heads: np.ndarray, n: 
 def run_blocks(
     segment: np.ndarray, start_us: np.ndarray, end_us: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each segment's queries reduced to the stretches of their union (no idle second inside).
+    """Merge overlapping neighbours, in the given order, within each segment: fewer intervals,
+    the same union (and so the same bill).
 
-    ``segment`` numbers consecutive rows of one run (``rle_id``); the segments are sorted
-    one by one (a run's few thousand queries, not the year's millions), and what reaches
-    :func:`sessions` is a few intervals per run. The union, and so every bill, is the same.
+    One linear pass, no sort: a query that overlaps (or touches) the stretch built so far from
+    its segment's previous rows joins it; any other starts a new stretch. A run's log rows
+    come parents first, and a run's queries mostly overlap their neighbours, so a year of
+    millions of queries reaches :func:`sessions` as a small fraction of that.
 
-    Returns ``(row, start_us, end_us, count)``: a row of the segment (for its warehouse), the
-    stretch, and how many queries it holds.
+    Args:
+        segment: an id per row, equal for consecutive rows that may merge (one run: a run is
+            on one warehouse).
+        start_us, end_us: each query's interval.
+
+    Returns ``(row, start_us, end_us, count)``: the first row of each stretch (for its
+    warehouse), the stretch, and how many queries it holds.
 
     >>> row, s, e, n = run_blocks(np.array([0, 0, 0, 1]), np.array([0, 5, 20, 0]),
     ...                           np.array([10, 8, 30, 4]))
-    >>> s.tolist(), e.tolist(), n.tolist()
-    ([0, 20, 0], [10, 30, 4], [2, 1, 1])
+    >>> row.tolist(), s.tolist(), e.tolist(), n.tolist()
+    ([0, 2, 3], [0, 20, 0], [10, 30, 4], [2, 1, 1])
     """
     seg = np.asarray(segment, dtype=np.int64)
-    cuts = np.flatnonzero(np.diff(seg)) + 1
-    bounds = np.concatenate(([0], cuts, [seg.size])).astype(np.int64)
     start = np.asarray(start_us, dtype=np.int64)
     end = np.maximum(np.asarray(end_us, dtype=np.int64), start)
-    return _run_blocks(bounds, start, end)
+    return _merge_neighbours(seg, start, end)
 
 
 @numba.njit(cache=True)
-def _run_blocks(bounds, start, end):  # pragma: no cover - compiled
+def _merge_neighbours(seg, start, end):  # pragma: no cover - compiled
     n = start.shape[0]
     out_row = np.empty(n, np.int64)
     out_s = np.empty(n, np.int64)
     out_e = np.empty(n, np.int64)
     out_n = np.empty(n, np.int64)
-    k = 0
-    for j in range(bounds.shape[0] - 1):
-        lo, hi = bounds[j], bounds[j + 1]
-        if hi <= lo:
-            continue
-        ks = np.sort(start[lo:hi])
-        ke = np.sort(end[lo:hi])
-        # the same sorted-apart rule as sessions(): a stretch ends where the i-th smallest end
-        # is before the next start
-        first = 0
-        for i in range(1, hi - lo + 1):
-            if i == hi - lo or ks[i] > ke[i - 1]:
-                out_row[k] = lo
-                out_s[k] = ks[first]
-                out_e[k] = ke[i - 1]
-                out_n[k] = i - first
-                k += 1
-                first = i
-    return out_row[:k], out_s[:k], out_e[:k], out_n[:k]
+    k = -1
+    for i in range(n):
+        s, e = start[i], end[i]
+        if k >= 0 and seg[i] == seg[out_row[k]] and s <= out_e[k] and e >= out_s[k]:
+            if s < out_s[k]:
+                out_s[k] = s
+            if e > out_e[k]:
+                out_e[k] = e
+            out_n[k] += 1
+        else:
+            k += 1
+            out_row[k] = i
+            out_s[k] = s
+            out_e[k] = e
+            out_n[k] = 1
+    return out_row[: k + 1], out_s[: k + 1], out_e[: k + 1], out_n[: k + 1]
 
 
 def split_by_day(
