@@ -127,9 +127,13 @@ def price_bill(
     cost_models = dict(cost_models or {})
     profiles = dict(profiles or {})
     frame = _queries_frame(decisions)
-    names = [str(x) for x in frame.get_column("scenario").unique(maintain_order=True).to_list()]
+    if "scenario" in decisions.columns:
+        column = decisions.get_column("scenario")
+        names = [str(x) for x in column.unique(maintain_order=True).to_list()]
+    else:
+        names = [""]
     if start is None or end is None:
-        lo, hi = frame.select(pl.col("run_at").min(), pl.col("finished_at").max()).row(0)
+        lo, hi = frame.select(pl.col("run_at").min(), pl.col("finished_at").max()).collect().row(0)
         start = start or lo
         end = end or hi or lo
     window_h = 0.0 if start is None or end is None else (end - start).total_seconds() / 3600
@@ -141,15 +145,10 @@ def price_bill(
         billing[name] = model.billing
         profile = str(profiles.get(name, "baseline" if name == "baseline" else "sao"))
         # lazily, so each billing model materialises only the columns it reads
-        part = frame.lazy()
+        part = frame
         if len(names) > 1:
             part = part.filter(pl.col("scenario") == name)
-        runs = (
-            part.group_by("run_id")
-            .agg(pl.col("job_id").first(), pl.col("run_at").first())
-            .sort("run_at")
-            .collect()
-        )
+        runs = _runs(part)
         query = pl.col("action").is_in(("build", "run")) & (pl.col("runtime_s") > 0)
         if not model.bills_views(profile):  # dbt_state does not rebuild views
             query = query & ~pl.col("unique_id").cast(pl.String).is_in(views)
@@ -184,7 +183,21 @@ def price_bill(
     return Bill(summary, per_day.sort("scenario", "warehouse", "day"), sessions_frame, billing)
 
 
-def _queries_frame(decisions: pl.DataFrame) -> pl.DataFrame:
+def _runs(part: pl.LazyFrame) -> pl.DataFrame:
+    """run_id, job_id, run_at of every run: the first row of each run (a log holds a run's rows
+    together; a log that does not is grouped instead)."""
+    runs = (
+        part.select("run_id", "job_id", "run_at")
+        .filter((pl.col("run_id") != pl.col("run_id").shift(1)).fill_null(True))
+        .collect()
+    )
+    if runs.height and runs.get_column("run_id").n_unique() != runs.height:
+        runs = part.group_by("run_id").agg(pl.col("job_id").first(), pl.col("run_at").first())
+        runs = runs.sort("run_at").collect()
+    return runs
+
+
+def _queries_frame(decisions: pl.DataFrame) -> pl.LazyFrame:
     """The columns pricing needs, in the log's own types (no per-row string made: a
     Categorical or Enum column compares with strings as it is)."""
     cols = decisions.columns
@@ -200,7 +213,7 @@ def _queries_frame(decisions: pl.DataFrame) -> pl.DataFrame:
         )
     if "started_at" in cols and decisions.get_column("started_at").null_count():
         start = pl.coalesce(start, pl.col("run_at"))
-    return decisions.select(
+    return decisions.lazy().select(
         scenario,
         pl.col("run_id"),
         (pl.col("job_id") if "job_id" in cols else pl.lit(None, pl.String)).alias("job_id"),
@@ -278,21 +291,22 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
     # a warehouse code per run (runs are few), joined onto its queries when there are several
     per_run = codes(runs)
     several = np.unique(per_run).size > 1
-    q = queries.select(
-        pl.col("run_id").rle_id().alias("segment"), "run_id", _us("started_at"), _us("finished_at")
-    ).collect()
+    q = queries.select(*(["run_id"] if several else []), _us("started_at"), _us("finished_at"))
+    q = q.collect()
+    if several:
+        run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
+        wh = q.select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
+        segment = wh.get_column("wh").fill_null(code_of[b.warehouse_of(None)]).to_numpy()
+    else:
+        one = per_run[0] if per_run.size else code_of[b.warehouse_of(None)]
+        segment = np.full(q.height, one, dtype=np.int64)
+    # overlapping neighbours on one warehouse merge into one interval: the union is the same
     row, b_start, b_end, count = run_blocks(
-        q.get_column("segment").to_numpy(),
+        segment,
         q.get_column("started_at").to_numpy(),
         q.get_column("finished_at").to_numpy(),
     )
-    if several:
-        run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
-        wh = q[row].select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
-        group = [wh.get_column("wh").to_numpy()]
-    else:
-        one = per_run[0] if per_run.size else code_of[b.warehouse_of(None)]
-        group = [np.full(row.size, one, dtype=np.int64)]
+    group = [segment[row]]
     start, end, counts = [b_start], [b_end], [count]
     extra_s = model.dbt_startup_s
     if b.name == "databricks_sql" and state_aware:
