@@ -133,6 +133,11 @@ class ProjectIndex:
         #: (config id, profile, default tolerance) → (config, graph)
         self._graphs: dict[tuple, tuple[object, Graph]] = {}
         self.csr = _csr_parents(project, infos)
+        pos = project.position
+        #: per node, what the run finishes before reaching it (in-run schedule), CSR
+        self.run_csr = _csr(
+            [[pos[p] for p in project.run_parents(u) if p in infos] for u in project.order]
+        )
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
 
     def lists(self, *, direct: bool = False) -> tuple[list[int], list[int]]:
@@ -336,7 +341,7 @@ def graph_arrays(
     window_s, tol_s, updates_all = freshness_params(project, freshness, prof, opts)
     flags = np.where(updates_all, index.flags | F_UPDATES_ALL, index.flags).astype(np.int32)
     eptr, eidx, dptr, didx, d2e = index.csr
-    graph = Graph(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e)
+    graph = Graph(flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, *index.run_csr)
     if len(index._graphs) > 16:
         index._graphs.clear()
     index._graphs[key] = (freshness, graph)

@@ -80,9 +80,11 @@ class Reason(StrEnum):
 
 NoMetadataSource = Literal["always_fresh", "never_fresh"]
 LagMode = Literal["build_age", "data_advance", "data_vs_build"]
+ClockReading = Literal["node", "run_start"]
 _CHOICES: dict[str, tuple[str, ...]] = {
     "no_metadata_source": ("always_fresh", "never_fresh"),
     "lag_mode": ("build_age", "data_advance", "data_vs_build"),
+    "clock": ("node", "run_start"),
 }
 
 
@@ -100,6 +102,8 @@ class ProfileOptions:
             neither ``lag_tolerance`` nor ``build_after`` (45 minutes).
         verify_relations_exist: ``orchestra``: check the warehouse for missing tables (the
             package's setting; saosim assumes it is on, the package's own default is off).
+        clock: ``node`` judges a node when the run reaches it; ``run_start`` judges every node
+            of a run at the run's start (the older reading).
     """
 
     code_change_overrides_window: bool = False
@@ -108,6 +112,7 @@ class ProfileOptions:
     seed_state_orchestration: bool = False
     default_lag_tolerance_s: float = 2700.0
     verify_relations_exist: bool = True
+    clock: ClockReading = "node"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -202,10 +207,11 @@ class Decision:
     counted), ``window_ends_at`` (when a ``within_build_after``/``within_lag_tolerance`` reuse
     stops holding), ``built_at`` (the last successful build the rules compared with),
     ``window_s``/``updates_on``/``inherited_from`` (the ``build_after`` in force),
-    ``failed_parents``, ``changed_upstream`` (dbt_state), ``no_metadata`` (fresh sources
-    without arrival data), ``code_changed``, ``tolerance`` (dbt_state), ``option`` (the option
-    value that decided) and ``always_builds`` (what a profile always builds). :attr:`detail`
-    is a short text made from them, for logs.
+    ``failed_parents`` (and ``failed_tests``, their error-severity data tests that failed in
+    this run), ``changed_upstream`` (dbt_state), ``no_metadata`` (fresh sources without arrival
+    data), ``code_changed``, ``tolerance`` (dbt_state), ``option`` (the option value that
+    decided) and ``always_builds`` (what a profile always builds). :attr:`detail` is a short
+    text made from them, for logs.
 
     >>> Decision("model.p.a", Action.REUSE, Reason.WITHIN_BUILD_AFTER, window_s=21600).detail
     'build_after=6h, updates_on=any'
@@ -229,13 +235,21 @@ class Decision:
     always_builds: str | None = None
     #: dbt_state: a view reused while its logic is unchanged (new data flows through it)
     view_passthrough: bool = False
+    #: error-severity data tests of ``failed_parents`` that failed in this run
+    failed_tests: tuple[str, ...] = ()
+    #: with a run schedule: when the run reached the node (the rules' t), and when its build
+    #: or test started and ended
+    reached_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     @property
     def detail(self) -> str:
         """The option values and settings that produced this decision, as one line."""
         r = self.reason
         if r is Reason.UPSTREAM_FAILED:
-            return f"failed: {', '.join(self.failed_parents)}"
+            tests = f" (failed tests: {', '.join(self.failed_tests)})" if self.failed_tests else ""
+            return f"failed: {', '.join(self.failed_parents)}{tests}"
         if r is Reason.IN_FLIGHT_ELSEWHERE:
             return "another job is building it; re-evaluate when that build ends"
         if r is Reason.ALWAYS_BUILDS:

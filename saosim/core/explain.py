@@ -105,6 +105,9 @@ def explain_decision(plan: Plan, d: Decision) -> str:
         return text + (f"; {news}" if news else "")
     if r is Reason.UPSTREAM_FAILED:
         failed = ", ".join(d.failed_parents)
+        if d.failed_tests:
+            tests = ", ".join(d.failed_tests)
+            return f"skipped: a data test of its parent failed in this run ({tests} on {failed})"
         return f"skipped: an upstream node failed or was skipped in this run ({failed})"
     if r is Reason.EPHEMERAL:
         return "no-op: ephemeral, inlined into its children"

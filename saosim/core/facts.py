@@ -30,11 +30,13 @@ __all__ = [
     "EDGE_FRESH",
     "EDGE_NO_METADATA",
     "EDGE_STALE",
+    "Clock",
     "Facts",
     "Graph",
     "NodeStates",
     "Options",
     "RunMarks",
+    "new_clock",
     "view_data_version",
 ]
 
@@ -53,6 +55,8 @@ class Graph(NamedTuple):
     dptr: np.ndarray  # direct data parents as dbt lists them (orchestra), CSR
     didx: np.ndarray
     d2e: np.ndarray  # the effective edge of the same parent (-1: none)
+    rptr: np.ndarray  # what a run finishes before it reaches a node: its decided direct
+    ridx: np.ndarray  # parents and their data tests (Project.run_parents), CSR
 
 
 class NodeStates(NamedTuple):
@@ -76,11 +80,58 @@ class RunMarks(NamedTuple):
     in_flight: np.ndarray  # another job is building it
     built: np.ndarray  # decided build in this run
     failed: np.ndarray  # failed or skipped in this run
+    test_failed: np.ndarray  # an error-severity data test on it failed (children skip)
     code: np.ndarray  # dbt_state: built for its own or an upstream code change
     dirty: np.ndarray  # orchestra: would build (selected or not)
     vstamp: np.ndarray  # dbt_state: the view data version memo is valid in this run
     vmemo: np.ndarray  # the memo
     stack: np.ndarray  # scratch for the view walk (n + 1)
+
+
+class Clock(NamedTuple):
+    """The in-run schedule (SAO-SEMANTICS "t"): when a job run reaches each node.
+
+    A node is reached once the run has finished what :attr:`Graph.rptr` lists for it (its
+    parents and their data tests). A node the history ran is reached at its recorded start,
+    earlier by the least time the replay saved on those parents; any other node waits for one
+    of ``threads`` to be free (0: no limit), taking the thread free latest at or before it is
+    ready, else the one free first, in the run's order (dbt's priority; a thread idle before a
+    later node starts is not back-filled). A build or test then takes ``dur``; a reuse, skip
+    or no-op takes no time. Guarded profiles wait for the same node's build in another run
+    (``busy``) before building or reusing it.
+    """
+
+    at_node: bool  # the rules' t is the reach time (False: the run's start, clock: run_start)
+    threads: int  # dbt threads (0: as many as the run needs)
+    guarded: bool  # waits for a build of the same node in flight in another run
+    dur: np.ndarray  # int64 µs per node: what a build or test run takes (set for the run's nodes)
+    rec: np.ndarray  # int64 µs per node: its recorded start in this history run, else NONE
+    rec_dur: np.ndarray  # int64 µs: its recorded duration, NONE when unknown
+    busy: np.ndarray  # int64 µs: until when another run is building it (NONE: none)
+    done: np.ndarray  # stamp: scheduled in run r (the three arrays below are valid)
+    reach: np.ndarray  # int64 µs: when the run reached it
+    start: np.ndarray  # int64 µs: when its build or test started (after waiting)
+    fin: np.ndarray  # int64 µs: when it ended
+    free: np.ndarray  # int64 µs per thread: when it is free (scratch)
+
+
+def new_clock(
+    n_nodes: int, *, at_node: bool = True, threads: int = 0, guarded: bool = False
+) -> Clock:
+    """A :class:`Clock` for ``n_nodes`` with nothing scheduled yet (durations 0).
+
+    >>> new_clock(3, threads=2).free.shape
+    (2,)
+    """
+
+    def times() -> np.ndarray:
+        return np.full(n_nodes, NONE, dtype=np.int64)
+
+    return Clock(
+        at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64), times(), times(), times(),
+        np.full(n_nodes, -1, dtype=np.int64), times(), times(), times(),
+        np.zeros(max(threads, 1), dtype=np.int64),
+    )  # fmt: skip
 
 
 class Options(NamedTuple):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -51,6 +51,7 @@ from saosim.core.decision import (
 from saosim.core.explain import explain_decision
 from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, Graph, NodeStates, Options, RunMarks
 from saosim.core.run_pass import decide_run
+from saosim.core.schedule import RunSchedule, clock_for
 from saosim.core.state import NodeState, State
 from saosim.core.times import from_us, to_us
 from saosim.errors import ConfigError, SaosimWarning
@@ -262,6 +263,7 @@ def plan(
     in_flight: frozenset[str] = frozenset(),
     failing: frozenset[str] = frozenset(),
     fingerprints: Mapping[str, str] | None = None,
+    schedule: RunSchedule | None = None,
 ) -> Plan:
     """Decide every selected node of one job run.
 
@@ -280,6 +282,10 @@ def plan(
         in_flight: nodes another job is building right now (``sao`` waits for them).
         failing: nodes whose build fails in this run; their children are skipped.
         fingerprints: current code identity per node; default the node's fingerprint/checksum.
+        schedule: how the run unfolds (threads, durations, the history's start times); each
+            node is then judged when the run reaches it (``options.clock``) and its decision
+            carries ``reached_at``/``started_at``/``finished_at``. Without it every node is
+            judged at ``at``.
 
     Returns:
         a :class:`Plan`.
@@ -329,12 +335,30 @@ def plan(
     act = np.zeros(n, dtype=np.int64)
     rsn = np.zeros(n, dtype=np.int64)
     edge_mark = np.zeros(max(len(graph.eidx), len(graph.didx)), dtype=np.int8)
+    clock = clock_for(
+        project, schedule, at_node=opts.clock == "node", guarded=prof is not Profile.DBT_STATE
+    )
     decide_run(0, to_us(at), walk, walk is not sel, full_refresh, graph, states, marks,
-               options_record(prof, opts), act, rsn, True, edge_mark)  # fmt: skip
-    evidence = _Evidence(project, index, graph, states, marks, edge_mark, prof, opts, cfg)
+               options_record(prof, opts), clock, act, rsn, True, edge_mark)  # fmt: skip
+    failed_tests = frozenset(
+        u for u in chosen if act[pos[u]] == codes.RUN and marks.failing[pos[u]] == 0
+    )
+    evidence = _Evidence(
+        project, index, graph, states, marks, edge_mark, prof, opts, cfg, failed_tests
+    )
     decisions = tuple(
         evidence.decision(uid, int(act[pos[uid]]), int(rsn[pos[uid]])) for uid in chosen
     )
+    if schedule is not None:
+        decisions = tuple(
+            replace(
+                d,
+                reached_at=from_us(int(clock.reach[pos[d.node_id]])),
+                started_at=from_us(int(clock.start[pos[d.node_id]])),
+                finished_at=from_us(int(clock.fin[pos[d.node_id]])),
+            )
+            for d in decisions
+        )
     if evidence.no_metadata_used:
         _warn_no_metadata(evidence.no_metadata_used, prof)
     inputs = _Inputs(project, state, source_versions, fingerprints, index, graph, states, current)
@@ -345,7 +369,7 @@ def _run_marks(n: int) -> RunMarks:
     def stamps() -> np.ndarray:
         return np.full(n, -1, dtype=np.int64)
 
-    return RunMarks(*(stamps() for _ in range(10)), np.zeros(n + 1, dtype=np.int64))
+    return RunMarks(*(stamps() for _ in range(11)), np.zeros(n + 1, dtype=np.int64))
 
 
 def _state_arrays(
@@ -402,8 +426,11 @@ def _state_arrays(
 class _Evidence:
     """Turns one run's codes and recorded parent edges into :class:`Decision` objects."""
 
-    def __init__(self, project, index, graph, states, marks, edge_mark, prof, opts, cfg):
+    def __init__(
+        self, project, index, graph, states, marks, edge_mark, prof, opts, cfg, failed_tests
+    ):
         self.project, self.index, self.prof, self.opts, self.cfg = project, index, prof, opts, cfg
+        self.failed_tests = failed_tests
         self.pos = project.position
         self.order = project.order
         self.windows = index.orchestra_windows(cfg) if prof is Profile.ORCHESTRA else None
@@ -421,7 +448,10 @@ class _Evidence:
         self.built = states.built.tolist()
         self.changed = marks.changed.tolist()
         self.built_now = marks.built.tolist()
-        self.failed = marks.failed.tolist()
+        # a parent failed, was skipped, or had an error-severity test fail in this run
+        self.failed = np.minimum(
+            np.where(marks.failed == 0, 0, 1), np.where(marks.test_failed == 0, 0, 1)
+        ).tolist()
         self.code = marks.code.tolist()
 
     def _parents(self, i: int) -> tuple[list[str], list[str]]:
@@ -460,11 +490,15 @@ class _Evidence:
                 now = self._marked(i, self.built_now)
                 fresh = [*now, *(p for p in fresh if p not in now)]
         failed: tuple[str, ...] = ()
+        tests: tuple[str, ...] = ()
         changed_upstream: tuple[str, ...] = ()
         option = always = tolerance = ends = None
         view = False
         if reason is Reason.UPSTREAM_FAILED:
             failed = self._marked(i, self.failed)
+            tests = tuple(
+                t for p in failed for t in self.project.tests_of(p) if t in self.failed_tests
+            )
         elif reason is Reason.UPSTREAM_CODE_CHANGED:
             changed_upstream = self._marked(i, self.code)
         elif reason is Reason.FULL_REFRESH:
@@ -503,6 +537,7 @@ class _Evidence:
             option,
             always,
             view,
+            tests,
         )
 
 

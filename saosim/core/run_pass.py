@@ -27,12 +27,15 @@ from saosim.core.codes import (
     F_TEST,
     F_UPDATES_ALL,
     F_VIEW,
+    F_WARN,
     NONE,
     P_BASELINE,
     P_DBT_STATE,
     P_ORCHESTRA,
     R_CODE_CHANGED,
     R_UPSTREAM_CODE_CHANGED,
+    REUSE,
+    RUN,
     SKIP,
 )
 from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, EDGE_STALE, Facts, view_data_version
@@ -42,7 +45,7 @@ __all__ = ["decide_run"]
 
 
 @jit_cached(nogil=True)
-def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_out, record,
+def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, rsn_out, record,
                edge_mark):  # fmt: skip
     """Decide run ``r`` (time ``at``): write ``act_out[n]`` / ``rsn_out[n]`` for every
     selected node of ``walk`` (node indices in topological order; with ``walk_all``, the walk
@@ -50,10 +53,29 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
     ``record``, every parent edge is scanned and what it was
     (:data:`~saosim.core.facts.EDGE_FRESH` …) goes to ``edge_mark`` (orchestra: by direct
     edge, else by effective edge) for a plan's evidence; otherwise the scan stops at the first
-    fresh parent when no rule needs more. Returns whether any node failed or was skipped.
+    fresh parent when no rule needs more. ``ck`` is the run's
+    :class:`~saosim.core.facts.Clock`: each node's reach, start and finish are written there,
+    and with ``ck.at_node`` the rules judge a node at its reach time (else at ``at``).
+    Returns whether any node failed or was skipped.
     """
     # arrays out of their records once (a reference count per use inside the loop)
-    flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e = g
+    flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, rptr, ridx = g
+    (
+        at_node,
+        threads,
+        guarded,
+        c_dur,
+        c_rec,
+        c_rdur,
+        c_busy,
+        c_done,
+        c_reach,
+        c_start,
+        c_fin,
+        free,
+    ) = ck
+    for k in range(threads):
+        free[k] = at
     has_state, built, _fp, dv, tf, exists, seen = st
     (
         selected,
@@ -62,6 +84,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
         in_flight,
         m_built,
         m_failed,
+        m_tfail,
         m_code,
         m_dirty,
         vstamp,
@@ -72,6 +95,9 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
     orch = prof == P_ORCHESTRA
     dbt = prof == P_DBT_STATE
     scans = prof != P_BASELINE and not orch
+    # SAO's concurrency guard: a state-aware job waits for a build of the same node in flight
+    # in another run (a job without state does not look)
+    waits = guarded and prof != P_BASELINE
     any_failed = False
     for j in range(len(walk)):
         n = walk[j]
@@ -79,6 +105,38 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
         virtual = walk_all and selected[n] != r
         if virtual and (f & F_TEST) != 0:
             continue
+        # -- the clock: when the run reaches n (saosim.core.facts.Clock)
+        ready = at
+        for e in range(rptr[n], rptr[n + 1]):
+            q = ridx[e]
+            if c_done[q] == r and c_fin[q] > ready:
+                ready = c_fin[q]
+        thread = -1
+        if c_rec[n] != NONE:
+            # the history's start, earlier by the least time saved on what n waited for
+            slack = NONE
+            for e in range(rptr[n], rptr[n + 1]):
+                q = ridx[e]
+                if c_done[q] == r and c_rec[q] != NONE and c_rdur[q] != NONE:
+                    saved = c_rec[q] + c_rdur[q] - c_fin[q]
+                    if slack == NONE or saved < slack:
+                        slack = saved
+            reach = c_rec[n] - slack if slack > 0 else c_rec[n]
+            if reach < ready:
+                reach = ready
+        elif threads > 0:
+            for k in range(threads):
+                if free[k] <= ready and (thread < 0 or free[k] > free[thread]):
+                    thread = k
+            if thread < 0:
+                thread = 0
+                for k in range(1, threads):
+                    if free[k] < free[thread]:
+                        thread = k
+            reach = ready if free[thread] <= ready else free[thread]
+        else:
+            reach = ready
+        t = reach if at_node else at
         has = has_state[n]
         # -- the facts step: a parent is fresh when it was built earlier in this run or its
         # data version is newer than what n saw (SAO-SEMANTICS "fresh parent"); a source
@@ -89,9 +147,11 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
         if any_failed or dbt or (f & F_TEST) != 0:
             # parents that failed, were built (counted for data tests) or were built for a
             # code change (dbt_state) earlier in this run
+            is_test = (f & F_TEST) != 0
             for e in range(eptr[n], eptr[n + 1]):
                 p = eidx[e]
-                if any_failed and m_failed[p] == r:
+                # a failed test of p skips p's children, not p's other tests
+                if any_failed and (m_failed[p] == r or (m_tfail[p] == r and not is_test)):
                     n_failed += 1
                 if m_built[p] == r:
                     n_built += 1
@@ -135,7 +195,10 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
                 if m_built[p] == r:
                     mark = EDGE_FRESH
                     if dbt:
-                        lnow = at
+                        # built in this run: its data version is its end (at the latest t)
+                        v = c_fin[p] if at_node and c_done[p] == r else t
+                        if lnow == NONE or v > lnow:
+                            lnow = v
                 else:
                     v = dv[p]
                     if v == NONE:
@@ -143,14 +206,14 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
                             mark = EDGE_NO_METADATA
                             if dbt:
                                 # always fresh: as if its data landed at t
-                                lnow = at
+                                lnow = t
                     else:
                         if dbt and (flags[p] & F_VIEW) != 0:
                             if vstamp[p] == r:
                                 v = vmemo[p]
                             else:
                                 v = view_data_version(
-                                    p, r, at, flags, eptr, eidx, has_state, built, dv, m_built,
+                                    p, r, t, flags, eptr, eidx, has_state, built, dv, m_built,
                                     m_built, vstamp, vmemo, stack,
                                 )  # fmt: skip
                         if dbt and (lnow == NONE or v > lnow):
@@ -172,7 +235,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
                         lseen = seen[e]
         facts = Facts(
             f,
-            at,
+            t,
             built[n] if has else NONE,
             has,
             exists[n],
@@ -202,6 +265,16 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
             continue
         act_out[n] = act
         rsn_out[n] = rsn
+        start = reach
+        if waits and act in (BUILD, REUSE) and c_busy[n] != NONE and c_busy[n] > start:
+            start = c_busy[n]  # wait for the same node's build in another run, then decide
+        end = start + c_dur[n] if act in (BUILD, RUN) else start
+        if thread >= 0 and end > free[thread]:
+            free[thread] = end
+        c_done[n] = r
+        c_reach[n] = reach
+        c_start[n] = start
+        c_fin[n] = end
         if act == BUILD:
             m_built[n] = r
             if failing[n] == r:
@@ -209,5 +282,11 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, act_out, rsn_o
                 any_failed = True
         elif act == SKIP:
             m_failed[n] = r
+            any_failed = True
+        elif act == RUN and failing[n] == r and (f & F_WARN) == 0:
+            # a failed error-severity data test: dbt build skips the tested nodes' children
+            # (the order puts a node's tests before its children)
+            for e in range(eptr[n], eptr[n + 1]):
+                m_tfail[eidx[e]] = r
             any_failed = True
     return any_failed

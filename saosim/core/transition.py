@@ -50,7 +50,7 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
     parent's state has not changed.
     """
     # arrays out of their records once (a reference count per use inside a loop)
-    flags, _w, _t, eptr, eidx, _dp, _di, _de = g
+    flags, _w, _t, eptr, eidx, _dp, _di, _de, _rp, _ri = g
     has, built, fps, dv, tf, exists, seen = st
     s_stamp, s_built, s_fp, s_dv, s_tf, s_seen, s_nodes = snap
     n_snap = 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -200,20 +200,68 @@ class Project:
 
     # -- structure ------------------------------------------------------------------------
     @cached_property
+    def _dag_order(self) -> tuple[str, ...]:
+        """Topological order of the ``depends_on`` DAG alone, ties broken by unique id."""
+        return _kahn(self.graph.nodes, self.graph.successors, self.graph.in_degree)
+
+    @cached_property
+    def _tests_before(self) -> dict[str, tuple[str, ...]]:
+        """Per node, the data tests ``dbt build`` runs before it: the tests of its parents.
+
+        dbt build runs a node's tests before its children, so a failed error-severity test
+        can skip them. A test on several nodes is put before a child only when each node it
+        tests comes before that child in :attr:`_dag_order` (no path can then lead from the
+        child back to the test), so the order stays acyclic.
+        """
+        pos = {u: i for i, u in enumerate(self._dag_order)}
+        before: dict[str, list[str]] = {}
+        for uid, node in self.nodes.items():
+            if not node.is_test:
+                continue
+            tested = self._parents[uid]
+            if not tested:
+                continue
+            last = max(pos[t] for t in tested)
+            for parent in tested:
+                for child in self._children[parent]:
+                    if child != uid and not self.nodes[child].is_test and pos[child] > last:
+                        before.setdefault(child, []).append(uid)
+        return {k: tuple(sorted(set(v))) for k, v in before.items()}
+
+    def run_parents(self, unique_id: str) -> tuple[str, ...]:
+        """What ``dbt build`` finishes before it starts a node: its direct parents and the
+        data tests of those parents (sorted ids).
+
+        >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "fct": ["stg"]})
+        >>> p.run_parents("model.demo.fct")
+        ('model.demo.stg',)
+        """
+        extra = self._tests_before.get(unique_id, ())
+        return (
+            tuple(sorted({*self._parents[unique_id], *extra}))
+            if extra
+            else self._parents[unique_id]
+        )
+
+    @cached_property
     def order(self) -> tuple[str, ...]:
-        """Every node id in topological order; ties broken by unique id, so it is stable."""
-        indegree = {n: self.graph.in_degree(n) for n in self.graph}
-        ready = [n for n, d in indegree.items() if d == 0]
-        heapq.heapify(ready)
-        out: list[str] = []
-        while ready:
-            n = heapq.heappop(ready)
-            out.append(n)
-            for child in self.graph.successors(n):
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    heapq.heappush(ready, child)
-        return tuple(out)
+        """Every node id in the order ``dbt build`` reaches them: topological, with each
+        node's parents' data tests before it (:meth:`run_parents`); ties broken by unique id,
+        so it is stable."""
+        tests_before = self._tests_before
+        if not tests_before:
+            return self._dag_order
+        followers: dict[str, list[str]] = {}
+        for child, tests in tests_before.items():
+            for test in tests:
+                followers.setdefault(test, []).append(child)
+        indegree = {n: self.graph.in_degree(n) + len(tests_before.get(n, ())) for n in self.graph}
+
+        def successors(n: str) -> Iterable[str]:
+            yield from self.graph.successors(n)
+            yield from followers.get(n, ())
+
+        return _kahn(self.graph.nodes, successors, indegree.__getitem__)
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -454,3 +502,23 @@ class Project:
 def _leading_plus(body: str) -> bool:
     digits = len(body) - len(body.lstrip("0123456789"))
     return body[digits : digits + 1] == "+"
+
+
+def _kahn(
+    nodes: Iterable[str],
+    successors: Callable[[str], Iterable[str]],
+    in_degree: Callable[[str], int],
+) -> tuple[str, ...]:
+    """Kahn's topological sort, the smallest ready id first (a stable order)."""
+    indegree = {n: in_degree(n) for n in nodes}
+    ready = [n for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    out: list[str] = []
+    while ready:
+        n = heapq.heappop(ready)
+        out.append(n)
+        for child in successors(n):
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, child)
+    return tuple(out)

@@ -27,13 +27,15 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from saosim.core.arrays import project_index
 from saosim.core.decision import Action, Profile, ProfileOptions, parse_profile
 from saosim.core.planner import plan
+from saosim.core.schedule import RunSchedule, threads_of
 from saosim.core.state import NodeState, State
 from saosim.cost.rates import TIB, CostModel
 from saosim.cost.runtime import fit_costs
@@ -45,7 +47,7 @@ from saosim.replay.comparison import Comparison
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.progress import Progress as _Progress
 from saosim.replay.progress import want_progress as _want_progress
-from saosim.replay.timeline import Job, RunSpec, Timeline, to_us
+from saosim.replay.timeline import Job, RunSpec, Timeline, history_node_runs, to_us
 
 if TYPE_CHECKING:
     from saosim.cost.rates import CostModel
@@ -208,7 +210,9 @@ class _PlainReplay:
         self.guarded = self.profile in _GUARDED
         self.history = _HistoryRuntimes.from_estate(estate)
         self.failures = _FailureQueue.from_estate(estate) if not _all_history(timeline) else None
-        self.parents = {u: self.project.parents(u) for u in self.project.nodes}
+        self.decided = frozenset(project_index(self.project).order)
+        self.tests = frozenset(u for u in self.decided if self.project.nodes[u].is_test)
+        self.threads = threads_of(costs.cost_model)
         self.incremental = {
             u for u, n in self.project.nodes.items() if n.materialization == "incremental"
         }
@@ -231,6 +235,7 @@ class _PlainReplay:
             failing = spec.failing
             if self.failures is not None:
                 failing = failing | self.failures.due(t)
+            runtimes, gaps, schedule = self._schedule(spec, in_flight_until, last_build_start)
             p = plan(
                 self.project,
                 state,
@@ -243,8 +248,11 @@ class _PlainReplay:
                 full_refresh=spec.full_refresh,
                 failing=failing,
                 fingerprints=self.timeline.fingerprints_at(t),
+                schedule=schedule,
             )
-            finished, outcome = self._lay_out(spec, p, columns, in_flight_until, last_build_start)
+            finished, outcome = self._lay_out(
+                spec, p, columns, runtimes, gaps, in_flight_until, last_build_start
+            )
             if self.failures is not None:
                 # a failure strikes the next build of the node, or the next run of a test
                 self.failures.consume((set(p.built) | set(p.ran)) & failing, t)
@@ -268,45 +276,65 @@ class _PlainReplay:
         frame = pl.DataFrame(columns, schema={**TABLES["decisions"], "status": pl.String})
         return frame
 
+    def _schedule(
+        self,
+        spec: RunSpec,
+        in_flight_until: dict[str, datetime],
+        last_build_start: dict[str, datetime],
+    ) -> tuple[dict[str, float], dict[str, float], RunSchedule]:
+        """What each node of a run would take (known before deciding, for the run's clock),
+        its gap since its last build started, and the run's schedule."""
+        t = spec.at
+        runtimes: dict[str, float] = {}
+        gaps: dict[str, float] = {}
+        recorded: dict[str, tuple[datetime, float | None]] = {}
+        for uid in spec.selected:
+            if uid not in self.decided:
+                continue
+            known = self.history.get(spec.run_id, uid) if spec.from_history else None
+            if known is not None and known.started is not None:
+                recorded[uid] = (known.started, known.runtime_s)
+            gap = math.nan
+            if uid not in self.tests:
+                base = known.started if known is not None and known.started is not None else t
+                gap = _gap_s(last_build_start.get(uid), base)
+            gaps[uid] = gap
+            runtimes[uid] = self._runtime(spec, uid, gap)
+        busy = {u: in_flight_until[u] for u in runtimes if u in in_flight_until}
+        schedule = RunSchedule(self.threads, runtimes, recorded, busy)
+        return runtimes, gaps, schedule
+
     def _lay_out(
         self,
         spec: RunSpec,
         p: Any,
         columns: dict[str, list[Any]],
+        runtimes: dict[str, float],
+        gaps: dict[str, float],
         in_flight_until: dict[str, datetime],
         last_build_start: dict[str, datetime],
     ) -> tuple[dict[str, datetime], dict[str, str]]:
-        """Simulated start/end, runtime, cost and status of each decision of one run."""
+        """Start/end (from the run's clock), runtime, cost and status of each decision."""
         t = spec.at
         finish: dict[str, datetime] = {}
         outcome: dict[str, str] = {}
         profile = self.profile.value
         for d in p.decisions:
             uid = d.node_id
-            ready = t
-            for parent in self.parents[uid]:
-                done = finish.get(parent)
-                if done is not None and done > ready:
-                    ready = done
+            ready, end = d.started_at, d.finished_at
             runtime = 0.0
             cost = 0.0
             status: str | None = None
-            if self.guarded and d.action in (Action.BUILD, Action.REUSE):
-                # SAO waits for the same node's build in flight in another run
-                busy = in_flight_until.get(uid)
-                if busy is not None and busy > ready:
-                    ready = busy
             if d.action is Action.BUILD:
-                gap = _gap_s(last_build_start.get(uid), ready)
-                runtime = self._runtime(spec, uid, gap)
-                cost = self._price(spec, uid, gap, runtime, profile)
+                runtime = runtimes[uid]
+                cost = self._price(spec, uid, gaps[uid], runtime, profile)
                 failed = uid in p.failing
                 status = "error" if failed else _SUCCESS
                 outcome[uid] = status
                 if not failed:
                     last_build_start[uid] = ready
             elif d.action is Action.RUN:
-                runtime = self._runtime(spec, uid, math.nan)
+                runtime = runtimes[uid]
                 cost = self._price(spec, uid, math.nan, runtime, profile)
                 status = spec.test_status.get(uid, "pass")
                 if uid in p.failing and status == "pass":
@@ -315,7 +343,6 @@ class _PlainReplay:
             elif d.action is Action.SKIP:
                 status = "skipped"
                 outcome[uid] = status
-            end = ready + timedelta(seconds=runtime)
             finish[uid] = end
             if d.action is Action.BUILD:
                 in_flight_until[uid] = end
@@ -397,6 +424,7 @@ class _Known:
     gap_s: float
     bytes: float | None
     cost: float | None
+    started: datetime | None
 
 
 class _HistoryRuntimes:
@@ -408,34 +436,19 @@ class _HistoryRuntimes:
 
     @classmethod
     def from_estate(cls, estate: Estate) -> _HistoryRuntimes:
-        nr = estate.node_runs
-        if nr.height == 0:
+        if estate.node_runs.height == 0:
             return cls({})
-        starts = nr.join(
-            estate.runs.select("run_id", pl.col("started_at").alias("run_started_at")),
-            on="run_id",
-        ).with_columns(pl.coalesce("started_at", "run_started_at").alias("t"))
-        ok = (
-            starts.filter(pl.col("status") == _SUCCESS)
-            .sort("unique_id", "t")
-            .with_columns(
-                (pl.col("t") - pl.col("t").shift(1).over("unique_id"))
-                .dt.total_microseconds()
-                .truediv(1e6)
-                .alias("gap_s")
-            )
-            .select("run_id", "unique_id", "gap_s")
-        )
-        rows = starts.join(ok, on=["run_id", "unique_id"], how="left")
+        rows = history_node_runs(estate)
         table = {
-            (r, u): _Known(x, math.nan if g is None else float(g), b, c)
-            for r, u, x, g, b, c in zip(
+            (r, u): _Known(x, math.nan if g is None else float(g), b, c, t)
+            for r, u, x, g, b, c, t in zip(
                 rows["run_id"],
                 rows["unique_id"],
-                rows["execution_time_s"],
+                rows["rt"],
                 rows["gap_s"],
-                rows["bytes_processed"],
+                rows["bytes"],
                 rows["cost"],
+                rows["t"],
                 strict=True,
             )
         }

@@ -300,3 +300,47 @@ def _cron_runs(project: Project, jobs: list[Job], start: datetime, end: datetime
             )
             at = ticks.get_next(datetime)
     return out
+
+
+def history_node_runs(estate: Estate) -> pl.DataFrame:
+    """Every node run of the history with what it took: ``run_id, unique_id, status, t``
+    (its recorded start, else its run's), ``rt`` (seconds), ``gap_s`` (since the node's
+    previous successful build started), ``bytes`` and ``cost``.
+
+    A node run the history skipped did no work: its ``rt``, ``bytes`` and ``cost`` are
+    null, so a replay that builds it prices it with the fitted runtime, never as a free
+    success.
+    """
+    nr = estate.node_runs
+    starts = nr.join(
+        estate.runs.select("run_id", pl.col("started_at").alias("run_started_at")), on="run_id"
+    ).with_columns(pl.coalesce("started_at", "run_started_at").alias("t"))
+    ok = (
+        starts.filter(pl.col("status") == "success")
+        .sort("unique_id", "t")
+        .with_columns(
+            (pl.col("t") - pl.col("t").shift(1).over("unique_id"))
+            .dt.total_microseconds()
+            .truediv(1e6)
+            .alias("gap_s")
+        )
+        .select("run_id", "unique_id", "gap_s")
+    )
+    cols = starts.columns
+    worked = ~pl.col("status").is_in(("skipped",))
+
+    def when_worked(expr: pl.Expr) -> pl.Expr:
+        return pl.when(worked).then(expr.cast(pl.Float64)).otherwise(None)
+
+    return starts.join(ok, on=["run_id", "unique_id"], how="left").select(
+        "run_id",
+        "unique_id",
+        "status",
+        "t",
+        when_worked(pl.col("execution_time_s")).alias("rt"),
+        pl.col("gap_s").cast(pl.Float64),
+        when_worked(pl.col("bytes_processed") if "bytes_processed" in cols else pl.lit(None)).alias(
+            "bytes"
+        ),
+        when_worked(pl.col("cost") if "cost" in cols else pl.lit(None)).alias("cost"),
+    )

@@ -44,8 +44,9 @@ from saosim.core.codes import (
 from saosim.core.decision import Profile
 from saosim.core.facts import Graph, NodeStates, Options
 from saosim.core.planner import options_record
+from saosim.core.schedule import threads_of
 from saosim.cost.rates import TIB
-from saosim.replay.timeline import RunSpec, Timeline, to_us
+from saosim.replay.timeline import RunSpec, Timeline, history_node_runs, to_us
 
 if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
@@ -73,7 +74,7 @@ class KernelInputs:
     didx: np.ndarray
     d2e: np.ndarray  # int64: the effective edge of the same parent (-1: none)
     decided: np.ndarray  # int32: every node the planner decides, topological order
-    rptr: np.ndarray  # raw parents that the planner decides (for start times)
+    rptr: np.ndarray  # what a run finishes before reaching a node (Project.run_parents)
     ridx: np.ndarray
     cptr: np.ndarray  # code-change times per node
     ctimes: np.ndarray
@@ -98,6 +99,7 @@ class KernelInputs:
     sel_test_status: np.ndarray  # uint8 status code a test had in the history (0: pass)
     sel_known: np.ndarray  # bool: the history has this node run
     sel_rt: np.ndarray  # float64: history runtime (NaN: none)
+    sel_start: np.ndarray  # int64 µs: when the history started it (NONE: not a history run)
     sel_gap: np.ndarray  # float64: history gap since the previous successful build
     sel_bytes: np.ndarray  # float64 (NaN: none)
     sel_cost: np.ndarray  # float64 (NaN: none)
@@ -121,13 +123,15 @@ class KernelInputs:
     itimes: np.ndarray
     basis: int
     fparams: np.ndarray  # float64
+    threads: int = 0  # dbt threads of a run (0: as many as it needs)
+    at_node: bool = True  # the rules judge a node when the run reaches it (clock: node)
 
     @property
     def graph(self) -> Graph:
         """The project as the core's rules read it."""
         return Graph(
             self.flags, self.window_s, self.tol_s, self.eptr, self.eidx, self.dptr, self.didx,
-            self.d2e,
+            self.d2e, self.rptr, self.ridx,
         )  # fmt: skip
 
     @property
@@ -220,6 +224,8 @@ def compile_replay(
         itimes=np.zeros(0, dtype=np.int64),
         basis=BASIS_CODE[model.basis],
         fparams=fparams,
+        threads=threads_of(model),
+        at_node=opts.clock == "node",
     )
 
 
@@ -228,10 +234,6 @@ def project_fields(project: Project, graph: Graph, flags: np.ndarray) -> dict[st
     flags, the decided nodes, and each node's decided parents (for start times)."""
     index = project_index(project)
     pos = project.position
-    rptr, ridx = _csr(
-        [[pos[p] for p in project.parents(u) if p in index.infos] for u in project.order],
-        np.int32,
-    )
     return {
         "node_ids": project.order,
         "flags": flags,
@@ -243,8 +245,8 @@ def project_fields(project: Project, graph: Graph, flags: np.ndarray) -> dict[st
         "didx": graph.didx,
         "d2e": graph.d2e,
         "decided": np.array([pos[u] for u in index.order], dtype=np.int32),
-        "rptr": rptr,
-        "ridx": ridx,
+        "rptr": graph.rptr,
+        "ridx": graph.ridx,
     }
 
 
@@ -300,38 +302,6 @@ def _failure_times(estate: Estate) -> dict[str, np.ndarray]:
         u: np.asarray(t, dtype=np.int64)
         for u, t in zip(failed["unique_id"], failed["run_at"].to_list(), strict=True)
     }
-
-
-def _history_rows(estate: Estate) -> pl.DataFrame:
-    """Every node run with what it took and its gap since the node's previous successful
-    build (as :class:`saosim.replay.engine._HistoryRuntimes` reads them)."""
-    nr = estate.node_runs
-    starts = nr.join(
-        estate.runs.select("run_id", pl.col("started_at").alias("run_started_at")), on="run_id"
-    ).with_columns(pl.coalesce("started_at", "run_started_at").alias("t"))
-    ok = (
-        starts.filter(pl.col("status") == "success")
-        .sort("unique_id", "t")
-        .with_columns(
-            (pl.col("t") - pl.col("t").shift(1).over("unique_id"))
-            .dt.total_microseconds()
-            .truediv(1e6)
-            .alias("gap_s")
-        )
-        .select("run_id", "unique_id", "gap_s")
-    )
-    cols = starts.columns
-    return starts.join(ok, on=["run_id", "unique_id"], how="left").select(
-        "run_id",
-        "unique_id",
-        "status",
-        pl.col("execution_time_s").cast(pl.Float64).alias("rt"),
-        pl.col("gap_s").cast(pl.Float64),
-        (pl.col("bytes_processed") if "bytes_processed" in cols else pl.lit(None))
-        .cast(pl.Float64)
-        .alias("bytes"),
-        (pl.col("cost") if "cost" in cols else pl.lit(None)).cast(pl.Float64).alias("cost"),
-    )
 
 
 def _compile_runs(
@@ -398,6 +368,7 @@ _SEL_COLUMNS = {
     "sel_gap": np.float64,
     "sel_bytes": np.float64,
     "sel_cost": np.float64,
+    "sel_start": np.int64,
 }
 _TEST_STATUS = ("pass", "fail", "warn", "error")
 
@@ -409,7 +380,7 @@ def _history_part(
     of the history selects exactly the nodes it ran (``Timeline`` does the same)."""
     tests = [u for u in decided if estate.project.nodes[u].is_test]
     rows = (
-        _history_rows(estate)
+        history_node_runs(estate)
         .filter(pl.col("run_id").is_in(list(hist_index)) & pl.col("unique_id").is_in(decided))
         .unique(["run_id", "unique_id"], keep="last", maintain_order=True)
         .with_columns(
@@ -440,6 +411,7 @@ def _history_part(
         "sel_gap": rows["gap_s"].fill_null(np.nan).to_numpy(),
         "sel_bytes": rows["bytes"].fill_null(np.nan).to_numpy(),
         "sel_cost": rows["cost"].fill_null(np.nan).to_numpy(),
+        "sel_start": rows["t"].dt.epoch("us").fill_null(NONE).to_numpy(),
     }
 
 
@@ -474,4 +446,5 @@ def unknown_selection(
         "sel_gap": np.full(m, np.nan),
         "sel_bytes": np.full(m, np.nan),
         "sel_cost": np.full(m, np.nan),
+        "sel_start": np.full(m, NONE, dtype=np.int64),
     }

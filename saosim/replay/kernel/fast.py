@@ -141,11 +141,12 @@ def _run(
         cap = max(1024, k.n_rows // 4) if builds_only else k.n_rows
         out = out_buffers(cap)
     return run_loop(
-        k.graph, k.options, k.initial, k.decided, k.rptr, k.ridx, k.cptr, k.ctimes, k.cvals,
+        k.graph, k.options, k.initial, k.decided, k.cptr, k.ctimes, k.cvals,
         k.aptr, k.atimes, k.fptr, k.ftimes, k.xptr, k.xtimes, k.iptr, k.itimes, k.sources,
         k.run_at, k.run_profile, k.run_full_refresh, k.run_sel_start, k.run_sel_end,
         k.sel_node, k.sel_failing, k.sel_test_status, k.sel_known, k.sel_rt, k.sel_gap,
-        k.sel_bytes, k.sel_cost, k.rt_a, k.rt_b, k.rt_typ, k.use_a, k.use_b, k.use_typ,
+        k.sel_bytes, k.sel_cost, k.sel_start, k.threads, k.at_node, k.rt_a, k.rt_b, k.rt_typ,
+        k.use_a, k.use_b, k.use_typ,
         k.fix_rt, k.fix_cost, k.fix_us, k.basis, k.fparams, builds_only, *out, progress,
     )  # fmt: skip
 

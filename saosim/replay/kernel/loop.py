@@ -32,7 +32,6 @@ from saosim.core.codes import (
     NONE,
     P_DBT_STATE,
     P_ORCHESTRA,
-    REUSE,
     RUN,
     S_ERROR,
     S_FAIL,
@@ -42,7 +41,7 @@ from saosim.core.codes import (
     S_SUCCESS,
     SKIP,
 )
-from saosim.core.facts import NodeStates, Options, RunMarks
+from saosim.core.facts import Clock, NodeStates, Options, RunMarks
 from saosim.core.run_pass import decide_run
 from saosim.core.transition import Snapshots, snapshots
 from saosim.replay.kernel.timing import grow, timedelta_us
@@ -56,10 +55,11 @@ def _stamps(n):
 
 
 @jit_cached(nogil=True)
-def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes,
+def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes,
              xptr, xtimes, iptr, itimes, sources, run_at, run_profile, run_full_refresh,
              run_sel_start, run_sel_end, sel_node, sel_failing,
-             sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost, rt_a, rt_b,
+             sel_test_status, sel_known, sel_rt, sel_gap, sel_bytes, sel_cost, sel_start,
+             threads, at_node, rt_a, rt_b,
              rt_typ, use_a, use_b, use_typ, fix_rt, fix_cost, fix_us, basis, fparams,
              builds_only, o_act, o_rsn, o_st, o_start, o_end, o_rt, o_cost, o_run, o_node,
              progress):  # fmt: skip
@@ -93,6 +93,7 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
         _stamps(n_nodes),
         _stamps(n_nodes),
         _stamps(n_nodes),
+        _stamps(n_nodes),
         np.zeros(n_nodes, dtype=np.int64),
         np.zeros(n_nodes + 1, dtype=np.int64),
     )
@@ -107,7 +108,7 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
     )
     # arrays out of their records once: taking one out inside a loop costs a reference count
     # each time (measured: the loop 10x slower)
-    flags, _window, _tol, eptr, _eidx, _dptr, _didx, _d2e = g
+    flags, _window, _tol, eptr, _eidx, _dptr, _didx, _d2e, _rptr, _ridx = g
     st_has, st_built, st_fp, st_dv, st_tf, st_exists, st_seen = st
     m_selected, m_changed, m_failing, m_in_flight = (
         mk.selected,
@@ -133,8 +134,18 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
     cur_st = np.zeros(n_nodes, dtype=np.int64)
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
     sel_pos = np.zeros(n_nodes, dtype=np.int64)
-    fin_stamp = _stamps(n_nodes)
-    fin_t = np.zeros(n_nodes, dtype=np.int64)
+    ck = Clock(
+        at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64),
+        np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
+        np.full(n_nodes, NONE, dtype=np.int64), _stamps(n_nodes),
+        np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
+        np.full(n_nodes, NONE, dtype=np.int64), np.zeros(max(threads, 1), dtype=np.int64),
+    )  # fmt: skip
+    c_dur, c_rec, c_rdur, c_busy, c_done, c_start, c_fin = (
+        ck.dur, ck.rec, ck.rec_dur, ck.busy, ck.done, ck.start, ck.fin,
+    )  # fmt: skip
+    c_rt = np.zeros(n_nodes, dtype=np.float64)
+    c_gap = np.zeros(n_nodes, dtype=np.float64)
     no_marks = np.zeros(1, dtype=np.int8)
     # replay-wide cursors and times
     fpcur = cptr[:-1].copy()
@@ -143,7 +154,7 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
     xcur = xptr[:-1].copy()
     icur = iptr[:-1].copy()
     dropped = np.flatnonzero(np.diff(xptr) > 0)
-    inflight = np.full(n_nodes, NONE, dtype=np.int64)
+    inflight = c_busy  # until when a build of the node (in some run) is in flight
     last_start = np.full(n_nodes, NONE, dtype=np.int64)
     # dbt_state: builds become visible once finished. Pending snapshots stay in push order;
     # at each run start the finished ones are written, the latest (finish time, push order)
@@ -267,6 +278,40 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
                     while c < iptr[n + 1] and itimes[c] <= at:
                         c += 1
                     icur[n] = c
+                # what a build or test run of n takes (the clock needs it before deciding):
+                # the history's own at a history run (an incremental model shifted by its
+                # catch-up rate for the gap difference), else the fitted model
+                known = sel_known[i]
+                rec = sel_start[i] if known else NONE
+                c_rec[n] = rec
+                c_rdur[n] = NONE
+                if known and not math.isnan(sel_rt[i]):
+                    c_rdur[n] = timedelta_us(sel_rt[i])
+                gap = math.nan
+                if (f & F_TEST) == 0 and last_start[n] != NONE:
+                    gap = ((rec if rec != NONE else at) - last_start[n]) / 1e6
+                c_gap[n] = gap
+                if (f & F_FIXED) != 0 and not known:
+                    runtime = fix_rt[n]  # gap-independent, computed once in the compile step
+                    c_dur[n] = fix_us[n]
+                else:
+                    if known and not math.isnan(sel_rt[i]):
+                        runtime = sel_rt[i]
+                        if (
+                            (f & F_INCREMENTAL)
+                            and not math.isnan(gap)
+                            and not math.isnan(sel_gap[i])
+                        ):
+                            runtime = max(
+                                runtime + rt_b[n] * (gap - sel_gap[i]) / 3600.0, 0.05 * runtime
+                            )
+                    else:
+                        gp = gap if not math.isnan(gap) else rt_typ[n]
+                        if math.isnan(gp):
+                            gp = 0.0
+                        runtime = max(rt_a[n] + rt_b[n] * gp / 3600.0, 0.0)
+                    c_dur[n] = timedelta_us(runtime)
+                c_rt[n] = runtime
             fp = 0
             if f & F_CHANGES:
                 c = fpcur[n]
@@ -278,53 +323,25 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
             cur_fp[n] = fp
             if st_has[n] and st_fp[n] != fp:
                 m_changed[n] = r
-        # -- the planner's decisions ----------------------------------------------------------
-        decide_run(r, at, walk, walk_all, run_full_refresh[r], g, st, mk, ro, cur_act, cur_rsn,
-                   False,
-                   no_marks)  # fmt: skip
-        # -- lay out and price, node by node in topological order -----------------------------
+        # -- the planner's decisions (and the run's clock) ------------------------------------
+        decide_run(r, at, walk, walk_all, run_full_refresh[r], g, st, mk, ro, ck, cur_act,
+                   cur_rsn, False, no_marks)  # fmt: skip
+        # -- price, node by node in topological order -----------------------------------------
         for i in range(s0, s1):
             n = sel_node[i]
             f = flags[n]
             act = cur_act[n]
             failing = m_failing[n] == r
-            # simulated start: after this run's parents, and (guarded) after a build of the
-            # same node in flight in another run
-            ready = at
-            for e in range(rptr[n], rptr[n + 1]):
-                q = ridx[e]
-                if fin_stamp[q] == r and fin_t[q] > ready:
-                    ready = fin_t[q]
-            if guarded and (act in (BUILD, REUSE)):
-                busy = inflight[n]
-                if busy != NONE and busy > ready:
-                    ready = busy
+            ready = c_start[n]
             runtime = 0.0
             cost = 0.0
-            dur = 0
             status = S_NULL
             if (act in (BUILD, RUN)) and (f & F_FIXED) != 0 and not sel_known[i]:
-                # gap-independent runtime and price, computed once in the compile step
                 runtime = fix_rt[n]
                 cost = fix_cost[n]
-                dur = fix_us[n]
             elif act in (BUILD, RUN):
-                gap = math.nan
-                if act == BUILD and last_start[n] != NONE:
-                    gap = (ready - last_start[n]) / 1e6
-                # runtime: the history's own at a history run (an incremental model shifted
-                # by its catch-up rate for the gap difference), else the fitted model
-                if sel_known[i] and not math.isnan(sel_rt[i]):
-                    runtime = sel_rt[i]
-                    if (f & F_INCREMENTAL) and not math.isnan(gap) and not math.isnan(sel_gap[i]):
-                        runtime = max(
-                            runtime + rt_b[n] * (gap - sel_gap[i]) / 3600.0, 0.05 * runtime
-                        )
-                else:
-                    gp = gap if not math.isnan(gap) else rt_typ[n]
-                    if math.isnan(gp):
-                        gp = 0.0
-                    runtime = max(rt_a[n] + rt_b[n] * gp / 3600.0, 0.0)
+                runtime = c_rt[n]
+                gap = c_gap[n] if act == BUILD else math.nan
                 # price, as _PlainReplay._price
                 if f & F_UNBILLED:
                     cost = 0.0
@@ -340,7 +357,6 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
                             gp = 0.0
                         value = max(use_a[n] + use_b[n] * gp / 3600.0, 0.0)
                     cost = value / fparams[3] * fparams[2] if basis == 1 else value
-                dur = timedelta_us(runtime)
             if failing and (f & F_FAILS) != 0 and act in (BUILD, RUN):
                 # the failure struck this build or test run
                 c = fcur[n]
@@ -359,9 +375,7 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
                     status = S_FAIL
             elif act == SKIP:
                 status = S_SKIPPED
-            end = ready + dur
-            fin_stamp[n] = r
-            fin_t[n] = end
+            end = c_fin[n]
             cur_st[n] = status
             if act == BUILD:
                 inflight[n] = end
@@ -381,7 +395,7 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
         # -- the state after this run (saosim.core.transition) --------------------------------
         # (dbt_state looks through views; a baseline job beside it does not)
         looks = ro.profile == P_DBT_STATE
-        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, fin_t, looks, guarded, g, st,
+        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, c_fin, looks, guarded, g, st,
                            ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
         if guarded:
             continue
@@ -403,7 +417,7 @@ def run_loop(g, o, st0, decided, rptr, ridx, cptr, ctimes, cvals, aptr, atimes, 
                 pool[pool_top + q] = sn_seen[eptr[x] + q]
             p_off[n_pending] = pool_top
             pool_top += deg
-            p_time[n_pending] = fin_t[x] if fin_stamp[x] == r else at
+            p_time[n_pending] = c_fin[x] if c_done[x] == r else at
             p_node[n_pending] = x
             p_built[n_pending] = sn_built[x]
             p_fp[n_pending] = sn_fp[x]

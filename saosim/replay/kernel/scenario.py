@@ -181,6 +181,8 @@ def compile_scenario(
         itimes=itimes,
         basis=0,
         fparams=np.array([1.0, 0.0, 0.0, float(TIB)]),
+        threads=0,
+        at_node=options.clock == "node",
     )
     return ki, [(at, job.name) for at, job in runs]
 
