@@ -71,12 +71,25 @@ def ingest(
     out: Annotated[Path, typer.Option("--out", help="estate folder to write")],
     timezone: Annotated[str | None, _TIMEZONE] = None,
     strict: Annotated[bool, _STRICT] = False,
+    query_history: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--query-history",
+            help="QUERY_HISTORY / INFORMATION_SCHEMA.JOBS / system.query.history export: "
+            "per-node dollars into node_runs.cost (for cost_from_history: true)",
+        ),
+    ] = None,
+    rates: Annotated[
+        Path | None, typer.Option("--rates", help="RATES.yml: the prices of --query-history")
+    ] = None,
 ) -> None:
     """Read dbt artifacts, run history or exports and save them as an estate folder."""
     from saosim.inputs import ingest as ingest_inputs
 
     began = time.perf_counter()
     estate = ingest_inputs(paths, timezone=timezone, strict=strict)
+    if query_history:
+        estate = _with_query_costs(estate, query_history, rates, timezone)
     folder = estate.save(out)
     summary = estate.summary()
     models = summary["nodes"].get("model", 0) if isinstance(summary["nodes"], dict) else 0
@@ -87,3 +100,20 @@ def ingest(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _with_query_costs(estate, files: list[Path], rates: Path | None, timezone: str | None):
+    from saosim.cost.attribution import with_query_costs
+    from saosim.cost.rates import CostModel
+    from saosim.inputs.metering import read_metering
+    from saosim.replay.scenario_config import load_rates
+
+    model = load_rates(rates) if rates is not None else CostModel()
+    metered = read_metering(files, timezone=timezone)
+    estate, matched, unmatched = with_query_costs(estate, metered.queries, model.billing)
+    console.print(
+        f"query history: dollars for {matched:,} node runs"
+        + (f"; {unmatched:,} (invocation, node) pairs match no node run" if unmatched else ""),
+        highlight=False,
+    )
+    return estate

@@ -25,9 +25,10 @@ Everything is normalised into two tables (:class:`Metering`):
 ``usage``: vendor, warehouse, hour (UTC start of the metered interval), day, unit (credits,
     DBU, TiB, slot_hours), units, cloud_services_units (Snowflake).
 ``queries``: vendor, warehouse, query_id, started_at, finished_at, node_id, invocation_id,
-    is_dbt, bytes_billed, slot_ms. A query is dbt's when its text carries dbt's query comment
-    (``/* {"app": "dbt", …, "node_id": …} */``), its ``QUERY_TAG`` or job labels name a dbt node
-    or invocation, or ``"app": "dbt"`` appears in the tag.
+    is_dbt, bytes_billed, slot_ms, credits (Snowflake's ``CREDITS_ATTRIBUTED_COMPUTE`` when the
+    export has it, from ``QUERY_ATTRIBUTION_HISTORY``). A query is dbt's when its text
+    carries dbt's query comment (``/* {"app": "dbt", …, "node_id": …} */``), its ``QUERY_TAG``
+    or job labels name a dbt node or invocation, or ``"app": "dbt"`` appears in the tag.
 
 BigQuery jobs count as usage too (TiB billed and slot-hours per job, on warehouse
 ``bigquery``); Databricks warehouses are named by their ``warehouse_id``.
@@ -68,6 +69,7 @@ _QUERIES = {
     "is_dbt": pl.Boolean,
     "bytes_billed": pl.Float64,
     "slot_ms": pl.Float64,
+    "credits": pl.Float64,
 }
 #: the columns that say which export a file is (all must be present, any case)
 _KINDS = {
@@ -210,6 +212,7 @@ def _queries(
     tag,
     bytes_col=None,
     slot_col=None,
+    credits_col=None,
 ):
     started = as_times(frame, start, path=file, zone=zone)
     finished = as_times(frame, end, path=file, zone=zone)
@@ -227,6 +230,7 @@ def _queries(
             "is_dbt": is_dbt,
             "bytes_billed": as_numbers(frame, bytes_col, path=file) if bytes_col else None,
             "slot_ms": as_numbers(frame, slot_col, path=file) if slot_col else None,
+            "credits": as_numbers(frame, credits_col, path=file) if credits_col else None,
         },
         schema=_QUERIES,
     )
@@ -244,6 +248,7 @@ def _snowflake_queries(frame, file, zone):
         end="end_time",
         text="query_text",
         tag=as_text(frame, "query_tag"),
+        credits_col="credits_attributed_compute",
     )
     return None, q.filter(pl.col("warehouse").is_not_null())  # cloud-services-only queries
 

@@ -249,3 +249,42 @@ def test_pushdown_sql_renders_in_each_dialect(dialect: str) -> None:
     assert extract in sql["dbt_queries"]
     with pytest.raises(ConfigError):
         metering_sql(dialect, days=0)
+
+
+def test_query_history_gives_per_node_dollars(tmp_path: Path) -> None:
+    from saosim.cost.attribution import with_query_costs
+
+    estate = _estate()
+    # the history's runs are dbt invocations: name the queries' invocations after them
+    path = tmp_path / "qh.csv"
+    pl.DataFrame(
+        {
+            "QUERY_ID": ["q1", "q2", "q3", "q4"],
+            "QUERY_TEXT": [
+                COMMENT % (M, "r1"),
+                COMMENT % (M, "r1"),
+                COMMENT % (M, "r2"),
+                COMMENT % (M, "elsewhere"),
+            ],
+            "WAREHOUSE_NAME": ["WH"] * 4,
+            "START_TIME": [
+                "2025-01-06T00:00:00Z",
+                "2025-01-06T00:02:00Z",
+                "2025-01-06T06:00:00Z",
+                "2025-01-06T07:00:00Z",
+            ],
+            "END_TIME": [
+                "2025-01-06T00:02:00Z",
+                "2025-01-06T00:05:00Z",
+                "2025-01-06T06:05:00Z",
+                "2025-01-06T07:01:00Z",
+            ],
+            "CREDITS_ATTRIBUTED_COMPUTE": [None, None, 0.25, None],
+        }
+    ).write_csv(path)
+    queries = read_metering([path]).queries
+    priced, matched, unmatched = with_query_costs(estate, queries, RATES.billing)
+    assert (matched, unmatched) == (2, 1)
+    cost = dict(priced.node_runs.select("run_id", "cost").iter_rows())
+    assert cost["r1"] == pytest.approx(5 / 60 * 12.0)  # 2 + 3 min at $12/h, no attribution
+    assert cost["r2"] == pytest.approx(0.25 * 3.0)  # attributed credits × $3
