@@ -143,3 +143,41 @@ def test_sql_metering_prints_both_statements_per_dialect() -> None:
         result = CliRunner().invoke(app, ["sql", "metering", "--dialect", dialect])
         assert result.exit_code == 0, result.output
         assert marker in result.stdout and "-- dbt_queries" in result.stdout
+
+
+def test_ingest_query_history_fills_node_run_dollars(tmp_path: Path) -> None:
+    import polars as pl
+
+    from saosim.inputs.estate import load_estate
+    from tests.unit.test_cost_reconcile import COMMENT, M, _estate
+
+    folder = tmp_path / "estate"
+    _estate().save(folder)
+    qh = tmp_path / "QUERY_HISTORY.csv"
+    qh.write_text(
+        "QUERY_ID,QUERY_TEXT,WAREHOUSE_NAME,START_TIME,END_TIME\n"
+        f'q1,"{(COMMENT % (M, "r1")).replace(chr(34), chr(34) * 2)}",WH,'
+        "2025-01-06T00:00:00Z,2025-01-06T00:05:00Z\n"
+    )
+    rates = tmp_path / "rates.yml"
+    rates.write_text("warehouse_size: L\n")  # $24/h: 5 min = $2
+    out = tmp_path / "priced"
+    result = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            str(folder),
+            "--out",
+            str(out),
+            "--query-history",
+            str(qh),
+            "--rates",
+            str(rates),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "dollars for 1 node runs" in result.output
+    cost = dict(load_estate(out).node_runs.select("run_id", "cost").iter_rows())
+    assert cost["r1"] == pytest.approx(2.0)
+    assert cost["r2"] is None
+    assert pl.read_parquet(out / "node_runs.parquet").height == 2
