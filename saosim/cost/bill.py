@@ -48,6 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -476,31 +477,45 @@ def _autoscaled_slot_seconds(
     # ends come before starts
     key = np.concatenate([start_us * 2 + 1, end_us * 2])
     key.sort()
-    t = key // 2
-    demand = np.cumsum(np.where(key & 1, slots, -slots))
-    dur = np.diff(t) / _US
-    level = demand[:-1]
-    excess = np.ceil(np.maximum(level - baseline, 0) / _AUTOSCALE_STEP - 1e-9) * _AUTOSCALE_STEP
-    live = dur > 0
-    excess, dur, seg_t = excess[live], dur[live], t[:-1][live]
-    if excess.size == 0:
+    begin_us, billed = _episodes(key, float(slots), float(baseline))
+    if begin_us.size == 0:
         return 0.0, {}
-    on = excess > 0
-    begins = on & ~np.concatenate([[False], on[:-1]])
-    episode = np.cumsum(begins) - 1
-    idx = np.flatnonzero(on)
-    ep = episode[idx]
-    n = int(begins.sum())
-    area = np.bincount(ep, weights=excess[idx] * dur[idx], minlength=n)
-    length = np.bincount(ep, weights=dur[idx], minlength=n)
-    peak = np.zeros(n)
-    np.maximum.at(peak, ep, excess[idx])
-    billed = area + np.maximum(_MIN_AUTOSCALE_S - length, 0) * peak
-    days = np.floor_divide(seg_t[begins], DAY_US)
+    days = np.floor_divide(begin_us, DAY_US)
     per_day: dict[int, float] = {}
     for d, v in zip(days.tolist(), billed.tolist(), strict=True):
         per_day[d] = per_day.get(d, 0.0) + v
     return float(billed.sum()), per_day
+
+
+@numba.njit(cache=True)
+def _episodes(key, slots, baseline):  # pragma: no cover - compiled
+    """One pass over the sorted events: each autoscaled episode's start and billed slot-s."""
+    begin = np.empty(key.shape[0], np.int64)
+    billed = np.empty(key.shape[0], np.float64)
+    n = 0
+    demand = 0.0
+    area = length = peak = 0.0
+    for i in range(key.shape[0] - 1):
+        demand += slots if key[i] & 1 else -slots
+        dur = (key[i + 1] // 2 - key[i] // 2) / 1e6
+        if dur <= 0:
+            continue
+        above = demand - baseline
+        excess = np.ceil(above / _AUTOSCALE_STEP - 1e-9) * _AUTOSCALE_STEP if above > 0 else 0.0
+        if excess > 0:
+            if length == 0.0:
+                begin[n] = key[i] // 2
+            area += excess * dur
+            length += dur
+            peak = max(peak, excess)
+        elif length > 0.0:
+            billed[n] = area + max(_MIN_AUTOSCALE_S - length, 0.0) * peak
+            n += 1
+            area = length = peak = 0.0
+    if length > 0.0:
+        billed[n] = area + max(_MIN_AUTOSCALE_S - length, 0.0) * peak
+        n += 1
+    return begin[:n], billed[:n]
 
 
 _PRICERS = {
