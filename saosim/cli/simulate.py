@@ -86,10 +86,12 @@ def demo(
     ] = None,
 ) -> None:
     """Baseline vs SAO on vs two tuned tiers on the bundled example."""
-    from saosim.cli.render import summary_table
+    from saosim.cli.render import billing_lines, summary_table
     from saosim.tune.demo import run_demo
 
     result = run_demo(estate_dir, out)
     console.print(summary_table(result.comparison.summary(), title=result.title))
+    for line in billing_lines(result.comparison.bill().summary):
+        console.print(line, highlight=False)
     for label, path in result.files.items():
         console.print(f"{label}: {path}")
