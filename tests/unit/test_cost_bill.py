@@ -276,3 +276,26 @@ def test_comparison_summary_and_report_show_the_bill(tmp_path):
     page = write_report(cmp, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "snowflake_warehouse: S (2 credits/h)" in page and "auto-suspend 120 s" in page
     assert "bill saved %" in page
+
+
+def test_threads_in_the_rates_schedule_the_replay():
+    """dbt's threads from the rates file lay out a what-if run: fewer threads, a longer run,
+    more warehouse time for the same queries."""
+    from saosim.replay.engine import Scenario, simulate
+    from saosim.replay.timeline import Job
+    from saosim.synth.estate import synthetic_estate
+
+    estate = synthetic_estate(n_models=60, days=1, seed=4)
+    jobs = (Job("all", "0 */6 * * *", "resource_type:model"),)
+    hours = {}
+    for threads in (1, 16):
+        rates = CostModel.from_config({"threads": threads, "auto_suspend_s": 0})
+        cmp = simulate(
+            estate, [Scenario("base", "baseline", jobs=jobs)], cost_model=rates, engine="plain"
+        )
+        bill = cmp.bill().summary.row(0, named=True)
+        hours[threads] = (bill["busy_hours"], bill["billed_hours"])
+        runtime_h = cmp.decisions.get_column("runtime_s").sum() / 3600
+        if threads == 1:  # one thread: the run is its queries end to end
+            assert bill["busy_hours"] == pytest.approx(runtime_h, rel=1e-6)
+    assert hours[16][0] < hours[1][0]
