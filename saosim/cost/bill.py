@@ -155,8 +155,16 @@ def price_bill(
             query = query & ~pl.col("unique_id").cast(pl.String).is_in(views)
         queries = part.filter(query)
         state_aware = profile != "baseline"
+        # the log itself, when its rows are this scenario's and none is left out by name
+        raw = decisions if len(names) == 1 and model.bills_views(profile) else None
         row, day, ses = _PRICERS[model.billing.name](
-            queries, runs, model, state_aware=state_aware, project=project, window_h=window_h
+            queries,
+            runs,
+            model,
+            state_aware=state_aware,
+            project=project,
+            window_h=window_h,
+            raw=raw,
         )
         rows.append({"scenario": name, **row, "assumptions": model.billing.describe()})
         days.append(day.with_columns(pl.lit(name).alias("scenario")))
@@ -256,7 +264,7 @@ def _row(
     }
 
 
-def _query_seconds(queries, runs, model: CostModel, *, state_aware, project, window_h):
+def _query_seconds(queries, runs, model: CostModel, *, state_aware, project, window_h, raw=None):
     fallback = pl.col("runtime_s") / model.concurrency * model.usd_per_second
     rows = queries.with_columns(
         (pl.col("runtime_s") / model.concurrency).alias("billed_s"),
@@ -280,7 +288,7 @@ def _query_seconds(queries, runs, model: CostModel, *, state_aware, project, win
     return _row("query_seconds", usd, usd / unit_usd, "credits", busy, busy), day, None
 
 
-def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
+def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h, raw=None):
     b = model.billing
     warehouses = sorted({w for _, w in b.warehouses} | {b.warehouse_of(None)})
     code_of = {w: i for i, w in enumerate(warehouses)}
@@ -292,21 +300,27 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
     # a warehouse code per run (runs are few), joined onto its queries when there are several
     per_run = codes(runs)
     several = np.unique(per_run).size > 1
-    q = queries.select(*(["run_id"] if several else []), _us("started_at"), _us("finished_at"))
-    q = q.collect()
-    if several:
-        run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
-        wh = q.select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
-        segment = wh.get_column("wh").fill_null(code_of[b.warehouse_of(None)]).to_numpy()
+    default = code_of[b.warehouse_of(None)]
+    one = per_run[0] if per_run.size else default
+    fast = _raw_blocks(raw, runs, per_run, several, one) if raw is not None else None
+    if fast is not None:
+        segment, row, b_start, b_end, count = fast
     else:
-        one = per_run[0] if per_run.size else code_of[b.warehouse_of(None)]
-        segment = np.full(q.height, one, dtype=np.int64)
-    # overlapping neighbours on one warehouse merge into one interval: the union is the same
-    row, b_start, b_end, count = run_blocks(
-        segment,
-        q.get_column("started_at").to_numpy(),
-        q.get_column("finished_at").to_numpy(),
-    )
+        q = queries.select(
+            *(["run_id"] if several else []), _us("started_at"), _us("finished_at")
+        ).collect()
+        if several:
+            run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
+            wh = q.select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
+            segment = wh.get_column("wh").fill_null(default).to_numpy()
+        else:
+            segment = np.full(q.height, one, dtype=np.int64)
+        # overlapping neighbours on one warehouse merge into one interval: the same union
+        row, b_start, b_end, count = run_blocks(
+            segment,
+            q.get_column("started_at").to_numpy(),
+            q.get_column("finished_at").to_numpy(),
+        )
     group = [segment[row]]
     start, end, counts = [b_start], [b_end], [count]
     extra_s = model.dbt_startup_s
@@ -371,6 +385,78 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h):
     return row, day.select(list(_PER_DAY)[1:]), sess
 
 
+def _raw_blocks(raw: pl.DataFrame, runs, per_run, several: bool, one: int):
+    """:func:`run_blocks` straight from the log's own arrays (no filtered copy of a log of
+    tens of millions of rows): a query is a ``build`` / ``run`` row with a runtime. None when
+    the log's types do not allow it (the caller then filters with polars)."""
+    need = ("action", "runtime_s", "started_at", "finished_at", "run_id")
+    if raw.height == 0 or any(c not in raw.columns for c in need):
+        return None
+    action, start, end = raw.get_column("action"), raw["started_at"], raw["finished_at"]
+    if not isinstance(action.dtype, pl.Enum) or action.null_count():
+        return None
+    if any(c.dtype != pl.Datetime("us", "UTC") or c.null_count() for c in (start, end)):
+        return None
+    cats = action.dtype.categories.to_list()
+    wanted = np.array([c in ("build", "run") for c in cats], dtype=np.bool_)
+    run_code = np.zeros(0, dtype=np.int64)
+    lookup = np.zeros(0, dtype=np.int64)
+    if several:
+        run_id = raw.get_column("run_id")
+        if not isinstance(run_id.dtype, pl.Categorical) or run_id.null_count():
+            return None
+        run_code = run_id.to_physical().to_numpy()
+        known = runs.get_column("run_id").to_physical().to_numpy()
+        lookup = np.full(int(max(run_code.max(), known.max())) + 1, one, dtype=np.int64)
+        lookup[known] = per_run
+    _, seg, b_start, b_end, count = _merge_raw(
+        action.to_physical().to_numpy(),
+        wanted,
+        raw.get_column("runtime_s").fill_null(0.0).to_numpy(),
+        start.to_physical().to_numpy(),
+        end.to_physical().to_numpy(),
+        run_code,
+        lookup,
+        one,
+    )
+    return seg, np.arange(seg.size), b_start, b_end, count
+
+
+@numba.njit(cache=True)
+def _merge_raw(action, wanted, runtime, start, end, run_code, lookup, one):  # pragma: no cover
+    """:func:`saosim.cost.uptime.run_blocks` with the query test and the warehouse lookup
+    inline: one pass over the log."""
+    n = start.shape[0]
+    out_row = np.empty(n, np.int64)
+    out_seg = np.empty(n, np.int64)
+    out_s = np.empty(n, np.int64)
+    out_e = np.empty(n, np.int64)
+    out_n = np.empty(n, np.int64)
+    k = -1
+    several = run_code.shape[0] > 0
+    for i in range(n):
+        if not wanted[action[i]] or not runtime[i] > 0:
+            continue
+        seg = lookup[run_code[i]] if several else one
+        s, e = start[i], end[i]
+        if e < s:
+            e = s
+        if k >= 0 and seg == out_seg[k] and s <= out_e[k] and e >= out_s[k]:
+            if s < out_s[k]:
+                out_s[k] = s
+            if e > out_e[k]:
+                out_e[k] = e
+            out_n[k] += 1
+        else:
+            k += 1
+            out_row[k] = i
+            out_seg[k] = seg
+            out_s[k] = s
+            out_e[k] = e
+            out_n[k] = 1
+    return out_row[: k + 1], out_seg[: k + 1], out_s[: k + 1], out_e[: k + 1], out_n[: k + 1]
+
+
 def _cloud_services(runs: pl.DataFrame, compute_day: pl.DataFrame, model: CostModel):
     """Billed cloud-services credits per UTC day: metadata queries above 10% of compute."""
     b = model.billing
@@ -395,7 +481,9 @@ def _cloud_services(runs: pl.DataFrame, compute_day: pl.DataFrame, model: CostMo
     )
 
 
-def _bigquery_on_demand(queries, runs, model: CostModel, *, state_aware, project, window_h):
+def _bigquery_on_demand(
+    queries, runs, model: CostModel, *, state_aware, project, window_h, raw=None
+):
     b = model.billing
     tables = pl.DataFrame(
         {
@@ -440,7 +528,9 @@ def _bigquery_on_demand(queries, runs, model: CostModel, *, state_aware, project
     return _row(b.name, units * model.usd_per_tib, units, "TiB", busy, busy), day, None
 
 
-def _bigquery_editions(queries, runs, model: CostModel, *, state_aware, project, window_h):
+def _bigquery_editions(
+    queries, runs, model: CostModel, *, state_aware, project, window_h, raw=None
+):
     b = model.billing
     q = queries.select(_us("started_at"), _us("finished_at"), "runtime_s").collect()
     start = q.get_column("started_at").to_numpy()

@@ -299,3 +299,32 @@ def test_threads_in_the_rates_schedule_the_replay():
         if threads == 1:  # one thread: the run is its queries end to end
             assert bill["busy_hours"] == pytest.approx(runtime_h, rel=1e-6)
     assert hours[16][0] < hours[1][0]
+
+
+@pytest.mark.parametrize("warehouses", [None, {"default": "A", "hourly": "B"}])
+def test_the_log_fast_path_bills_what_the_filtered_path_bills(warehouses):
+    """A compiled kernel log (Enum actions, Categorical run ids) is priced from its own arrays;
+    the same log with plain strings goes through polars filtering: one bill."""
+    from saosim.replay.engine import Scenario, simulate
+    from saosim.synth.estate import synthetic_estate
+
+    estate = synthetic_estate(n_models=80, days=3, seed=9)
+    cmp = simulate(estate, [Scenario("sao")], engine="fast")
+    rates = {"auto_suspend_s": 120, "dbt_startup_s": 5}
+    if warehouses:
+        rates["warehouses"] = {**warehouses, str(estate.runs["job_id"][0]): "B"}
+    model = CostModel.from_config(rates)
+    log = cmp.decisions.filter(pl.col("scenario") == "sao")
+    assert isinstance(log.schema["action"], pl.Enum)
+    from saosim.cost.bill import _queries_frame, _raw_blocks, _runs
+
+    runs = _runs(_queries_frame(log))  # the fast path is taken for this log
+    assert _raw_blocks(log, runs, np.arange(runs.height) % 2, True, 0) is not None
+    fast = price_bill(log, project=estate.project, cost_model=model, profiles={"sao": "sao"})
+    plain = log.with_columns(pl.col(c).cast(pl.String) for c in ("action", "run_id", "scenario"))
+    slow = price_bill(plain, project=estate.project, cost_model=model, profiles={"sao": "sao"})
+    for got, want in zip(fast.summary.to_dicts(), slow.summary.to_dicts(), strict=True):
+        for key, value in want.items():
+            assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert fast.sessions.equals(slow.sessions)
+    assert fast.summary.get_column("bill_usd")[0] > 0
