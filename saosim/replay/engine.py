@@ -148,12 +148,17 @@ def simulate(
     show = _want_progress(progress)
     frames = []
     timelines: dict[tuple[Job, ...] | None, Timeline] = {}
+    fitted: list[tuple[CostModel, BuildCosts]] = []
     for scenario in chosen:
         key = scenario.jobs
         if key not in timelines:
             timelines[key] = Timeline.from_estate(estate, jobs=key, start=start, end=end)
         model = scenario.cost_model or cost_model
-        costs = fit_costs(estate, model)
+        # one fit per cost model: the history is the same for every scenario
+        costs = next((c for m, c in fitted if m == model), None)
+        if costs is None:
+            costs = fit_costs(estate, model)
+            fitted.append((model, costs))
         frames.append(
             replay(
                 estate,
