@@ -23,6 +23,7 @@ from functools import cached_property
 import networkx as nx
 
 from saosim.errors import SchemaError, SelectionError
+from saosim.project.suggest import selector_hint
 
 __all__ = ["BUILDABLE", "Node", "Project"]
 
@@ -363,7 +364,10 @@ class Project:
             down = int(tail) if tail else None
         base = self._select_method(rest)
         if not base:
-            raise SelectionError(f"selector {term!r} matches no node in project {self.name!r}")
+            raise SelectionError(
+                f"selector {term!r} matches no node in project {self.name!r}; "
+                + selector_hint(self, term)
+            )
         out = set(base)
         if at:
             for n in base:
