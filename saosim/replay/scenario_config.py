@@ -13,7 +13,8 @@ window: {start: "2025-01-01T00:00:00Z", end: "2025-02-01T00:00:00Z"}  # optional
 
 ``window`` is what an estate without runs (only a manifest and sources) needs for a cron
 what-if; with history it narrows the replay. A file holding only ``profile: sao`` is valid:
-SAO on, the project's own settings, the history's runs. Unknown keys and bad values are errors that name the key.
+SAO on, the project's own settings, the history's runs. Unknown keys and bad values are
+errors that name the key.
 
 >>> s = scenario_from_dict({"profile": "sao", "jobs": [{"name": "h", "cron": "0 * * * *"}]}, "x")
 >>> s.name, s.profile.value, s.jobs[0].cron
