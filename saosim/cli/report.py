@@ -27,6 +27,10 @@ def report(
     engine: Annotated[str, typer.Option(help="auto, fast or plain")] = "auto",
     start: Annotated[str | None, _START] = None,
     end: Annotated[str | None, _END] = None,
+    dag: Annotated[
+        bool | None,
+        typer.Option("--dag/--no-dag", help="draw the DAG (default: only up to 1,000 nodes)"),
+    ] = None,
 ) -> None:
     """Replay an estate under each scenario and write one self-contained HTML report."""
     from saosim.cli.render import summary_table

@@ -14,6 +14,7 @@ node (the nodes a test depends on are the nodes it tests).
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import heapq
 from collections.abc import Iterable, Mapping
@@ -315,7 +316,11 @@ class Project:
             return name
         matches = self._by_name.get(name, [])
         if not matches:
-            raise SelectionError(f"no node named {name!r} in project {self.name!r}")
+            close = difflib.get_close_matches(name, list(self._by_name), n=3, cutoff=0.5)
+            raise SelectionError(
+                f"no node named {name!r} in project {self.name!r}"
+                + (f"; closest names: {', '.join(close)}" if close else "")
+            )
         order = {"model": 0, "seed": 1, "snapshot": 2, "source": 3}
         return sorted(matches, key=lambda u: (order.get(self.nodes[u].resource_type, 9), u))[0]
 
