@@ -83,6 +83,7 @@ _EXPORTS = {
     "TierTuner": "saosim.tune.widgets",
     "figures": "saosim.report",
     "write_report": "saosim.report",
+    "notebook_renderer": "saosim.report.notebook",
     "plan_figure": "saosim.report",
     "live": "saosim.live",
 }

@@ -51,7 +51,11 @@ def compact_spec(fig: Any) -> dict[str, Any]:
     Trace data only: the layout (titles, ranges) is kept as plotly wrote it.
     """
     spec = json.loads(fig.to_json())
-    return {"data": _compact(spec.get("data", [])), "layout": spec.get("layout", {})}
+    data = _compact(spec.get("data", []))
+    for trace in data:  # a box without points never shows its points' hover text
+        if trace.get("type") == "box" and trace.get("boxpoints") is False:
+            trace.pop("text", None)
+    return {"data": data, "layout": spec.get("layout", {})}
 
 
 def chart_html(fig: Any, div_id: str) -> Markup:

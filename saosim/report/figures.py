@@ -464,8 +464,8 @@ def _esc(text: str) -> str:
 def day_timeline(
     comparison: Comparison, scenario: str | None = None, day: date | str | None = None
 ) -> go.Figure:
-    """One day's job runs of ``scenario``: a row per run, each built node a line from its
-    start to its finish, each reused node a marker at the time it was decided.
+    """One day's job runs of ``scenario``: a row per run (in time order), each built node a bar
+    from its start to its finish, each reused node a marker at the time it was decided.
 
     Args:
         day: a UTC date (default: the busiest day of the replay for this scenario).
@@ -489,25 +489,21 @@ def day_timeline(
     rows = rows.with_columns(label.alias("run"))
     names = comparison.estate.project.nodes
     built = rows.filter(pl.col("action") == "build")
-    bx: list[object] = []
-    by: list[object] = []
-    bt: list[object] = []
-    for r in built.iter_rows(named=True):
-        text = _esc(names[r["unique_id"]].name)
-        bx += [r["started_at"], r["finished_at"], None]
-        by += [r["run"], r["run"], None]
-        bt += [text, text, None]
+    duration_ms = (pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1000
     reused = rows.filter(pl.col("action") == "reuse")
     fig = go.Figure(
         [
-            go.Scatter(
-                x=bx,
-                y=by,
-                text=bt,
-                mode="lines",
+            # one horizontal bar per build, from its start (base) for its duration (ms)
+            go.Bar(
+                base=built["started_at"].to_list(),
+                x=built.select(duration_ms)["finished_at"].to_list(),
+                y=built["run"].to_list(),
+                text=[_esc(names[u].name) for u in built["unique_id"]],
+                orientation="h",
                 name=f"built ({built.height:,})",
-                line={"width": 6, "color": "#d62728"},
-                hoverinfo="text+x",
+                marker={"color": "#d62728"},
+                textposition="none",
+                hovertemplate="%{text}<br>%{base|%H:%M:%S} → %{x|%H:%M:%S}<extra></extra>",
             ),
             go.Scatter(
                 x=reused["started_at"].to_list(),
@@ -521,6 +517,8 @@ def day_timeline(
         ]
     )
     fig = _layout(fig, f"Job runs on {day} — {scenario}", "time (UTC)", "run")
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(type="date")
     # rows in time order (the first run at the top), whatever order the traces list them in
     order = rows.group_by("run").agg(pl.col("run_at").min()).sort("run_at", "run")["run"]
     fig.update_yaxes(

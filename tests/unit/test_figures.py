@@ -142,7 +142,10 @@ def test_day_timeline_counts_match_the_log(cmp):
     log = cmp.decisions_of("tuned").with_columns(pl.col("action").cast(pl.String))
     on_day = log.filter(pl.col("run_at").dt.date().cast(pl.String) == day)
     n_built = (on_day["action"] == "build").sum()
-    assert sum(1 for v in built.x if v is None) == n_built
+    assert len(built.x) == len(built.base) == n_built
+    builds = on_day.filter(pl.col("action") == "build").sort("run_at", "run_id", "started_at")
+    spans = builds.select((pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds())
+    assert sorted(built.x) == pytest.approx(sorted(v / 1000 for v in spans.to_series()))
     assert len(reused.x) == (on_day["action"] == "reuse").sum()
     assert built.name == f"built ({n_built:,})"
 
