@@ -147,7 +147,11 @@ def simulate(
     check_names(chosen)
     start, end = _window(chosen, start, end)
     if not any(s.profile is Profile.BASELINE for s in chosen):
-        chosen.insert(0, Scenario("baseline", Profile.BASELINE))
+        # the baseline is what really ran; an estate without runs has none, so its baseline
+        # rebuilds everything on the what-if schedule the scenarios share
+        schedules = {s.jobs for s in chosen}
+        jobs = next(iter(schedules)) if estate.runs.height == 0 and len(schedules) == 1 else None
+        chosen.insert(0, Scenario("baseline", Profile.BASELINE, jobs=jobs))
     cost_model = cost_model or CostModel()
     show = _want_progress(progress)
     frames = []

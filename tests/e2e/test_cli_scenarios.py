@@ -128,6 +128,8 @@ def test_window_in_a_scenario_file_replays_an_estate_without_runs(
     assert code == 0, out
     rows = {r["scenario"]: r for r in json.loads(out)}
     assert rows["w"]["runs"] == 10  # 4 + 1 a day for two days
+    # no history to compare with: the baseline rebuilds everything on the same schedule
+    assert rows["baseline"]["runs"] == 10 and rows["w"]["savings_pct"] > 0
     code, out = _run(
         "simulate",
         no_runs_dir,
