@@ -42,10 +42,17 @@ def _parse_scenarios(values: list[str], estate_dir: Path | None = None) -> list:
     return scenarios
 
 
-def _check_runs(scenarios: list, estate: Any, max_runs: int | None) -> None:
+def _check_runs(scenarios: list, estate: Any, max_runs: int | None, window: dict) -> None:
+    import dataclasses
+
     from saosim.replay.scenario_config import MAX_RUNS, check_scenario
 
-    for s in scenarios:  # the run count, before replaying
+    for s in scenarios:  # the run count, before replaying (over --start/--end when given)
+        start, end = window["start"], window["end"]
+        if start is not None or end is not None:
+            given = s.window or (None, None)
+            span = (start or given[0], end or given[1])
+            s = dataclasses.replace(s, window=span) if None not in span else s
         check_scenario(s, estate, path=s.source, max_runs=max_runs or MAX_RUNS)
 
 
@@ -81,7 +88,7 @@ def simulate(
     scenarios = _parse_scenarios(scenario, estate_dir)  # before the history loads
     window = {"start": _time(start, "--start"), "end": _time(end, "--end")}
     estate = load_estate(estate_dir)
-    _check_runs(scenarios, estate, max_runs)
+    _check_runs(scenarios, estate, max_runs, window)
     comparison = run_simulation(estate, scenarios, engine=engine, **window)
     if decisions is not None:
         comparison.write_decisions(decisions)

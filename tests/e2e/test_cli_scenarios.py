@@ -208,3 +208,20 @@ def test_example_estate_loads_its_project_alone() -> None:
 
     project = load_estate_project(bundled_example())
     assert project.counts() == load_estate(bundled_example()).project.counts()
+
+
+def test_run_limit_counts_the_cli_window(no_runs_dir: Path, tmp_path: Path) -> None:
+    minutely = tmp_path / "minutely.yml"
+    minutely.write_text("profile: sao\njobs: [{name: m, cron: '* * * * *'}]\n")
+    code, out = _run(
+        "simulate",
+        no_runs_dir,
+        "--scenario",
+        f"m={minutely}",
+        "--start",
+        "2025-01-01T00:00:00Z",
+        "--end",
+        "2025-04-01T00:00:00Z",
+    )
+    line = " ".join(out.split())
+    assert code == 2 and "would replay about 129," in line and "--max-runs" in line, line
