@@ -77,6 +77,7 @@ _EXPORTS = {
     "bundled_example": "saosim.tune.demo",
     "demo_scenarios": "saosim.tune.demo",
     "TUNED_TIERS": "saosim.tune.demo",
+    "tuned_tiers": "saosim.tune.demo",
     "state_at": "saosim.replay.replayed_state",
     "Tuner": "saosim.tune.tuner",
     "sweep": "saosim.tune.tuner",

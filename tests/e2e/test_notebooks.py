@@ -100,6 +100,34 @@ def _figures_read_anywhere(book: nbformat.NotebookNode, tmp_path: Path) -> None:
     (tmp_path / "01-quickstart.html").write_text(page)
 
 
+@pytest.fixture(scope="module")
+def untagged_estate(tmp_path_factory) -> Path:
+    """A project without a single tag (most real projects have no `hourly` tag)."""
+    from saosim.project.graph import Project
+    from saosim.synth.history import synthetic_history
+
+    spec = {
+        "raw.orders": [],
+        "raw.customers": [],
+        "stg_orders": ["raw.orders"],
+        "stg_customers": ["raw.customers"],
+        "fct_orders": ["stg_orders", "stg_customers"],
+        "rpt_revenue": ["fct_orders"],
+    }
+    estate = synthetic_history(Project.from_spec(spec), days=3, seed=4)
+    return estate.save(tmp_path_factory.mktemp("u") / "untagged")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES[:3])
+def test_notebook_runs_on_a_project_without_tags(name, untagged_estate, tmp_path, monkeypatch):
+    book = _run(name, untagged_estate, tmp_path, monkeypatch)
+    text = _text(book)
+    assert "Traceback" not in text
+    if name.startswith("01"):
+        assert "tuned: saves $" in text
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES[:2])
 def test_notebook_runs_on_the_bundled_example(name, tmp_path, monkeypatch):
