@@ -38,11 +38,11 @@ def report(
     from saosim.replay.engine import simulate as run_simulation
 
     scenarios = _parse_scenarios(scenario, estate_dir)  # selectors checked before the history
+    if recommend is not None and recommend not in {"baseline", *(s.name for s in scenarios)}:
+        raise typer.BadParameter(f"no scenario named {recommend!r}", param_hint="--recommend")
     window = {"start": _time(start, "--start"), "end": _time(end, "--end")}
     estate = load_estate(estate_dir)
     comparison = run_simulation(estate, scenarios, engine=engine, **window)
-    if recommend is not None and recommend not in {s.name for s in comparison.scenarios}:
-        raise typer.BadParameter(f"no scenario named {recommend!r}", param_hint="--recommend")
-    path = write_report(comparison, out, recommended=recommend)
+    path = write_report(comparison, out, recommended=recommend, dag=dag)
     console.print(summary_table(comparison.summary(), title=f"saosim — {estate_dir}"))
     console.print(f"report: {path}")

@@ -225,3 +225,16 @@ def test_run_limit_counts_the_cli_window(no_runs_dir: Path, tmp_path: Path) -> N
     )
     line = " ".join(out.split())
     assert code == 2 and "would replay about 129," in line and "--max-runs" in line, line
+
+
+def test_report_dag_flag_and_recommend_checked_up_front(tagged_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    sao = f"sao={SCENARIOS / 'sao.yml'}"
+    code, text = _run("report", tagged_dir, "--scenario", sao, "--out", out, "--no-dag")
+    assert code == 0, text
+    page = out.read_text()
+    assert "is not drawn" in page and "DAG coloured by reuse" not in page
+    code, text = _run("report", tagged_dir, "--scenario", sao, "--out", out, "--dag")
+    assert code == 0 and "DAG coloured by reuse" in out.read_text(), text
+    code, text = _run("report", tagged_dir, "--scenario", sao, "--recommend", "nope")
+    assert code == 2 and "no scenario named 'nope'" in text, text
