@@ -16,8 +16,17 @@ _SCENARIO = typer.Option(
 )
 
 
-def _parse_scenarios(values: list[str], estate: Any = None, max_runs: int | None = None) -> list:
-    from saosim.replay.scenario_config import MAX_RUNS, check_scenario, load_scenario
+_START = typer.Option("--start", help="replay from (ISO time with zone); for estates without runs")
+_END = typer.Option("--end", help="replay until (ISO time with zone)")
+
+
+def _parse_scenarios(values: list[str], estate_dir: Path | None = None) -> list:
+    """Read every ``NAME=FILE``; names unique, ``baseline`` reserved; with ``estate_dir``, the
+    tier and job selectors are checked against the estate's project before its history loads.
+    """
+    from saosim.inputs.estate import load_estate_project
+    from saosim.replay.engine import check_names
+    from saosim.replay.scenario_config import check_selectors, load_scenario
 
     scenarios = []
     for value in values:
@@ -25,9 +34,32 @@ def _parse_scenarios(values: list[str], estate: Any = None, max_runs: int | None
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"{value!r} is not NAME=CONFIG.yml", field="--scenario")
         scenarios.append(load_scenario(path.strip(), name.strip()))
-        if estate is not None:  # selectors that name nothing, and the run count, up front
-            check_scenario(scenarios[-1], estate, path=path.strip(), max_runs=max_runs or MAX_RUNS)
+    check_names(scenarios)
+    if estate_dir is not None:
+        project = load_estate_project(estate_dir)
+        for s in scenarios:
+            check_selectors(s, project, path=s.source)
     return scenarios
+
+
+def _check_runs(scenarios: list, estate: Any, max_runs: int | None, window: dict) -> None:
+    import dataclasses
+
+    from saosim.replay.scenario_config import MAX_RUNS, check_scenario
+
+    for s in scenarios:  # the run count, before replaying (over --start/--end when given)
+        start, end = window["start"], window["end"]
+        if start is not None or end is not None:
+            given = s.window or (None, None)
+            span = (start or given[0], end or given[1])
+            s = dataclasses.replace(s, window=span) if None not in span else s
+        check_scenario(s, estate, path=s.source, max_runs=max_runs or MAX_RUNS)
+
+
+def _time(value: str | None, option: str) -> Any:
+    from saosim.replay.scenario_parse import _Reader
+
+    return None if value is None else _Reader(None).time(value, option)
 
 
 @app.command()
@@ -43,6 +75,8 @@ def simulate(
     max_runs: Annotated[
         int | None, typer.Option("--max-runs", help="replay more runs than 100,000", min=1)
     ] = None,
+    start: Annotated[str | None, _START] = None,
+    end: Annotated[str | None, _END] = None,
 ) -> None:
     """Replay an estate under each scenario and print the comparison."""
     from saosim.cli.render import summary_records, summary_table
@@ -51,9 +85,11 @@ def simulate(
 
     if format not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
+    scenarios = _parse_scenarios(scenario, estate_dir)  # before the history loads
+    window = {"start": _time(start, "--start"), "end": _time(end, "--end")}
     estate = load_estate(estate_dir)
-    scenarios = _parse_scenarios(scenario, estate, max_runs)
-    comparison = run_simulation(estate, scenarios, engine=engine)
+    _check_runs(scenarios, estate, max_runs, window)
+    comparison = run_simulation(estate, scenarios, engine=engine, **window)
     if decisions is not None:
         comparison.write_decisions(decisions)
     if format == "json":

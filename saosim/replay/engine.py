@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
     from saosim.replay.comparison import Comparison
 
-__all__ = ["Scenario", "replay", "simulate"]
+__all__ = ["Scenario", "check_names", "replay", "simulate"]
 
 #: Profiles whose runs wait for a build in flight elsewhere and then see its result.
 _GUARDED = frozenset({Profile.BASELINE, Profile.SAO, Profile.ORCHESTRA})
@@ -74,6 +74,9 @@ class Scenario:
         jobs: what-if cron jobs; ``None`` replays the history's own runs.
         options: the profile's named options.
         cost_model: rates for this scenario; ``None`` uses the one given to :func:`simulate`.
+        window: ``(start, end)`` of the replay (a scenario file's ``window:``), for an estate
+            without runs; :func:`simulate`'s own ``start``/``end`` win over it.
+        source: the scenario file it was read from (named in errors).
 
     >>> Scenario("sao-on", "sao").profile
     <Profile.SAO: 'sao'>
@@ -86,6 +89,8 @@ class Scenario:
     jobs: tuple[Job, ...] | None = None
     options: ProfileOptions = field(default_factory=ProfileOptions)
     cost_model: CostModel | None = None
+    window: tuple[datetime, datetime] | None = None
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", parse_profile(self.profile))
@@ -125,10 +130,12 @@ def simulate(
     Args:
         estate: the project and its history.
         scenarios: what to compare; the first ``baseline`` one is the reference for savings
-            (one is added, named ``baseline``, if none is given).
+            (one is added, named ``baseline``, if none is given). Names are unique, and the
+            name ``baseline`` is reserved for a scenario of the baseline profile.
         cost_model: rates (default :class:`saosim.cost.rates.CostModel` defaults).
         engine: ``plain`` (the planner at every run), ``fast`` (the compiled kernel) or ``auto``.
-        start, end: replay window; default the estate's time span.
+        start, end: replay window; default the scenarios' ``window`` (they must agree), else
+            the estate's time span.
         progress: show a progress bar; default only when stderr is a terminal.
 
     >>> from saosim.synth.estate import synthetic_estate
@@ -139,11 +146,14 @@ def simulate(
     """
 
     chosen = list(scenarios)
-    names = [s.name for s in chosen]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"scenario names repeat: {names}", field="scenario")
+    check_names(chosen)
+    start, end = _window(chosen, start, end)
     if not any(s.profile is Profile.BASELINE for s in chosen):
-        chosen.insert(0, Scenario("baseline", Profile.BASELINE))
+        # the baseline is what really ran; an estate without runs has none, so its baseline
+        # rebuilds everything on the what-if schedule the scenarios share
+        schedules = {s.jobs for s in chosen}
+        jobs = next(iter(schedules)) if estate.runs.height == 0 and len(schedules) == 1 else None
+        chosen.insert(0, Scenario("baseline", Profile.BASELINE, jobs=jobs))
     cost_model = cost_model or CostModel()
     show = _want_progress(progress)
     frames = []
@@ -178,6 +188,53 @@ def simulate(
         start=timeline.start,
         end=timeline.end,
     )
+
+
+def check_names(scenarios: Sequence[Scenario]) -> None:
+    """Scenario names are unique, and ``baseline`` names only a scenario of the baseline profile
+    (else its decisions would be merged with the baseline's). One line naming scenario and file.
+
+    >>> check_names([Scenario("baseline", "sao", source="sao.yml")])
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: sao.yml, field "scenario": scenario 'baseline' has profile sao; \
+the name baseline is reserved for the baseline profile: rename it (e.g. --scenario sao=sao.yml)
+    """
+    seen: dict[str, Scenario] = {}
+    for s in scenarios:
+        if s.name == "baseline" and s.profile is not Profile.BASELINE:
+            hint = f" (e.g. --scenario {s.profile.value}={s.source})" if s.source else ""
+            raise ConfigError(
+                f"scenario 'baseline' has profile {s.profile.value}; the name baseline is "
+                f"reserved for the baseline profile: rename it{hint}",
+                path=s.source,
+                field="scenario",
+            )
+        if s.name in seen:
+            files = [f for f in (seen[s.name].source, s.source) if f]
+            where = f" ({' and '.join(files)})" if files else ""
+            raise ConfigError(
+                f"scenario name {s.name!r} is given twice{where}; give each scenario its own name",
+                path=s.source,
+                field="scenario",
+            )
+        seen[s.name] = s
+
+
+def _window(
+    scenarios: Sequence[Scenario], start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    windows = {s.window for s in scenarios if s.window is not None}
+    if len(windows) > 1:
+        named = ", ".join(f"{s.name} ({s.source or 'no file'})" for s in scenarios if s.window)
+        raise ConfigError(
+            f"scenarios give different windows: {named}; one comparison replays one window",
+            field="window",
+        )
+    if windows:
+        (given,) = windows
+        start, end = start or given[0], end or given[1]
+    return start, end
 
 
 def replay(

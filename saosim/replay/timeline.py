@@ -144,7 +144,9 @@ class Timeline:
         span = _run_span(estate)
         if (start is None or end is None) and span is None:
             raise ConfigError(
-                "the estate has no job runs, so the replay needs an explicit start and end",
+                "the estate has no job runs, so the replay needs an explicit start and end: "
+                "`window: {start: ..., end: ...}` in a scenario file, `--start/--end` on "
+                "`saosim simulate`, or simulate(start=, end=)",
                 field="window",
             )
         start = start or span[0]
