@@ -8,8 +8,13 @@ window). dbt users hit this; saosim warns about it wherever tiers are set — ``
 tuner, the report and the scenario summary — with the number of nodes affected and a window just
 under the interval that keeps the job's cadence.
 
-A job's interval is the median gap between its consecutive runs (a weekday-daytime hourly job
-has a 1-hour interval, whatever its nights and weekends).
+A job's interval ``I`` is the median gap between its consecutive runs (a weekday-daytime hourly
+job has a 1-hour interval, whatever its nights and weekends), to the minute. A node reached at
+about the same point of every run with a window ``W ≥ I`` rebuilds every ``⌊W/I⌋ + 1`` runs: the
+window is stretched to the next whole run past it. The lint warns when that stretches it by a
+quarter or more — always when ``I ≤ W < 2I`` (every second run); a 1-day window on an hourly job
+(every 25th run instead of 24 hours) is not worth a warning. The suggested window is just under
+``⌊W/I⌋ × I``.
 
 >>> from saosim.project.graph import Project
 >>> from saosim.project.tiers import Tiers
@@ -38,6 +43,9 @@ from saosim.project.graph import Project
 from saosim.project.slas import hours_text
 from saosim.replay.timeline import Job
 
+#: warn when the effective rebuild interval is at least this multiple of the window
+STRETCH = 1.25
+
 __all__ = ["CadenceWarning", "JobCadence", "job_cadences", "lint_cadence", "suggest_window_s"]
 
 
@@ -52,7 +60,7 @@ class JobCadence:
 
 @dataclass(frozen=True)
 class CadenceWarning:
-    """Nodes whose ``build_after`` window is at least their jobs' interval."""
+    """Nodes whose ``build_after`` window is stretched by their jobs' interval."""
 
     scenario: str | None
     window_s: float
@@ -110,7 +118,8 @@ def lint_cadence(
     *,
     scenario: str | None = None,
 ) -> list[CadenceWarning]:
-    """Warnings for nodes whose window is ≥ the interval of every job that selects them.
+    """Warnings for nodes whose window is ≥ the interval of every job that selects them and
+    is stretched by a quarter or more by it (module docstring).
 
     Args:
         project: the DAG.
@@ -134,7 +143,7 @@ def lint_cadence(
         if not window or not jobs:
             continue
         interval = min(j.interval_s for j in jobs)
-        if window >= interval:
+        if window >= interval and (window // interval + 1) * interval >= STRETCH * window:
             nodes, names = groups.setdefault((float(window), interval), (set(), []))
             nodes.add(uid)
             names.extend(j.name for j in jobs if j.name not in names)
@@ -145,7 +154,7 @@ def lint_cadence(
             interval,
             tuple(sorted(names)),
             tuple(sorted(nodes)),
-            suggest_window_s(interval),
+            suggest_window_s(interval * (window // interval)),
         )
         for (window, interval), (nodes, names) in groups.items()
     ]
@@ -160,7 +169,7 @@ def job_cadences(estate: Estate, jobs: Iterable[Job] | None = None) -> list[JobC
     """
     if jobs is None:
         return _history_cadences(estate)
-    span = estate.time_span()
+    span = estate.time_span
     start = span[0] if span else datetime(2025, 1, 1, tzinfo=UTC)
     out = []
     for job in jobs:
@@ -200,6 +209,6 @@ def _history_cadences(estate: Estate) -> list[JobCadence]:
     )
     selected = dict(zip(nodes["job_id"], nodes["unique_id"].to_list(), strict=True))
     return [
-        JobCadence(job, (gap or 0.0) / 1e6, frozenset(selected.get(job, ())))
+        JobCadence(job, round((gap or 0.0) / 60e6) * 60.0, frozenset(selected.get(job, ())))
         for job, gap in sorted(gaps.iter_rows())
     ]

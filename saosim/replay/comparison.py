@@ -257,9 +257,9 @@ def recommend(summary: pl.DataFrame, baseline: str, tiered: Sequence[str] = ()) 
             and breach is not None
             and (breach > base_breach + _TOLERANCE_PCT)
         ):
+            mine, theirs = _distinct(breach, base_breach)
             rejected[name] = (
-                f"breaches its SLAs on {breach:.1f}% of model-time, more than the baseline "
-                f"({base_breach:.1f}%)"
+                f"breaches its SLAs on {mine}% of model-time, more than the baseline ({theirs}%)"
             )
         else:
             fine.append(name)
@@ -274,8 +274,22 @@ def recommend(summary: pl.DataFrame, baseline: str, tiered: Sequence[str] = ()) 
     if base_breach is None:
         why = "the cheapest scenario; no SLA is declared, so its freshness was not judged"
     else:
+        mine, theirs = _distinct(rows[best]["sla_breach_pct"], base_breach)
         why = (
-            f"the cheapest scenario whose SLA breach ({rows[best]['sla_breach_pct']:.1f}% of "
-            f"model-time) is no worse than the baseline's ({base_breach:.1f}%)"
+            f"the cheapest scenario whose SLA breach ({mine}% of model-time) is no worse than "
+            f"the baseline's ({theirs}%)"
         )
     return Recommendation(best, why, rejected)
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """Two shares with the fewest decimals (1 to 4) that tell them apart.
+
+    >>> _distinct(5.296, 5.263), _distinct(41.65, 5.26)
+    (('5.30', '5.26'), ('41.6', '5.3'))
+    """
+    for digits in range(1, 5):
+        left, right = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if left != right:
+            break
+    return left, right

@@ -63,16 +63,20 @@ saosim {{ version }}</p>
 <div class="cards">
 {% for c in cards %}
  <div class="card" id="card-{{ loop.index }}">
-  <h3>{{ c.scenario }}</h3>
+  <h3>{{ c.scenario }}{% if c.recommended %} <span class="good">· recommended</span>{% endif %}</h3>
   <div class="big {{ 'good' if c.savings_pct and c.savings_pct > 0 else '' }}">
    {{ c.savings_pct_text }} saved</div>
   <div>{{ c.savings_usd_text }} of {{ c.baseline_cost_text }} · reuse {{ c.reuse_text }}</div>
   <div>staleness p50 {{ c.p50 }} h · p95 {{ c.p95 }} h</div>
-  <div class="{{ 'bad' if c.sla_miss > 0 else '' }}">{{ c.sla_text }}</div>
+  <div class="{{ 'bad' if c.sla_worse else '' }}">{{ c.sla_text }}</div>
+  {% if c.why_not %}<div class="sub">not recommended: {{ c.why_not }}</div>{% endif %}
  </div>
 {% endfor %}
 </div>
 
+<p>{{ recommendation }}</p>
+{% for line in warnings %}<p class="bad">Cadence: {{ line }}</p>
+{% endfor %}
 <h2>Scenarios</h2>
 {{ summary_table }}
 
@@ -96,12 +100,19 @@ saosim {{ version }}</p>
  <dt>Cost</dt><dd>Builds and data-test runs priced by the cost model (history runtimes where the
  history has them, fitted runtimes elsewhere) plus per-run overheads; reuses cost nothing.
  Savings are against the baseline scenario <b>{{ baseline }}</b>.</dd>
- <dt>Staleness</dt><dd>For each model, the time since the newest source data it could reflect
- landed without being reflected yet, integrated over the window; p50/p95 over model-time, SLA
- miss = model-hours above the tier's SLA.</dd>
+ <dt>Staleness</dt><dd>For each model, the age of the oldest source data that landed upstream
+ and is not yet reflected in it, over the window; p50/p95 over model-time (every model weighted
+ equally).</dd>
+ <dt>SLAs</dt><dd>Declared once for the whole comparison and scored for every scenario, the
+ baseline included: {{ slas }}. SLA breach % = model-time above the SLA ÷ model-time of the
+ models with an SLA; "added" is the part a scenario adds to what the baseline already misses (per
+ model); models over SLA = models above their SLA at least once. A scenario is recommended only
+ if it costs less than the baseline and breaches no more than it.</dd>
+ <dt>Not rebuilt / day</dt><dd>dbt Labs' own measure: for each day, the share of the models a job
+ selected that were not rebuilt that day, averaged over days (reuse % counts decisions).</dd>
 </dl>
 
-<h2>Recommended tiers as dbt config — {{ recommended }}</h2>
+<h2>{{ yaml_heading }}</h2>
 {% for file, text in yaml_files %}<p><b>{{ file }}</b></p>
 <pre>{{ text }}</pre>
 {% endfor %}
@@ -109,6 +120,14 @@ saosim {{ version }}</p>
 </html>
 """
 
+#: SLA columns: units and denominators in the headings
+_BREACH_COLUMNS = (
+    ("sla_breach_pct", "SLA breach % of model-time", "{:.1f}"),
+    ("sla_breach_models", "models over SLA", "{:,}"),
+    ("sla_models", "models with SLA", "{:,}"),
+    ("sla_breach_models_pct", "models over SLA %", "{:.1f}"),
+    ("sla_breach_model_hours", "model-hours over SLA", "{:,.0f}"),
+)
 _SUMMARY_COLUMNS = (
     ("scenario", "scenario", "{}"),
     ("profile", "profile", "{}"),
@@ -116,6 +135,7 @@ _SUMMARY_COLUMNS = (
     ("node_builds", "builds", "{:,}"),
     ("reuses", "reused", "{:,}"),
     ("reuse_pct", "reuse %", "{:.1f}"),
+    ("daily_not_rebuilt_pct", "not rebuilt / day %", "{:.1f}"),
     ("cost_usd", "cost $", "{:,.0f}"),
     ("savings_usd", "saved $", "{:,.0f}"),
     ("savings_pct", "saved %", "{:.1f}"),
@@ -123,7 +143,8 @@ _SUMMARY_COLUMNS = (
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
     ("staleness_max_hours", "stale max h", "{:.1f}"),
-    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+    *_BREACH_COLUMNS,
+    ("sla_breach_added_pct", "of which added vs baseline %", "{:.1f}"),
 )
 _TIER_COLUMNS = (
     ("scenario", "scenario", "{}"),
@@ -135,7 +156,8 @@ _TIER_COLUMNS = (
     ("build_cost_usd", "cost $", "{:,.0f}"),
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
-    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+    ("staleness_max_hours", "stale max h", "{:.1f}"),
+    *_BREACH_COLUMNS,
 )
 _TOP_COLUMNS = (
     ("name", "model", "{}"),
@@ -172,22 +194,29 @@ def _env() -> jinja2.Environment:
 
 
 def recommended_scenario(comparison: Comparison) -> str:
-    """The cheapest scenario with tiers (else the cheapest non-baseline one)."""
-    summary = comparison.summary().sort("cost_usd", "scenario")
-    tiered = {s.name for s in comparison.scenarios if s.tiers is not None}
-    for candidates in (tiered, {s.name for s in comparison.scenarios} - {comparison.baseline}):
-        rows = summary.filter(pl.col("scenario").is_in(list(candidates)))
-        if rows.height:
-            return str(rows["scenario"][0])
-    return comparison.baseline
+    """The cheapest scenario that keeps the SLAs (tiered ones first), else the baseline
+    (:meth:`saosim.replay.comparison.Comparison.recommendation`)."""
+    return comparison.recommendation().scenario
 
 
-def _cards(summary: pl.DataFrame, baseline_cost: float) -> list[dict[str, Any]]:
+def _cards(comparison: Comparison, summary: pl.DataFrame, baseline_cost: float) -> list[dict]:
+    choice = comparison.recommendation()
+    base = summary.filter(pl.col("scenario") == comparison.baseline).row(0, named=True)
     out = []
     for r in summary.iter_rows(named=True):
+        breach = r["sla_breach_pct"]
+        if breach is None:
+            sla_text = "no SLA declared"
+        else:
+            sla_text = (
+                f"SLA breach {breach:.1f}% of model-time · {r['sla_breach_models']:,} of "
+                f"{r['sla_models']:,} models over SLA at least once"
+            )
         out.append(
             {
                 "scenario": r["scenario"],
+                "recommended": r["scenario"] == choice.scenario,
+                "why_not": choice.why_not(r["scenario"]),
                 "savings_pct": r["savings_pct"],
                 "savings_pct_text": _fmt(r["savings_pct"], "{:.1f}%"),
                 "savings_usd_text": _fmt(r["savings_usd"], "${:,.0f}"),
@@ -195,10 +224,10 @@ def _cards(summary: pl.DataFrame, baseline_cost: float) -> list[dict[str, Any]]:
                 "reuse_text": _fmt(r["reuse_pct"], "{:.1f}%"),
                 "p50": _fmt(r["staleness_p50_hours"], "{:.2f}"),
                 "p95": _fmt(r["staleness_p95_hours"], "{:.2f}"),
-                "sla_miss": r["sla_miss_hours"] or 0.0,
-                "sla_text": "no SLA declared"
-                if r["sla_miss_hours"] is None
-                else f"SLA miss {r['sla_miss_hours']:,.1f} model-hours",
+                "sla_worse": breach is not None
+                and base["sla_breach_pct"] is not None
+                and breach > base["sla_breach_pct"] + 1e-9,
+                "sla_text": sla_text,
             }
         )
     return out
@@ -247,7 +276,13 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
     metrics = comparison.metrics()
     summary = metrics.summary
     project = comparison.estate.project
-    recommended = recommended or recommended_scenario(comparison)
+    choice = comparison.recommendation()
+    recommended = recommended or choice.scenario
+    if recommended == choice.scenario:
+        yaml_heading = f"Recommended tiers as dbt config — {recommended}"
+    else:  # asked for by name: shown, never labelled recommended when it breaches more
+        why = choice.why_not(recommended) or "it is not the cheapest scenario that keeps the SLAs"
+        yaml_heading = f"Tiers of {recommended} as dbt config — not recommended: {why}"
     base_cost = summary.filter(pl.col("scenario") == comparison.baseline)["cost_usd"][0]
     yaml_files = tiers_to_dbt_yaml(comparison.freshness[recommended], project)
     cost_model = [
@@ -265,7 +300,11 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
             start=f"{comparison.start:%Y-%m-%d %H:%M}",
             end=f"{comparison.end:%Y-%m-%d %H:%M}",
             version=__version__,
-            cards=_cards(summary, base_cost),
+            cards=_cards(comparison, summary, base_cost),
+            recommendation=f"Recommended: {choice.scenario} — {choice.reason}.",
+            warnings=[w.message() for w in comparison.cadence_warnings()],
+            slas=comparison.slas.describe(),
+            yaml_heading=yaml_heading,
             summary_table=_table(summary, _SUMMARY_COLUMNS),
             charts=_charts(comparison, recommended),
             tier_table=_table(metrics.per_tier.sort("scenario", "tier"), _TIER_COLUMNS),
