@@ -39,14 +39,18 @@ DEFAULT = "default"
 
 
 def hours_text(seconds: float) -> str:
-    """A duration as the shortest exact text in days, hours or minutes.
+    """A duration as short exact text: whole days, else hours and minutes, else seconds.
 
-    >>> hours_text(93600), hours_text(7200), hours_text(86400), hours_text(3300)
-    ('26h', '2h', '1d', '55m')
+    >>> hours_text(93600), hours_text(7200), hours_text(86400), hours_text(3300), hours_text(20700)
+    ('26h', '2h', '1d', '55m', '5h45m')
     """
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
+    if seconds and seconds % 86400 == 0:
+        return f"{int(seconds // 86400)}d"
+    if seconds % 60 == 0 and seconds >= 3600:
+        hours, minutes = divmod(int(seconds) // 60, 60)
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if seconds and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
     return f"{seconds:g}s"
 
 

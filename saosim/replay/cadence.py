@@ -93,13 +93,15 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def suggest_window_s(interval_s: float) -> float:
-    """A ``build_after`` window just under ``interval_s``, in round units.
+def suggest_window_s(interval_s: float, runs: int = 1) -> float:
+    """A ``build_after`` window just under ``runs`` intervals, in round units.
 
     >>> [hours_text(suggest_window_s(s)) for s in (86400, 6 * 3600, 3600, 900)]
-    ['23h', '345m', '55m', '10m']
+    ['23h', '5h45m', '55m', '10m']
+    >>> hours_text(suggest_window_s(86400, 2))
+    '47h'
     """
-    target = interval_s - max(interval_s / 24, 60.0)
+    target = runs * interval_s - max(interval_s / 24, 60.0)
     if interval_s >= 86400:
         unit = 3600.0
     elif interval_s >= 2 * 3600:
@@ -154,7 +156,7 @@ def lint_cadence(
             interval,
             tuple(sorted(names)),
             tuple(sorted(nodes)),
-            suggest_window_s(interval * (window // interval)),
+            suggest_window_s(interval, int(window // interval)),
         )
         for (window, interval), (nodes, names) in groups.items()
     ]
