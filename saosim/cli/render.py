@@ -100,8 +100,9 @@ def notes(comparison: Any) -> list[str]:
     out += [f"  not {name}: {why}" for name, why in choice.rejected.items()]
     out += [f"warning: {w.message()}" for w in comparison.cadence_warnings()]
     if getattr(comparison.estate, "synthetic", False):
-        out.append(
+        out.insert(
+            0,
             "illustrative: this estate is synthetic; its figures show how saosim works, not "
-            "what SAO saves on a real project"
+            "what SAO saves on a real project",
         )
     return out

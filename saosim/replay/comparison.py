@@ -153,11 +153,14 @@ class Comparison:
 
     def summary(self) -> pl.DataFrame:
         """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA
-        breach, and ``recommended`` (true for the one :meth:`recommendation` names)."""
+        breach, ``recommended`` (true for the one :meth:`recommendation` names) and
+        ``illustrative`` (true when the estate is synthetic: the figures show how saosim works,
+        not what SAO saves on a real project)."""
         if "summary" not in self._cache:
             chosen = self.recommendation().scenario
             self._cache["summary"] = self.metrics().summary.with_columns(
-                (pl.col("scenario") == chosen).alias("recommended")
+                (pl.col("scenario") == chosen).alias("recommended"),
+                pl.lit(bool(getattr(self.estate, "synthetic", False))).alias("illustrative"),
             )
         return self._cache["summary"]
 

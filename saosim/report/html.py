@@ -58,6 +58,9 @@ _TEMPLATE = """<!DOCTYPE html>
 <h1>Savings report — {{ project }}</h1>
 <p class="sub">{{ n_models }} models · {{ n_runs }} job runs · {{ start }} → {{ end }} (UTC) ·
 saosim {{ version }}</p>
+{% if illustrative %}<p class="bad"><b>Illustrative:</b> this estate is synthetic (made by
+<code>saosim synth</code>); the figures show how saosim works, not what SAO saves on a real
+project.</p>{% endif %}
 
 <h2>Headline</h2>
 <div class="cards">
@@ -305,6 +308,7 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
             warnings=[w.message() for w in comparison.cadence_warnings()],
             slas=comparison.slas.describe(),
             yaml_heading=yaml_heading,
+            illustrative=bool(getattr(comparison.estate, "synthetic", False)),
             summary_table=_table(summary, _SUMMARY_COLUMNS),
             charts=_charts(comparison, recommended),
             tier_table=_table(metrics.per_tier.sort("scenario", "tier"), _TIER_COLUMNS),

@@ -153,6 +153,7 @@ def synthetic_history(
         node_runs=node_runs,
         source_arrivals=arrivals,
         code_changes=changes,
+        synthetic=True,
     )
 
 

@@ -213,3 +213,14 @@ def test_simulate_scores_the_baseline_against_the_tiers_slas(estate):
     explicit = simulate(estate, [Scenario("sao")], slas={"default": "6h"}, engine="plain")
     base = explicit.summary().filter(pl.col("scenario") == "baseline").row(0, named=True)
     assert base["sla_breach_pct"] == pytest.approx(summary["baseline"]["sla_breach_pct"])
+
+
+def test_results_on_a_synthetic_estate_are_labelled_illustrative(estate, tmp_path):
+    from saosim.inputs.estate import load_estate
+    from saosim.report import write_report
+
+    assert estate.synthetic and load_estate(estate.save(tmp_path / "e")).synthetic
+    cmp = simulate(estate, [Scenario("sao")], engine="plain")
+    assert cmp.summary()["illustrative"].to_list() == [True, True]
+    page = write_report(cmp, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Illustrative:" in page and "SLA breach" in page
