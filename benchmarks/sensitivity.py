@@ -59,7 +59,7 @@ def main() -> None:
             added = rows["tuned"]["sla_breach_pct"] - rows["baseline"]["sla_breach_pct"]
             cells.append(
                 f"{rows['sao']['savings_pct']:.0f}% / {rows['tuned']['savings_pct']:.0f}% "
-                f"(+{added:.1f} pp)"
+                f"({added:+.1f} pp)"
             )
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 

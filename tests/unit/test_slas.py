@@ -224,3 +224,16 @@ def test_results_on_a_synthetic_estate_are_labelled_illustrative(estate, tmp_pat
     assert cmp.summary()["illustrative"].to_list() == [True, True]
     page = write_report(cmp, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Illustrative:" in page and "SLA breach" in page
+
+
+def test_the_report_never_labels_a_scenario_that_breaches_more_recommended(estate, tmp_path):
+    from saosim.report import write_report
+
+    lazy = Tiers.from_dict({"default": {"build_after": {"count": 3, "period": "day"}, "sla": "6h"}})
+    cmp = simulate(estate, [Scenario("lazy", tiers=lazy)], engine="plain")
+    why = cmp.recommendation().why_not("lazy")
+    assert why is not None and "more than the baseline" in why
+    page = write_report(cmp, tmp_path / "r.html", recommended="lazy").read_text(encoding="utf-8")
+    assert "Tiers of lazy as dbt config — not recommended: breaches its SLAs" in page
+    assert "Recommended tiers as dbt config — lazy" not in page
+    assert "<h3>lazy</h3>" in page  # its card carries no "recommended" badge
