@@ -286,13 +286,13 @@ def recommend(summary: pl.DataFrame, baseline: str, tiered: Sequence[str] = ()) 
 
 
 def _distinct(a: float, b: float) -> tuple[str, str]:
-    """Two shares with the fewest decimals (1 to 4) that tell them apart.
+    """Two shares with the fewest decimals (1 to 4) that tell them apart (1 when equal).
 
-    >>> _distinct(5.296, 5.263), _distinct(41.65, 5.26)
-    (('5.30', '5.26'), ('41.6', '5.3'))
+    >>> _distinct(5.296, 5.263), _distinct(41.65, 5.26), _distinct(8.6, 8.6)
+    (('5.30', '5.26'), ('41.6', '5.3'), ('8.6', '8.6'))
     """
     for digits in range(1, 5):
         left, right = f"{a:.{digits}f}", f"{b:.{digits}f}"
         if left != right:
-            break
-    return left, right
+            return left, right
+    return f"{a:.1f}", f"{b:.1f}"
