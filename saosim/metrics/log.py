@@ -21,7 +21,8 @@ import polars as pl
 from saosim.cost.rates import CostModel
 from saosim.errors import SchemaError
 from saosim.inputs.schema import DECISION_ACTIONS
-from saosim.metrics.staleness import UNTIERED, _config_for, node_codes, scenario_column
+from saosim.metrics.columns import node_codes, scenario_column
+from saosim.metrics.staleness import UNTIERED, _config_for
 from saosim.project.graph import Project
 from saosim.project.slas import SlaTargets
 
