@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -147,8 +147,7 @@ class Comparison:
     def recommendation(self) -> Recommendation:
         """The scenario to recommend: the cheapest that keeps the SLAs (see :func:`recommend`)."""
         if "recommendation" not in self._cache:
-            tiered = [s.name for s in self.scenarios if s.tiers is not None]
-            self._cache["recommendation"] = recommend(self.metrics().summary, self.baseline, tiered)
+            self._cache["recommendation"] = recommend(self.metrics().summary, self.baseline)
         return self._cache["recommendation"]
 
     def summary(self) -> pl.DataFrame:
@@ -227,18 +226,18 @@ class Recommendation:
         return self.rejected.get(scenario)
 
 
-def recommend(summary: pl.DataFrame, baseline: str, tiered: Sequence[str] = ()) -> Recommendation:
+def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
     """The cheapest scenario that saves money and breaches its SLAs no more than the baseline.
 
     A scenario qualifies when it costs less than the baseline and its ``sla_breach_pct`` (share
-    of model-time over SLA) is at most the baseline's under the same SLAs. Scenarios with tiers
-    are preferred (their tiers can be adopted as dbt config). With no SLA declared the breach
-    cannot be judged, and the cheapest scenario is recommended with that said. When nothing
-    qualifies, the baseline is recommended: every other scenario breaches more or saves nothing.
+    of model-time over SLA) is at most the baseline's under the same SLAs; the cheapest that
+    qualifies is recommended — not the cheapest overall. With no SLA declared the breach cannot
+    be judged, and the cheapest scenario is recommended with that said. When nothing qualifies,
+    the baseline is recommended: every other scenario breaches more or saves nothing.
 
     >>> s = pl.DataFrame({"scenario": ["baseline", "lean", "safe"], "cost_usd": [10.0, 4.0, 7.0],
     ...                   "sla_breach_pct": [5.0, 9.0, 5.0]})
-    >>> r = recommend(s, "baseline", ["lean", "safe"])
+    >>> r = recommend(s, "baseline")
     >>> r.scenario, r.why_not("lean")
     ('safe', 'breaches its SLAs on 9.0% of model-time, more than the baseline (5.0%)')
     """
@@ -266,11 +265,10 @@ def recommend(summary: pl.DataFrame, baseline: str, tiered: Sequence[str] = ()) 
             )
         else:
             fine.append(name)
-    preferred = [n for n in fine if n in set(tiered)] or fine
-    if not preferred:
+    if not fine:
         why = "no other scenario saves money without breaching its SLAs more than the baseline"
         return Recommendation(baseline, why, rejected)
-    best = min(preferred, key=lambda n: (rows[n]["cost_usd"], n))
+    best = min(fine, key=lambda n: (rows[n]["cost_usd"], n))
     for name in fine:
         if name != best:
             rejected[name] = f"costs more than {best}"

@@ -197,7 +197,7 @@ def _env() -> jinja2.Environment:
 
 
 def recommended_scenario(comparison: Comparison) -> str:
-    """The cheapest scenario that keeps the SLAs (tiered ones first), else the baseline
+    """The cheapest scenario that keeps the SLAs, else the baseline
     (:meth:`saosim.replay.comparison.Comparison.recommendation`)."""
     return comparison.recommendation().scenario
 

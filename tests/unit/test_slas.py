@@ -180,15 +180,15 @@ def test_recommend_keeps_the_slas_not_just_the_cheapest():
             "sla_breach_pct": [5.0, 9.0, 5.0, 1.0],
         }
     )
-    r = recommend(s, "baseline", ["lean", "safe", "costly"])
+    r = recommend(s, "baseline")
     assert r.scenario == "safe"
     assert "more than the baseline" in r.why_not("lean")
     assert r.why_not("costly") == "saves nothing against the baseline"
     worse = s.filter(pl.col("scenario") != "safe")
-    r = recommend(worse, "baseline", ["lean", "costly"])
+    r = recommend(worse, "baseline")
     assert r.scenario == "baseline" and "no other scenario" in r.reason
     unjudged = s.with_columns(pl.lit(None, pl.Float64).alias("sla_breach_pct"))
-    r = recommend(unjudged, "baseline", ["lean"])
+    r = recommend(unjudged, "baseline")
     assert r.scenario == "lean" and "no SLA is declared" in r.reason
 
 
