@@ -103,3 +103,15 @@ def test_demo_json_one_object_per_scenario_and_an_honest_recommendation(tmp_path
     chosen = [r for r in rows.values() if r["recommended"]]
     assert len(chosen) == 1
     assert chosen[0]["sla_breach_pct"] <= rows["baseline"]["sla_breach_pct"]
+
+
+def test_tiers_warns_about_a_window_at_the_jobs_interval(estate_dir: Path, tmp_path: Path):
+    tiers = tmp_path / "tiers.yml"
+    tiers.write_text("tiers:\n  default: {build_after: {count: 1, period: day}}\n")
+    result = CliRunner().invoke(app, ["tiers", str(estate_dir), str(tiers), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["cadence_warnings"]
+    assert any("every 2nd run" in w and "23h" in w for w in warnings)
+    tiers.write_text("tiers:\n  default: {build_after: {count: 23, period: hour}}\n")
+    result = CliRunner().invoke(app, ["tiers", str(estate_dir), str(tiers), "--format", "json"])
+    assert not any("every 2nd" in w for w in json.loads(result.stdout)["cadence_warnings"])
