@@ -14,6 +14,21 @@ _SCENARIO = typer.Option(
     "--scenario",
     help="NAME=CONFIG.yml (repeatable); CONFIG holds profile, tiers, jobs, rates, options",
 )
+_SLA = typer.Option(
+    "--sla",
+    help="YAML with slas: {selector: max staleness}, e.g. {default: 26h, 'tag:hourly': 2h}; "
+    "every scenario is scored against these (and the tiers' sla: keys)",
+)
+_WIDE = typer.Option("--wide", help="show every summary column (JSON always has every field)")
+
+
+def print_summary(comparison: Any, *, title: str, wide: bool) -> None:
+    """The summary table and the notes under it (SLAs, recommendation, cadence warnings)."""
+    from saosim.cli.render import notes, summary_table
+
+    console.print(summary_table(comparison.summary(), title=title, wide=wide))
+    for line in notes(comparison):
+        console.print(line, highlight=False, markup=False)
 
 
 _START = typer.Option("--start", help="replay from (ISO time with zone); for estates without runs")
@@ -77,9 +92,11 @@ def simulate(
     ] = None,
     start: Annotated[str | None, _START] = None,
     end: Annotated[str | None, _END] = None,
+    sla: Annotated[Path | None, _SLA] = None,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Replay an estate under each scenario and print the comparison."""
-    from saosim.cli.render import summary_records, summary_table
+    from saosim.cli.render import summary_records
     from saosim.inputs.estate import load_estate
     from saosim.replay.engine import simulate as run_simulation
 
@@ -89,13 +106,13 @@ def simulate(
     window = {"start": _time(start, "--start"), "end": _time(end, "--end")}
     estate = load_estate(estate_dir)
     _check_runs(scenarios, estate, max_runs, window)
-    comparison = run_simulation(estate, scenarios, engine=engine, **window)
+    comparison = run_simulation(estate, scenarios, engine=engine, slas=sla, **window)
     if decisions is not None:
         comparison.write_decisions(decisions)
     if format == "json":
         print_json(summary_records(comparison.summary()))
     else:
-        console.print(summary_table(comparison.summary(), title=f"saosim — {estate_dir}"))
+        print_summary(comparison, title=f"saosim — {estate_dir}", wide=wide)
         if decisions is not None:
             console.print(f"decision log: {decisions}")
 
@@ -109,12 +126,19 @@ def demo(
     estate_dir: Annotated[
         Path | None, typer.Option("--estate", help="estate folder (default: the bundled example)")
     ] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
-    """Baseline vs SAO on vs two tuned tiers on the bundled example."""
-    from saosim.cli.render import summary_table
+    """Baseline vs SAO on vs tuned tiers vs dbt Labs' own pattern on the bundled example."""
+    from saosim.cli.render import summary_records
     from saosim.tune.demo import run_demo
 
+    if format not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
     result = run_demo(estate_dir, out)
-    console.print(summary_table(result.comparison.summary(), title=result.title))
+    if format == "json":
+        print_json(summary_records(result.comparison.summary()))
+        return
+    print_summary(result.comparison, title=result.title, wide=wide)
     for label, path in result.files.items():
         console.print(f"{label}: {path}")

@@ -96,6 +96,7 @@ class Estate:
     Attributes:
         project: the DAG.
         runs, node_runs, source_arrivals, code_changes: the history tables (polars).
+        synthetic: made by :mod:`saosim.synth`, not collected: results on it are illustrative.
     """
 
     project: Project
@@ -103,6 +104,7 @@ class Estate:
     node_runs: pl.DataFrame = field(default_factory=lambda: empty("node_runs"))
     source_arrivals: pl.DataFrame = field(default_factory=lambda: empty("source_arrivals"))
     code_changes: pl.DataFrame = field(default_factory=lambda: empty("code_changes"))
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
         for table in HISTORY_TABLES:
@@ -178,6 +180,7 @@ class Estate:
             "name": self.project.name,
             "dialect": self.project.dialect,
             **{k: v for k, v in self.summary().items() if k in ("start", "end")},
+            **({"synthetic": True} if self.synthetic else {}),
         }
         (folder / "estate.json").write_text(json.dumps(meta, indent=2) + "\n")
         return folder
@@ -250,7 +253,7 @@ def load_estate(path: str | Path) -> Estate:
         origin=str(folder),
     )
     try:
-        return Estate(project, **frames)
+        return Estate(project, **frames, synthetic=bool(meta.get("synthetic", False)))
     except SaosimInputError as exc:
         exc.path = exc.path or str(folder)
         raise type(exc)(exc.message, path=exc.path, field=exc.field, row=exc.row) from None

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -43,6 +44,7 @@ from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.inputs.schema import TABLES
 from saosim.project.freshness import FreshnessConfig
+from saosim.project.slas import Slas, resolve_slas
 from saosim.replay.comparison import Comparison
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.progress import Progress as _Progress
@@ -124,6 +126,7 @@ def simulate(
     start: datetime | None = None,
     end: datetime | None = None,
     progress: bool | None = None,
+    slas: Slas | Mapping[str, Any] | str | Path | None = None,
 ) -> Comparison:
     """Replay ``estate`` under each scenario and compare them.
 
@@ -137,6 +140,10 @@ def simulate(
         start, end: replay window; default the scenarios' ``window`` (they must agree), else
             the estate's time span.
         progress: show a progress bar; default only when stderr is a terminal.
+        slas: the comparison's SLAs, ``{selector: max staleness}`` (e.g. ``{"default": "26h",
+            "tag:hourly": "2h"}``), a ``slas:`` YAML file or :class:`~saosim.project.slas.Slas`;
+            with the tiers' ``sla:`` keys, every scenario is scored against them
+            (:func:`saosim.project.slas.resolve_slas`; a conflict is an error naming both).
 
     >>> from saosim.synth.estate import synthetic_estate
     >>> estate = synthetic_estate(n_models=60, days=2, seed=1)
@@ -154,6 +161,8 @@ def simulate(
         schedules = {s.jobs for s in chosen}
         jobs = next(iter(schedules)) if estate.runs.height == 0 and len(schedules) == 1 else None
         chosen.insert(0, Scenario("baseline", Profile.BASELINE, jobs=jobs))
+    declared = Slas.coerce(slas)
+    resolve_slas(estate.project, declared, chosen)  # a conflict fails before any replay
     cost_model = cost_model or CostModel()
     show = _want_progress(progress)
     frames = []
@@ -187,6 +196,7 @@ def simulate(
         cost_model=cost_model,
         start=timeline.start,
         end=timeline.end,
+        sla_declared=declared,
     )
 
 

@@ -70,6 +70,9 @@ _TEMPLATE = """<!DOCTYPE html>
 <h1>Savings report — {{ project }}</h1>
 <p class="sub">{{ n_models }} models · {{ n_runs }} job runs · {{ start }} → {{ end }} (UTC) ·
 saosim {{ version }}</p>
+{% if illustrative %}<p class="bad"><b>Illustrative:</b> this estate is synthetic (made by
+<code>saosim synth</code>); the figures show how saosim works, not what SAO saves on a real
+project.</p>{% endif %}
 
 <h2>Headline — {{ recommended }}</h2>
 <div class="cards">
@@ -79,6 +82,9 @@ saosim {{ version }}</p>
 {% endfor %}
 </div>
 
+<p>{{ recommendation }}</p>
+{% for line in warnings %}<p class="bad">Cadence: {{ line }}</p>
+{% endfor %}
 <h2>Scenarios</h2>
 {{ summary_table }}
 
@@ -102,12 +108,19 @@ saosim {{ version }}</p>
  <dt>Cost</dt><dd>Builds and data-test runs priced by the cost model (history runtimes where the
  history has them, fitted runtimes elsewhere) plus per-run overheads; reuses cost nothing.
  Savings are against the baseline scenario <b>{{ baseline }}</b>.</dd>
- <dt>Staleness</dt><dd>For each model, the time since the newest source data it could reflect
- landed without being reflected yet, integrated over the window; p50/p95 over model-time, SLA
- miss = model-hours above the tier's SLA.</dd>
+ <dt>Staleness</dt><dd>For each model, the age of the oldest source data that landed upstream
+ and is not yet reflected in it, over the window; p50/p95 over model-time (every model weighted
+ equally).</dd>
+ <dt>SLAs</dt><dd>Declared once for the whole comparison and scored for every scenario, the
+ baseline included: {{ slas }}. SLA breach % = model-time above the SLA ÷ model-time of the
+ models with an SLA; "added" is the part a scenario adds to what the baseline already misses (per
+ model); models over SLA = models above their SLA at least once. A scenario is recommended only
+ if it costs less than the baseline and breaches no more than it.</dd>
+ <dt>Not rebuilt / day</dt><dd>dbt Labs' own measure: for each day, the share of the models a job
+ selected that were not rebuilt that day, averaged over days (reuse % counts decisions).</dd>
 </dl>
 
-<h2>Recommended tiers as dbt config — {{ recommended }}</h2>
+<h2>{{ yaml_heading }}</h2>
 {% for file, text in yaml_files %}<details><summary><b>{{ file }}</b>
  ({{ text.splitlines()|length }} lines)</summary>
 <button class="copy" data-copy="yaml-{{ loop.index }}">copy</button>
@@ -121,6 +134,14 @@ saosim {{ version }}</p>
 </html>
 """
 
+#: SLA columns: units and denominators in the headings
+_BREACH_COLUMNS = (
+    ("sla_breach_pct", "SLA breach % of model-time", "{:.1f}"),
+    ("sla_breach_models", "models over SLA", "{:,}"),
+    ("sla_models", "models with SLA", "{:,}"),
+    ("sla_breach_models_pct", "models over SLA %", "{:.1f}"),
+    ("sla_breach_model_hours", "model-hours over SLA", "{:,.0f}"),
+)
 _SUMMARY_COLUMNS = (
     ("scenario", "scenario", "{}"),
     ("profile", "profile", "{}"),
@@ -128,6 +149,7 @@ _SUMMARY_COLUMNS = (
     ("node_builds", "builds", "{:,}"),
     ("reuses", "reused", "{:,}"),
     ("reuse_pct", "reuse %", "{:.1f}"),
+    ("daily_not_rebuilt_pct", "not rebuilt / day %", "{:.1f}"),
     ("cost_usd", "cost $", "{:,.0f}"),
     ("savings_usd", "saved $", "{:,.0f}"),
     ("savings_pct", "saved %", "{:.1f}"),
@@ -135,7 +157,8 @@ _SUMMARY_COLUMNS = (
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
     ("staleness_max_hours", "stale max h", "{:.1f}"),
-    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+    *_BREACH_COLUMNS,
+    ("sla_breach_added_pct", "of which added vs baseline %", "{:.1f}"),
 )
 _TIER_COLUMNS = (
     ("scenario", "scenario", "{}"),
@@ -147,7 +170,8 @@ _TIER_COLUMNS = (
     ("build_cost_usd", "cost $", "{:,.0f}"),
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
-    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+    ("staleness_max_hours", "stale max h", "{:.1f}"),
+    *_BREACH_COLUMNS,
 )
 _TOP_COLUMNS = (
     ("name", "model", "{}"),
@@ -184,14 +208,9 @@ def _env() -> jinja2.Environment:
 
 
 def recommended_scenario(comparison: Comparison) -> str:
-    """The cheapest scenario with tiers (else the cheapest non-baseline one)."""
-    summary = comparison.summary().sort("cost_usd", "scenario")
-    tiered = {s.name for s in comparison.scenarios if s.tiers is not None}
-    for candidates in (tiered, {s.name for s in comparison.scenarios} - {comparison.baseline}):
-        rows = summary.filter(pl.col("scenario").is_in(list(candidates)))
-        if rows.height:
-            return str(rows["scenario"][0])
-    return comparison.baseline
+    """The cheapest scenario that keeps the SLAs, else the baseline
+    (:meth:`saosim.replay.comparison.Comparison.recommendation`)."""
+    return comparison.recommendation().scenario
 
 
 def _cards(
@@ -210,11 +229,12 @@ def _cards(
         f"reusing {_fmt(rec['reuse_pct'], '{:.1f}%')} of model builds."
     )
     b95, r95 = base.get("staleness_p95_hours"), rec.get("staleness_p95_hours")
-    sla = rec.get("sla_miss_hours")
+    b_sla, r_sla = base.get("sla_breach_pct"), rec.get("sla_breach_pct")
+    worse = r_sla is not None and b_sla is not None and r_sla > b_sla + 1e-9
     sla_text = (
-        "no tier declares an SLA"
-        if sla is None
-        else f"{sla:,.0f} model-hours above the tiers' SLAs"
+        "no SLA is declared"
+        if r_sla is None
+        else f"its SLAs are breached on {r_sla:.1f}% of model-time (baseline {b_sla:.1f}%)"
     )
     if b95 is not None and r95 is not None and r95 <= b95 + 0.005:
         fresh = f"Freshness costs nothing: p95 staleness stays at {r95:.1f} h; {sla_text}."
@@ -228,7 +248,7 @@ def _cards(
     return [
         {"title": "The bill", "sentence": bill, "tone": ""},
         {"title": "The saving", "sentence": saving, "tone": "good" if saved else ""},
-        {"title": "The freshness cost", "sentence": fresh, "tone": "bad" if sla else ""},
+        {"title": "The freshness cost", "sentence": fresh, "tone": "bad" if worse else ""},
     ]
 
 
@@ -278,7 +298,13 @@ def render_report(
     metrics = comparison.metrics()
     summary = metrics.summary
     project = comparison.estate.project
-    recommended = recommended or recommended_scenario(comparison)
+    choice = comparison.recommendation()
+    recommended = recommended or choice.scenario
+    if recommended == choice.scenario:
+        yaml_heading = f"Recommended tiers as dbt config — {recommended}"
+    else:  # asked for by name: shown, never labelled recommended when it breaches more
+        why = choice.why_not(recommended) or "it is not the cheapest scenario that keeps the SLAs"
+        yaml_heading = f"Tiers of {recommended} as dbt config — not recommended: {why}"
     n_runs = f"{summary['runs'].max() or 0:,}"
     draw = _draw_dag(comparison, dag)
     yaml_files = tiers_to_dbt_yaml(comparison.freshness[recommended], project)
@@ -298,6 +324,11 @@ def render_report(
             end=f"{comparison.end:%Y-%m-%d %H:%M}",
             version=__version__,
             cards=_cards(summary, comparison.baseline, recommended, n_runs),
+            recommendation=f"Recommended: {choice.scenario} — {choice.reason}.",
+            warnings=[w.message() for w in comparison.cadence_warnings()],
+            slas=comparison.slas.describe(),
+            yaml_heading=yaml_heading,
+            illustrative=bool(getattr(comparison.estate, "synthetic", False)),
             summary_table=_table(summary, _SUMMARY_COLUMNS),
             charts=_charts(comparison, recommended, dag),
             dag_note=None

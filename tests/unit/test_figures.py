@@ -89,7 +89,7 @@ def test_staleness_by_tier_compares_the_same_models_in_every_scenario(cmp):
 
 
 def test_cost_vs_staleness_one_point_per_scenario_and_sweep(cmp):
-    swept = saosim.sweep(cmp.estate, saosim.TUNED_TIERS, "default", [1, 3])
+    swept = saosim.sweep(cmp.estate, saosim.TUNED_TIERS, "default", [1, 3], period="day")
     fig = figures.cost_vs_staleness(cmp, sweep=swept)
     summary = cmp.summary()
     for r in summary.iter_rows(named=True):
