@@ -2,9 +2,9 @@
 
 Run from the repository root (paths are relative to this file, so a copy of the folder works too):
 
-    python examples/jaffle_duckdb/land.py --init                # (re)create raw.* tables
-    python examples/jaffle_duckdb/land.py shop.orders --rows 5  # 5 orders, loaded_at = now
-    python examples/jaffle_duckdb/land.py billing.payments --at 2025-01-02T08:00:00+00:00
+    .venv/bin/python examples/jaffle_duckdb/land.py --init               # (re)create raw.* tables
+    .venv/bin/python examples/jaffle_duckdb/land.py shop.orders --rows 5 # 5 orders, loaded_at = now
+    .venv/bin/python examples/jaffle_duckdb/land.py billing.payments --at 2025-01-02T08:00:00+00:00
 
 Every row is a pure function of its id, so two ``--init`` runs give identical tables. ``loaded_at``
 is a naive DuckDB ``TIMESTAMP`` holding UTC (the convention saosim's metadata reader assumes).

@@ -35,13 +35,20 @@ def tiers(
     config = loaded.resolve(project)
     counts = Counter(str(name) for name in loaded.assign(project).values())
     files = tiers_to_dbt_yaml(config, project)
+    warnings = _cadence(project_path, config)
     if out is not None:
         for name, text in files.items():
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
     if format == "json":
-        print_json({"nodes_per_tier": dict(sorted(counts.items())), "files": files})
+        print_json(
+            {
+                "nodes_per_tier": dict(sorted(counts.items())),
+                "files": files,
+                "cadence_warnings": warnings,
+            }
+        )
         return
     table = Table(title=f"tiers — {project.name}")
     table.add_column("tier", style="bold")
@@ -58,12 +65,26 @@ def tiers(
             "–" if sla is None else f"{sla / 3600:g} h",
         )
     console.print(table)
+    for line in warnings:
+        console.print(f"warning: {line}", highlight=False, markup=False)
     if out is None:
         for name, text in files.items():
             console.print(f"[bold]# {name}[/]", highlight=False)
             console.print(text, highlight=False, markup=False)
     else:
         console.print(f"wrote {', '.join(str(out / n) for n in files)}")
+
+
+def _cadence(project_path: Path, config: object) -> list[str]:
+    """Cadence lint against the history's jobs, when the project is an estate folder."""
+    if not (project_path / "estate.json").is_file():
+        return []
+    from saosim.inputs.estate import load_estate
+    from saosim.replay.cadence import job_cadences, lint_cadence
+
+    estate = load_estate(project_path)
+    found = lint_cadence(estate.project, config, job_cadences(estate))  # type: ignore[arg-type]
+    return [w.message() for w in found]
 
 
 @app.command()

@@ -75,11 +75,16 @@ def plan_command(
     ] = None,
     target: Annotated[str | None, typer.Option("--target", help="dbt target")] = None,
     output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
+    explain: Annotated[
+        str | None,
+        typer.Option("--explain", help="print the planner's sentence for one node (name or id)"),
+    ] = None,
 ) -> None:
     """Plan a run of a live dbt project: build or reuse each node, with a reason.
 
     With --execute, dbt builds the plan (exit code 1 when a node fails, as dbt's); with
-    --shadow, dbt builds everything and the plan is recorded as a prediction.
+    --shadow, dbt builds everything and the plan is recorded as a prediction. With --explain
+    NODE, only why NODE is built or reused (``Plan.explain``).
     """
     from saosim.live import plan as live_plan
 
@@ -94,6 +99,9 @@ def plan_command(
         manifest=manifest,
         target=target,
     )
+    if explain is not None and not (execute or shadow):
+        _explain(made, explain, output)
+        return
     if shadow:
         result = made.shadow()
         frame = result.plan.to_frame()
@@ -119,8 +127,33 @@ def plan_command(
         print_json(rows)
     else:
         console.print(_table(rows, title))
+    if explain is not None:
+        _explain(made, explain, output)
     if any(r.get("status") in ("error", "fail", "runtime error") for r in rows):
         raise typer.Exit(code=1)  # as dbt does when a node fails
+
+
+def _explain(made: Any, node: str, output: OutputFormat) -> None:
+    """``--explain NODE``: the planner's sentence for one node (``Plan.explain``)."""
+    from saosim.errors import SelectionError
+
+    try:
+        decision = made.decision(node)
+        sentence = made.explain(node)
+    except (KeyError, SelectionError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        raise ConfigError(str(message), field="--explain") from None
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "node": decision.node_id,
+                "action": decision.action.value,
+                "reason": decision.reason.value,
+                "explain": sentence,
+            }
+        )
+    else:
+        console.print(f"{node}: {sentence}", highlight=False, soft_wrap=True)
 
 
 @app.command("shadow-report")

@@ -14,10 +14,34 @@ _SCENARIO = typer.Option(
     "--scenario",
     help="NAME=CONFIG.yml (repeatable); CONFIG holds profile, tiers, jobs, rates, options",
 )
+_SLA = typer.Option(
+    "--sla",
+    help="YAML with slas: {selector: max staleness}, e.g. {default: 26h, 'tag:hourly': 2h}; "
+    "every scenario is scored against these (and the tiers' sla: keys)",
+)
+_WIDE = typer.Option("--wide", help="show every summary column (JSON always has every field)")
 
 
-def _parse_scenarios(values: list[str], estate: Any = None, max_runs: int | None = None) -> list:
-    from saosim.replay.scenario_config import MAX_RUNS, check_scenario, load_scenario
+def print_summary(comparison: Any, *, title: str, wide: bool) -> None:
+    """The summary table and the notes under it (SLAs, recommendation, cadence warnings)."""
+    from saosim.cli.render import notes, summary_table
+
+    console.print(summary_table(comparison.summary(), title=title, wide=wide))
+    for line in notes(comparison):
+        console.print(line, highlight=False, markup=False)
+
+
+_START = typer.Option("--start", help="replay from (ISO time with zone); for estates without runs")
+_END = typer.Option("--end", help="replay until (ISO time with zone)")
+
+
+def _parse_scenarios(values: list[str], estate_dir: Path | None = None) -> list:
+    """Read every ``NAME=FILE``; names unique, ``baseline`` reserved; with ``estate_dir``, the
+    tier and job selectors are checked against the estate's project before its history loads.
+    """
+    from saosim.inputs.estate import load_estate_project
+    from saosim.replay.engine import check_names
+    from saosim.replay.scenario_config import check_selectors, load_scenario
 
     scenarios = []
     for value in values:
@@ -25,9 +49,32 @@ def _parse_scenarios(values: list[str], estate: Any = None, max_runs: int | None
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"{value!r} is not NAME=CONFIG.yml", field="--scenario")
         scenarios.append(load_scenario(path.strip(), name.strip()))
-        if estate is not None:  # selectors that name nothing, and the run count, up front
-            check_scenario(scenarios[-1], estate, path=path.strip(), max_runs=max_runs or MAX_RUNS)
+    check_names(scenarios)
+    if estate_dir is not None:
+        project = load_estate_project(estate_dir)
+        for s in scenarios:
+            check_selectors(s, project, path=s.source)
     return scenarios
+
+
+def _check_runs(scenarios: list, estate: Any, max_runs: int | None, window: dict) -> None:
+    import dataclasses
+
+    from saosim.replay.scenario_config import MAX_RUNS, check_scenario
+
+    for s in scenarios:  # the run count, before replaying (over --start/--end when given)
+        start, end = window["start"], window["end"]
+        if start is not None or end is not None:
+            given = s.window or (None, None)
+            span = (start or given[0], end or given[1])
+            s = dataclasses.replace(s, window=span) if None not in span else s
+        check_scenario(s, estate, path=s.source, max_runs=max_runs or MAX_RUNS)
+
+
+def _time(value: str | None, option: str) -> Any:
+    from saosim.replay.scenario_parse import _Reader
+
+    return None if value is None else _Reader(None).time(value, option)
 
 
 @app.command()
@@ -43,34 +90,40 @@ def simulate(
     max_runs: Annotated[
         int | None, typer.Option("--max-runs", help="replay more runs than 100,000", min=1)
     ] = None,
+    start: Annotated[str | None, _START] = None,
+    end: Annotated[str | None, _END] = None,
+    sla: Annotated[Path | None, _SLA] = None,
+    wide: Annotated[bool, _WIDE] = False,
     rates: Annotated[
         Path | None,
         typer.Option("--rates", help="RATES.yml: billing model, warehouse size, threads, …"),
     ] = None,
 ) -> None:
     """Replay an estate under each scenario and print the comparison."""
-    from saosim.cli.render import billing_lines, summary_records, summary_table
+    from saosim.cli.render import summary_records
     from saosim.inputs.estate import load_estate
     from saosim.replay.engine import simulate as run_simulation
 
     if format not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
-    estate = load_estate(estate_dir)
-    scenarios = _parse_scenarios(scenario, estate, max_runs)
+    scenarios = _parse_scenarios(scenario, estate_dir)  # before the history loads
+    window = {"start": _time(start, "--start"), "end": _time(end, "--end")}
     cost_model = None
     if rates is not None:
         from saosim.replay.scenario_config import load_rates
 
         cost_model = load_rates(rates)
-    comparison = run_simulation(estate, scenarios, engine=engine, cost_model=cost_model)
+    estate = load_estate(estate_dir)
+    _check_runs(scenarios, estate, max_runs, window)
+    comparison = run_simulation(
+        estate, scenarios, engine=engine, slas=sla, cost_model=cost_model, **window
+    )
     if decisions is not None:
         comparison.write_decisions(decisions)
     if format == "json":
         print_json(summary_records(comparison.summary()))
     else:
-        console.print(summary_table(comparison.summary(), title=f"saosim — {estate_dir}"))
-        for line in billing_lines(comparison.bill().summary):
-            console.print(line, highlight=False)
+        print_summary(comparison, title=f"saosim — {estate_dir}", wide=wide)
         if decisions is not None:
             console.print(f"decision log: {decisions}")
 
@@ -84,14 +137,19 @@ def demo(
     estate_dir: Annotated[
         Path | None, typer.Option("--estate", help="estate folder (default: the bundled example)")
     ] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
-    """Baseline vs SAO on vs two tuned tiers on the bundled example."""
-    from saosim.cli.render import billing_lines, summary_table
+    """Baseline vs SAO on vs tuned tiers vs dbt Labs' own pattern on the bundled example."""
+    from saosim.cli.render import summary_records
     from saosim.tune.demo import run_demo
 
+    if format not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
     result = run_demo(estate_dir, out)
-    console.print(summary_table(result.comparison.summary(), title=result.title))
-    for line in billing_lines(result.comparison.bill().summary):
-        console.print(line, highlight=False)
+    if format == "json":
+        print_json(summary_records(result.comparison.summary()))
+        return
+    print_summary(result.comparison, title=result.title, wide=wide)
     for label, path in result.files.items():
         console.print(f"{label}: {path}")

@@ -31,7 +31,14 @@ from saosim.errors import ArtifactError, SaosimInputError, SchemaError
 from saosim.inputs.schema import TABLES, empty, validate
 from saosim.project.graph import Node, Project
 
-__all__ = ["HISTORY_TABLES", "Estate", "load_estate", "project_from_frames", "project_to_frames"]
+__all__ = [
+    "HISTORY_TABLES",
+    "Estate",
+    "load_estate",
+    "load_estate_project",
+    "project_from_frames",
+    "project_to_frames",
+]
 
 HISTORY_TABLES = ("runs", "node_runs", "source_arrivals", "code_changes")
 ESTATE_FORMAT = 1
@@ -89,6 +96,7 @@ class Estate:
     Attributes:
         project: the DAG.
         runs, node_runs, source_arrivals, code_changes: the history tables (polars).
+        synthetic: made by :mod:`saosim.synth`, not collected: results on it are illustrative.
     """
 
     project: Project
@@ -96,6 +104,7 @@ class Estate:
     node_runs: pl.DataFrame = field(default_factory=lambda: empty("node_runs"))
     source_arrivals: pl.DataFrame = field(default_factory=lambda: empty("source_arrivals"))
     code_changes: pl.DataFrame = field(default_factory=lambda: empty("code_changes"))
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
         for table in HISTORY_TABLES:
@@ -171,18 +180,13 @@ class Estate:
             "name": self.project.name,
             "dialect": self.project.dialect,
             **{k: v for k, v in self.summary().items() if k in ("start", "end")},
+            **({"synthetic": True} if self.synthetic else {}),
         }
         (folder / "estate.json").write_text(json.dumps(meta, indent=2) + "\n")
         return folder
 
 
-def load_estate(path: str | Path) -> Estate:
-    """Load an estate folder written by :meth:`Estate.save` (or by ``saosim ingest``/``synth``).
-
-    Raises:
-        ArtifactError: the folder or one of its files is missing or unreadable.
-    """
-    folder = Path(path)
+def _meta(folder: Path) -> dict:
     meta_path = folder / "estate.json"
     if not meta_path.is_file():
         raise ArtifactError(
@@ -200,15 +204,47 @@ def load_estate(path: str | Path) -> Estate:
             path=str(meta_path),
             field="format",
         )
-    frames = {}
-    for table in ("nodes", "edges", *HISTORY_TABLES):
-        file = folder / f"{table}.parquet"
-        if not file.is_file():
-            raise ArtifactError("is missing from the estate folder", path=str(file))
-        try:
-            frames[table] = pl.read_parquet(file)
-        except Exception as exc:  # polars raises several kinds for a damaged file
-            raise ArtifactError(f"cannot be read as Parquet ({exc})", path=str(file)) from None
+    return meta
+
+
+def _read_table(folder: Path, table: str) -> pl.DataFrame:
+    file = folder / f"{table}.parquet"
+    if not file.is_file():
+        raise ArtifactError("is missing from the estate folder", path=str(file))
+    try:
+        return pl.read_parquet(file)
+    except Exception as exc:  # polars raises several kinds for a damaged file
+        raise ArtifactError(f"cannot be read as Parquet ({exc})", path=str(file)) from None
+
+
+def load_estate_project(path: str | Path) -> Project:
+    """Only the project of an estate folder (nodes and edges, no history): enough to check
+    selectors in a second before a long history is loaded.
+
+    >>> from pathlib import Path
+    >>> load_estate_project(Path(__file__).parents[2] / "data" / "example").counts()["model"]
+    1500
+    """
+    folder = Path(path)
+    meta = _meta(folder)
+    return project_from_frames(
+        _read_table(folder, "nodes"),
+        _read_table(folder, "edges"),
+        name=meta.get("name") or "project",
+        dialect=meta.get("dialect"),
+        origin=str(folder),
+    )
+
+
+def load_estate(path: str | Path) -> Estate:
+    """Load an estate folder written by :meth:`Estate.save` (or by ``saosim ingest``/``synth``).
+
+    Raises:
+        ArtifactError: the folder or one of its files is missing or unreadable.
+    """
+    folder = Path(path)
+    meta = _meta(folder)
+    frames = {table: _read_table(folder, table) for table in ("nodes", "edges", *HISTORY_TABLES)}
     project = project_from_frames(
         frames.pop("nodes"),
         frames.pop("edges"),
@@ -217,7 +253,7 @@ def load_estate(path: str | Path) -> Estate:
         origin=str(folder),
     )
     try:
-        return Estate(project, **frames)
+        return Estate(project, **frames, synthetic=bool(meta.get("synthetic", False)))
     except SaosimInputError as exc:
         exc.path = exc.path or str(folder)
         raise type(exc)(exc.message, path=exc.path, field=exc.field, row=exc.row) from None

@@ -21,8 +21,10 @@ import polars as pl
 from saosim.cost.rates import CostModel
 from saosim.errors import SchemaError
 from saosim.inputs.schema import DECISION_ACTIONS
-from saosim.metrics.staleness import UNTIERED, _config_for, node_codes, scenario_column
+from saosim.metrics.columns import node_codes, scenario_column
+from saosim.metrics.staleness import UNTIERED, _config_for
 from saosim.project.graph import Project
+from saosim.project.slas import SlaTargets
 
 __all__ = ["KIND_TABLE", "KIND_TEST", "KIND_VIEW", "Prepared", "prepare", "tier_frame"]
 
@@ -38,7 +40,8 @@ class Prepared:
     """The log's aggregates. ``by_node``: scenario, node, action, n, billed_s, cost_usd.
     ``by_run``: scenario, run_id, run_at, billed_s, cost_usd, node_builds, reuses, test_runs,
     overhead_usd. ``reused_tables``: scenario, tables_reused_days. ``nodes``: node, unique_id,
-    name, resource_type, kind."""
+    name, resource_type, kind. ``by_day``: scenario, day, models_selected (distinct buildable
+    nodes a run selected that UTC day), models_not_rebuilt (of those, not built that day)."""
 
     cost_model: CostModel
     profiles: dict[str, str]
@@ -46,6 +49,7 @@ class Prepared:
     by_run: pl.DataFrame
     reused_tables: pl.DataFrame
     nodes: pl.DataFrame
+    by_day: pl.DataFrame
 
 
 def _profiles(scenarios: Iterable[str], profiles: Mapping[str, str] | None, baseline: str):
@@ -122,7 +126,7 @@ def prepare(
         pl.when(billed).then(pl.coalesce("cost_usd", fallback)).otherwise(0.0).alias("row_usd"),
     )
     buildable = pl.col("kind").is_in([KIND_TABLE, KIND_VIEW])
-    by_node, by_run, reused = pl.collect_all(
+    by_node, by_run, reused, by_day = pl.collect_all(
         [
             lf.group_by("scenario", "node", "action").agg(
                 pl.len().cast(pl.Int64).alias("n"),
@@ -149,6 +153,16 @@ def prepare(
             .unique()
             .group_by("scenario")
             .agg(pl.len().cast(pl.Int64).alias("tables_reused_days")),
+            # dbt Labs' own measure of SAO: of the models selected on a day, how many were not
+            # rebuilt that day
+            lf.filter(buildable & pl.col("action").is_in(("build", "reuse", "skip")))
+            .group_by("scenario", pl.col("run_at").dt.date().alias("day"), "node")
+            .agg((pl.col("action") == "build").any().alias("built"))
+            .group_by("scenario", "day")
+            .agg(
+                pl.len().cast(pl.Int64).alias("models_selected"),
+                (~pl.col("built")).sum().cast(pl.Int64).alias("models_not_rebuilt"),
+            ),
         ]
     )
     if by_node.get_column("missing").sum():
@@ -181,6 +195,7 @@ def prepare(
         by_run=by_run.with_columns(pl.Series("overhead_usd", overhead, dtype=pl.Float64)),
         reused_tables=named(reused),
         nodes=nodes,
+        by_day=named(by_day),
     )
 
 
@@ -189,19 +204,25 @@ def named(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("scenario").cast(pl.String))
 
 
-def tier_frame(project: Project, freshness, scenarios: Iterable[str]) -> pl.DataFrame:
-    """scenario, node, tier for every node of the project (``untiered`` without a tier)."""
+def tier_frame(
+    project: Project, freshness, scenarios: Iterable[str], slas: SlaTargets | None = None
+) -> pl.DataFrame:
+    """scenario, node, tier for every node of the project: the scenario's tier, else the group
+    of the comparison's SLA that covers the node, else ``untiered``."""
+    groups = {} if slas is None else slas.group
     rows = []
     for s in scenarios:
         cfg = _config_for(freshness, s, project)
         for i, uid in enumerate(project.order):
-            rows.append((s, i, cfg.for_node(uid).tier or UNTIERED))
+            rows.append((s, i, cfg.for_node(uid).tier or groups.get(uid) or UNTIERED))
     return pl.DataFrame(
         rows, schema={"scenario": pl.String, "node": pl.Int64, "tier": pl.String}, orient="row"
     )
 
 
-def node_counts(prep: Prepared, project: Project, freshness) -> pl.DataFrame:
+def node_counts(
+    prep: Prepared, project: Project, freshness, slas: SlaTargets | None = None
+) -> pl.DataFrame:
     """One row per (scenario, node): action counts, billed hours, dollars, id, name, tier."""
     counts = prep.by_node.group_by("scenario", "node").agg(
         *[
@@ -217,5 +238,5 @@ def node_counts(prep: Prepared, project: Project, freshness) -> pl.DataFrame:
         pl.col("cost_usd").sum(),
     )
     return counts.join(prep.nodes, on="node", how="left").join(
-        tier_frame(project, freshness, prep.profiles), on=["scenario", "node"], how="left"
+        tier_frame(project, freshness, prep.profiles, slas), on=["scenario", "node"], how="left"
     )

@@ -60,11 +60,13 @@ import polars as pl
 
 from saosim.errors import SchemaError
 from saosim.inputs.schema import validate
+from saosim.metrics.columns import node_codes, scenario_column
 from saosim.metrics.staleness_kernel import replay_staleness
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
+from saosim.project.slas import SlaTargets
 
-__all__ = ["StalenessResult", "staleness", "staleness_graph"]
+__all__ = ["BREACH_COLUMNS", "StalenessResult", "staleness", "staleness_graph"]
 
 _INF = np.int64(2**62)
 _US = 1_000_000
@@ -225,6 +227,7 @@ class StalenessResult:
                     "staleness_p95_hours": self.quantile_hours(0.95, (tier,)),
                     "staleness_max_hours": float(self.max_s[mask].max(initial=0.0)) / 3600,
                     "sla_miss_hours": float(self.sla_miss_s[mask].sum()) / 3600,
+                    **self.breach(mask),
                 }
             )
         return pl.DataFrame(rows, schema=_TIER_SCHEMA)
@@ -258,7 +261,7 @@ class StalenessResult:
         schema = _DAY_SCHEMA if by_tier else {k: v for k, v in _DAY_SCHEMA.items() if k != "tier"}
         return pl.DataFrame(rows, schema=schema).select(list(schema))
 
-    def summary(self) -> dict[str, float | None]:
+    def summary(self) -> dict[str, float | int | None]:
         """All models pooled: p50/p95/max/mean staleness hours and SLA-miss hours (``None``
         when no measured model has an SLA)."""
         n = len(self.node_ids)
@@ -273,9 +276,44 @@ class StalenessResult:
             "sla_miss_hours": float(self.sla_miss_s.sum()) / 3600
             if np.isfinite(self.sla_s).any()
             else None,
+            **self.breach(),
+        }
+
+    def breach(self, mask: np.ndarray | None = None) -> dict[str, float | int | None]:
+        """SLA breach of the models in ``mask`` (default all) that have an SLA.
+
+        ``sla_models``: models with an SLA (the denominator of the shares);
+        ``sla_breach_pct``: 100 × model-time above SLA ÷ (``sla_models`` × window);
+        ``sla_breach_models``: models above their SLA at least once; ``sla_breach_models_pct``:
+        their share of ``sla_models``; ``sla_breach_model_hours``: model-hours above SLA.
+        All ``None`` when no model in the group has an SLA.
+        """
+        has = np.isfinite(self.sla_s) if mask is None else np.isfinite(self.sla_s) & mask
+        n = int(has.sum())
+        if n == 0:
+            return dict.fromkeys(BREACH_COLUMNS)  # type: ignore[arg-type]
+        miss = self.sla_miss_s[has]
+        breaching = int((miss > 0).sum())
+        return {
+            "sla_models": n,
+            "sla_breach_pct": 100.0 * float(miss.sum()) / max(n * self.window_s, 1e-12),
+            "sla_breach_models": breaching,
+            "sla_breach_models_pct": 100.0 * breaching / n,
+            "sla_breach_model_hours": float(miss.sum()) / 3600,
         }
 
 
+#: SLA breach columns of the summary and of every tier (see :meth:`StalenessResult.breach`)
+BREACH_COLUMNS = (
+    "sla_models",
+    "sla_breach_pct",
+    "sla_breach_models",
+    "sla_breach_models_pct",
+    "sla_breach_model_hours",
+)
+BREACH_SCHEMA = {
+    c: pl.Int64 if c in ("sla_models", "sla_breach_models") else pl.Float64 for c in BREACH_COLUMNS
+}
 _TIER_SCHEMA = {
     "tier": pl.String,
     "models": pl.Int64,
@@ -284,6 +322,7 @@ _TIER_SCHEMA = {
     "staleness_p95_hours": pl.Float64,
     "staleness_max_hours": pl.Float64,
     "sla_miss_hours": pl.Float64,
+    **BREACH_SCHEMA,
 }
 _DAY_SCHEMA = {
     "day": pl.Date,
@@ -302,6 +341,7 @@ def staleness(
     start: datetime | None = None,
     end: datetime | None = None,
     live_views: bool = True,
+    slas: SlaTargets | None = None,
 ) -> dict[str, StalenessResult]:
     """Staleness of every measured model, per scenario of a decision log.
 
@@ -313,6 +353,9 @@ def staleness(
         freshness: tiers and SLAs; one config, or one per scenario (default: from the project).
         start, end: the window (default: first ``run_at`` to last finish in the log).
         live_views: views and ephemeral models reflect their parents continuously.
+        slas: the comparison's SLAs (:func:`saosim.project.slas.resolve_slas`): when given,
+            every scenario is scored against these, whatever its own tiers say, and a scenario
+            without tiers reports its models under the SLA's groups.
 
     Returns:
         ``{scenario: StalenessResult}``, scenarios sorted by name.
@@ -330,7 +373,7 @@ def staleness(
     out: dict[str, StalenessResult] = {}
     for scenario in sorted(str(x) for x in frame.get_column("scenario").unique().to_list()):
         cfg = _config_for(freshness, scenario, project)
-        tiers, tier_of, sla_s = _tiers(cfg, graph)
+        tiers, tier_of, sla_s = _tiers(cfg, graph, slas)
         b_node, b_start, b_finish = _builds(frame, scenario, t0_us, t1_us)
         acc = replay_staleness(
             graph,
@@ -415,58 +458,6 @@ def _start_finish(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
     return start, finish
 
 
-def node_codes(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> np.ndarray:
-    """Positions of ``ids`` in ``node_ids`` without a string per row (Enum/Categorical input
-    is mapped through its categories); an unknown id is a :class:`SchemaError` with its row.
-
-    >>> node_codes(pl.Series(["b", "a", "b"]), ("a", "b"), field="x").tolist()
-    [1, 0, 1]
-    """
-    lookup = {u: i for i, u in enumerate(node_ids)}
-    if ids.null_count():
-        raise SchemaError("is empty", field=field, row=int(ids.is_null().arg_true()[0]) + 1)
-    dtype = ids.dtype
-    if isinstance(dtype, pl.Enum | pl.Categorical):
-        codes = ids.to_physical().to_numpy()
-        if isinstance(dtype, pl.Enum):
-            names = dtype.categories.to_list()
-            used = np.arange(len(names))
-        else:  # categorical codes are not dense: map the codes that occur
-            uniq = ids.unique().drop_nulls()
-            names = uniq.cast(pl.String).to_list()
-            used = uniq.to_physical().to_numpy()
-        table = np.full(int(used.max(initial=0)) + 1, -1, dtype=np.int64)
-        table[used] = [lookup.get(c, -1) for c in names]
-        out = table[codes] if len(codes) else np.zeros(0, dtype=np.int64)
-    else:
-        text = ids.cast(pl.String)
-        uniq = text.unique().drop_nulls().to_list()
-        unknown = [u for u in uniq if u not in lookup]
-        if unknown:
-            bad = unknown[0]
-            row = int((text == bad).arg_true()[0]) + 1
-            raise SchemaError(
-                f"{bad!r} is not a node of the project ({len(unknown)} unknown ids)",
-                field=field,
-                row=row,
-            )
-        enum = pl.Enum(list(node_ids))
-        return text.cast(enum).to_physical().to_numpy().astype(np.int64)
-    if (out < 0).any():
-        row = int(np.flatnonzero(out < 0)[0])
-        raise SchemaError(f"{ids[row]!r} is not a node of the project", field=field, row=row + 1)
-    return out
-
-
-def scenario_column(decisions: pl.DataFrame) -> pl.Expr:
-    """The ``scenario`` column (``""`` when the log has none), left as Enum/Categorical if so."""
-    if "scenario" not in decisions.columns:
-        return pl.lit("").alias("scenario")
-    if decisions.schema["scenario"] == pl.String:
-        return pl.col("scenario").fill_null("")
-    return pl.col("scenario")
-
-
 def _succeeded(decisions: pl.DataFrame) -> pl.Expr:
     """True unless the optional ``status`` says the build failed (no string per row for Enums)."""
     if "status" not in decisions.columns:
@@ -542,17 +533,20 @@ def _config_for(
 
 
 def _tiers(
-    cfg: FreshnessConfig, graph: StalenessGraph
+    cfg: FreshnessConfig, graph: StalenessGraph, slas: SlaTargets | None = None
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     names: dict[str, int] = {}
     tier_of = np.zeros(len(graph.node_ids), dtype=np.int64)
     sla = np.full(len(graph.node_ids), np.nan)
     for i in np.flatnonzero(graph.measured):
-        nf = cfg.for_node(graph.node_ids[i])
-        tier = nf.tier or UNTIERED
+        uid = graph.node_ids[i]
+        nf = cfg.for_node(uid)
+        group = None if slas is None else slas.group.get(uid)
+        tier = nf.tier or group or UNTIERED
         tier_of[i] = names.setdefault(tier, len(names))
-        if nf.sla_s is not None:
-            sla[i] = float(nf.sla_s)
+        declared = nf.sla_s if slas is None else slas.sla_s.get(uid)
+        if declared is not None:
+            sla[i] = float(declared)
     if not names:
         names[UNTIERED] = 0
     return tuple(names), tier_of, sla

@@ -65,13 +65,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from saosim.cost.rates import CostModel
 from saosim.metrics.log import KIND_TABLE, KIND_TEST, KIND_VIEW, Prepared, node_counts, prepare
-from saosim.metrics.staleness import StalenessResult, staleness
+from saosim.metrics.staleness import BREACH_COLUMNS, BREACH_SCHEMA, StalenessResult, staleness
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
+from saosim.project.slas import SlaTargets
 
 __all__ = ["Metrics", "per_day", "per_model", "per_tier", "report", "staleness", "summarize"]
 
@@ -101,6 +103,7 @@ def report(
     reuse_fee_scenarios: Iterable[str] | None = None,
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
+    slas: SlaTargets | None = None,
 ) -> Metrics:
     """Every metric frame at once: the log is scanned once and staleness computed once.
 
@@ -111,12 +114,12 @@ def report(
     """
     prep = prepare(decisions, project, cost_model, profiles, baseline)
     stale = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results, slas
     )
     return Metrics(
         summary=_summary(prep, stale, baseline, reuse_fee_scenarios),
-        per_model=_per_model(prep, project, freshness, stale),
-        per_tier=_per_tier(prep, project, freshness, stale),
+        per_model=_per_model(prep, project, freshness, stale, slas),
+        per_tier=_per_tier(prep, project, freshness, stale, slas),
         per_day=_per_day(prep, stale),
         staleness=stale,
     )
@@ -136,11 +139,12 @@ def summarize(
     reuse_fee_scenarios: Iterable[str] | None = None,
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
+    slas: SlaTargets | None = None,
 ) -> pl.DataFrame:
     """One row per scenario: runs, builds, reuses, cost, savings, staleness (module docstring)."""
     prep = prepare(decisions, project, cost_model, profiles, baseline)
     stale = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results, slas
     )
     return _summary(prep, stale, baseline, reuse_fee_scenarios)
 
@@ -159,6 +163,7 @@ def per_model(
     reuse_fee_scenarios: Iterable[str] | None = None,
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
+    slas: SlaTargets | None = None,
 ) -> pl.DataFrame:
     """One row per (scenario, node in the log): counts, dollars, staleness (null if unmeasured).
 
@@ -169,9 +174,9 @@ def per_model(
     """
     prep = prepare(decisions, project, cost_model, profiles, baseline)
     stale = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results, slas
     )
-    return _per_model(prep, project, freshness, stale)
+    return _per_model(prep, project, freshness, stale, slas)
 
 
 def per_tier(
@@ -188,6 +193,7 @@ def per_tier(
     reuse_fee_scenarios: Iterable[str] | None = None,
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
+    slas: SlaTargets | None = None,
 ) -> pl.DataFrame:
     """One row per (scenario, tier): builds, reuses, reuse_pct, dollars, staleness, SLA misses.
 
@@ -201,9 +207,9 @@ def per_tier(
     """
     prep = prepare(decisions, project, cost_model, profiles, baseline)
     stale = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results, slas
     )
-    return _per_tier(prep, project, freshness, stale)
+    return _per_tier(prep, project, freshness, stale, slas)
 
 
 def per_day(
@@ -220,6 +226,7 @@ def per_day(
     reuse_fee_scenarios: Iterable[str] | None = None,
     live_views: bool = True,
     staleness_results: Mapping[str, StalenessResult] | None = None,
+    slas: SlaTargets | None = None,
 ) -> pl.DataFrame:
     """One row per (scenario, UTC day of ``run_at``): runs, builds, reuses, reuse_pct, test
     runs, dollars (overheads by the run's day), mean staleness over all measured models and
@@ -232,12 +239,12 @@ def per_day(
     """
     prep = prepare(decisions, project, cost_model, profiles, baseline)
     stale = _stale(
-        decisions, project, arrivals, freshness, start, end, live_views, staleness_results
+        decisions, project, arrivals, freshness, start, end, live_views, staleness_results, slas
     )
     return _per_day(prep, stale)
 
 
-def _stale(decisions, project, arrivals, freshness, start, end, live_views, results):
+def _stale(decisions, project, arrivals, freshness, start, end, live_views, results, slas):
     if results is not None:
         return results
     return staleness(
@@ -248,6 +255,7 @@ def _stale(decisions, project, arrivals, freshness, start, end, live_views, resu
         start=start,
         end=end,
         live_views=live_views,
+        slas=slas,
     )
 
 
@@ -324,10 +332,20 @@ def _summary(
         (pl.col("savings_usd") - pl.col("reuse_fee_usd")).alias("net_savings_usd")
     )
     frame = pl.DataFrame(
-        [{"scenario": s, **r.summary()} for s, r in stale.items()],
-        schema={"scenario": pl.String, **{k: pl.Float64 for k in _STALE_COLUMNS}},
+        [
+            {"scenario": s, **r.summary(), **_split(r, stale.get(baseline))}
+            for s, r in stale.items()
+        ],
+        schema={
+            "scenario": pl.String,
+            **{k: pl.Float64 for k in _STALE_COLUMNS},
+            **BREACH_SCHEMA,
+            **{k: pl.Float64 for k in _SPLIT_COLUMNS},
+        },
     )
-    out = out.join(frame, on="scenario", how="left")
+    out = out.join(frame, on="scenario", how="left").join(
+        _daily_not_rebuilt(prep), on="scenario", how="left"
+    )
     return out.select(_SUMMARY_COLUMNS).with_columns(pl.col(c).cast(pl.Int64) for c in _INT_COLUMNS)
 
 
@@ -338,6 +356,7 @@ _STALE_COLUMNS = (
     "staleness_max_hours",
     "sla_miss_hours",
 )
+_SPLIT_COLUMNS = ("sla_breach_baseline_pct", "sla_breach_added_pct")
 _INT_COLUMNS = (
     "runs",
     "node_builds",
@@ -367,7 +386,43 @@ _SUMMARY_COLUMNS = (
     "reuse_fee_usd",
     "net_savings_usd",
     *_STALE_COLUMNS,
+    *BREACH_COLUMNS,
+    *_SPLIT_COLUMNS,
+    "daily_not_rebuilt_pct",
 )
+
+
+def _split(result: StalenessResult, base: StalenessResult | None) -> dict[str, float | None]:
+    """A scenario's breach share split into what the baseline already misses and what it adds.
+
+    Per model, breach time up to the baseline's own breach time of that model counts as
+    already missed; the rest is added. The two add up to ``sla_breach_pct``.
+    """
+    has = np.isfinite(result.sla_s)
+    n = int(has.sum())
+    if base is None or n == 0 or base.node_ids != result.node_ids:
+        return dict.fromkeys(_SPLIT_COLUMNS)
+    mine, theirs = result.sla_miss_s[has], base.sla_miss_s[has]
+    total = max(n * result.window_s, 1e-12)
+    already = float(np.minimum(mine, theirs).sum())
+    added = float(np.maximum(mine - theirs, 0.0).sum())
+    return {
+        "sla_breach_baseline_pct": 100.0 * already / total,
+        "sla_breach_added_pct": 100.0 * added / total,
+    }
+
+
+def _daily_not_rebuilt(prep: Prepared) -> pl.DataFrame:
+    """dbt Labs' measure: the mean over days of the share of selected models not rebuilt."""
+    return (
+        prep.by_day.filter(pl.col("models_selected") > 0)
+        .group_by("scenario")
+        .agg(
+            (100.0 * pl.col("models_not_rebuilt") / pl.col("models_selected"))
+            .mean()
+            .alias("daily_not_rebuilt_pct")
+        )
+    )
 
 
 def _stale_frame(stale: Mapping[str, StalenessResult], method: str, key: str, **kw) -> pl.DataFrame:
@@ -380,8 +435,8 @@ def _stale_frame(stale: Mapping[str, StalenessResult], method: str, key: str, **
     return pl.concat(frames or [empty], how="diagonal")
 
 
-def _per_model(prep: Prepared, project: Project, freshness, stale) -> pl.DataFrame:
-    counts = node_counts(prep, project, freshness).drop("node", "kind")
+def _per_model(prep: Prepared, project: Project, freshness, stale, slas=None) -> pl.DataFrame:
+    counts = node_counts(prep, project, freshness, slas).drop("node", "kind")
     models = _stale_frame(stale, "per_model", "unique_id").drop("tier", strict=False)
     head = ("scenario", "unique_id", "name", "resource_type", "tier")
     return (
@@ -391,10 +446,10 @@ def _per_model(prep: Prepared, project: Project, freshness, stale) -> pl.DataFra
     )
 
 
-def _per_tier(prep: Prepared, project: Project, freshness, stale) -> pl.DataFrame:
+def _per_tier(prep: Prepared, project: Project, freshness, stale, slas=None) -> pl.DataFrame:
     buildable = pl.col("kind").is_in([KIND_TABLE, KIND_VIEW])
     counts = (
-        node_counts(prep, project, freshness)
+        node_counts(prep, project, freshness, slas)
         .group_by("scenario", "tier")
         .agg(
             pl.col("builds").filter(buildable).sum().alias("node_builds"),
@@ -432,8 +487,14 @@ def _per_day(prep: Prepared, stale) -> pl.DataFrame:
         )
     )
     days = _stale_frame(stale, "per_day", "day", by_tier=False)
+    selected = prep.by_day.with_columns(
+        pl.when(pl.col("models_selected") > 0)
+        .then(100.0 * pl.col("models_not_rebuilt") / pl.col("models_selected"))
+        .alias("not_rebuilt_pct")
+    )
     return (
         counts.join(days, on=["scenario", "day"], how="full", coalesce=True)
+        .join(selected, on=["scenario", "day"], how="left")
         .sort("scenario", "day")
         .select(
             "scenario",
@@ -448,6 +509,9 @@ def _per_day(prep: Prepared, stale) -> pl.DataFrame:
             "cost_usd",
             "staleness_mean_hours",
             "sla_miss_hours",
+            "models_selected",
+            "models_not_rebuilt",
+            "not_rebuilt_pct",
         )
     )
 

@@ -14,6 +14,7 @@ node (the nodes a test depends on are the nodes it tests).
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import heapq
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,7 @@ from functools import cached_property
 import networkx as nx
 
 from saosim.errors import SchemaError, SelectionError
+from saosim.project.suggest import selector_hint
 
 __all__ = ["BUILDABLE", "Node", "Project"]
 
@@ -362,7 +364,11 @@ class Project:
             return name
         matches = self._by_name.get(name, [])
         if not matches:
-            raise SelectionError(f"no node named {name!r} in project {self.name!r}")
+            close = difflib.get_close_matches(name, list(self._by_name), n=3, cutoff=0.5)
+            raise SelectionError(
+                f"no node named {name!r} in project {self.name!r}"
+                + (f"; closest names: {', '.join(close)}" if close else "")
+            )
         order = {"model": 0, "seed": 1, "snapshot": 2, "source": 3}
         return sorted(matches, key=lambda u: (order.get(self.nodes[u].resource_type, 9), u))[0]
 
@@ -411,7 +417,10 @@ class Project:
             down = int(tail) if tail else None
         base = self._select_method(rest)
         if not base:
-            raise SelectionError(f"selector {term!r} matches no node in project {self.name!r}")
+            raise SelectionError(
+                f"selector {term!r} matches no node in project {self.name!r}; "
+                + selector_hint(self, term)
+            )
         out = set(base)
         if at:
             for n in base:

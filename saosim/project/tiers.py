@@ -40,6 +40,7 @@ from saosim.project.freshness import (
     parse_state,
 )
 from saosim.project.graph import Project
+from saosim.project.suggest import selector_hint
 
 __all__ = [
     "DEFAULT_TIER",
@@ -175,7 +176,8 @@ class Tiers:
             if not chosen:
                 raise ConfigError(
                     f"tier {tier.name!r}: selector {tier.select!r} matches no model, seed or "
-                    f"snapshot of project {project.name!r}",
+                    f"snapshot of project {project.name!r}; "
+                    + selector_hint(project, tier.select or ""),
                     path=self.path,
                     field=f"tiers.{tier.name}.select",
                 )

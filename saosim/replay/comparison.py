@@ -24,6 +24,7 @@ from saosim.inputs.estate import Estate
 from saosim.metrics import tables as metrics
 from saosim.metrics.tables import staleness
 from saosim.project.freshness import FreshnessConfig
+from saosim.project.slas import Slas, SlaTargets, resolve_slas
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,9 +32,10 @@ if TYPE_CHECKING:
     from saosim.cost.rates import CostModel
     from saosim.metrics.staleness import StalenessResult
     from saosim.metrics.tables import Metrics
+    from saosim.replay.cadence import CadenceWarning
     from saosim.replay.engine import Scenario
 
-__all__ = ["Comparison"]
+__all__ = ["Comparison", "Recommendation", "recommend"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +49,9 @@ class Comparison:
             ``status``: success / error / skipped / pass / fail / warn, null for reuses).
         cost_model: the rates used.
         start, end: the replay window.
+        sla_declared: the comparison's own ``slas:`` (``--sla FILE``, ``simulate(slas=…)``);
+            the SLAs every scenario is scored against are these plus the ``sla:`` keys of the
+            scenarios' tiers (:attr:`slas`).
     """
 
     estate: Estate
@@ -55,7 +60,13 @@ class Comparison:
     cost_model: CostModel
     start: datetime
     end: datetime
+    sla_declared: Slas | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def slas(self) -> SlaTargets:
+        """The SLAs every scenario, the baseline included, is scored against."""
+        return resolve_slas(self.estate.project, self.sla_declared, self.scenarios)
 
     @property
     def baseline(self) -> str:
@@ -88,6 +99,7 @@ class Comparison:
                     freshness=dict(self.freshness),
                     start=self.start,
                     end=self.end,
+                    slas=self.slas or None,
                 )
             self._cache["staleness"] = dict(results)
         return self._cache["staleness"]
@@ -111,6 +123,7 @@ class Comparison:
                 start=self.start,
                 end=self.end,
                 staleness_results=self.staleness(staleness),
+                slas=self.slas or None,
             )
         return self._cache["metrics"]
 
@@ -129,12 +142,46 @@ class Comparison:
             )
         return self._cache["bill"]
 
+    def cadence_warnings(self) -> list[CadenceWarning]:
+        """Cadence lint of every state-aware scenario (:mod:`saosim.replay.cadence`)."""
+        if "cadence" not in self._cache:
+            from saosim.replay.cadence import job_cadences, lint_cadence
+
+            out: list[CadenceWarning] = []
+            jobs: dict[Any, Any] = {}
+            for s in self.scenarios:
+                if str(s.profile) == "baseline":
+                    continue
+                if s.jobs not in jobs:
+                    jobs[s.jobs] = job_cadences(self.estate, s.jobs)
+                out += lint_cadence(
+                    self.estate.project, self.freshness[s.name], jobs[s.jobs], scenario=s.name
+                )
+            self._cache["cadence"] = out
+        return self._cache["cadence"]
+
+    def recommendation(self) -> Recommendation:
+        """The scenario to recommend: the cheapest that keeps the SLAs (see :func:`recommend`)."""
+        if "recommendation" not in self._cache:
+            self._cache["recommendation"] = recommend(self.metrics().summary, self.baseline)
+        return self._cache["recommendation"]
+
     def summary(self) -> pl.DataFrame:
-        """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA,
-        and the bill: ``billing`` (the billing model), ``bill_usd``, ``bill_savings_usd``,
-        ``bill_savings_pct`` (against the baseline's bill) and ``warehouse_hours`` (billed
-        uptime; null for BigQuery). ``cost_usd`` stays the query-seconds figure."""
-        return _with_bill(self.metrics().summary, self.bill().summary, self.baseline)
+        """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA
+        breach, ``recommended`` (true for the one :meth:`recommendation` names),
+        ``illustrative`` (true when the estate is synthetic: the figures show how saosim works,
+        not what SAO saves on a real project), and the bill: ``billing`` (the billing model),
+        ``bill_usd``, ``bill_savings_usd``, ``bill_savings_pct`` (against the baseline's bill)
+        and ``warehouse_hours`` (billed uptime; null for BigQuery). ``cost_usd`` stays the
+        query-seconds figure."""
+        if "summary" not in self._cache:
+            chosen = self.recommendation().scenario
+            summary = self.metrics().summary.with_columns(
+                (pl.col("scenario") == chosen).alias("recommended"),
+                pl.lit(bool(getattr(self.estate, "synthetic", False))).alias("illustrative"),
+            )
+            self._cache["summary"] = _with_bill(summary, self.bill().summary, self.baseline)
+        return self._cache["summary"]
 
     def per_model(self) -> pl.DataFrame:
         """One row per scenario × model: builds, reuses, cost, staleness."""
@@ -193,3 +240,96 @@ def _with_bill(summary: pl.DataFrame, bill: pl.DataFrame, baseline: str) -> pl.D
             "bill_savings_pct"
         ),
     )
+
+
+#: a scenario "keeps the SLAs" when its breach share is at most the baseline's plus this (%)
+_TOLERANCE_PCT = 1e-9
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which scenario to recommend, and why each other one is not.
+
+    Attributes:
+        scenario: the recommended scenario (the baseline when no other keeps the SLAs and saves).
+        reason: one sentence saying why.
+        rejected: scenario → why it is not recommended.
+    """
+
+    scenario: str
+    reason: str
+    rejected: Mapping[str, str] = field(default_factory=dict)
+
+    def why_not(self, scenario: str) -> str | None:
+        """Why ``scenario`` is not recommended (``None`` if it is, or was never judged)."""
+        return self.rejected.get(scenario)
+
+
+def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
+    """The cheapest scenario that saves money and breaches its SLAs no more than the baseline.
+
+    A scenario qualifies when it costs less than the baseline and its ``sla_breach_pct`` (share
+    of model-time over SLA) is at most the baseline's under the same SLAs; the cheapest that
+    qualifies is recommended — not the cheapest overall. With no SLA declared the breach cannot
+    be judged, and the cheapest scenario is recommended with that said. When nothing qualifies,
+    the baseline is recommended: every other scenario breaches more or saves nothing.
+
+    >>> s = pl.DataFrame({"scenario": ["baseline", "lean", "safe"], "cost_usd": [10.0, 4.0, 7.0],
+    ...                   "sla_breach_pct": [5.0, 9.0, 5.0]})
+    >>> r = recommend(s, "baseline")
+    >>> r.scenario, r.why_not("lean")
+    ('safe', 'breaches its SLAs on 9.0% of model-time, more than the baseline (5.0%)')
+    """
+    rows = {r["scenario"]: r for r in summary.iter_rows(named=True)}
+    base = rows.get(baseline)
+    if base is None:
+        raise ValueError(f"the summary has no baseline row {baseline!r}")
+    base_breach = base.get("sla_breach_pct")
+    rejected: dict[str, str] = {}
+    fine: list[str] = []
+    for name, row in rows.items():
+        if name == baseline:
+            continue
+        breach = row.get("sla_breach_pct")
+        if row["cost_usd"] is None or row["cost_usd"] >= base["cost_usd"]:
+            rejected[name] = "saves nothing against the baseline"
+        elif (
+            base_breach is not None
+            and breach is not None
+            and (breach > base_breach + _TOLERANCE_PCT)
+        ):
+            mine, theirs = _distinct(breach, base_breach)
+            rejected[name] = (
+                f"breaches its SLAs on {mine}% of model-time, more than the baseline ({theirs}%)"
+            )
+        else:
+            fine.append(name)
+    if not fine:
+        why = "no other scenario saves money without breaching its SLAs more than the baseline"
+        return Recommendation(baseline, why, rejected)
+    best = min(fine, key=lambda n: (rows[n]["cost_usd"], n))
+    for name in fine:
+        if name != best:
+            rejected[name] = f"costs more than {best}"
+    if base_breach is None:
+        why = "the cheapest scenario; no SLA is declared, so its freshness was not judged"
+    else:
+        mine, theirs = _distinct(rows[best]["sla_breach_pct"], base_breach)
+        why = (
+            f"the cheapest scenario whose SLA breach ({mine}% of model-time) is no worse than "
+            f"the baseline's ({theirs}%)"
+        )
+    return Recommendation(best, why, rejected)
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """Two shares with the fewest decimals (1 to 4) that tell them apart (1 when equal).
+
+    >>> _distinct(5.296, 5.263), _distinct(41.65, 5.26), _distinct(8.6, 8.6)
+    (('5.30', '5.26'), ('41.6', '5.3'), ('8.6', '8.6'))
+    """
+    for digits in range(1, 5):
+        left, right = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if left != right:
+            return left, right
+    return f"{a:.1f}", f"{b:.1f}"

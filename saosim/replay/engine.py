@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -43,6 +44,7 @@ from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.inputs.schema import TABLES
 from saosim.project.freshness import FreshnessConfig
+from saosim.project.slas import Slas, resolve_slas
 from saosim.replay.comparison import Comparison
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.progress import Progress as _Progress
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
     from saosim.replay.comparison import Comparison
 
-__all__ = ["Scenario", "replay", "simulate"]
+__all__ = ["Scenario", "check_names", "replay", "simulate"]
 
 #: Profiles whose runs wait for a build in flight elsewhere and then see its result.
 _GUARDED = frozenset({Profile.BASELINE, Profile.SAO, Profile.ORCHESTRA})
@@ -74,6 +76,9 @@ class Scenario:
         jobs: what-if cron jobs; ``None`` replays the history's own runs.
         options: the profile's named options.
         cost_model: rates for this scenario; ``None`` uses the one given to :func:`simulate`.
+        window: ``(start, end)`` of the replay (a scenario file's ``window:``), for an estate
+            without runs; :func:`simulate`'s own ``start``/``end`` win over it.
+        source: the scenario file it was read from (named in errors).
 
     >>> Scenario("sao-on", "sao").profile
     <Profile.SAO: 'sao'>
@@ -86,6 +91,8 @@ class Scenario:
     jobs: tuple[Job, ...] | None = None
     options: ProfileOptions = field(default_factory=ProfileOptions)
     cost_model: CostModel | None = None
+    window: tuple[datetime, datetime] | None = None
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", parse_profile(self.profile))
@@ -119,17 +126,24 @@ def simulate(
     start: datetime | None = None,
     end: datetime | None = None,
     progress: bool | None = None,
+    slas: Slas | Mapping[str, Any] | str | Path | None = None,
 ) -> Comparison:
     """Replay ``estate`` under each scenario and compare them.
 
     Args:
         estate: the project and its history.
         scenarios: what to compare; the first ``baseline`` one is the reference for savings
-            (one is added, named ``baseline``, if none is given).
+            (one is added, named ``baseline``, if none is given). Names are unique, and the
+            name ``baseline`` is reserved for a scenario of the baseline profile.
         cost_model: rates (default :class:`saosim.cost.rates.CostModel` defaults).
         engine: ``plain`` (the planner at every run), ``fast`` (the compiled kernel) or ``auto``.
-        start, end: replay window; default the estate's time span.
+        start, end: replay window; default the scenarios' ``window`` (they must agree), else
+            the estate's time span.
         progress: show a progress bar; default only when stderr is a terminal.
+        slas: the comparison's SLAs, ``{selector: max staleness}`` (e.g. ``{"default": "26h",
+            "tag:hourly": "2h"}``), a ``slas:`` YAML file or :class:`~saosim.project.slas.Slas`;
+            with the tiers' ``sla:`` keys, every scenario is scored against them
+            (:func:`saosim.project.slas.resolve_slas`; a conflict is an error naming both).
 
     >>> from saosim.synth.estate import synthetic_estate
     >>> estate = synthetic_estate(n_models=60, days=2, seed=1)
@@ -139,21 +153,31 @@ def simulate(
     """
 
     chosen = list(scenarios)
-    names = [s.name for s in chosen]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"scenario names repeat: {names}", field="scenario")
+    check_names(chosen)
+    start, end = _window(chosen, start, end)
     if not any(s.profile is Profile.BASELINE for s in chosen):
-        chosen.insert(0, Scenario("baseline", Profile.BASELINE))
+        # the baseline is what really ran; an estate without runs has none, so its baseline
+        # rebuilds everything on the what-if schedule the scenarios share
+        schedules = {s.jobs for s in chosen}
+        jobs = next(iter(schedules)) if estate.runs.height == 0 and len(schedules) == 1 else None
+        chosen.insert(0, Scenario("baseline", Profile.BASELINE, jobs=jobs))
+    declared = Slas.coerce(slas)
+    resolve_slas(estate.project, declared, chosen)  # a conflict fails before any replay
     cost_model = cost_model or CostModel()
     show = _want_progress(progress)
     frames = []
     timelines: dict[tuple[Job, ...] | None, Timeline] = {}
+    fitted: list[tuple[CostModel, BuildCosts]] = []
     for scenario in chosen:
         key = scenario.jobs
         if key not in timelines:
             timelines[key] = Timeline.from_estate(estate, jobs=key, start=start, end=end)
         model = scenario.cost_model or cost_model
-        costs = fit_costs(estate, model)
+        # one fit per cost model: the history is the same for every scenario
+        costs = next((c for m, c in fitted if m == model), None)
+        if costs is None:
+            costs = fit_costs(estate, model)
+            fitted.append((model, costs))
         frames.append(
             replay(
                 estate,
@@ -172,7 +196,55 @@ def simulate(
         cost_model=cost_model,
         start=timeline.start,
         end=timeline.end,
+        sla_declared=declared,
     )
+
+
+def check_names(scenarios: Sequence[Scenario]) -> None:
+    """Scenario names are unique, and ``baseline`` names only a scenario of the baseline profile
+    (else its decisions would be merged with the baseline's). One line naming scenario and file.
+
+    >>> check_names([Scenario("baseline", "sao", source="sao.yml")])
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: sao.yml, field "scenario": scenario 'baseline' has profile sao; \
+the name baseline is reserved for the baseline profile: rename it (e.g. --scenario sao=sao.yml)
+    """
+    seen: dict[str, Scenario] = {}
+    for s in scenarios:
+        if s.name == "baseline" and s.profile is not Profile.BASELINE:
+            hint = f" (e.g. --scenario {s.profile.value}={s.source})" if s.source else ""
+            raise ConfigError(
+                f"scenario 'baseline' has profile {s.profile.value}; the name baseline is "
+                f"reserved for the baseline profile: rename it{hint}",
+                path=s.source,
+                field="scenario",
+            )
+        if s.name in seen:
+            files = [f for f in (seen[s.name].source, s.source) if f]
+            where = f" ({' and '.join(files)})" if files else ""
+            raise ConfigError(
+                f"scenario name {s.name!r} is given twice{where}; give each scenario its own name",
+                path=s.source,
+                field="scenario",
+            )
+        seen[s.name] = s
+
+
+def _window(
+    scenarios: Sequence[Scenario], start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    windows = {s.window for s in scenarios if s.window is not None}
+    if len(windows) > 1:
+        named = ", ".join(f"{s.name} ({s.source or 'no file'})" for s in scenarios if s.window)
+        raise ConfigError(
+            f"scenarios give different windows: {named}; one comparison replays one window",
+            field="window",
+        )
+    if windows:
+        (given,) = windows
+        start, end = start or given[0], end or given[1]
+    return start, end
 
 
 def replay(

@@ -8,10 +8,13 @@ tiers:                       # optional; without it, the project's own freshness
 jobs: history                # or a list of {name, cron, select} for a what-if schedule
 rates: {warehouse_usd_per_hour: 4.0}   # optional; else from history / documented defaults
 options: {code_change_overrides_window: false}   # optional profile options
+window: {start: "2025-01-01T00:00:00Z", end: "2025-02-01T00:00:00Z"}  # optional replay window
 ```
 
-A file holding only ``profile: sao`` is valid: SAO on, the project's own settings, the
-history's runs. Unknown keys and bad values are errors that name the key.
+``window`` is what an estate without runs (only a manifest and sources) needs for a cron
+what-if; with history it narrows the replay. A file holding only ``profile: sao`` is valid:
+SAO on, the project's own settings, the history's runs. Unknown keys and bad values are
+errors that name the key.
 
 >>> s = scenario_from_dict({"profile": "sao", "jobs": [{"name": "h", "cron": "0 * * * *"}]}, "x")
 >>> s.name, s.profile.value, s.jobs[0].cron
@@ -19,7 +22,8 @@ history's runs. Unknown keys and bad values are errors that name the key.
 >>> scenario_from_dict({"profile": "sao", "tier": {}}, "x")
 Traceback (most recent call last):
 ...
-saosim.errors.ConfigError: field "tier": unknown key; use profile, tiers, jobs, rates, options
+saosim.errors.ConfigError: field "tier": unknown key; use profile, tiers, jobs, rates, options, \
+window
 """
 
 from __future__ import annotations
@@ -35,18 +39,27 @@ from saosim.cost.rates import CostModel
 from saosim.errors import ConfigError, SelectionError, reading
 from saosim.project.tiers import Tiers, load_yaml
 from saosim.replay.engine import Scenario
-from saosim.replay.scenario_parse import check_cron
+from saosim.replay.scenario_parse import MAX_WINDOW, _Reader, check_cron
 from saosim.replay.timeline import Job
 
 if TYPE_CHECKING:
     from saosim.inputs.estate import Estate
+    from saosim.project.graph import Project
 
-__all__ = ["MAX_RUNS", "check_scenario", "estimate_runs", "load_scenario", "scenario_from_dict"]
+__all__ = [
+    "MAX_RUNS",
+    "check_scenario",
+    "check_selectors",
+    "estimate_runs",
+    "load_scenario",
+    "parse_window",
+    "scenario_from_dict",
+]
 
 #: Runs a replay may have before it must be asked for (``saosim simulate --max-runs``).
 MAX_RUNS = 100_000
 
-_KEYS = ("profile", "tiers", "jobs", "rates", "options")
+_KEYS = ("profile", "tiers", "jobs", "rates", "options", "window")
 _MAX_S = 10 * 366 * 86400
 _JOB_KEYS = ("name", "cron", "select", "exclude", "full_refresh")
 
@@ -128,7 +141,31 @@ def scenario_from_dict(data: Any, name: str, *, path: str | None = None) -> Scen
         jobs=_jobs(data.get("jobs", "history"), path),
         options=options,
         cost_model=cost_model,
+        window=None if data.get("window") is None else parse_window(data["window"], path),
+        source=path,
     )
+
+
+def parse_window(value: Any, path: str | None = None) -> tuple[datetime, datetime]:
+    """``{start, end}`` (ISO times with a zone) as a UTC ``(start, end)`` pair.
+
+    >>> parse_window({"start": "2025-01-01T00:00:00Z", "end": "2025-01-08T00:00:00Z"})[1].day
+    8
+    >>> parse_window({"start": "2025-01-01"}, "w.yml")
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: w.yml, field "window.start": 2025-01-01T00:00:00 has no time zone; \
+add Z or an offset
+    """
+    r = _Reader(path)
+    window = r.mapping(value, "window", {"start", "end"})
+    start = r.time(window.get("start"), "window.start")
+    end = r.time(window.get("end"), "window.end")
+    if end <= start:
+        raise r.error("window.end", "must be after window.start")
+    if end - start > MAX_WINDOW:
+        raise r.error("window.end", f"{end - start} is more than ten years after window.start")
+    return start, end
 
 
 def _checked_options(values: Mapping[str, Any], path: str | None) -> Mapping[str, Any]:
@@ -224,7 +261,7 @@ def estimate_runs(scenario: Scenario, estate: Estate) -> int:
     """
     if scenario.jobs is None:
         return estate.runs.height
-    span = _span(estate)
+    span = scenario.window or _span(estate)
     if span is None:
         return 0
     start, end = span
@@ -236,30 +273,54 @@ def estimate_runs(scenario: Scenario, estate: Estate) -> int:
     return round(total)
 
 
-def check_scenario(
-    scenario: Scenario, estate: Estate, *, path: str | None = None, max_runs: int = MAX_RUNS
-) -> None:
-    """Check a scenario against the estate it will replay, before replaying it.
+def check_selectors(scenario: Scenario, project: Project, *, path: str | None = None) -> None:
+    """Check a scenario's tier and job selectors against the project alone — before a history
+    is loaded, so a selector that names nothing fails in a second, not after the load.
 
     Raises:
-        ConfigError: a job's selector names no node of the project, or the replay would take
-            more than ``max_runs`` runs (the message gives the estimate; raise ``--max-runs``).
+        ConfigError: naming the file and field, and listing the project's tags, folders and the
+            closest names (:func:`saosim.project.suggest.selector_hint`).
+
+    >>> from saosim.project.graph import Project
+    >>> p = Project.from_spec({"raw.a": [], "stg_a": ["raw.a"]})
+    >>> s = scenario_from_dict({"profile": "sao", "tiers": {"hourly": {"select": "tag:hourly",
+    ...     "build_after": {"count": 1, "period": "hour"}}}}, "tuned", path="tuned.yml")
+    >>> check_selectors(s, p, path="tuned.yml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    saosim.errors.ConfigError: tuned.yml, field "tiers.hourly.select": tier 'hourly': select ...
     """
+    path = path or scenario.source
+    if scenario.tiers is not None:
+        scenario.tiers.assign(project)  # raises ConfigError naming the tier and listing names
     for i, job in enumerate(scenario.jobs or ()):
         for key in ("select", "exclude"):
             selector = getattr(job, key)
             if key == "exclude" and selector is None:
                 continue
             try:
-                chosen = estate.project.select(selector)
+                chosen = project.select(selector)
             except SelectionError as exc:
                 raise ConfigError(str(exc), path=path, field=f"jobs[{i}].{key}") from None
             if key == "select" and not chosen:
                 raise ConfigError(
-                    f"{selector!r} matches no node of project {estate.project.name!r}",
+                    f"{selector!r} matches no node of project {project.name!r}",
                     path=path,
                     field=f"jobs[{i}].select",
                 )
+
+
+def check_scenario(
+    scenario: Scenario, estate: Estate, *, path: str | None = None, max_runs: int = MAX_RUNS
+) -> None:
+    """Check a scenario against the estate it will replay, before replaying it.
+
+    Raises:
+        ConfigError: a tier's or job's selector names no node of the project
+            (:func:`check_selectors`), or the replay would take more than ``max_runs`` runs
+            (the message gives the estimate; raise ``--max-runs``).
+    """
+    check_selectors(scenario, estate.project, path=path)
     estimate = estimate_runs(scenario, estate)
     if estimate > max_runs:
         raise ConfigError(

@@ -121,6 +121,9 @@ class Timeline:
         self.code_changes = code_changes
         self.start = start
         self.end = end
+        #: work derived from this timeline that every scenario replayed on it shares (the
+        #: compiled replay's run arrays); an estate's history is compiled once per comparison
+        self.memo: dict[str, object] = {}
         self._base_fingerprint = {
             uid: (n.fingerprint if n.fingerprint is not None else n.checksum) or ""
             for uid, n in project.nodes.items()
@@ -141,7 +144,9 @@ class Timeline:
         span = _run_span(estate)
         if (start is None or end is None) and span is None:
             raise ConfigError(
-                "the estate has no job runs, so the replay needs an explicit start and end",
+                "the estate has no job runs, so the replay needs an explicit start and end: "
+                "`window: {start: ..., end: ...}` in a scenario file, `--start/--end` on "
+                "`saosim simulate`, or simulate(start=, end=)",
                 field="window",
             )
         start = start or span[0]
@@ -305,42 +310,69 @@ def _cron_runs(project: Project, jobs: list[Job], start: datetime, end: datetime
 def history_node_runs(estate: Estate) -> pl.DataFrame:
     """Every node run of the history with what it took: ``run_id, unique_id, status, t``
     (its recorded start, else its run's), ``rt`` (seconds), ``gap_s`` (since the node's
-    previous successful build started), ``bytes`` and ``cost``.
+    previous successful build started), ``bytes``, ``cost``, ``node`` (its position in
+    ``project.order``) and ``run_row`` (its run's row in ``estate.runs``).
 
     A node run the history skipped did no work: its ``rt``, ``bytes`` and ``cost`` are
     null, so a replay that builds it prices it with the fitted runtime, never as a free
     success.
+
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> rows = history_node_runs(synthetic_estate(n_models=20, days=1, seed=1))
+    >>> rows.columns[:4]
+    ['run_id', 'unique_id', 'status', 't']
     """
     nr = estate.node_runs
-    starts = nr.join(
-        estate.runs.select("run_id", pl.col("started_at").alias("run_started_at")), on="run_id"
-    ).with_columns(pl.coalesce("started_at", "run_started_at").alias("t"))
-    ok = (
-        starts.filter(pl.col("status") == "success")
-        .sort("unique_id", "t")
-        .with_columns(
-            (pl.col("t") - pl.col("t").shift(1).over("unique_id"))
-            .dt.total_microseconds()
-            .truediv(1e6)
-            .alias("gap_s")
-        )
-        .select("run_id", "unique_id", "gap_s")
+    cols = nr.columns
+    runs = estate.runs
+    # ids as small integers: a year of history has tens of millions of rows whose string
+    # ids repeat, and sorting or joining on strings dominates (the estate has checked that
+    # every id is a project node and every run id a run)
+    node = pl.col("unique_id").cast(pl.Categorical).to_physical()
+    run_row = pl.col("run_id").cast(pl.Enum(runs["run_id"])).to_physical()
+
+    def when_worked(name: str) -> pl.Expr:
+        value = pl.col(name).cast(pl.Float64) if name in cols else pl.lit(None, pl.Float64)
+        return pl.when(pl.col("status") != "skipped").then(value).otherwise(None)
+
+    rows = nr.select(
+        "run_id",
+        "unique_id",
+        "status",
+        "started_at",
+        when_worked("execution_time_s").alias("rt"),
+        when_worked("bytes_processed").alias("bytes"),
+        when_worked("cost").alias("cost"),
+        node.alias("node"),
+        run_row.alias("run_row"),
     )
-    cols = starts.columns
-    worked = ~pl.col("status").is_in(("skipped",))
-
-    def when_worked(expr: pl.Expr) -> pl.Expr:
-        return pl.when(worked).then(expr.cast(pl.Float64)).otherwise(None)
-
-    return starts.join(ok, on=["run_id", "unique_id"], how="left").select(
+    rows = rows.with_columns(
+        pl.coalesce("started_at", pl.lit(runs["started_at"]).gather(pl.col("run_row"))).alias("t")
+    )
+    # the global string cache gives a string one code per process: code -> position
+    order_codes = pl.Series(estate.project.order).cast(pl.Categorical).to_physical().to_numpy()
+    codes = rows["node"].to_numpy()
+    to_position = np.zeros(max(int(order_codes.max(initial=0)), int(codes.max(initial=0))) + 1,
+                           dtype=np.int32)  # fmt: skip
+    to_position[order_codes] = np.arange(len(order_codes), dtype=np.int32)
+    ok = (
+        rows.select("node", "t", pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"))
+        .filter(rows["status"] == "success")
+        .sort("node", "t")
+    )
+    same = ok["node"] == ok["node"].shift(1)
+    step = (ok["t"] - ok["t"].shift(1)).dt.total_microseconds().to_numpy() / 1e6
+    gap = np.full(rows.height, np.nan)
+    gap[ok["row"].to_numpy()] = np.where(same.fill_null(False).to_numpy(), step, np.nan)
+    return rows.select(
         "run_id",
         "unique_id",
         "status",
         "t",
-        when_worked(pl.col("execution_time_s")).alias("rt"),
-        pl.col("gap_s").cast(pl.Float64),
-        when_worked(pl.col("bytes_processed") if "bytes_processed" in cols else pl.lit(None)).alias(
-            "bytes"
-        ),
-        when_worked(pl.col("cost") if "cost" in cols else pl.lit(None)).alias("cost"),
+        "rt",
+        pl.Series("gap_s", gap).fill_nan(None),
+        "bytes",
+        "cost",
+        pl.Series("node", to_position[codes]),
+        "run_row",
     )

@@ -130,8 +130,8 @@ def _pick(comparison: Comparison, scenario: str | None) -> str:
 
 
 def top_models(comparison: Comparison, scenario: str | None = None, top: int = 20) -> pl.DataFrame:
-    """The models whose builds ``scenario`` avoids most, with baseline and scenario builds
-    and cost (one row per model, most builds avoided first; ties by name).
+    """The models on which ``scenario`` saves most, with baseline and scenario builds and cost
+    (one row per model, most dollars saved first; ties by builds avoided, then name).
 
     >>> from saosim.synth.estate import synthetic_estate
     >>> from saosim.replay.engine import Scenario, simulate
@@ -157,7 +157,7 @@ def top_models(comparison: Comparison, scenario: str | None = None, top: int = 2
             (pl.col("baseline_builds") - pl.col("builds")).alias("builds_avoided"),
             (pl.col("baseline_cost_usd") - pl.col("cost_usd")).alias("savings_usd"),
         )
-        .sort(["builds_avoided", "savings_usd", "name"], descending=[True, True, False])
+        .sort(["savings_usd", "builds_avoided", "name"], descending=[True, True, False])
         .head(top)
         .select(
             "unique_id",
@@ -176,7 +176,7 @@ def top_models(comparison: Comparison, scenario: str | None = None, top: int = 2
 def builds_per_model(
     comparison: Comparison, scenario: str | None = None, *, top: int = 20
 ) -> go.Figure:
-    """Builds of the ``top`` models with the most builds avoided: baseline vs ``scenario``
+    """Builds of the ``top`` models that save most dollars: baseline vs ``scenario``
     (default: the cheapest non-baseline scenario). Bars follow :func:`top_models`."""
     scenario = _pick(comparison, scenario)
     rows = top_models(comparison, scenario, top)
@@ -198,27 +198,54 @@ def builds_per_model(
             ),
         ]
     )
-    fig = _layout(fig, f"Builds per model (top {len(names)} by builds avoided)", "model", "builds")
+    fig = _layout(fig, f"Builds per model (top {len(names)} by dollars saved)", "model", "builds")
     fig.update_layout(barmode="group")
     return fig
 
 
-def staleness_by_tier(comparison: Comparison, *, measure: str = "staleness_max_hours") -> go.Figure:
+def staleness_by_tier(
+    comparison: Comparison,
+    *,
+    measure: str = "staleness_max_hours",
+    tiers_of: str | None = None,
+) -> go.Figure:
     """Distribution over models of their staleness per tier and scenario (box plots), with
     each tier's SLA as a marker line.
+
+    Every scenario's box of a tier holds the same models: the tiers are those of one scenario
+    (``tiers_of``; default the first scenario with tiers, else the cheapest non-baseline one)
+    and only models with a staleness in every scenario count.
 
     Args:
         measure: a per-model staleness column: ``staleness_max_hours`` (worst moment; what an
             SLA is about) or ``staleness_mean_hours``.
+        tiers_of: the scenario whose tier assignment groups the models.
     """
+    names = _names(comparison)
+    if tiers_of is None:
+        tiered = [s.name for s in comparison.scenarios if s.tiers is not None]
+        tiers_of = tiered[0] if tiered else _pick(comparison, None)
+    tiers_of = _pick(comparison, tiers_of)
     pm = comparison.per_model().filter(pl.col(measure).is_not_null())
+    common = (
+        pm.group_by("unique_id")
+        .agg(pl.col("scenario").n_unique().alias("n"))
+        .filter(pl.col("n") == len(names))
+        .select("unique_id")
+    )
+    groups = (
+        pm.filter(pl.col("scenario") == tiers_of)
+        .select("unique_id", pl.col("tier").fill_null("(none)").alias("group"), "sla_hours")
+        .join(common, on="unique_id")
+    )
+    pm = pm.join(groups.select("unique_id", "group"), on="unique_id")
     colours = _colours(comparison)
     traces: list[go.BaseTraceType] = []
-    for name in _names(comparison):
-        rows = pm.filter(pl.col("scenario") == name).sort("tier", "unique_id")
+    for name in names:
+        rows = pm.filter(pl.col("scenario") == name).sort("group", "unique_id")
         traces.append(
             go.Box(
-                x=rows["tier"].to_list(),
+                x=rows["group"].to_list(),
                 y=rows[measure].to_list(),
                 name=name,
                 marker_color=colours[name],
@@ -227,15 +254,15 @@ def staleness_by_tier(comparison: Comparison, *, measure: str = "staleness_max_h
             )
         )
     sla = (
-        pm.filter(pl.col("sla_hours").is_not_null() & (pl.col("sla_hours") > 0))
-        .group_by("tier")
+        groups.filter(pl.col("sla_hours").is_not_null() & (pl.col("sla_hours") > 0))
+        .group_by("group")
         .agg(pl.col("sla_hours").max())
-        .sort("tier")
+        .sort("group")
     )
     if sla.height:
         traces.append(
             go.Scatter(
-                x=sla["tier"].to_list(),
+                x=sla["group"].to_list(),
                 y=sla["sla_hours"].to_list(),
                 name="SLA",
                 mode="markers",
@@ -244,7 +271,8 @@ def staleness_by_tier(comparison: Comparison, *, measure: str = "staleness_max_h
         )
     fig = go.Figure(traces)
     label = "worst" if measure == "staleness_max_hours" else "mean"
-    fig = _layout(fig, f"Staleness per tier ({label} per model)", "tier", "staleness (hours)")
+    title = f"Staleness per tier of {tiers_of} ({label} per model, same models in every scenario)"
+    fig = _layout(fig, title, "tier", "staleness (hours)")
     fig.update_layout(boxmode="group")
     return fig
 
@@ -436,8 +464,8 @@ def _esc(text: str) -> str:
 def day_timeline(
     comparison: Comparison, scenario: str | None = None, day: date | str | None = None
 ) -> go.Figure:
-    """One day's job runs of ``scenario``: a row per run, each built node a line from its
-    start to its finish, each reused node a marker at the time it was decided.
+    """One day's job runs of ``scenario``: a row per run (in time order), each built node a bar
+    from its start to its finish, each reused node a marker at the time it was decided.
 
     Args:
         day: a UTC date (default: the busiest day of the replay for this scenario).
@@ -461,25 +489,21 @@ def day_timeline(
     rows = rows.with_columns(label.alias("run"))
     names = comparison.estate.project.nodes
     built = rows.filter(pl.col("action") == "build")
-    bx: list[object] = []
-    by: list[object] = []
-    bt: list[object] = []
-    for r in built.iter_rows(named=True):
-        text = _esc(names[r["unique_id"]].name)
-        bx += [r["started_at"], r["finished_at"], None]
-        by += [r["run"], r["run"], None]
-        bt += [text, text, None]
+    duration_ms = (pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1000
     reused = rows.filter(pl.col("action") == "reuse")
     fig = go.Figure(
         [
-            go.Scatter(
-                x=bx,
-                y=by,
-                text=bt,
-                mode="lines",
+            # one horizontal bar per build, from its start (base) for its duration (ms)
+            go.Bar(
+                base=built["started_at"].to_list(),
+                x=built.select(duration_ms)["finished_at"].to_list(),
+                y=built["run"].to_list(),
+                text=[_esc(names[u].name) for u in built["unique_id"]],
+                orientation="h",
                 name=f"built ({built.height:,})",
-                line={"width": 6, "color": "#d62728"},
-                hoverinfo="text+x",
+                marker={"color": "#d62728"},
+                textposition="none",
+                hovertemplate="%{text}<br>%{base|%H:%M:%S} → %{x|%H:%M:%S}<extra></extra>",
             ),
             go.Scatter(
                 x=reused["started_at"].to_list(),
@@ -493,5 +517,14 @@ def day_timeline(
         ]
     )
     fig = _layout(fig, f"Job runs on {day} — {scenario}", "time (UTC)", "run")
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(type="date")
+    # rows in time order (the first run at the top), whatever order the traces list them in
+    order = rows.group_by("run").agg(pl.col("run_at").min()).sort("run_at", "run")["run"]
+    fig.update_yaxes(
+        autorange="reversed",
+        type="category",
+        categoryorder="array",
+        categoryarray=order.to_list(),
+    )
     return fig

@@ -1,4 +1,5 @@
-"""The savings report: one self-contained HTML file (plotly's JS inline once; works offline).
+"""The savings report: one self-contained HTML file (plotly's JS inline once, gzip-compressed;
+works offline).
 
 Every name that comes from the project (models, tiers, scenarios, jobs) is escaped: Jinja2
 autoescapes the page, and the figures escape their hover text.
@@ -25,6 +26,13 @@ from markupsafe import Markup
 from saosim import __version__
 from saosim.project.tiers import tiers_to_dbt_yaml
 from saosim.report import figures
+from saosim.report.assets import (
+    COPY_JS,
+    LOADER_JS,
+    chart_html,
+    plotly_js_banner,
+    plotly_js_gz,
+)
 
 if TYPE_CHECKING:
     from saosim.replay.comparison import Comparison
@@ -52,39 +60,42 @@ _TEMPLATE = """<!DOCTYPE html>
  .chart { margin: 1rem 0 2rem 0; }
  dl { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }
  dt { font-weight: 600; }
+ .card { flex: 1 1 18rem; } .card p { margin: 0; font-size: 1.05rem; line-height: 1.4; }
+ details { margin: .5rem 0; } summary { cursor: pointer; }
+ button.copy { float: right; margin: .3rem; font-size: .8rem; }
+ .loading, .note { color: #888; }
 </style>
 </head>
 <body>
 <h1>Savings report — {{ project }}</h1>
 <p class="sub">{{ n_models }} models · {{ n_runs }} job runs · {{ start }} → {{ end }} (UTC) ·
 saosim {{ version }}</p>
+{% if illustrative %}<p class="bad"><b>Illustrative:</b> this estate is synthetic (made by
+<code>saosim synth</code>); the figures show how saosim works, not what SAO saves on a real
+project.</p>{% endif %}
 
-<h2>Headline</h2>
+<h2>Headline — {{ recommended }}</h2>
 <div class="cards">
 {% for c in cards %}
- <div class="card" id="card-{{ loop.index }}">
-  <h3>{{ c.scenario }}</h3>
-  <div class="big {{ 'good' if c.savings_pct and c.savings_pct > 0 else '' }}">
-   {{ c.savings_pct_text }} saved</div>
-  <div>{{ c.savings_usd_text }} of {{ c.baseline_cost_text }} · reuse {{ c.reuse_text }}</div>
-  <div>bill {{ c.bill_text }}</div>
-  <div>staleness p50 {{ c.p50 }} h · p95 {{ c.p95 }} h</div>
-  <div class="{{ 'bad' if c.sla_miss > 0 else '' }}">{{ c.sla_text }}</div>
- </div>
+ <div class="card" id="card-{{ loop.index }}"><h3>{{ c.title }}</h3>
+  <p class="{{ c.tone }}">{{ c.sentence }}</p></div>
 {% endfor %}
 </div>
 
+<p>{{ recommendation }}</p>
+{% for line in warnings %}<p class="bad">Cadence: {{ line }}</p>
+{% endfor %}
 <h2>Scenarios</h2>
 {{ summary_table }}
 
 <h2>Charts</h2>
 {% for chart in charts %}<div class="chart">{{ chart }}</div>
-{% endfor %}
+{% endfor %}{% if dag_note %}<p class="note">{{ dag_note }}</p>{% endif %}
 
 <h2>Per tier</h2>
 {{ tier_table }}
 
-<h2>Top models by savings — {{ recommended }}</h2>
+<h2>Top models by dollars saved — {{ recommended }}</h2>
 {{ top_table }}
 
 <h2>Method and assumptions</h2>
@@ -108,19 +119,40 @@ saosim {{ version }}</p>
  <dt>Cost</dt><dd>Builds and data-test runs priced by the cost model (history runtimes where the
  history has them, fitted runtimes elsewhere) plus per-run overheads; reuses cost nothing.
  Savings are against the baseline scenario <b>{{ baseline }}</b>.</dd>
- <dt>Staleness</dt><dd>For each model, the time since the newest source data it could reflect
- landed without being reflected yet, integrated over the window; p50/p95 over model-time, SLA
- miss = model-hours above the tier's SLA.</dd>
+ <dt>Staleness</dt><dd>For each model, the age of the oldest source data that landed upstream
+ and is not yet reflected in it, over the window; p50/p95 over model-time (every model weighted
+ equally).</dd>
+ <dt>SLAs</dt><dd>Declared once for the whole comparison and scored for every scenario, the
+ baseline included: {{ slas }}. SLA breach % = model-time above the SLA ÷ model-time of the
+ models with an SLA; "added" is the part a scenario adds to what the baseline already misses (per
+ model); models over SLA = models above their SLA at least once. A scenario is recommended only
+ if it costs less than the baseline and breaches no more than it.</dd>
+ <dt>Not rebuilt / day</dt><dd>dbt Labs' own measure: for each day, the share of the models a job
+ selected that were not rebuilt that day, averaged over days (reuse % counts decisions).</dd>
 </dl>
 
-<h2>Recommended tiers as dbt config — {{ recommended }}</h2>
-{% for file, text in yaml_files %}<p><b>{{ file }}</b></p>
-<pre>{{ text }}</pre>
+<h2>{{ yaml_heading }}</h2>
+{% for file, text in yaml_files %}<details><summary><b>{{ file }}</b>
+ ({{ text.splitlines()|length }} lines)</summary>
+<button class="copy" data-copy="yaml-{{ loop.index }}">copy</button>
+<pre id="yaml-{{ loop.index }}">{{ text }}</pre></details>
 {% endfor %}
+<!-- {{ plotly_banner }}, gzip + base64: the browser inflates it (DecompressionStream) -->
+<script id="plotly-js-gz" type="application/octet-stream">{{ plotly_gz }}</script>
+<script>{{ loader_js }}</script>
+<script>{{ copy_js }}</script>
 </body>
 </html>
 """
 
+#: SLA columns: units and denominators in the headings
+_BREACH_COLUMNS = (
+    ("sla_breach_pct", "SLA breach % of model-time", "{:.1f}"),
+    ("sla_breach_models", "models over SLA", "{:,}"),
+    ("sla_models", "models with SLA", "{:,}"),
+    ("sla_breach_models_pct", "models over SLA %", "{:.1f}"),
+    ("sla_breach_model_hours", "model-hours over SLA", "{:,.0f}"),
+)
 _SUMMARY_COLUMNS = (
     ("scenario", "scenario", "{}"),
     ("profile", "profile", "{}"),
@@ -128,6 +160,7 @@ _SUMMARY_COLUMNS = (
     ("node_builds", "builds", "{:,}"),
     ("reuses", "reused", "{:,}"),
     ("reuse_pct", "reuse %", "{:.1f}"),
+    ("daily_not_rebuilt_pct", "not rebuilt / day %", "{:.1f}"),
     ("cost_usd", "cost $", "{:,.0f}"),
     ("savings_usd", "saved $", "{:,.0f}"),
     ("savings_pct", "saved %", "{:.1f}"),
@@ -137,7 +170,8 @@ _SUMMARY_COLUMNS = (
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
     ("staleness_max_hours", "stale max h", "{:.1f}"),
-    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+    *_BREACH_COLUMNS,
+    ("sla_breach_added_pct", "of which added vs baseline %", "{:.1f}"),
 )
 _TIER_COLUMNS = (
     ("scenario", "scenario", "{}"),
@@ -149,7 +183,8 @@ _TIER_COLUMNS = (
     ("build_cost_usd", "cost $", "{:,.0f}"),
     ("staleness_p50_hours", "stale p50 h", "{:.2f}"),
     ("staleness_p95_hours", "stale p95 h", "{:.2f}"),
-    ("sla_miss_hours", "SLA miss h", "{:,.1f}"),
+    ("staleness_max_hours", "stale max h", "{:.1f}"),
+    *_BREACH_COLUMNS,
 )
 _TOP_COLUMNS = (
     ("name", "model", "{}"),
@@ -186,69 +221,83 @@ def _env() -> jinja2.Environment:
 
 
 def recommended_scenario(comparison: Comparison) -> str:
-    """The cheapest scenario with tiers (else the cheapest non-baseline one)."""
-    summary = comparison.summary().sort("cost_usd", "scenario")
-    tiered = {s.name for s in comparison.scenarios if s.tiers is not None}
-    for candidates in (tiered, {s.name for s in comparison.scenarios} - {comparison.baseline}):
-        rows = summary.filter(pl.col("scenario").is_in(list(candidates)))
-        if rows.height:
-            return str(rows["scenario"][0])
-    return comparison.baseline
+    """The cheapest scenario that keeps the SLAs, else the baseline
+    (:meth:`saosim.replay.comparison.Comparison.recommendation`)."""
+    return comparison.recommendation().scenario
 
 
-def _cards(summary: pl.DataFrame, baseline_cost: float) -> list[dict[str, Any]]:
-    out = []
-    for r in summary.iter_rows(named=True):
-        out.append(
-            {
-                "scenario": r["scenario"],
-                "savings_pct": r["savings_pct"],
-                "savings_pct_text": _fmt(r["savings_pct"], "{:.1f}%"),
-                "savings_usd_text": _fmt(r["savings_usd"], "${:,.0f}"),
-                "baseline_cost_text": _fmt(baseline_cost, "${:,.0f}"),
-                "reuse_text": _fmt(r["reuse_pct"], "{:.1f}%"),
-                "bill_text": f"{_fmt(r.get('bill_usd'), '${:,.0f}')} "
-                f"({_fmt(r.get('bill_savings_pct'), '{:.1f}%')} saved, {r.get('billing')})",
-                "p50": _fmt(r["staleness_p50_hours"], "{:.2f}"),
-                "p95": _fmt(r["staleness_p95_hours"], "{:.2f}"),
-                "sla_miss": r["sla_miss_hours"] or 0.0,
-                "sla_text": "no SLA declared"
-                if r["sla_miss_hours"] is None
-                else f"SLA miss {r['sla_miss_hours']:,.1f} model-hours",
-            }
+def _cards(
+    summary: pl.DataFrame, baseline: str, recommended: str, n_runs: str
+) -> list[dict[str, str]]:
+    """Three cards, one sentence each: the bill, the saving, the freshness it costs."""
+    rows = {r["scenario"]: r for r in summary.iter_rows(named=True)}
+    base, rec = rows[baseline], rows[recommended]
+    bill = (
+        f"Rebuilding every selected model at every run, the {n_runs} job runs cost "
+        f"{_fmt(base['cost_usd'], '${:,.0f}')} in query time; billed as "
+        f"{base.get('billing')}, {_fmt(base.get('bill_usd'), '${:,.0f}')}."
+    )
+    saving = (
+        f"{recommended} would cost {_fmt(rec['cost_usd'], '${:,.0f}')}: "
+        f"{_fmt(rec['savings_usd'], '${:,.0f}')} ({_fmt(rec['savings_pct'], '{:.1f}%')}) less, "
+        f"reusing {_fmt(rec['reuse_pct'], '{:.1f}%')} of model builds; the bill "
+        f"{_fmt(rec.get('bill_savings_usd'), '${:,.0f}')} "
+        f"({_fmt(rec.get('bill_savings_pct'), '{:.1f}%')}) less."
+    )
+    b95, r95 = base.get("staleness_p95_hours"), rec.get("staleness_p95_hours")
+    b_sla, r_sla = base.get("sla_breach_pct"), rec.get("sla_breach_pct")
+    worse = r_sla is not None and b_sla is not None and r_sla > b_sla + 1e-9
+    sla_text = (
+        "no SLA is declared"
+        if r_sla is None
+        else f"its SLAs are breached on {r_sla:.1f}% of model-time (baseline {b_sla:.1f}%)"
+    )
+    if b95 is not None and r95 is not None and r95 <= b95 + 0.005:
+        fresh = f"Freshness costs nothing: p95 staleness stays at {r95:.1f} h; {sla_text}."
+    else:
+        fresh = (
+            f"Data gets older: p95 staleness {_fmt(b95, '{:.1f}')} h → {_fmt(r95, '{:.1f}')} h "
+            f"(p50 {_fmt(base.get('staleness_p50_hours'), '{:.1f}')} → "
+            f"{_fmt(rec.get('staleness_p50_hours'), '{:.1f}')} h); {sla_text}."
         )
-    return out
+    saved = (rec.get("savings_usd") or 0) > 0
+    return [
+        {"title": "The bill", "sentence": bill, "tone": ""},
+        {"title": "The saving", "sentence": saving, "tone": "good" if saved else ""},
+        {"title": "The freshness cost", "sentence": fresh, "tone": "bad" if worse else ""},
+    ]
 
 
-def _charts(comparison: Comparison, recommended: str) -> list[Markup]:
+def _charts(comparison: Comparison, recommended: str, dag: bool | None) -> list[Markup]:
     figs = [
         figures.cost_per_day(comparison),
         figures.reuse_per_day(comparison),
         figures.cost_vs_staleness(comparison),
-        figures.staleness_by_tier(comparison),
+        figures.staleness_by_tier(comparison, tiers_of=recommended),
         figures.builds_per_model(comparison, recommended),
-        _dag(comparison, recommended),
-        figures.day_timeline(comparison, recommended),
     ]
-    out = []
-    for i, fig in enumerate(figs):
-        html = fig.to_html(
-            full_html=False,
-            include_plotlyjs=i == 0,  # the library once, inline: the file works offline
-            div_id=f"chart-{i + 1}",
-            config={"displaylogo": False, "responsive": True},
-        )
-        out.append(Markup(html))
-    return out
+    if _draw_dag(comparison, dag):
+        figs.append(_dag(comparison, recommended))
+    figs.append(figures.day_timeline(comparison, recommended))
+    return [chart_html(fig, f"chart-{i + 1}") for i, fig in enumerate(figs)]
 
 
 #: the whole DAG is drawn up to this many nodes; a bigger one shows the top models' sub-DAG
 DAG_MAX_NODES = 3000
+#: above this many nodes the DAG is drawn only on request (``dag=True``, ``saosim report --dag``)
+DAG_DEFAULT_NODES = 1000
+
+
+def _dag_size(comparison: Comparison) -> int:
+    return sum(1 for node in comparison.estate.project.nodes.values() if not node.is_test)
+
+
+def _draw_dag(comparison: Comparison, dag: bool | None) -> bool:
+    return dag if dag is not None else _dag_size(comparison) <= DAG_DEFAULT_NODES
 
 
 def _dag(comparison: Comparison, scenario: str) -> Any:
-    project = comparison.estate.project
-    n = sum(1 for node in project.nodes.values() if not node.is_test)
+    n = _dag_size(comparison)
     if n <= DAG_MAX_NODES:
         return figures.dag_reuse(comparison, scenario, max_nodes=DAG_MAX_NODES)
     top = max(1, DAG_MAX_NODES // 15)
@@ -258,13 +307,22 @@ def _dag(comparison: Comparison, scenario: str) -> Any:
     return fig
 
 
-def render_report(comparison: Comparison, *, recommended: str | None = None) -> str:
+def render_report(
+    comparison: Comparison, *, recommended: str | None = None, dag: bool | None = None
+) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     metrics = comparison.metrics()
     summary = comparison.summary()  # the metric summary and the bill columns
     project = comparison.estate.project
-    recommended = recommended or recommended_scenario(comparison)
-    base_cost = summary.filter(pl.col("scenario") == comparison.baseline)["cost_usd"][0]
+    choice = comparison.recommendation()
+    recommended = recommended or choice.scenario
+    if recommended == choice.scenario:
+        yaml_heading = f"Recommended tiers as dbt config — {recommended}"
+    else:  # asked for by name: shown, never labelled recommended when it breaches more
+        why = choice.why_not(recommended) or "it is not the cheapest scenario that keeps the SLAs"
+        yaml_heading = f"Tiers of {recommended} as dbt config — not recommended: {why}"
+    n_runs = f"{summary['runs'].max() or 0:,}"
+    draw = _draw_dag(comparison, dag)
     yaml_files = tiers_to_dbt_yaml(comparison.freshness[recommended], project)
     cost_model = [
         (f.name, getattr(comparison.cost_model, f.name))
@@ -282,13 +340,22 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
             title=f"saosim savings report — {project.name}",
             project=project.name,
             n_models=f"{len(project.buildable):,}",
-            n_runs=f"{summary['runs'].max() or 0:,}",
+            n_runs=n_runs,
             start=f"{comparison.start:%Y-%m-%d %H:%M}",
             end=f"{comparison.end:%Y-%m-%d %H:%M}",
             version=__version__,
-            cards=_cards(summary, base_cost),
+            cards=_cards(summary, comparison.baseline, recommended, n_runs),
+            recommendation=f"Recommended: {choice.scenario} — {choice.reason}.",
+            warnings=[w.message() for w in comparison.cadence_warnings()],
+            slas=comparison.slas.describe(),
+            yaml_heading=yaml_heading,
+            illustrative=bool(getattr(comparison.estate, "synthetic", False)),
             summary_table=_table(summary, _SUMMARY_COLUMNS),
-            charts=_charts(comparison, recommended),
+            charts=_charts(comparison, recommended, dag),
+            dag_note=None
+            if draw
+            else f"The DAG ({_dag_size(comparison):,} nodes) is not drawn, to keep this file "
+            "small: pass --dag to saosim report (or dag=True to write_report) to draw it.",
             tier_table=_table(metrics.per_tier.sort("scenario", "tier"), _TIER_COLUMNS),
             recommended=recommended,
             top_table=_table(figures.top_models(comparison, recommended, 20), _TOP_COLUMNS),
@@ -297,23 +364,33 @@ def render_report(comparison: Comparison, *, recommended: str | None = None) -> 
             cost_model=", ".join(f"{k} = {v}" for k, v in cost_model),
             billing=billing,
             yaml_files=sorted(yaml_files.items()),
+            plotly_banner=plotly_js_banner(),
+            plotly_gz=plotly_js_gz(),
+            loader_js=Markup(LOADER_JS),
+            copy_js=Markup(COPY_JS),
         )
     )
 
 
 def write_report(
-    comparison: Comparison, path: str | Path, *, recommended: str | None = None
+    comparison: Comparison,
+    path: str | Path,
+    *,
+    recommended: str | None = None,
+    dag: bool | None = None,
 ) -> Path:
     """Write the savings report of ``comparison`` to ``path`` (one self-contained HTML file).
 
     Args:
         recommended: the scenario whose tiers are shown as dbt YAML and whose per-model
             savings are listed (default :func:`recommended_scenario`).
+        dag: draw the DAG coloured by reuse; default only for projects of at most
+            :data:`DAG_DEFAULT_NODES` nodes (a big DAG is most of a report's size).
 
     Returns:
         The path written.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(comparison, recommended=recommended), encoding="utf-8")
+    out.write_text(render_report(comparison, recommended=recommended, dag=dag), encoding="utf-8")
     return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CADENCE_KINDS", "Cadence", "cadences", "draw_arrivals"]
+__all__ = ["CADENCE_KINDS", "Cadence", "cadences", "draw_arrivals", "per_day"]
 
 CADENCE_KINDS = ("hourly", "every_n_hours", "daily", "weekly", "irregular")
 # Shares of cadences; sources that feed hourly models mostly land hourly (that is why those
@@ -48,17 +48,31 @@ class Cadence:
 
 
 def cadences(
-    sources: Sequence[str], rng: np.random.Generator, *, feeds_hourly: Sequence[bool]
+    sources: Sequence[str],
+    rng: np.random.Generator,
+    *,
+    feeds_hourly: Sequence[bool],
+    mix: Sequence[float] | None = None,
 ) -> list[Cadence]:
     """One cadence per source, drawn from realistic shares.
+
+    Args:
+        mix: shares of :data:`CADENCE_KINDS` for sources that do not feed hourly models
+            (default: 12% hourly, 20% every few hours, 43% daily, 10% weekly, 15% irregular).
 
     >>> cs = cadences(["a", "b"], np.random.default_rng(1), feeds_hourly=[True, False])
     >>> all(c.kind in CADENCE_KINDS for c in cs)
     True
     """
+    p_default: Sequence[float] = _P_DEFAULT
+    if mix is not None:
+        shares = np.asarray(mix, np.float64)
+        if shares.shape != (5,) or (shares < 0).any() or shares.sum() <= 0:
+            raise ValueError(f"mix {mix!r} must be five non-negative shares of {CADENCE_KINDS}")
+        p_default = tuple(shares / shares.sum())
     out = []
     for hot in feeds_hourly:
-        kind = CADENCE_KINDS[int(rng.choice(5, p=_P_HOURLY if hot else _P_DEFAULT))]
+        kind = CADENCE_KINDS[int(rng.choice(5, p=_P_HOURLY if hot else p_default))]
         if kind == "hourly":
             c = Cadence(kind, 3600, rng.uniform(0, 3600), jitter_s=90)
         elif kind == "every_n_hours":
@@ -107,3 +121,13 @@ def draw_arrivals(
     inside = us[(us >= t0_us) & (us < t0_us + span_us)]
     before = us[us < t0_us]
     return np.concatenate([before[-1:], inside])
+
+
+def per_day(cadence: Cadence) -> float:
+    """How many loads a day a cadence brings, on average.
+
+    >>> per_day(Cadence("hourly", 3600, miss_p=0)), round(per_day(Cadence("weekly", 604800)), 3)
+    (24.0, 0.14)
+    """
+    rate = 86400.0 / cadence.period_s * (1.0 - cadence.miss_p)
+    return rate * (5 / 7 if cadence.weekdays_only else 1.0)

@@ -51,6 +51,8 @@ def synthetic_estate(
     hourly_share: float = 0.10,
     code_changes_per_week: float = 4.0,
     query_ids: bool = False,
+    runtime_elasticity: float = 0.5,
+    arrival_mix: Sequence[float] | None = None,
 ) -> Estate:
     """A synthetic project and its run history.
 
@@ -60,20 +62,24 @@ def synthetic_estate(
         days: length of the history.
         seed: seed of every draw.
         start: first instant of the history (UTC-aware).
-        jobs: scheduled ``dbt build`` jobs; default :func:`default_jobs` (a daily full build at
-            06:00, an hourly job on ``tag:hourly``, a 6-hourly job on one domain's marts and
-            their upstream).
+        jobs: scheduled ``dbt build`` jobs; default :func:`default_jobs` (full builds at 06:00
+            and 13:00, an hourly job on ``tag:hourly``, a 6-hourly job on one domain's marts
+            and their upstream: the overlapping, over-scheduled jobs of a team before SAO).
         source_share: sources per model.
         hourly_share: the share of models tagged ``hourly``.
         code_changes_per_week: mean merged changes a week (each touches 1–4 models; one in five
             only edits comments).
         query_ids: fill ``node_runs.query_id``.
+        runtime_elasticity: runtime grows with how often a model's inputs change (see
+            :func:`~saosim.synth.history.synthetic_history`; 0 for no relation).
+        arrival_mix: shares of source cadences (see
+            :func:`~saosim.synth.history.synthetic_history`).
 
     Returns:
         The :class:`~saosim.inputs.estate.Estate`; its project holds the code as of the end.
 
     >>> est = synthetic_estate(n_models=30, days=1, seed=1)
-    >>> set(est.runs.get_column("job_id")) == {"daily_full", "hourly", "six_hourly"}
+    >>> set(est.runs.get_column("job_id")) == {"daily_full", "midday_full", "hourly", "six_hourly"}
     True
     """
     dag_seed, history_seed = np.random.SeedSequence(seed).spawn(2)
@@ -96,4 +102,6 @@ def synthetic_estate(
         code_changes_per_week=code_changes_per_week,
         query_ids=query_ids,
         versioner=versioner,
+        runtime_elasticity=runtime_elasticity,
+        arrival_mix=arrival_mix,
     )

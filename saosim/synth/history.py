@@ -9,7 +9,7 @@ object per node run.
 >>> p = Project.from_spec({"raw.orders": [], "stg_orders": ["raw.orders"], "fct": ["stg_orders"]})
 >>> est = synthetic_history(p, days=2, seed=1, start=datetime(2025, 1, 1, tzinfo=UTC))
 >>> sorted(est.runs.get_column("job_id").unique())
-['daily_full']
+['daily_full', 'midday_full']
 >>> est.node_runs.height == 2 * est.runs.height
 True
 """
@@ -28,7 +28,7 @@ from saosim.errors import ConfigError, SelectionError
 from saosim.inputs.estate import Estate
 from saosim.inputs.schema import UTC_TIME
 from saosim.project.graph import Node, Project
-from saosim.synth.arrivals import cadences, draw_arrivals
+from saosim.synth.arrivals import cadences, draw_arrivals, per_day
 from saosim.synth.dag import Ancestry
 from saosim.synth.runs import SynthJob, build_runs
 
@@ -40,10 +40,12 @@ Versioner = Callable[[Node, int, int], Node]
 
 
 def default_jobs(project: Project) -> tuple[SynthJob, ...]:
-    """A daily full build, an hourly job and a 6-hourly job on a slice that overlaps both.
+    """The jobs of a team before SAO: overlapping and over-scheduled.
 
-    The daily job builds everything at 06:00 UTC; the hourly job runs at :15 from 07:15 to 20:15
-    on working days; the 6-hourly job at 00:30, 06:30, 12:30 and 18:30.
+    A daily full build at 06:00 UTC; a second full build at 13:00 on working days ("to be
+    safe" — most sources land once a day, so it mostly rebuilds what has not changed); an hourly
+    job at :15 from 07:15 to 20:15 on working days; a 6-hourly job at 00:30, 06:30, 12:30 and
+    18:30 on a slice that overlaps both.
 
     The hourly job selects ``tag:hourly`` when the project has that tag; otherwise the folder
     whose models and their upstream cover closest to 12% of the buildable nodes. The 6-hourly
@@ -51,9 +53,12 @@ def default_jobs(project: Project) -> tuple[SynthJob, ...]:
 
     >>> from saosim.synth.dag import synthetic_project
     >>> [j.job_id for j in default_jobs(synthetic_project(200, seed=1))]
-    ['daily_full', 'hourly', 'six_hourly']
+    ['daily_full', 'midday_full', 'hourly', 'six_hourly']
     """
-    jobs = [SynthJob("daily_full", "0 6 * * *", None, threads=12)]
+    jobs = [
+        SynthJob("daily_full", "0 6 * * *", None, threads=12),
+        SynthJob("midday_full", "0 13 * * 1-5", None, threads=12),
+    ]
     n = max(1, len(project.buildable))
     folders = _folder_closures(project)
     hourly: str | None = None
@@ -106,6 +111,8 @@ def synthetic_history(
     code_changes_per_week: float = 4.0,
     query_ids: bool = False,
     versioner: Versioner | None = None,
+    runtime_elasticity: float = 0.5,
+    arrival_mix: Sequence[float] | None = None,
 ) -> Estate:
     """A plausible history of baseline ``dbt build`` runs for a project's DAG.
 
@@ -119,6 +126,13 @@ def synthetic_history(
         query_ids: fill ``node_runs.query_id`` (costs memory on big histories).
         versioner: renders a node at a version of its code; default keeps the project's code
             as the latest version and labels earlier versions with derived checksums.
+        runtime_elasticity: how a model's runtime grows with how often its inputs change
+            (runtime ∝ loads a day of its most frequent upstream source ** elasticity; 0: no
+            relation). In real projects the big incrementals get new data every run and reuse
+            falls on the cheaper models; 0.5 makes an hourly-fed model ≈5× a daily-fed one.
+        arrival_mix: shares of source cadences (hourly, every few hours, daily, weekly,
+            irregular) for sources that do not feed hourly models; default
+            :func:`saosim.synth.arrivals.cadences`'s.
 
     Returns:
         An :class:`~saosim.inputs.estate.Estate` whose project holds the latest version of the code.
@@ -126,7 +140,7 @@ def synthetic_history(
     >>> from saosim.synth.dag import synthetic_project
     >>> est = synthetic_history(synthetic_project(50, seed=1), days=1, seed=2)
     >>> sorted(est.runs.get_column("job_id").unique())
-    ['daily_full', 'hourly', 'six_hourly']
+    ['daily_full', 'hourly', 'midday_full', 'six_hourly']
     """
     if start.tzinfo is None or start.utcoffset() != timedelta(0):
         raise ConfigError(f"start {start!r} must be timezone-aware UTC", field="start")
@@ -140,12 +154,21 @@ def synthetic_history(
     t0_us = int(start.timestamp() * 1_000_000)
     span_us = int(days * 86400 * 1_000_000)
     hourly = _hourly_closure(project)
-    arrivals = _arrivals_frame(project, r_arrivals, t0_us, span_us, hourly)
+    arrivals, rates = _arrivals_frame(project, r_arrivals, t0_us, span_us, hourly, arrival_mix)
     project, changes = _code_changes(
         project, r_changes, start, days, code_changes_per_week, versioner
     )
     runs, node_runs = build_runs(
-        project, jobs, r_params, r_runs, r_noise, t0_us=t0_us, span_us=span_us, query_ids=query_ids
+        project,
+        jobs,
+        r_params,
+        r_runs,
+        r_noise,
+        t0_us=t0_us,
+        span_us=span_us,
+        query_ids=query_ids,
+        change_rate=_input_rates(project, rates),
+        runtime_elasticity=runtime_elasticity,
     )
     return Estate(
         project,
@@ -153,6 +176,7 @@ def synthetic_history(
         node_runs=node_runs,
         source_arrivals=arrivals,
         code_changes=changes,
+        synthetic=True,
     )
 
 
@@ -164,11 +188,27 @@ def _hourly_closure(project: Project) -> frozenset[str]:
     return frozenset(tagged)
 
 
+def _input_rates(project: Project, source_rates: dict[str, float]) -> dict[str, float]:
+    """Loads a day of each node's most frequent upstream source (0 with none)."""
+    out: dict[str, float] = {}
+    for uid in project.order:
+        if uid in source_rates:
+            out[uid] = source_rates[uid]
+        else:
+            out[uid] = max((out[p] for p in project.parents(uid)), default=0.0)
+    return out
+
+
 def _arrivals_frame(
-    project: Project, rng: np.random.Generator, t0_us: int, span_us: int, hourly: frozenset[str]
-) -> pl.DataFrame:
+    project: Project,
+    rng: np.random.Generator,
+    t0_us: int,
+    span_us: int,
+    hourly: frozenset[str],
+    mix: Sequence[float] | None = None,
+) -> tuple[pl.DataFrame, dict[str, float]]:
     sources = list(project.sources)
-    plans = cadences(sources, rng, feeds_hourly=[s in hourly for s in sources])
+    plans = cadences(sources, rng, feeds_hourly=[s in hourly for s in sources], mix=mix)
     ids: list[np.ndarray] = []
     stamps: list[np.ndarray] = []
     for i, plan in enumerate(plans):
@@ -183,9 +223,10 @@ def _arrivals_frame(
             "arrived_at": pl.Series(at, dtype=pl.Int64).cast(UTC_TIME),
         }
     )
-    return frame.with_columns(
+    frame = frame.with_columns(
         observed_at=pl.lit(None, UTC_TIME), how=pl.lit("loaded_at_field")
     ).sort("arrived_at", "unique_id")
+    return frame, {s: per_day(plan) for s, plan in zip(sources, plans, strict=True)}
 
 
 def _code_changes(

@@ -1,7 +1,8 @@
 """Baseline job runs: every selected node built at every run, laid out in waves on threads.
 
 Per node, drawn once: a median runtime (lognormal, by materialization and depth — a heavy
-tail across models), a failure rate (most nodes rarely fail, a few are flaky), a row count and
+tail across models — scaled by how often the node's inputs change, see :func:`build_runs`),
+a failure rate (most nodes rarely fail, a few are flaky), a row count and
 a scan rate. Per node run: lognormal noise with the odd slow spike. The compiled kernel
 (:func:`saosim.synth.kernel.lay_out_runs`) turns these into statuses and timings.
 """
@@ -130,8 +131,18 @@ def _plan(project: Project) -> _Plan:
     )
 
 
-def _node_params(plan: _Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per-node medians, failure rates, rows and scan rates, drawn once."""
+def _node_params(
+    plan: _Plan,
+    rng: np.random.Generator,
+    change_rate: np.ndarray | None = None,
+    elasticity: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Per-node medians, failure rates, rows and scan rates, drawn once.
+
+    ``change_rate`` (new data per day of each node's most frequent input) scales the medians
+    of tables and incrementals by ``(rate / typical rate) ** elasticity``: the models that get
+    new data every run are the big ones, and reuse falls on cheaper models.
+    """
     n = len(plan.ids)
     mats = np.array(plan.materialization)
     # Deeper models read bigger joins; the effect levels off (GitLab's DAG is 30+ deep).
@@ -148,6 +159,11 @@ def _node_params(plan: _Plan, rng: np.random.Generator) -> dict[str, np.ndarray]
     inc = mats == "incremental"
     mu[inc], sigma[inc] = np.log(20.0) + 0.1 * depth[inc], 1.0
     median = np.exp(rng.normal(mu, sigma))
+    if change_rate is not None and elasticity:
+        scaled = (plan.kind == KIND_TABLE) | (plan.kind == KIND_INCREMENTAL)
+        rate = np.maximum(change_rate, 1e-3)
+        typical = np.exp(np.log(rate[scaled]).mean()) if scaled.any() else 1.0
+        median = np.where(scaled, median * (rate / typical) ** elasticity, median)
     is_test = plan.kind == KIND_TEST
     # Most nodes almost never fail; a few flaky ones fail now and then (≈5% of hourly runs
     # and ≈20% of daily full builds see an error or a failing test at 1,500 models).
@@ -209,8 +225,13 @@ def build_runs(
     t0_us: int,
     span_us: int,
     query_ids: bool,
+    change_rate: dict[str, float] | None = None,
+    runtime_elasticity: float = 0.0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``runs`` and ``node_runs`` tables of every scheduled run in the span.
+
+    ``change_rate`` (node id → new data per day of its most frequent input) and
+    ``runtime_elasticity`` make runtime grow with it (see :func:`_node_params`).
 
     >>> import numpy as np
     >>> from saosim.project.graph import Project
@@ -225,7 +246,10 @@ def build_runs(
     if len({j.job_id for j in jobs}) != len(jobs):
         raise ConfigError("job ids must be unique", field="jobs")
     plan = _plan(project)
-    params = _node_params(plan, r_params)
+    rates = None
+    if change_rate is not None:
+        rates = np.array([change_rate.get(uid, 0.0) for uid in plan.ids], np.float64)
+    params = _node_params(plan, r_params, rates, runtime_elasticity)
     job_lists = [_job_nodes(project, plan, job) for job in jobs]
     tick_lists = [_ticks(job, t0_us, span_us) for job in jobs]
     all_ticks = np.concatenate(tick_lists) if tick_lists else np.zeros(0, np.int64)

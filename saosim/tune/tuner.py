@@ -147,6 +147,7 @@ class Tuner:
             freshness={scenario.name: comparison.freshness[scenario.name]},
             start=comparison.start,
             end=comparison.end,
+            slas=comparison.slas or None,
         )
 
     def update(
@@ -187,11 +188,14 @@ class Tuner:
             start=self.timeline.start,
             end=self.timeline.end,
         )
-        if self._baseline_staleness is None:
-            self._baseline_staleness = self._staleness(
-                self._baseline_log, self.baseline, comparison
+        # the baseline is scored against the tuned tiers' SLAs: measured again when they change
+        sla_key = tuple(sorted(comparison.slas.sla_s.items()))
+        if self._baseline_staleness is None or self._baseline_staleness[0] != sla_key:
+            self._baseline_staleness = (
+                sla_key,
+                self._staleness(self._baseline_log, self.baseline, comparison),
             )
-        stale = {**self._baseline_staleness, **self._staleness(log, scenario, comparison)}
+        stale = {**self._baseline_staleness[1], **self._staleness(log, scenario, comparison)}
         comparison.metrics(staleness=stale)  # every table in one scan of the log
         t2 = time.perf_counter()
         if len(self._results) >= self.cache_size:

@@ -257,7 +257,10 @@ class TierTuner:
             return None
         self.error = None
         self.last_update_s = time.perf_counter() - t0
-        self.summary_view.value = _summary_html(summary)
+        self.summary_view.value = _summary_html(summary) + "".join(
+            f"<p style='color:#d62728'>{html.escape(w.message())}</p>"
+            for w in comparison.cadence_warnings()
+        )
         self._draw(figs)
         timings = self.tuner.timings
         self.status.value = (
@@ -339,7 +342,8 @@ _SUMMARY_COLUMNS = (
     ("savings_pct", "{:.1f}"),
     ("staleness_p50_hours", "{:.2f}"),
     ("staleness_p95_hours", "{:.2f}"),
-    ("sla_miss_hours", "{:,.0f}"),
+    ("sla_breach_pct", "{:.1f}"),
+    ("sla_breach_models", "{:,}"),
 )
 
 

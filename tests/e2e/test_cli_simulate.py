@@ -91,7 +91,7 @@ def test_backtest_baseline_reproduces_the_bundled_history_cost() -> None:
 
 
 @pytest.mark.slow
-def test_demo_subprocess_prints_the_three_way_comparison(tmp_path: Path) -> None:
+def test_demo_subprocess_prints_the_comparison(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "saosim", "demo", "--out", str(tmp_path / "out")],
         capture_output=True,
@@ -100,8 +100,9 @@ def test_demo_subprocess_prints_the_three_way_comparison(tmp_path: Path) -> None
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr
-    for name in ("baseline", "sao", "tuned"):
+    for name in ("baseline", "sao", "tuned", "dbt-labs-pattern", "recommended:"):
         assert name in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()[:12]) <= 100
     assert (tmp_path / "out" / "decisions.parquet").is_file()
     log = pl.read_parquet(tmp_path / "out" / "decisions.parquet")
-    assert set(log["scenario"]) == {"baseline", "sao", "tuned"}
+    assert set(log["scenario"]) == {"baseline", "sao", "tuned", "dbt-labs-pattern"}

@@ -76,6 +76,56 @@ def test_notebook_runs_on_a_small_estate(name, small_estate, tmp_path, monkeypat
         assert (tmp_path / "tuned-dbt-config" / "dbt_project.yml").is_file()
     if name.startswith("03"):
         assert (tmp_path / "savings.html").is_file()
+    if name.startswith("01"):
+        _figures_read_anywhere(book, tmp_path)
+
+
+def _figures_read_anywhere(book: nbformat.NotebookNode, tmp_path: Path) -> None:
+    """Each figure carries plotly's interactive output and a PNG; exported to HTML (which runs
+    no plotly) the PNG is what shows."""
+    from nbconvert import HTMLExporter
+
+    figures = [
+        o
+        for c in book.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.plotly.v1+json" in o.get("data", {})
+    ]
+    assert figures, "the quickstart shows at least one figure"
+    for output in figures:
+        png = output["data"].get("image/png", "")
+        assert len(png) > 10_000, "a figure without its static PNG renders empty outside Jupyter"
+    page, _ = HTMLExporter().from_notebook_node(book)
+    assert page.count("data:image/png;base64,") >= len(figures)
+    (tmp_path / "01-quickstart.html").write_text(page)
+
+
+@pytest.fixture(scope="module")
+def untagged_estate(tmp_path_factory) -> Path:
+    """A project without a single tag (most real projects have no `hourly` tag)."""
+    from saosim.project.graph import Project
+    from saosim.synth.history import synthetic_history
+
+    spec = {
+        "raw.orders": [],
+        "raw.customers": [],
+        "stg_orders": ["raw.orders"],
+        "stg_customers": ["raw.customers"],
+        "fct_orders": ["stg_orders", "stg_customers"],
+        "rpt_revenue": ["fct_orders"],
+    }
+    estate = synthetic_history(Project.from_spec(spec), days=3, seed=4)
+    return estate.save(tmp_path_factory.mktemp("u") / "untagged")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES[:3])
+def test_notebook_runs_on_a_project_without_tags(name, untagged_estate, tmp_path, monkeypatch):
+    book = _run(name, untagged_estate, tmp_path, monkeypatch)
+    text = _text(book)
+    assert "Traceback" not in text
+    if name.startswith("01"):
+        assert "tuned: saves $" in text
 
 
 @pytest.mark.slow

@@ -47,18 +47,19 @@ def test_reuse_per_day_is_reuses_over_decisions(cmp):
     assert set(_trace(fig, "baseline").y) == {0.0}
 
 
-def test_builds_per_model_top_n_by_builds_avoided(cmp):
+def test_builds_per_model_top_n_by_dollars_saved(cmp):
     fig = figures.builds_per_model(cmp, "tuned", top=5)
     pm = cmp.per_model().filter(pl.col("resource_type") != "test")
-    base = dict(pm.filter(pl.col("scenario") == "baseline").select("name", "builds").iter_rows())
-    tuned = dict(pm.filter(pl.col("scenario") == "tuned").select("name", "builds").iter_rows())
-    avoided = sorted(((base[n] - tuned.get(n, 0), n) for n in base), key=lambda x: (-x[0], x[1]))
+    base = {r["name"]: r for r in pm.filter(pl.col("scenario") == "baseline").iter_rows(named=True)}
+    tuned = {r["name"]: r for r in pm.filter(pl.col("scenario") == "tuned").iter_rows(named=True)}
+    saved = {n: base[n]["cost_usd"] - (tuned[n]["cost_usd"] if n in tuned else 0.0) for n in base}
     bars = _trace(fig, "baseline")
     assert len(bars.x) == 5
-    assert [base[n] for n in bars.x] == list(bars.y)
-    assert [tuned.get(n, 0) for n in bars.x] == list(_trace(fig, "tuned").y)
-    got = [base[n] - tuned.get(n, 0) for n in bars.x]
-    assert got == [a for a, _ in avoided[:5]]
+    assert [base[n]["builds"] for n in bars.x] == list(bars.y)
+    assert [tuned[n]["builds"] if n in tuned else 0 for n in bars.x] == list(_trace(fig, "tuned").y)
+    # the five bars are the five largest savings in dollars, largest first
+    assert [saved[n] for n in bars.x] == pytest.approx(sorted(saved.values(), reverse=True)[:5])
+    assert "by dollars saved" in fig.layout.title.text
 
 
 def test_staleness_by_tier_boxes_and_sla_lines(cmp):
@@ -73,8 +74,22 @@ def test_staleness_by_tier_boxes_and_sla_lines(cmp):
     assert dict(zip(sla.x, sla.y, strict=True))["default"] == pytest.approx(26.0)
 
 
+def test_staleness_by_tier_compares_the_same_models_in_every_scenario(cmp):
+    fig = figures.staleness_by_tier(cmp)
+    tier_of = dict(
+        cmp.per_model().filter(pl.col("scenario") == "tuned").select("name", "tier").iter_rows()
+    )
+    boxes = [t for t in fig.data if t.name in ("baseline", "sao", "tuned")]
+    assert len(boxes) == 3
+    # baseline and sao have no tiers; their boxes are grouped by tuned's tiers, model by model
+    members = [sorted(zip(b.x, b.text, strict=True)) for b in boxes]
+    assert members[0] == members[1] == members[2]
+    assert all(tier_of[name] == tier for tier, name in members[0])
+    assert "hourly" in {tier for tier, _ in members[0]}
+
+
 def test_cost_vs_staleness_one_point_per_scenario_and_sweep(cmp):
-    swept = saosim.sweep(cmp.estate, saosim.TUNED_TIERS, "default", [1, 3])
+    swept = saosim.sweep(cmp.estate, saosim.TUNED_TIERS, "default", [1, 3], period="day")
     fig = figures.cost_vs_staleness(cmp, sweep=swept)
     summary = cmp.summary()
     for r in summary.iter_rows(named=True):
@@ -127,9 +142,21 @@ def test_day_timeline_counts_match_the_log(cmp):
     log = cmp.decisions_of("tuned").with_columns(pl.col("action").cast(pl.String))
     on_day = log.filter(pl.col("run_at").dt.date().cast(pl.String) == day)
     n_built = (on_day["action"] == "build").sum()
-    assert sum(1 for v in built.x if v is None) == n_built
+    assert len(built.x) == len(built.base) == n_built
+    builds = on_day.filter(pl.col("action") == "build").sort("run_at", "run_id", "started_at")
+    spans = builds.select((pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds())
+    assert sorted(built.x) == pytest.approx(sorted(v / 1000 for v in spans.to_series()))
     assert len(reused.x) == (on_day["action"] == "reuse").sum()
     assert built.name == f"built ({n_built:,})"
+
+
+def test_day_timeline_rows_are_in_time_order(cmp):
+    fig = figures.day_timeline(cmp, "tuned")
+    rows = list(fig.layout.yaxis.categoryarray)
+    assert fig.layout.yaxis.categoryorder == "array"
+    assert rows == sorted(rows)  # "HH:MM job": time order is text order within one day
+    shown = {y for t in fig.data for y in t.y if y is not None}
+    assert shown == set(rows)
 
 
 def test_unknown_scenario_is_named():

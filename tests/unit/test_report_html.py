@@ -37,10 +37,35 @@ def page(evil_cmp, tmp_path_factory):
 
 
 def test_report_is_self_contained(page):
-    # plotly.js inline exactly once, nothing fetched from the network
+    # plotly.js inline exactly once (gzip + base64), nothing fetched from the network
+    import base64
+    import gzip
+
     assert len(re.findall(r"plotly\.js v\d", page)) == 1
     assert len(re.findall(r"<script[^>]*\bsrc=", page)) == 0
     assert page.count('class="plotly-graph-div"') == 7
+    blobs = re.findall(r'<script id="plotly-js-gz"[^>]*>(.*?)</script>', page, flags=re.S)
+    assert len(blobs) == 1
+    js = gzip.decompress(base64.b64decode(blobs[0])).decode()
+    import plotly.offline
+
+    assert js == plotly.offline.get_plotlyjs()
+
+
+def test_chart_data_is_rounded_json(page):
+    import json
+
+    specs = re.findall(r'<script type="application/json" data-chart="[^"]+">(.*?)</script>', page)
+    assert len(specs) == 7
+    for spec in specs:
+        fig = json.loads(spec.replace("<\\/", "</"))
+        for trace in fig["data"]:
+            for v in trace.get("y") or []:
+                if isinstance(v, float) and abs(v) >= 10:
+                    assert v == round(v, 2)
+            for v in trace.get("x") or []:
+                if isinstance(v, str) and v[:2] == "20":
+                    assert "+00:00" not in v and "." not in v
 
 
 def test_project_names_are_escaped(page):
@@ -51,8 +76,21 @@ def test_project_names_are_escaped(page):
 def test_headline_and_tables_hold_the_summary(evil_cmp, page):
     summary = evil_cmp.summary()
     for r in summary.iter_rows(named=True):
-        assert f"{r['savings_pct']:.1f}% saved" in page
         assert f"{r['cost_usd']:,.0f}" in page
+    rows = {r["scenario"]: r for r in summary.iter_rows(named=True)}
+    cards = re.findall(r'<div class="card" id="card-\d">(.*?)</div>', page, flags=re.S)
+    assert len(cards) == 3
+    sentences = [re.sub(r"<[^>]+>", " ", c) for c in cards]
+    assert "The bill" in sentences[0] and f"${rows['baseline']['cost_usd']:,.0f}." in sentences[0]
+    tuned = rows["tuned"]
+    assert "The saving" in sentences[1]
+    assert f"${tuned['savings_usd']:,.0f} ({tuned['savings_pct']:.1f}%) less" in sentences[1]
+    assert "The freshness cost" in sentences[2]
+    assert f"{tuned['staleness_p95_hours']:.1f} h" in sentences[2]
+    for card in cards:  # one sentence each
+        text = re.sub(r"<h3>.*?</h3>", "", card, flags=re.S)
+        text = re.sub(r"<[^>]+>", "", text).strip()
+        assert text.count(". ") == 0 and text.endswith(".")
     tiers = evil_cmp.per_tier()
     assert set(tiers["tier"]) <= set(re.findall(r"<td>([a-z_]+)</td>", page))
     assert "Method and assumptions" in page
@@ -62,10 +100,18 @@ def test_headline_and_tables_hold_the_summary(evil_cmp, page):
 def test_recommended_tiers_yaml_is_the_dbt_export(evil_cmp, page):
     assert saosim.report.recommended_scenario(evil_cmp) == "tuned"
     files = saosim.tiers_to_dbt_yaml(evil_cmp.freshness["tuned"], evil_cmp.estate.project)
-    blocks = re.findall(r"<pre>(.*?)</pre>", page, flags=re.S)
+    # folded (<details>), each with a copy button that names its <pre>
+    blocks = re.findall(
+        r'<details><summary>.*?</summary>\s*<button class="copy" data-copy="(yaml-\d+)">copy'
+        r'</button>\s*<pre id="(yaml-\d+)">(.*?)</pre></details>',
+        page,
+        flags=re.S,
+    )
+    assert len(blocks) == len(files)
     import html
 
-    texts = [html.unescape(b) for b in blocks]
+    assert all(button == pre for button, pre, _ in blocks)
+    texts = [html.unescape(b) for _, _, b in blocks]
     assert files["dbt_project.yml"] in texts
     assert yaml.safe_load(texts[0])
 
@@ -74,7 +120,20 @@ def test_top_models_table_lists_savings(evil_cmp, page):
     top = saosim.figures.top_models(evil_cmp, "tuned", 20)
     first = top.row(0, named=True)
     assert f"{first['savings_usd']:,.2f}" in page
-    assert (top["builds_avoided"].diff().drop_nulls() <= 0).all()
+    assert (top["savings_usd"].diff().drop_nulls() <= 0).all()
+    assert "Top models by dollars saved" in page
+
+
+def test_big_dag_is_drawn_only_on_request(evil_cmp, tmp_path, monkeypatch):
+    from saosim.report import html
+
+    monkeypatch.setattr(html, "DAG_DEFAULT_NODES", 10)
+    small = write_report(evil_cmp, tmp_path / "no-dag.html").read_text()
+    assert small.count('class="plotly-graph-div"') == 6
+    assert "is not drawn" in small and "--dag" in small
+    drawn = write_report(evil_cmp, tmp_path / "dag.html", dag=True).read_text()
+    assert drawn.count('class="plotly-graph-div"') == 7
+    assert "DAG coloured by reuse" in drawn and "is not drawn" not in drawn
 
 
 def test_cli_report_writes_the_file(tmp_path):

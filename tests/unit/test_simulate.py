@@ -144,7 +144,7 @@ def test_scenario_config_errors_name_the_key() -> None:
 
 def test_duplicate_scenario_names() -> None:
     estate = _estate(_hourly(2), [])
-    with pytest.raises(ConfigError, match="repeat"):
+    with pytest.raises(ConfigError, match="given twice"):
         simulate(estate, [Scenario("a", "sao"), Scenario("a", "dbt_state")], engine="plain")
 
 

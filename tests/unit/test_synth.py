@@ -188,8 +188,10 @@ def test_jobs_overlap_on_some_models(estate: Estate) -> None:
         .agg(pl.col("unique_id").unique())
     )
     sets = {r[0]: set(r[1]) for r in by_job.iter_rows()}
-    assert set(sets) == {"daily_full", "hourly", "six_hourly"}
+    assert set(sets) == {"daily_full", "midday_full", "hourly", "six_hourly"}
     assert sets["hourly"] < sets["daily_full"] and sets["six_hourly"] < sets["daily_full"]
+    # over-scheduled, as a team before SAO: a second full build every day
+    assert sets["midday_full"] == sets["daily_full"]
     assert len(sets["hourly"]) < len(sets["daily_full"]) / 3
 
 
@@ -317,3 +319,50 @@ def test_versions_agree_with_the_sqlglot_fingerprint(estate: Estate) -> None:
         assert len(prints) == 1  # comment-only edits: one fingerprint
         assert sqlglot_fingerprint(other, dialect="snowflake") not in prints
         assert len({fingerprint_sql(sql) for sql in same}) == 1
+
+
+def _median_runtime_by_input_rate(estate: Estate) -> tuple[float, float]:
+    """Median execution time of tables fed hourly vs at most daily (by their fastest input)."""
+    from saosim.synth.history import _input_rates
+
+    arrivals = estate.source_arrivals.group_by("unique_id").len()
+    days = 30.0
+    rates = _input_rates(estate.project, {u: n / days for u, n in arrivals.iter_rows()})
+    tables = [
+        u
+        for u in estate.project.buildable
+        if estate.project.nodes[u].materialization in ("table", "incremental")
+    ]
+    fast = [u for u in tables if rates[u] >= 12]
+    slow = [u for u in tables if rates[u] <= 1.5]
+    med = estate.node_runs.group_by("unique_id").agg(pl.col("execution_time_s").median())
+    by = dict(med.iter_rows())
+    return (
+        float(np.median([by[u] for u in fast if u in by])),
+        float(np.median([by[u] for u in slow if u in by])),
+    )
+
+
+def test_runtime_grows_with_how_often_inputs_change() -> None:
+    related = synthetic_estate(n_models=300, days=30, seed=4)
+    flat = synthetic_estate(n_models=300, days=30, seed=4, runtime_elasticity=0.0)
+    fast, slow = _median_runtime_by_input_rate(related)
+    fast0, slow0 = _median_runtime_by_input_rate(flat)
+    # same draws, only the scaling differs: hourly-fed tables get much bigger relative to
+    # daily-fed ones
+    assert fast / slow > 2.5 * (fast0 / slow0)
+    assert related.source_arrivals.equals(flat.source_arrivals)
+
+
+def test_arrival_mix_sets_the_share_of_source_cadences() -> None:
+    daily = synthetic_estate(n_models=200, days=14, seed=2, arrival_mix=(0, 0, 1, 0, 0))
+    hourly = synthetic_estate(n_models=200, days=14, seed=2, arrival_mix=(1, 0, 0, 0, 0))
+    feeds_hourly = daily.project.select("+tag:hourly")
+
+    def loads(estate: Estate) -> list[int]:
+        counts = estate.source_arrivals.group_by("unique_id").len()
+        return [n for u, n in counts.iter_rows() if u not in feeds_hourly]
+
+    # 14 days: daily sources load at most once a day (plus the load before the window)
+    assert loads(daily) and max(loads(daily)) <= 15
+    assert min(loads(hourly)) >= 14 * 20

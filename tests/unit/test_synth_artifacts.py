@@ -145,7 +145,7 @@ def test_synthetic_history_for_the_gitlab_manifest() -> None:
     est = synthetic_history(project, days=2, seed=0)
     assert est.project is project
     jobs = set(est.runs.get_column("job_id"))
-    assert jobs == {"daily_full", "hourly", "six_hourly"}
+    assert jobs == {"daily_full", "midday_full", "hourly", "six_hourly"}
     ran = set(est.node_runs.get_column("unique_id"))
     assert ran >= {u for u in project.buildable if not project.nodes[u].is_ephemeral}
     assert est.source_arrivals.get_column("unique_id").n_unique() == len(project.sources)

@@ -29,7 +29,9 @@ def test_bundled_example_loads_and_is_small() -> None:
         pytest.skip("data/example is not in this checkout")
     estate = load_estate(EXAMPLE)
     assert estate.project.counts()["model"] == 1500
-    assert set(estate.runs.get_column("job_id")) == {"daily_full", "hourly", "six_hourly"}
+    jobs = {"daily_full", "midday_full", "hourly", "six_hourly"}
+    assert set(estate.runs.get_column("job_id")) == jobs
+    assert estate.synthetic
     size = sum(f.stat().st_size for f in EXAMPLE.iterdir())
     assert size < 16 * 2**20
 

@@ -183,8 +183,12 @@ def compile_replay(
     flags[np.diff(cptr) > 0] |= F_CHANGES
     flags[np.diff(fptr) > 0] |= F_FAILS
     sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
-    runs = _compile_runs(estate, timeline, pos, decided)
-    runs["run_profile"][:] = PROFILES.index(profile.value)
+    # the runs' arrays are the same for every scenario replayed on this timeline
+    compiled = timeline.memo.get("kernel_runs")
+    if compiled is None:
+        compiled = timeline.memo["kernel_runs"] = _compile_runs(estate, timeline, pos, decided)
+    runs = dict(compiled)
+    runs["run_profile"] = np.full(len(timeline.runs), PROFILES.index(profile.value), np.int64)
     use = costs.usage
     fparams = np.array(
         [model.concurrency, model.usd_per_second, model.usd_per_tib, float(TIB)], dtype=np.float64
@@ -378,16 +382,27 @@ def _history_part(
 ) -> dict[str, np.ndarray]:
     """The node runs of every history run, as selected slices sorted by (run, node): a run
     of the history selects exactly the nodes it ran (``Timeline`` does the same)."""
-    tests = [u for u in decided if estate.project.nodes[u].is_test]
+    project = estate.project
+    is_decided = np.zeros(len(project.order), dtype=np.bool_)
+    is_test = np.zeros(len(project.order), dtype=np.bool_)
+    for u in decided:
+        is_decided[pos[u]] = True
+        is_test[pos[u]] = project.nodes[u].is_test
+    # runs.row -> replay run index (-1: not replayed)
+    run_of_row = np.full(estate.runs.height, -1, dtype=np.int64)
+    row_of_run = dict(zip(estate.runs["run_id"], range(estate.runs.height), strict=True))
+    for run_id, k in hist_index.items():
+        run_of_row[row_of_run[run_id]] = k
+    rows = history_node_runs(estate)
+    node = rows["node"].to_numpy()
+    run = run_of_row[rows["run_row"].to_numpy()]
     rows = (
-        history_node_runs(estate)
-        .filter(pl.col("run_id").is_in(list(hist_index)) & pl.col("unique_id").is_in(decided))
-        .unique(["run_id", "unique_id"], keep="last", maintain_order=True)
-        .with_columns(
-            pl.col("run_id").replace_strict(hist_index, return_dtype=pl.Int64).alias("run"),
-            pl.col("unique_id").replace_strict(pos, return_dtype=pl.Int32).alias("node"),
-            pl.col("unique_id").is_in(tests).alias("is_test"),
+        rows.with_columns(
+            pl.Series("run", run),
+            pl.Series("is_test", is_test[node]),
+            pl.Series("keep", (run >= 0) & is_decided[node]),
         )
+        .filter(pl.col("keep"))
         .with_columns(
             pl.when(pl.col("is_test") & pl.col("status").is_in(_TEST_STATUS))
             .then(pl.col("status").replace_strict(_STATUS_CODE, return_dtype=pl.UInt8))
