@@ -233,9 +233,9 @@ def _cards(
     rows = {r["scenario"]: r for r in summary.iter_rows(named=True)}
     base, rec = rows[baseline], rows[recommended]
     bill = (
-        f"Rebuilding every selected model at every run, the {n_runs} job runs cost "
-        f"{_fmt(base['cost_usd'], '${:,.0f}')} in query time; billed as "
-        f"{base.get('billing')}, {_fmt(base.get('bill_usd'), '${:,.0f}')}."
+        f"Rebuilding every selected model at every run, the {n_runs} job runs are billed "
+        f"{_fmt(base.get('bill_usd'), '${:,.0f}')} ({base.get('billing')}); their query time "
+        f"alone costs {_fmt(base['cost_usd'], '${:,.0f}')}."
     )
     saving = (
         f"{recommended} would cost {_fmt(rec['cost_usd'], '${:,.0f}')}: "
