@@ -23,9 +23,10 @@ a query under ``dbt_state``, which does not rebuild views), laid out at their ``
     Per query ``max(bytes, 10 MiB × tables referenced)`` (tables referenced: the node's
     parents, at least one), $ per TiB, minus ``free_tib_per_month`` per calendar month.
 ``bigquery_editions``
-    Every query holds ``slots_per_query`` slots while it runs; demand above ``baseline_slots``
-    is autoscaled in 50-slot steps and billed per second, each autoscaled episode at least
-    60 s at its peak; baseline slots cost ``baseline_slots × window hours`` whatever reuse does.
+    Every query holds ``slots_per_query`` slots from the second it starts through the second it
+    ends; demand above ``baseline_slots`` is autoscaled in 50-slot steps and billed per second,
+    each autoscaled episode at least 60 s at its peak; baseline slots cost ``baseline_slots ×
+    window hours`` whatever reuse does.
 
 >>> import polars as pl
 >>> from datetime import datetime, UTC
@@ -54,7 +55,8 @@ import polars as pl
 
 from saosim.cost.billing import Billing
 from saosim.cost.rates import TIB, CostModel
-from saosim.cost.uptime import DAY_US, run_blocks, sessions, split_by_day
+from saosim.cost.uptime import run_blocks, sessions, split_by_day
+from saosim.errors import ConfigError
 from saosim.project.graph import Project
 
 __all__ = ["Bill", "price_bill"]
@@ -557,20 +559,32 @@ def _autoscaled_slot_seconds(
     """Autoscaled slot-seconds above ``baseline`` (50-slot steps, 60 s minimum per episode),
     in total and per UTC day of each episode's start.
 
+    Autoscaled slots are billed per second, so demand is counted per second: a query holds its
+    slots from the second it starts through the second it ends (a part second is a second).
+    Counting is two ``bincount`` s over the window's seconds, not a sort of every start and end.
+
     >>> total, _ = _autoscaled_slot_seconds(np.array([0]), np.array([30_000_000]), 100, 0)
     >>> total   # 30 s at 100 slots, billed as one minute
     6000.0
     """
     if start_us.size == 0:
         return 0.0, {}
-    # one value sort: an event's key is its time × 2, + 1 for a start, so that at one instant
-    # ends come before starts
-    key = np.concatenate([start_us * 2 + 1, end_us * 2])
-    key.sort()
-    begin_us, billed = _episodes(key, float(slots), float(baseline))
-    if begin_us.size == 0:
+    first = int(start_us.min()) // _US
+    begin = start_us // _US - first
+    stop = -(-end_us // _US) - first  # ceil: the second a query ends in is held
+    stop = np.maximum(stop, begin + 1)
+    seconds = int(stop.max()) + 1
+    if seconds > 500_000_000:  # over ~15 years of seconds: too many to count one by one
+        raise ConfigError(
+            f"the replay spans {seconds / 3.15e7:.0f} years; bigquery_editions prices at most 15",
+            field="rates.billing",
+        )
+    count = np.bincount(begin, minlength=seconds) - np.bincount(stop, minlength=seconds)
+    demand = np.cumsum(count[:-1]) * float(slots)
+    begin_s, billed = _episodes_per_second(demand, float(baseline))
+    if begin_s.size == 0:
         return 0.0, {}
-    days = np.floor_divide(begin_us, DAY_US)
+    days = np.floor_divide(begin_s + first, 86_400)
     per_day: dict[int, float] = {}
     for d, v in zip(days.tolist(), billed.tolist(), strict=True):
         per_day[d] = per_day.get(d, 0.0) + v
@@ -578,25 +592,21 @@ def _autoscaled_slot_seconds(
 
 
 @numba.njit(cache=True)
-def _episodes(key, slots, baseline):  # pragma: no cover - compiled
-    """One pass over the sorted events: each autoscaled episode's start and billed slot-s."""
-    begin = np.empty(key.shape[0], np.int64)
-    billed = np.empty(key.shape[0], np.float64)
+def _episodes_per_second(demand, baseline):  # pragma: no cover - compiled
+    """One pass over per-second demand: each autoscaled episode's first second and billed
+    slot-seconds (at least 60 s at its peak)."""
+    begin = np.empty(demand.shape[0], np.int64)
+    billed = np.empty(demand.shape[0], np.float64)
     n = 0
-    demand = 0.0
     area = length = peak = 0.0
-    for i in range(key.shape[0] - 1):
-        demand += slots if key[i] & 1 else -slots
-        dur = (key[i + 1] // 2 - key[i] // 2) / 1e6
-        if dur <= 0:
-            continue
-        above = demand - baseline
+    for i in range(demand.shape[0]):
+        above = demand[i] - baseline
         excess = np.ceil(above / _AUTOSCALE_STEP - 1e-9) * _AUTOSCALE_STEP if above > 0 else 0.0
         if excess > 0:
             if length == 0.0:
-                begin[n] = key[i] // 2
-            area += excess * dur
-            length += dur
+                begin[n] = i
+            area += excess
+            length += 1.0
             peak = max(peak, excess)
         elif length > 0.0:
             billed[n] = area + max(_MIN_AUTOSCALE_S - length, 0.0) * peak
