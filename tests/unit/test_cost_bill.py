@@ -301,8 +301,15 @@ def test_threads_in_the_rates_schedule_the_replay():
     assert hours[16][0] < hours[1][0]
 
 
-@pytest.mark.parametrize("warehouses", [None, {"default": "A", "hourly": "B"}])
-def test_the_log_fast_path_bills_what_the_filtered_path_bills(warehouses):
+@pytest.mark.parametrize(
+    ("billing", "warehouses"),
+    [
+        ("snowflake_warehouse", None),
+        ("snowflake_warehouse", {"default": "A", "hourly": "B"}),
+        ("bigquery_editions", None),
+    ],
+)
+def test_the_log_fast_path_bills_what_the_filtered_path_bills(billing, warehouses):
     """A compiled kernel log (Enum actions, Categorical run ids) is priced from its own arrays;
     the same log with plain strings goes through polars filtering: one bill."""
     from saosim.replay.engine import Scenario, simulate
@@ -310,7 +317,9 @@ def test_the_log_fast_path_bills_what_the_filtered_path_bills(warehouses):
 
     estate = synthetic_estate(n_models=80, days=3, seed=9)
     cmp = simulate(estate, [Scenario("sao")], engine="fast")
-    rates = {"auto_suspend_s": 120, "dbt_startup_s": 5}
+    rates = {"billing": billing, "dbt_startup_s": 5}
+    if billing == "snowflake_warehouse":
+        rates["auto_suspend_s"] = 120
     if warehouses:
         rates["warehouses"] = {**warehouses, str(estate.runs["job_id"][0]): "B"}
     model = CostModel.from_config(rates)
