@@ -192,7 +192,8 @@ def test_kinds_are_recognised_in_any_letter_case() -> None:
 
 def _duck_views(con: duckdb.DuckDBPyConnection) -> None:
     """Tables shaped like the vendor views (the columns the SQL reads), recent rows."""
-    now = "now()::TIMESTAMPTZ"
+    # yesterday's 01:00 and 02:00: recent, and on one day whatever the time of the test
+    now = "(current_date::TIMESTAMPTZ - INTERVAL 1 DAY + INTERVAL 3 HOUR)"
     con.execute(
         f"""
         CREATE TABLE wmh AS SELECT * FROM (VALUES
