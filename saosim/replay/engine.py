@@ -487,7 +487,7 @@ def _commit_finished(
 
 
 def _all_history(timeline: Timeline) -> bool:
-    return all(r.from_history for r in timeline.runs)
+    return all(r.from_history for r in timeline.heads)
 
 
 @dataclass(frozen=True, slots=True)
