@@ -1,10 +1,9 @@
-"""Reading the live warehouse (DuckDB): source data versions and per-relation data hashes.
+"""Reading the live warehouse: source data versions (through dbt's own connection, any
+adapter) and, on DuckDB, per-relation data hashes for shadow runs.
 
 DuckDB lets one process write a database file at a time, and ``dbt build`` in another process
-holds it for the whole build, so a read-only connection is retried until the file is free.
-Other adapters are out of scope here: render the metadata SQL with
-:func:`saosim.live.metadata.source_versions_query` for your dialect, run it with your
-warehouse's client, and pass the result to :func:`saosim.live.plan` as ``source_versions``.
+holds it for the whole build, so a read-only connection is retried until the file is free, and
+saosim's readers and builds take a file lock beside the database (:func:`file_lock`).
 """
 
 from __future__ import annotations
@@ -121,10 +120,12 @@ def warehouse_source_versions(
     target: str | None = None,
     profiles_dir: str | Path | None = None,
 ) -> dict[str, datetime]:
-    """When data last landed in each source, read from the project's DuckDB warehouse."""
-    path = duckdb_path(project_dir, target=target, profiles_dir=profiles_dir)
-    with read_only(path) as con:
-        return source_versions(project, con, "duckdb")
+    """When data last landed in each source, read through dbt's own connection to the
+    project's warehouse (any adapter; see :mod:`saosim.live.adapter`)."""
+    from saosim.live.adapter import dbt_connection
+
+    with dbt_connection(project_dir, target=target, profiles_dir=profiles_dir) as con:
+        return source_versions(project, con)
 
 
 #: (row count, order-independent hash of every row); both ``None`` when the relation is missing.
