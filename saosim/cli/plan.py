@@ -1,4 +1,5 @@
-"""``saosim plan PROJECT_DIR`` (plan, ``--execute``, ``--shadow``) and ``saosim shadow-report``."""
+"""``saosim plan PROJECT_DIR`` (plan, ``--execute``, ``--shadow``), ``saosim shadow-report`` and
+``saosim unlock``."""
 
 from __future__ import annotations
 
@@ -163,3 +164,36 @@ def shadow_report_command(
             verdict,
         )
     console.print(table)
+
+
+@app.command("unlock")
+@friendly_errors
+def unlock_command(
+    project_dir: Annotated[Path, _PROJECT],
+    dead_only: Annotated[
+        bool,
+        typer.Option("--dead-only", help="release only holders whose process is gone or silent"),
+    ] = False,
+) -> None:
+    """Release the state store's build locks by hand and say whose they were.
+
+    Their running plans are marked abandoned. A holder whose process died on this host is
+    released by the next plan anyway; use this for a holder on another host, before its
+    heartbeat times out.
+    """
+    from saosim.live import StateStore
+
+    folder = Path(project_dir)
+    if not (folder / "dbt_project.yml").is_file():
+        raise ConfigError("is not a dbt project (no dbt_project.yml)", path=str(folder))
+    released = StateStore.for_project(folder).unlock(everyone=not dead_only)
+    if not released:
+        console.print("no locks were held")
+        return
+    for r in released:
+        beat = f", last heartbeat {r.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if r.heartbeat_at else ""
+        console.print(
+            f"released {r.nodes} lock(s) of {r.holder} (host {r.host}, pid {r.pid}{beat}; "
+            f"{r.why.replace('_', ' ')}); its running plan is marked abandoned",
+            highlight=False,
+        )

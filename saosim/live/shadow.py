@@ -37,7 +37,14 @@ from saosim.core.decision import Action, Reason
 from saosim.core.planner import Plan
 from saosim.core.planner import plan as make_plan
 from saosim.live.dbt_runner import BuildResult, dbt_build
-from saosim.live.execution import _project_dir, _store, lock_plan, record_build, warehouse_guard
+from saosim.live.execution import (
+    _project_dir,
+    _store,
+    heartbeat,
+    lock_plan,
+    record_build,
+    warehouse_guard,
+)
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
 from saosim.live.warehouse import data_hashes, duckdb_path
@@ -120,15 +127,20 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
     )
     measured = _measured(predicted)
     db = duckdb_path(ctx.project_dir, target=ctx.target, profiles_dir=ctx.profiles_dir)
+    plan_id = None
     try:
         before = data_hashes(predicted.project, db, measured)
         plan_id = ctx.store.record_plan(
-            predicted, job_id=ctx.job_id or "shadow", selection=ctx.selection
+            predicted,
+            job_id=ctx.job_id or "shadow",
+            selection=ctx.selection,
+            holder=holder,
+            status="running",
         )
         todo = set(full.built) | set(full.ran)
         build = None
         if todo:
-            with warehouse_guard(ctx):
+            with warehouse_guard(ctx), heartbeat(ctx.store, holder):
                 build = dbt_build(
                     ctx.project_dir,
                     todo,
@@ -140,12 +152,15 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
         after = data_hashes(predicted.project, db, measured)
     except BaseException:
         ctx.store.release(holder=holder)
+        if plan_id is not None:
+            ctx.store.end_plan(plan_id, "failed")
         raise
     run_id = None
     if build is not None and build.run_results_path is not None:
         run_id = record_build(predicted, full, build, plan_id=plan_id, holder=holder)
     else:
         ctx.store.release(holder=holder)
+        ctx.store.end_plan(plan_id)
     statuses = build.statuses if build is not None else {}
     names = predicted.project.nodes
     records = []

@@ -4,13 +4,14 @@ Default place: ``<project>/.saosim/state.duckdb``. Tables:
 
 ==============  ==========================================================================
 ``node_state``  the current :class:`~saosim.core.state.State` (columns of ``State.to_frame()``)
-``plans``       one row per plan: id, run time, profile, options, selection, created_at
+``plans``       one row per plan: id, run time, profile, options, selection, created_at,
+                status (running / finished / failed / abandoned) and the holder running it
 ``decisions``   every decision of every plan (``Plan.to_frame()`` plus ``plan_id``)
 ``runs``        executed dbt invocations, the canonical ``runs`` table (:mod:`saosim.inputs.schema`)
 ``node_runs``   their per-node results, the canonical ``node_runs`` table
 ``plan_runs``   which run executed which plan
 ``source_arrivals``  when new data landed in each source, as observed from the warehouse
-``locks``       nodes being built right now: holder, acquired_at, expires_at
+``locks``       nodes being built right now: holder, host, pid, heartbeat (:mod:`.locks`)
 ``code_changes``  when a node's fingerprint changed, as seen by the live planner
 ``fingerprint_cache``  fingerprint per code key (checksum + config), so unchanged files are
                 not parsed again
@@ -24,8 +25,10 @@ Several processes share one store: DuckDB lets one process at a time open a file
 so the store opens it per operation, retrying while another process holds it, and closes it
 again. The ``locks`` table is what keeps two concurrent executions from building the same model
 at once: :meth:`StateStore.acquire` takes the nodes no one else holds and reports the others,
-which the planner receives as ``in_flight`` (SAO waits for them). A lock expires after its
-``ttl_s``, so a crashed holder does not block a node for ever.
+which the planner receives as ``in_flight`` (SAO waits for them). A holder that died is released
+before locks are read or taken — at once when it ran on this host, after the lock timeout of
+silence from its heartbeat otherwise — and its running plan is marked ``abandoned``
+(:mod:`saosim.live.locks`).
 
 >>> import tempfile, pathlib
 >>> from datetime import datetime, timezone
@@ -61,6 +64,7 @@ from saosim.errors import SaosimError
 from saosim.inputs.history import History
 from saosim.inputs.runs import read_runs
 from saosim.inputs.schema import TABLES, validate
+from saosim.live.locks import DEFAULT_LOCK_TIMEOUT_S, ReapedHolder, host_name, reap
 from saosim.live.store_tables import (
     CREATE,
     DECISIONS_SCHEMA,
@@ -107,11 +111,20 @@ class StateStore:
     Args:
         path: the DuckDB file; see :func:`default_store_path`.
         timeout_s: how long an operation waits for another process to close the file.
+        lock_timeout_s: how long a lock holder's heartbeat may be silent before its locks are
+            released (a holder on this host whose process is gone is released at once).
     """
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        timeout_s: float = 30.0,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self.lock_timeout_s = lock_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _THREAD_LOCKS_GUARD:
             self._thread_lock = _THREAD_LOCKS.setdefault(self.path.resolve(), threading.Lock())
@@ -210,10 +223,18 @@ class StateStore:
         job_id: str | None = None,
         selection: str | None = None,
         created_at: datetime | None = None,
+        holder: str | None = None,
+        status: str = "finished",
     ) -> str:
-        """Store a plan and all its decisions; returns the new plan id."""
+        """Store a plan and all its decisions; returns the new plan id.
+
+        A plan about to be built is recorded ``running`` with its ``holder`` (this process's);
+        recording its run marks it ``finished``, and if the holder dies first it becomes
+        ``abandoned``.
+        """
         plan_id = uuid.uuid4().hex
         created = created_at or datetime.now(UTC)
+        running = status == "running"
         options = json.dumps(asdict(plan.options), sort_keys=True, default=str)
         head = pl.DataFrame(
             [
@@ -224,6 +245,11 @@ class StateStore:
                 [job_id],
                 [selection],
                 [created],
+                [status],
+                [holder or default_holder() if running else holder],
+                [host_name() if running else None],
+                [os.getpid() if running else None],
+                [None if running else created],
             ],
             schema=PLANS_SCHEMA,
         )
@@ -238,6 +264,16 @@ class StateStore:
             self._insert(con, "plans", head)
             self._insert(con, "decisions", decisions.select(list(DECISIONS_SCHEMA)))
         return plan_id
+
+    def end_plan(self, plan_id: str, status: str = "finished") -> None:
+        """Mark a running plan ``finished`` or ``failed`` (a plan already ended keeps its
+        status)."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE plans SET status = ?, ended_at = ? WHERE plan_id = ? "
+                "AND status = 'running'",
+                [status, datetime.now(UTC), plan_id],
+            )
 
     def plans(self) -> pl.DataFrame:
         """Every stored plan, oldest first."""
@@ -290,6 +326,10 @@ class StateStore:
             if plan_id is not None:
                 con.execute(
                     "INSERT INTO plan_runs VALUES (?, ?) ON CONFLICT DO NOTHING", [plan_id, run_id]
+                )
+                con.execute(
+                    "UPDATE plans SET status = 'finished', ended_at = ? WHERE plan_id = ?",
+                    [datetime.now(UTC), plan_id],
                 )
             if state is not None:
                 self._write_state(con, state)
@@ -458,10 +498,17 @@ class StateStore:
         unique_ids: Iterable[str],
         *,
         holder: str | None = None,
-        ttl_s: float = 6 * 3600,
+        ttl_s: float | None = None,
         at: datetime | None = None,
     ) -> tuple[frozenset[str], frozenset[str]]:
-        """Lock nodes for building.
+        """Lock nodes for building, after releasing the locks of holders that died.
+
+        Args:
+            unique_ids: the nodes to lock.
+            holder: who builds them (default this process and thread, :func:`default_holder`).
+            ttl_s: the lock timeout (default the store's ``lock_timeout_s``): the heartbeat
+                (:meth:`heartbeat`) must come within it or others may take the nodes.
+            at: the time now (tests).
 
         Returns:
             ``(acquired, held_elsewhere)``: the nodes now locked by ``holder`` (including ones it
@@ -473,20 +520,25 @@ class StateStore:
         wanted = sorted(set(unique_ids))
         if not wanted:
             return frozenset(), frozenset()
-        expires = now + timedelta(seconds=ttl_s)
+        timeout = self.lock_timeout_s if ttl_s is None else ttl_s
         with self._transaction() as con:
+            reap(con, now=now, timeout_s=self.lock_timeout_s)
             con.execute("DELETE FROM locks WHERE expires_at <= ?", [now])
             rows = con.execute(
                 "SELECT unique_id, holder FROM locks WHERE list_contains(?, unique_id)", [wanted]
             ).fetchall()
             elsewhere = frozenset(uid for uid, h in rows if h != holder)
             free = [uid for uid in wanted if uid not in elsewhere]
+            n = len(free)
             frame = pl.DataFrame(
                 {
                     "unique_id": free,
-                    "holder": [holder] * len(free),
-                    "acquired_at": [now] * len(free),
-                    "expires_at": [expires] * len(free),
+                    "holder": [holder] * n,
+                    "acquired_at": [now] * n,
+                    "expires_at": [now + timedelta(seconds=timeout)] * n,
+                    "host": [host_name()] * n,
+                    "pid": [os.getpid()] * n,
+                    "heartbeat_at": [now] * n,
                 },
                 schema=LOCKS_SCHEMA,
             )
@@ -496,6 +548,18 @@ class StateStore:
             )
             self._insert(con, "locks", frame)
         return frozenset(free), elsewhere
+
+    def heartbeat(self, *, holder: str | None = None, at: datetime | None = None) -> int:
+        """Refresh ``holder``'s heartbeat (and push its locks' expiry out by the lock timeout);
+        returns how many locks it holds."""
+        now = at or datetime.now(UTC)
+        with self._transaction() as con:
+            return int(
+                con.execute(
+                    "UPDATE locks SET heartbeat_at = ?, expires_at = ? WHERE holder = ?",
+                    [now, now + timedelta(seconds=self.lock_timeout_s), holder or default_holder()],
+                ).fetchone()[0]
+            )
 
     def release(self, *, holder: str | None = None, unique_ids: Iterable[str] | None = None) -> int:
         """Release ``holder``'s locks (all, or only ``unique_ids``); returns how many."""
@@ -509,15 +573,24 @@ class StateStore:
             return int(con.execute(query, params).fetchone()[0])
 
     def in_flight(self, *, at: datetime | None = None, holder: str | None = None) -> frozenset[str]:
-        """Nodes other holders are building now (unexpired locks not held by ``holder``)."""
+        """Nodes other live holders are building now (dead holders are released first)."""
         now = at or datetime.now(UTC)
         me = holder or default_holder()
-        with self._connect() as con:
+        with self._transaction() as con:
+            reap(con, now=now, timeout_s=self.lock_timeout_s)
             rows = con.execute(
                 "SELECT unique_id FROM locks WHERE expires_at > ? AND holder <> ?", [now, me]
             ).fetchall()
         return frozenset(r[0] for r in rows)
 
+    def unlock(self, *, everyone: bool = True, at: datetime | None = None) -> list[ReapedHolder]:
+        """Release locks by hand: every holder's (default), or only dead holders' with
+        ``everyone=False``; their running plans become ``abandoned``. Returns who was released."""
+        with self._transaction() as con:
+            return reap(
+                con, now=at or datetime.now(UTC), timeout_s=self.lock_timeout_s, everyone=everyone
+            )
+
     def locks(self) -> pl.DataFrame:
-        """The ``locks`` table as it stands."""
+        """The ``locks`` table as it stands (dead holders included until someone reaps them)."""
         return self._frame("SELECT * FROM locks ORDER BY unique_id")
