@@ -21,16 +21,23 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import polars as pl
+
+from saosim.live.store_tables import LOCKS_SCHEMA
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT_S",
     "Heartbeat",
+    "LockMethods",
     "ReapedHolder",
+    "default_holder",
     "host_name",
     "pid_alive",
     "reap",
@@ -42,6 +49,11 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 #: (with or without a dbt run), ``failed`` when dbt itself could not run, ``abandoned`` when
 #: its holder died or was unlocked by hand.
 PLAN_STATUSES = ("running", "finished", "failed", "abandoned")
+
+
+def default_holder() -> str:
+    """A lock holder name unique to this process and thread: ``host:pid:thread``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def host_name() -> str:
@@ -166,3 +178,122 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class LockMethods:
+    """The lock methods of :class:`saosim.live.store.StateStore` (a mixin: it needs the
+    store's ``_transaction``, ``_frame``, ``_insert`` and ``lock_timeout_s``)."""
+
+    lock_timeout_s: float
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+        raise NotImplementedError
+
+    @staticmethod
+    def _insert(con: Any, table: str, frame: pl.DataFrame) -> None:
+        raise NotImplementedError
+
+    def acquire(
+        self,
+        unique_ids: Iterable[str],
+        *,
+        holder: str | None = None,
+        ttl_s: float | None = None,
+        at: datetime | None = None,
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Lock nodes for building, after releasing the locks of holders that died.
+
+        Args:
+            unique_ids: the nodes to lock.
+            holder: who builds them (default this process and thread, :func:`default_holder`).
+            ttl_s: the lock timeout (default the store's ``lock_timeout_s``): the heartbeat
+                (:meth:`heartbeat`) must come within it or others may take the nodes.
+            at: the time now (tests).
+
+        Returns:
+            ``(acquired, held_elsewhere)``: the nodes now locked by ``holder`` (including ones it
+            held already), and those another holder is building — pass these to the planner as
+            ``in_flight``.
+        """
+        holder = holder or default_holder()
+        now = at or datetime.now(UTC)
+        wanted = sorted(set(unique_ids))
+        if not wanted:
+            return frozenset(), frozenset()
+        timeout = self.lock_timeout_s if ttl_s is None else ttl_s
+        with self._transaction() as con:
+            reap(con, now=now, timeout_s=self.lock_timeout_s)
+            con.execute("DELETE FROM locks WHERE expires_at <= ?", [now])
+            rows = con.execute(
+                "SELECT unique_id, holder FROM locks WHERE list_contains(?, unique_id)", [wanted]
+            ).fetchall()
+            elsewhere = frozenset(uid for uid, h in rows if h != holder)
+            free = [uid for uid in wanted if uid not in elsewhere]
+            n = len(free)
+            frame = pl.DataFrame(
+                {
+                    "unique_id": free,
+                    "holder": [holder] * n,
+                    "acquired_at": [now] * n,
+                    "expires_at": [now + timedelta(seconds=timeout)] * n,
+                    "host": [host_name()] * n,
+                    "pid": [os.getpid()] * n,
+                    "heartbeat_at": [now] * n,
+                },
+                schema=LOCKS_SCHEMA,
+            )
+            con.execute(
+                "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)",
+                [holder, free],
+            )
+            self._insert(con, "locks", frame)
+        return frozenset(free), elsewhere
+
+    def heartbeat(self, *, holder: str | None = None, at: datetime | None = None) -> int:
+        """Refresh ``holder``'s heartbeat (and push its locks' expiry out by the lock timeout);
+        returns how many locks it holds."""
+        now = at or datetime.now(UTC)
+        with self._transaction() as con:
+            return int(
+                con.execute(
+                    "UPDATE locks SET heartbeat_at = ?, expires_at = ? WHERE holder = ?",
+                    [now, now + timedelta(seconds=self.lock_timeout_s), holder or default_holder()],
+                ).fetchone()[0]
+            )
+
+    def release(self, *, holder: str | None = None, unique_ids: Iterable[str] | None = None) -> int:
+        """Release ``holder``'s locks (all, or only ``unique_ids``); returns how many."""
+        holder = holder or default_holder()
+        with self._transaction() as con:
+            if unique_ids is None:
+                query, params = "DELETE FROM locks WHERE holder = ?", [holder]
+            else:
+                query = "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)"
+                params = [holder, sorted(set(unique_ids))]
+            return int(con.execute(query, params).fetchone()[0])
+
+    def in_flight(self, *, at: datetime | None = None, holder: str | None = None) -> frozenset[str]:
+        """Nodes other live holders are building now (dead holders are released first)."""
+        now = at or datetime.now(UTC)
+        me = holder or default_holder()
+        with self._transaction() as con:
+            reap(con, now=now, timeout_s=self.lock_timeout_s)
+            rows = con.execute(
+                "SELECT unique_id FROM locks WHERE expires_at > ? AND holder <> ?", [now, me]
+            ).fetchall()
+        return frozenset(r[0] for r in rows)
+
+    def unlock(self, *, everyone: bool = True, at: datetime | None = None) -> list[ReapedHolder]:
+        """Release locks by hand: every holder's (default), or only dead holders' with
+        ``everyone=False``; their running plans become ``abandoned``. Returns who was released."""
+        with self._transaction() as con:
+            return reap(
+                con, now=at or datetime.now(UTC), timeout_s=self.lock_timeout_s, everyone=everyone
+            )
+
+    def locks(self) -> pl.DataFrame:
+        """The ``locks`` table as it stands (dead holders included until someone reaps them)."""
+        return self._frame("SELECT * FROM locks ORDER BY unique_id")
