@@ -392,6 +392,36 @@ class StateStore(LockMethods):
             self._insert(con, "source_arrivals", validate(frame, "source_arrivals"))
         return len(new)
 
+    def add_arrivals(self, arrivals: pl.DataFrame) -> int:
+        """Add rows of a canonical ``source_arrivals`` table (from ``saosim arrivals``); a
+        ``(source, arrived_at)`` pair stored already is kept as it is. Returns how many were new."""
+        frame = validate(arrivals, "source_arrivals")
+        with self._transaction() as con:
+            con.register("_saosim_rows", frame)
+            try:
+                added = con.execute(
+                    "INSERT INTO source_arrivals SELECT unique_id, arrived_at, observed_at, how "
+                    "FROM _saosim_rows ON CONFLICT DO NOTHING"
+                ).fetchone()[0]
+            finally:
+                con.unregister("_saosim_rows")
+        return int(added)
+
+    def get_meta(self, key: str) -> str | None:
+        """A value kept in the store's ``meta`` table (``None`` when absent)."""
+        with self._connect() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the ``meta`` table (``format`` is the store's own)."""
+        assert key != "format"
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+                [key, value, value],
+            )
+
     def source_arrivals(self) -> pl.DataFrame:
         """The canonical ``source_arrivals`` table of every recorded arrival."""
         frame = self._frame("SELECT * FROM source_arrivals ORDER BY arrived_at, unique_id")
