@@ -175,6 +175,23 @@ class Warehouse:
         with duckdb.connect(str(self.project_dir / "jaffle.duckdb"), read_only=True) as con:
             return con.execute(sql).fetchall()
 
+    def execute(self, *statements: str) -> None:
+        """Run statements that write (a loader's work), committed."""
+        if self.server is not None and self.dbname is not None:
+            con = self.server.connect(self.dbname)
+            try:
+                with con.cursor() as cur:
+                    for sql in statements:
+                        cur.execute(sql)
+            finally:
+                con.close()
+            return
+        import duckdb
+
+        with duckdb.connect(str(self.project_dir / "jaffle.duckdb")) as con:
+            for sql in statements:
+                con.execute(sql)
+
     def count(self, relation: str) -> int:
         return int(self.query(f"select count(*) from {relation}")[0][0])
 
