@@ -25,7 +25,7 @@ readings); DuckDB none.
 ... # doctest: +NORMALIZE_WHITESPACE
 SELECT CAST(MIN(_fivetran_synced) AS VARCHAR) AS first_at,
   CAST(MAX(_fivetran_synced) AS VARCHAR) AS last_at FROM db.raw.t
-WHERE _fivetran_synced >= CAST('2025-01-01 00:00:00' AS TIMESTAMP)
+WHERE _fivetran_synced >= CAST('2025-01-01 00:00:00+00:00' AS TIMESTAMPTZ)
 GROUP BY DATE_TRUNC('MINUTE', _fivetran_synced)
 """
 
