@@ -131,17 +131,33 @@ def shadow_report_command(
     latest: Annotated[bool, typer.Option("--latest", help="only the last shadow run")] = False,
     output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
 ) -> None:
-    """Compare shadow runs' predicted reuse with what actually changed, per model."""
+    """Compare shadow runs' predicted reuse with what actually changed, per model.
+
+    Each mismatch is a deliberate reuse (a build_after window or lag tolerance chose the stale
+    data, here or upstream) or a wrong prediction (no config explains it).
+    """
     from saosim.live import shadow_report
 
     report = shadow_report(project_dir, latest=latest)
-    keys = ("run_at", "unique_id", "name", "predicted", "reason", "changed", "verdict")
+    keys = ("run_at", "unique_id", "name", "predicted", "reason", "changed", "verdict", "mismatch")
+    reuse = report.reuse()
+    verdict_line = (
+        f"predicted reuse {reuse['predicted_pct']:.1f} % vs actual {reuse['actual_pct']:.1f} % "
+        f"(within {reuse['within_points']:.1f} points); mismatches: {report.mismatches()}"
+    )
     rows = [
         {("node" if k == "unique_id" else k): r[k] for k in (*keys, "rows_before", "rows_after")}
         for r in report.rows.iter_rows(named=True)
     ]
     if output is OutputFormat.JSON:
-        print_json({"summary": report.summary(), "rows": rows})
+        print_json(
+            {
+                "summary": report.summary(),
+                "mismatches": report.mismatches(),
+                "reuse": reuse,
+                "rows": rows,
+            }
+        )
         return
     table = Table(
         "name",
@@ -150,10 +166,12 @@ def shadow_report_command(
         "rows",
         "changed",
         "verdict",
+        "mismatch",
         title=f"shadow report — {report.summary()}",
+        caption=verdict_line,
     )
     for r in rows:
-        colour = "red" if r["verdict"] in ("false_reuse", "wasted_build") else ""
+        colour = "red" if r["mismatch"] == "wrong_prediction" else ""
         verdict = f"[{colour}]{r['verdict']}[/]" if colour else r["verdict"]
         table.add_row(
             r["name"],
@@ -162,6 +180,7 @@ def shadow_report_command(
             f"{r['rows_before']} → {r['rows_after']}",
             str(r["changed"]).lower(),
             verdict,
+            r["mismatch"] or "",
         )
     console.print(table)
 

@@ -14,8 +14,16 @@ build              changed                  ``needed_build``
 build              unchanged                ``wasted_build``: SAO would have built for nothing
 =================  =======================  ==================================================
 
-A ``false_reuse`` with reason ``within_build_after`` or ``waiting_for_all_upstreams`` is the
-staleness the freshness config asks for, not a planner error; ``deliberate`` marks those rows.
+Each mismatch (``false_reuse``, ``wasted_build``) is then told apart (column ``mismatch``):
+
+- ``deliberate_reuse``: a false reuse the config chose — the node's reason is
+  ``within_build_after``, ``within_lag_tolerance`` or ``waiting_for_all_upstreams``, or an
+  upstream node of the same run was reused for such a reason (its staleness flows down);
+- ``wrong_prediction``: no config explains it — a reuse of data that had changed, or a build of
+  data that did not change.
+
+:meth:`ShadowReport.reuse` compares the share of nodes the planner predicted to reuse with the
+share whose data did not change (the reuse that was actually possible), in percentage points.
 
 The data hash (row count and an order-independent hash of every row) is read from DuckDB; other
 adapters are out of scope (see :mod:`saosim.live.warehouse`). The run is recorded like any other
@@ -36,6 +44,8 @@ import polars as pl
 from saosim.core.decision import Action, Reason
 from saosim.core.planner import Plan
 from saosim.core.planner import plan as make_plan
+from saosim.errors import SaosimError
+from saosim.inputs.manifest import read_manifest
 from saosim.live.dbt_runner import BuildResult, dbt_build
 from saosim.live.execution import (
     _project_dir,
@@ -48,15 +58,32 @@ from saosim.live.execution import (
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
 from saosim.live.warehouse import data_hashes, duckdb_path
+from saosim.project.graph import Project
 
 if TYPE_CHECKING:
     from saosim.live.runner import LivePlan
 
-__all__ = ["VERDICTS", "ShadowReport", "ShadowResult", "shadow", "shadow_report", "verdict"]
+__all__ = [
+    "MISMATCHES",
+    "VERDICTS",
+    "ShadowReport",
+    "ShadowResult",
+    "shadow",
+    "shadow_report",
+    "verdict",
+]
 
 #: The four verdicts, in report order.
 VERDICTS = ("correct_reuse", "false_reuse", "needed_build", "wasted_build")
-_DELIBERATE = frozenset({Reason.WITHIN_BUILD_AFTER.value, Reason.WAITING_FOR_ALL_UPSTREAMS.value})
+_DELIBERATE = frozenset(
+    {
+        Reason.WITHIN_BUILD_AFTER.value,
+        Reason.WITHIN_LAG_TOLERANCE.value,
+        Reason.WAITING_FOR_ALL_UPSTREAMS.value,
+    }
+)
+#: The two kinds of mismatch.
+MISMATCHES = ("deliberate_reuse", "wrong_prediction")
 
 
 def verdict(predicted: str, changed: bool) -> str:
@@ -187,15 +214,38 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
         )
     rows = pl.DataFrame(records, schema=SHADOW_SCHEMA)
     ctx.store.record_shadow(rows)
-    return ShadowResult(predicted, build, plan_id, run_id, _with_verdicts(rows))
+    return ShadowResult(predicted, build, plan_id, run_id, _with_verdicts(rows, predicted.project))
 
 
-def _with_verdicts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.with_columns(
+def _with_verdicts(rows: pl.DataFrame, project: Project | None = None) -> pl.DataFrame:
+    rows = rows.with_columns(
         pl.struct("predicted", "changed")
         .map_elements(lambda r: verdict(r["predicted"], bool(r["changed"])), return_dtype=pl.String)
         .alias("verdict"),
-        pl.col("reason").is_in(list(_DELIBERATE)).alias("deliberate"),
+        (pl.col("reason").is_in(list(_DELIBERATE)) & (pl.col("predicted") == "reuse")).alias(
+            "deliberate"
+        ),
+    )
+    # a reuse downstream of a deliberate reuse in the same run is stale by the same choice
+    chosen: dict[str, set[str]] = {}
+    for plan_id, uid in rows.filter(pl.col("deliberate")).select("plan_id", "unique_id").rows():
+        chosen.setdefault(plan_id, set()).add(uid)
+    inherited = []
+    for plan_id, uid, deliberate in rows.select("plan_id", "unique_id", "deliberate").rows():
+        upstream = project.ancestors(uid) if project is not None and uid in project.nodes else set()
+        inherited.append(bool(deliberate) or bool(upstream & chosen.get(plan_id, set())))
+    rows = rows.with_columns(pl.Series("deliberate", inherited, dtype=pl.Boolean))
+    return rows.with_columns(
+        pl.when(pl.col("verdict") == "wasted_build")
+        .then(pl.lit("wrong_prediction"))
+        .when(pl.col("verdict") == "false_reuse")
+        .then(
+            pl.when(pl.col("deliberate"))
+            .then(pl.lit("deliberate_reuse"))
+            .otherwise(pl.lit("wrong_prediction"))
+        )
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("mismatch")
     )
 
 
@@ -208,6 +258,27 @@ class ShadowReport:
     def summary(self) -> dict[str, int]:
         """How many (run, node) rows got each verdict."""
         return _summary(self.rows)
+
+    def mismatches(self) -> dict[str, int]:
+        """How many mismatches the config chose (``deliberate_reuse``) and how many it does
+        not explain (``wrong_prediction``)."""
+        counts = dict(self.rows.group_by("mismatch").len().iter_rows()) if self.rows.height else {}
+        return {m: int(counts.get(m, 0)) for m in MISMATCHES}
+
+    def reuse(self) -> dict[str, float]:
+        """Predicted against actual reuse: the share of nodes predicted ``reuse`` and the share
+        whose data did not change, in percent, and ``within_points``, their distance in
+        percentage points (0 for no rows)."""
+        n = self.rows.height
+        if n == 0:
+            return {"predicted_pct": 0.0, "actual_pct": 0.0, "within_points": 0.0}
+        predicted = 100.0 * self.rows.filter(pl.col("predicted") == "reuse").height / n
+        actual = 100.0 * self.rows.filter(~pl.col("changed")).height / n
+        return {
+            "predicted_pct": round(predicted, 1),
+            "actual_pct": round(actual, 1),
+            "within_points": round(abs(predicted - actual), 1),
+        }
 
     def per_model(self) -> pl.DataFrame:
         """Per node: how many shadow runs gave each verdict (one column per verdict)."""
@@ -233,6 +304,7 @@ def shadow_report(
     *,
     state: StateStore | str | Path | None = None,
     latest: bool = False,
+    project: Project | None = None,
 ) -> ShadowReport:
     """Compare every recorded shadow run's predictions with what actually changed.
 
@@ -240,6 +312,8 @@ def shadow_report(
         project_dir: the dbt project folder.
         state: the state store (default ``<project>/.saosim/state.duckdb``).
         latest: only the most recent shadow run.
+        project: the DAG, to carry a deliberate reuse down to the nodes built from it
+            (default: the project's ``target/manifest.json``, when there is one).
 
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as d:
@@ -247,9 +321,21 @@ def shadow_report(
     ...     shadow_report(d).summary()
     {'correct_reuse': 0, 'false_reuse': 0, 'needed_build': 0, 'wasted_build': 0}
     """
-    store = _store(_project_dir(project_dir), state)
+    folder = _project_dir(project_dir)
+    store = _store(folder, state)
     rows = store.shadow()
     if latest and rows.height:
         last = rows.sort("run_at").get_column("plan_id")[-1]
         rows = rows.filter(pl.col("plan_id") == last)
-    return ShadowReport(_with_verdicts(rows))
+    if project is None and rows.height:
+        project = _last_manifest(folder)
+    return ShadowReport(_with_verdicts(rows, project))
+
+
+def _last_manifest(folder: Path) -> Project | None:
+    # the DAG of the last dbt invocation (a shadow run writes it), to follow staleness down
+    manifest = folder / "target" / "manifest.json"
+    try:
+        return read_manifest(manifest) if manifest.is_file() else None
+    except SaosimError:
+        return None
