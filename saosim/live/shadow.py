@@ -25,8 +25,9 @@ Each mismatch (``false_reuse``, ``wasted_build``) is then told apart (column ``m
 :meth:`ShadowReport.reuse` compares the share of nodes the planner predicted to reuse with the
 share whose data did not change (the reuse that was actually possible), in percentage points.
 
-The data hash (row count and an order-independent hash of every row) is read from DuckDB; other
-adapters are out of scope (see :mod:`saosim.live.warehouse`). The run is recorded like any other
+The data hash (row count and an order-independent hash of every row) is read through dbt's own
+connection, on DuckDB, PostgreSQL, Snowflake, BigQuery and Databricks
+(:data:`saosim.live.warehouse.HASH_SQL`). The run is recorded like any other
 (runs, node runs, state: every node built), so shadow runs feed the same history.
 
 >>> verdict("reuse", False), verdict("build", False)
@@ -57,7 +58,7 @@ from saosim.live.execution import (
 )
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
-from saosim.live.warehouse import data_hashes, duckdb_path
+from saosim.live.warehouse import warehouse_data_hashes
 from saosim.project.graph import Project
 
 if TYPE_CHECKING:
@@ -153,10 +154,19 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
         predicted, decisions=full.decisions, profile=full.profile, _inputs=full._inputs, live=ctx
     )
     measured = _measured(predicted)
-    db = duckdb_path(ctx.project_dir, target=ctx.target, profiles_dir=ctx.profiles_dir)
+
+    def hashes() -> dict:
+        return warehouse_data_hashes(
+            predicted.project,
+            ctx.project_dir,
+            measured,
+            target=ctx.target,
+            profiles_dir=ctx.profiles_dir,
+        )
+
     plan_id = None
     try:
-        before = data_hashes(predicted.project, db, measured)
+        before = hashes()
         plan_id = ctx.store.record_plan(
             predicted,
             job_id=ctx.job_id or "shadow",
@@ -176,7 +186,7 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
                     profiles_dir=ctx.profiles_dir,
                     target=ctx.target,
                 )
-        after = data_hashes(predicted.project, db, measured)
+        after = hashes()
     except BaseException:
         ctx.store.release(holder=holder)
         if plan_id is not None:

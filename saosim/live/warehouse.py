@@ -132,14 +132,73 @@ def warehouse_source_versions(
 DataHash = tuple[int | None, str | None]
 
 
-def _relation_sql(project: Project, uid: str) -> str:
+def _relation_sql(project: Project, uid: str, dialect: str = "duckdb") -> str:
     node = project.nodes[uid]
     table = exp.table_(
         exp.to_identifier(node.alias or node.name),
         db=exp.to_identifier(node.schema) if node.schema else None,
         catalog=exp.to_identifier(node.database) if node.database else None,
     )
-    return table.sql("duckdb")
+    return table.sql(dialect)
+
+
+#: Row count and an order-independent hash of every whole row, per dialect ({rel}: the relation).
+HASH_SQL = {
+    "duckdb": "SELECT count(*), CAST(sum(hash(t)) AS VARCHAR) FROM {rel} AS t",
+    "postgres": "SELECT count(*), CAST(sum(hashtext(CAST(t AS text))) AS text) FROM {rel} AS t",
+    "snowflake": "SELECT count(*), TO_VARCHAR(HASH_AGG(*)) FROM {rel}",
+    "bigquery": (
+        "SELECT count(*), CAST(BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t))) AS STRING) "
+        "FROM {rel} AS t"
+    ),
+    "databricks": "SELECT count(*), CAST(sum(xxhash64(*)) AS STRING) FROM {rel}",
+}
+
+
+def warehouse_data_hashes(
+    project: Project,
+    project_dir: str | Path,
+    unique_ids: Iterable[str],
+    *,
+    target: str | None = None,
+    profiles_dir: str | Path | None = None,
+) -> dict[str, DataHash]:
+    """Row count and content hash of each node's relation, through dbt's own connection
+    (:data:`HASH_SQL`; a relation that does not exist yet is ``(None, None)``).
+
+    Raises:
+        ConfigError: the warehouse has no whole-row hash saosim knows (Redshift).
+    """
+    from saosim.live.adapter import dbt_connection
+    from saosim.live.arrival_sql import columns_query, render
+    from saosim.live.metadata import SourceRelation, run_query
+
+    ids = sorted(set(unique_ids))
+    with dbt_connection(project_dir, target=target, profiles_dir=profiles_dir) as con:
+        template = HASH_SQL.get(con.dialect)
+        if template is None:
+            raise ConfigError(
+                f"shadow runs need a whole-row hash, which saosim has no SQL for on "
+                f"{con.adapter_type}; use plan --execute",
+                field="type",
+            )
+        rels = [
+            SourceRelation(u, project.nodes[u].database, project.nodes[u].schema,
+                           project.nodes[u].alias or project.nodes[u].name)
+            for u in ids
+        ]  # fmt: skip
+        query = columns_query(rels, con.dialect)
+        found = run_query(con, render(query, con.dialect)) if query is not None else []
+        present = {(str(s).lower(), str(t).lower()) for s, t, _ in found}
+        out: dict[str, DataHash] = {}
+        for rel in rels:
+            if ((rel.schema or "").lower(), rel.identifier.lower()) not in present:
+                out[rel.unique_id] = (None, None)
+                continue
+            table = _relation_sql(project, rel.unique_id, con.dialect)
+            rows, digest = con.query(template.format(rel=table))[0]
+            out[rel.unique_id] = (int(rows), None if digest is None else str(digest))
+    return out
 
 
 def data_hashes(project: Project, path: Path, unique_ids: Iterable[str]) -> dict[str, DataHash]:

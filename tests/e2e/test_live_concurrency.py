@@ -111,7 +111,9 @@ def test_shadow_run_and_report(raced) -> None:
     assert by_name["fct_orders"]["mismatch"] == "deliberate_reuse"
     assert by_name["dim_products"]["mismatch"] is None
     reuse = result["reuse"]
-    assert reuse["within_points"] == abs(reuse["predicted_pct"] - reuse["actual_pct"])
+    assert reuse["within_points"] == pytest.approx(
+        abs(reuse["predicted_pct"] - reuse["actual_pct"])
+    )
     assert sum(result["mismatches"].values()) == (
         result["summary"]["false_reuse"] + result["summary"]["wasted_build"]
     )
