@@ -9,7 +9,7 @@ dialect to render for it (:data:`ADAPTER_DIALECTS`).
 
 DuckDB lets one process write a database file at a time, and a ``dbt build`` in another process
 holds it for the whole build, so on DuckDB the connection takes saosim's shared file lock
-(:func:`saosim.live.warehouse.file_lock`) and is retried while another process holds the file.
+(:func:`saosim.live.filelock.file_lock`) and is retried while another process holds the file.
 
 >>> dialect_of("databricks"), dialect_of("spark")
 ('databricks', 'databricks')
@@ -27,6 +27,7 @@ from typing import Any
 
 from saosim.errors import ConfigError, SaosimError, SaosimInputError
 from saosim.live.dbt_runner import DbtRunError, dbt_session, release_duckdb
+from saosim.live.filelock import file_lock
 
 __all__ = ["ADAPTER_DIALECTS", "WarehouseConnection", "dbt_connection", "dialect_of"]
 
@@ -190,8 +191,6 @@ def _open(stack: ExitStack, connection: WarehouseConnection, timeout_s: float) -
 
 @contextmanager
 def _duckdb_file_lock(folder: Path, config: Any) -> Iterator[None]:
-    from saosim.live.warehouse import file_lock
-
     raw = str(getattr(config.credentials, "path", "") or "")
     if not raw or raw.startswith(":memory:") or raw.startswith("md:"):
         yield

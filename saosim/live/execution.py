@@ -20,10 +20,10 @@ from saosim.core.planner import Plan
 from saosim.core.state import State
 from saosim.errors import ConfigError, SaosimError, SaosimInputError
 from saosim.live.dbt_runner import BuildResult
+from saosim.live.filelock import file_lock
 from saosim.live.locks import Heartbeat
 from saosim.live.profiles import warehouse_target
 from saosim.live.store import StateStore
-from saosim.live.warehouse import file_lock
 from saosim.project.freshness import FreshnessConfig
 
 if TYPE_CHECKING:

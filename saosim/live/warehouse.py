@@ -18,16 +18,19 @@ import duckdb
 from sqlglot import exp
 
 from saosim.errors import ConfigError, SaosimError
+from saosim.live.filelock import file_lock
 from saosim.live.metadata import source_versions
 from saosim.live.profiles import warehouse_target
 from saosim.project.graph import Project
 
 __all__ = [
+    "HASH_SQL",
     "DataHash",
     "data_hashes",
     "duckdb_path",
     "file_lock",
     "read_only",
+    "warehouse_data_hashes",
     "warehouse_source_versions",
 ]
 
@@ -56,31 +59,6 @@ def duckdb_path(
             path=str(wh.path),
         )
     return wh.path
-
-
-@contextmanager
-def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
-    """An advisory lock on ``.saosim/<file>.lock`` beside the database (shared for readers,
-    exclusive for builds).
-
-    DuckDB refuses a writer while any other process has the file open, even read-only, so a
-    ``dbt build`` started while another saosim run reads source versions would fail to connect.
-    saosim's own readers and builds take this lock to stay out of each other's way; the OS drops
-    it when a process dies. A no-op where ``fcntl`` does not exist.
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    lock = path.parent / ".saosim" / f"{path.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
