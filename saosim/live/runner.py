@@ -249,8 +249,8 @@ def plan(
             defaults to the manifest's ``freshness.build_after`` configs.
         manifest: a ``manifest.json`` or target folder to read instead of running ``dbt parse``.
         project: an already parsed project (skips parsing; fingerprints are still made).
-        source_versions: source id → last arrival, instead of reading the warehouse (needed
-            for adapters other than DuckDB).
+        source_versions: source id → last arrival, instead of reading the warehouse through
+            dbt's connection.
         target, profiles_dir: the dbt target and where ``profiles.yml`` is.
         job_id: recorded with the plan and its run.
 
