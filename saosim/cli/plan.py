@@ -75,6 +75,12 @@ def plan_command(
         Path | None, typer.Option("--manifest", help="manifest.json or target/ (skip dbt parse)")
     ] = None,
     target: Annotated[str | None, typer.Option("--target", help="dbt target")] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout", help="seconds a lock holder's heartbeat may be silent (default 600)"
+        ),
+    ] = 600.0,
     output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
 ) -> None:
     """Plan a run of a live dbt project: build or reuse each node, with a reason.
@@ -82,13 +88,22 @@ def plan_command(
     With --execute, dbt builds the plan (exit code 1 when a node fails, as dbt's); with
     --shadow, dbt builds everything and the plan is recorded as a prediction.
     """
+    from saosim.live import StateStore
     from saosim.live import plan as live_plan
 
     if execute and shadow:
         raise ConfigError("choose --execute or --shadow, not both", field="--shadow")
+    if lock_timeout <= 0:
+        raise ConfigError(
+            f"{lock_timeout} is not a positive number of seconds", field="--lock-timeout"
+        )
+    store = None
+    if (Path(project_dir) / "dbt_project.yml").is_file():
+        store = StateStore.for_project(project_dir, lock_timeout_s=lock_timeout)
     made = live_plan(
         project_dir,
         profile,
+        state=store,
         select=select,
         exclude=exclude,
         at=_at(at),
