@@ -2,7 +2,8 @@
 ``pg_ctl start`` on a free port, ``pg_ctl stop`` at teardown.
 
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` user (created
-by the Debian package) and its folder is handed to that user. Tests that need the server skip,
+by the Debian package; ``nobody`` when there is none) and its folder, under ``/tmp``, is handed
+to that user. Tests that need the server skip,
 with the reason, only when the PostgreSQL binaries are not installed (``.ci/run`` installs the
 Debian package ``postgresql`` when missing).
 
@@ -104,11 +105,18 @@ def start_server() -> tuple[PostgresServer, Callable[[], None]]:
         pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl); apt-get install postgresql")
     run_as = None
     if os.geteuid() == 0:
-        try:
-            run_as = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL as")
-    base = Path(tempfile.mkdtemp(prefix="saosim-pg-"))
+        # PostgreSQL refuses root: run it as the Debian package's user, else as nobody
+        for name in ("postgres", "nobody"):
+            try:
+                run_as = pwd.getpwnam(name)
+                break
+            except KeyError:
+                continue
+        if run_as is None:
+            pytest.skip("running as root with neither a 'postgres' nor a 'nobody' user")
+    # as another user, the folder must be reachable by it: /tmp, not root's own TMPDIR
+    where = "/tmp" if run_as is not None and Path("/tmp").is_dir() else None
+    base = Path(tempfile.mkdtemp(prefix="saosim-pg-", dir=where))
     data, sockets = base / "data", base / "sock"
     sockets.mkdir()
     if run_as is not None:
