@@ -61,6 +61,8 @@ DIALECTS = ("duckdb", "snowflake", "bigquery", "databricks", "postgres", "redshi
 #: Dialects with no last-modified metadata for a table.
 _NO_LAST_MODIFIED = frozenset({"duckdb"})
 _PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+#: an offset after a space (Snowflake renders ``2025-01-02 07:00:00.000 +0100``)
+_SPACED_OFFSET = re.compile(r"\s+([+-])(\d{2}):?(\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,12 +274,14 @@ def to_utc(value: Any, *, unique_id: str = "") -> datetime | None:
     datetime.datetime(2025, 1, 2, 6, 0, tzinfo=datetime.timezone.utc)
     >>> to_utc(datetime(2025, 1, 2, 7))
     datetime.datetime(2025, 1, 2, 7, 0, tzinfo=datetime.timezone.utc)
+    >>> to_utc("2025-01-02 07:00:00.000 +0100")  # Snowflake's TIMESTAMP_TZ as text
+    datetime.datetime(2025, 1, 2, 6, 0, tzinfo=datetime.timezone.utc)
     """
     if value is None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1\2:\3", value.strip()))
         except ValueError:
             raise SaosimInputError(
                 f"the warehouse returned {value!r}, which is not a timestamp; point "
