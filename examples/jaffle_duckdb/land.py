@@ -5,19 +5,24 @@ Run from the repository root (paths are relative to this file, so a copy of the 
     .venv/bin/python examples/jaffle_duckdb/land.py --init               # (re)create raw.* tables
     .venv/bin/python examples/jaffle_duckdb/land.py shop.orders --rows 5 # 5 orders, loaded_at = now
     .venv/bin/python examples/jaffle_duckdb/land.py billing.payments --at 2025-01-02T08:00:00+00:00
+    .venv/bin/python examples/jaffle_duckdb/land.py --init --postgres "host=127.0.0.1 dbname=jaffle"
 
 Every row is a pure function of its id, so two ``--init`` runs give identical tables. ``loaded_at``
 is a naive DuckDB ``TIMESTAMP`` holding UTC (the convention saosim's metadata reader assumes).
 New rows only reference ids that exist already, so the project's relationship tests keep passing.
+With ``--postgres DSN`` the same tables and rows go to a PostgreSQL database instead (the
+profile's ``postgres`` target), through psycopg2 (installed with dbt-postgres).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -118,10 +123,48 @@ ROWS: dict[str, Callable[[int, dict[str, int]], tuple]] = {
 }
 
 
-def _max_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+class _Db:
+    """One connection to DuckDB (a file) or PostgreSQL (a DSN), with one parameter style."""
+
+    def __init__(self, db: Path, postgres: str | None) -> None:
+        self.postgres = postgres is not None
+        if postgres is not None:
+            import psycopg2
+
+            self.con: Any = psycopg2.connect(postgres)
+        else:
+            self.con = duckdb.connect(str(db))
+
+    def execute(self, sql: str) -> list[tuple]:
+        if self.postgres:
+            with self.con.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall() if cur.description else []
+        return self.con.execute(sql).fetchall()
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        if self.postgres:
+            with self.con.cursor() as cur:
+                cur.executemany(sql.replace("?", "%s"), rows)
+        else:
+            self.con.executemany(sql, rows)
+
+
+@contextmanager
+def _connect(db: Path, postgres: str | None) -> Iterator[_Db]:
+    conn = _Db(db, postgres)
+    try:
+        yield conn
+        if conn.postgres:
+            conn.con.commit()
+    finally:
+        conn.con.close()
+
+
+def _max_ids(con: _Db) -> dict[str, int]:
     out = {}
     for table in TABLES:
-        row = con.execute(f"select coalesce(max(id), 0) from {_relation(table)}").fetchone()
+        row = con.execute(f"select coalesce(max(id), 0) from {_relation(table)}")[0]
         out[table] = int(row[0])
     return out
 
@@ -132,32 +175,40 @@ def _naive_utc(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(tzinfo=None)
 
 
-def init(db: Path = DEFAULT_DB, *, at: datetime = INITIAL_LOADED_AT) -> None:
+def init(
+    db: Path = DEFAULT_DB, *, at: datetime = INITIAL_LOADED_AT, postgres: str | None = None
+) -> None:
     """(Re)create every raw table with its initial rows, all with ``loaded_at = at``."""
-    with duckdb.connect(str(db)) as con:
+    with _connect(db, postgres) as con:
         con.execute("create schema if not exists raw")
         ids = {table: 0 for table in TABLES}
         for table, (columns, count) in TABLES.items():
-            con.execute(
-                f"create or replace table {_relation(table)} ({columns}, loaded_at TIMESTAMP)"
-            )
+            con.execute(f"drop table if exists {_relation(table)}")
+            con.execute(f"create table {_relation(table)} ({columns}, loaded_at TIMESTAMP)")
             _insert(con, table, range(1, count + 1), ids, _naive_utc(at))
             ids[table] = count
 
 
-def land(table: str, rows: int = 1, *, at: datetime | None = None, db: Path = DEFAULT_DB) -> int:
+def land(
+    table: str,
+    rows: int = 1,
+    *,
+    at: datetime | None = None,
+    db: Path = DEFAULT_DB,
+    postgres: str | None = None,
+) -> int:
     """Append ``rows`` new rows to one source table with ``loaded_at = at`` (default: now)."""
     if table not in TABLES:
         raise SystemExit(f"unknown source table {table!r}; choose one of {', '.join(TABLES)}")
     stamp = _naive_utc(at or datetime.now(UTC))
-    with duckdb.connect(str(db)) as con:
+    with _connect(db, postgres) as con:
         ids = _max_ids(con)
         start = ids[table] + 1
         _insert(con, table, range(start, start + rows), ids, stamp)
     return rows
 
 
-def _insert(con, table: str, id_range: range, ids: dict[str, int], stamp: datetime) -> None:
+def _insert(con: _Db, table: str, id_range: range, ids: dict[str, int], stamp: datetime) -> None:
     values = [(*ROWS[table](i, ids), stamp) for i in id_range]
     if values:
         marks = ", ".join("?" * len(values[0]))
@@ -171,12 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1, help="rows to land (default 1)")
     parser.add_argument("--at", type=datetime.fromisoformat, help="loaded_at, ISO with offset")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file")
+    parser.add_argument("--postgres", metavar="DSN", help="a PostgreSQL database instead")
     args = parser.parse_args(argv)
+    where = "PostgreSQL" if args.postgres else args.db
     if args.init:
-        init(args.db, at=args.at or INITIAL_LOADED_AT)
-        print(f"initialised {len(TABLES)} raw tables in {args.db}")
+        init(args.db, at=args.at or INITIAL_LOADED_AT, postgres=args.postgres)
+        print(f"initialised {len(TABLES)} raw tables in {where}")
     if args.table:
-        n = land(args.table, args.rows, at=args.at, db=args.db)
+        n = land(args.table, args.rows, at=args.at, db=args.db, postgres=args.postgres)
         print(f"landed {n} row(s) in {args.table}")
     if not args.init and not args.table:
         parser.error("give --init or a SOURCE_NAME.TABLE_NAME")

@@ -1,4 +1,5 @@
-"""``saosim plan PROJECT_DIR`` (plan, ``--execute``, ``--shadow``) and ``saosim shadow-report``."""
+"""``saosim plan PROJECT_DIR`` (plan, ``--execute``, ``--shadow``), ``saosim shadow-report`` and
+``saosim unlock``."""
 
 from __future__ import annotations
 
@@ -74,6 +75,12 @@ def plan_command(
         Path | None, typer.Option("--manifest", help="manifest.json or target/ (skip dbt parse)")
     ] = None,
     target: Annotated[str | None, typer.Option("--target", help="dbt target")] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout", help="seconds a lock holder's heartbeat may be silent (default 600)"
+        ),
+    ] = 600.0,
     output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
     explain: Annotated[
         str | None,
@@ -86,13 +93,22 @@ def plan_command(
     --shadow, dbt builds everything and the plan is recorded as a prediction. With --explain
     NODE, only why NODE is built or reused (``Plan.explain``).
     """
+    from saosim.live import StateStore
     from saosim.live import plan as live_plan
 
     if execute and shadow:
         raise ConfigError("choose --execute or --shadow, not both", field="--shadow")
+    if lock_timeout <= 0:
+        raise ConfigError(
+            f"{lock_timeout} is not a positive number of seconds", field="--lock-timeout"
+        )
+    store = None
+    if (Path(project_dir) / "dbt_project.yml").is_file():
+        store = StateStore.for_project(project_dir, lock_timeout_s=lock_timeout)
     made = live_plan(
         project_dir,
         profile,
+        state=store,
         select=select,
         exclude=exclude,
         at=_at(at),
@@ -163,17 +179,33 @@ def shadow_report_command(
     latest: Annotated[bool, typer.Option("--latest", help="only the last shadow run")] = False,
     output: Annotated[OutputFormat, _FORMAT] = OutputFormat.TABLE,
 ) -> None:
-    """Compare shadow runs' predicted reuse with what actually changed, per model."""
+    """Compare shadow runs' predicted reuse with what actually changed, per model.
+
+    Each mismatch is a deliberate reuse (a build_after window or lag tolerance chose the stale
+    data, here or upstream) or a wrong prediction (no config explains it).
+    """
     from saosim.live import shadow_report
 
     report = shadow_report(project_dir, latest=latest)
-    keys = ("run_at", "unique_id", "name", "predicted", "reason", "changed", "verdict")
+    keys = ("run_at", "unique_id", "name", "predicted", "reason", "changed", "verdict", "mismatch")
+    reuse = report.reuse()
+    verdict_line = (
+        f"predicted reuse {reuse['predicted_pct']:.1f} % vs actual {reuse['actual_pct']:.1f} % "
+        f"(within {reuse['within_points']:.1f} points); mismatches: {report.mismatches()}"
+    )
     rows = [
         {("node" if k == "unique_id" else k): r[k] for k in (*keys, "rows_before", "rows_after")}
         for r in report.rows.iter_rows(named=True)
     ]
     if output is OutputFormat.JSON:
-        print_json({"summary": report.summary(), "rows": rows})
+        print_json(
+            {
+                "summary": report.summary(),
+                "mismatches": report.mismatches(),
+                "reuse": reuse,
+                "rows": rows,
+            }
+        )
         return
     table = Table(
         "name",
@@ -182,10 +214,12 @@ def shadow_report_command(
         "rows",
         "changed",
         "verdict",
+        "mismatch",
         title=f"shadow report — {report.summary()}",
+        caption=verdict_line,
     )
     for r in rows:
-        colour = "red" if r["verdict"] in ("false_reuse", "wasted_build") else ""
+        colour = "red" if r["mismatch"] == "wrong_prediction" else ""
         verdict = f"[{colour}]{r['verdict']}[/]" if colour else r["verdict"]
         table.add_row(
             r["name"],
@@ -194,5 +228,39 @@ def shadow_report_command(
             f"{r['rows_before']} → {r['rows_after']}",
             str(r["changed"]).lower(),
             verdict,
+            r["mismatch"] or "",
         )
     console.print(table)
+
+
+@app.command("unlock")
+@friendly_errors
+def unlock_command(
+    project_dir: Annotated[Path, _PROJECT],
+    dead_only: Annotated[
+        bool,
+        typer.Option("--dead-only", help="release only holders whose process is gone or silent"),
+    ] = False,
+) -> None:
+    """Release the state store's build locks by hand and say whose they were.
+
+    Their running plans are marked abandoned. A holder whose process died on this host is
+    released by the next plan anyway; use this for a holder on another host, before its
+    heartbeat times out.
+    """
+    from saosim.live import StateStore
+
+    folder = Path(project_dir)
+    if not (folder / "dbt_project.yml").is_file():
+        raise ConfigError("is not a dbt project (no dbt_project.yml)", path=str(folder))
+    released = StateStore.for_project(folder).unlock(everyone=not dead_only)
+    if not released:
+        console.print("no locks were held")
+        return
+    for r in released:
+        beat = f", last heartbeat {r.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if r.heartbeat_at else ""
+        console.print(
+            f"released {r.nodes} lock(s) of {r.holder} (host {r.host}, pid {r.pid}{beat}; "
+            f"{r.why.replace('_', ' ')}); its running plan is marked abandoned",
+            highlight=False,
+        )

@@ -106,7 +106,8 @@ def apply_plan(
     scratch = [np.full(n, -1, dtype=np.int64) if k % 2 == 0 else np.zeros(n, dtype=np.int64)
                for k in range(4)]  # fmt: skip
     count = snapshots(0, nodes, act, status, np.zeros(n, dtype=np.int64), fin_t,
-                      plan.profile is Profile.DBT_STATE, False, graph, inputs.states, *scratch,
+                      plan.profile is Profile.DBT_STATE, False, graph, inputs.states,
+                      inputs.clock, *scratch,
                       np.zeros(n + 1, dtype=np.int64), snap)  # fmt: skip
     old = inputs.state.nodes
     new = dict(old)

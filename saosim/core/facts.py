@@ -113,6 +113,12 @@ class Clock(NamedTuple):
     start: np.ndarray  # int64 µs: when its build or test started (after waiting)
     fin: np.ndarray  # int64 µs: when it ended
     free: np.ndarray  # int64 µs per thread: when it is free (scratch)
+    # data that lands while the run goes counts for a node reached after it (SAO-SEMANTICS
+    # "t"): per source, its arrival times (CSR) and the first one after the run's start
+    src_ptr: np.ndarray  # int64, n_nodes + 1
+    src_times: np.ndarray  # int64 µs, sorted per source
+    src_next: np.ndarray  # int64 per node: index of its first arrival after the run's start
+    read: np.ndarray  # int64 µs per node: the t it was judged at (its sources read then)
 
 
 def new_clock(
@@ -130,8 +136,27 @@ def new_clock(
     return Clock(
         at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64), times(), times(), times(),
         np.full(n_nodes, -1, dtype=np.int64), times(), times(), times(),
-        np.zeros(max(threads, 1), dtype=np.int64),
+        np.zeros(max(threads, 1), dtype=np.int64), np.zeros(n_nodes + 1, dtype=np.int64),
+        np.zeros(0, dtype=np.int64), np.zeros(n_nodes, dtype=np.int64), times(),
     )  # fmt: skip
+
+
+@jit_cached(nogil=True)
+def source_version(p, t, dv, src_ptr, src_times, src_next):
+    """Source ``p``'s data version as read at ``t``: its last arrival at or before ``t``
+    (``dv[p]`` holds the last one at or before the run's start).
+
+    >>> import numpy as np
+    >>> ptr, times, nxt = np.array([0, 2]), np.array([10, 20]), np.array([1])
+    >>> int(source_version(0, 25, np.array([10]), ptr, times, nxt))
+    20
+    """
+    v = dv[p]
+    k = src_next[p]
+    while k < src_ptr[p + 1] and src_times[k] <= t:
+        v = src_times[k]
+        k += 1
+    return v
 
 
 class Options(NamedTuple):

@@ -49,7 +49,15 @@ from saosim.core.decision import (
     parse_profile,
 )
 from saosim.core.explain import explain_decision
-from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, Graph, NodeStates, Options, RunMarks
+from saosim.core.facts import (
+    EDGE_FRESH,
+    EDGE_NO_METADATA,
+    Clock,
+    Graph,
+    NodeStates,
+    Options,
+    RunMarks,
+)
 from saosim.core.run_pass import decide_run
 from saosim.core.schedule import RunSchedule, clock_for
 from saosim.core.state import NodeState, State
@@ -134,6 +142,8 @@ class _Inputs:
     #: the state as arrays, and the fingerprint each node ran with (for apply)
     states: NodeStates
     current_fingerprints: dict[str, str | None]
+    #: the run's clock: when each node was judged (its sources read then)
+    clock: Clock
 
 
 @dataclass(frozen=True)
@@ -336,8 +346,9 @@ def plan(
     rsn = np.zeros(n, dtype=np.int64)
     edge_mark = np.zeros(max(len(graph.eidx), len(graph.didx)), dtype=np.int8)
     clock = clock_for(
-        project, schedule, at_node=opts.clock == "node", guarded=prof is not Profile.DBT_STATE
-    )
+        project, schedule, at_node=opts.clock == "node", guarded=prof is not Profile.DBT_STATE,
+        at=at,
+    )  # fmt: skip
     decide_run(0, to_us(at), walk, walk is not sel, full_refresh, graph, states, marks,
                options_record(prof, opts), clock, act, rsn, True, edge_mark)  # fmt: skip
     failed_tests = frozenset(
@@ -361,7 +372,9 @@ def plan(
         )
     if evidence.no_metadata_used:
         _warn_no_metadata(evidence.no_metadata_used, prof)
-    inputs = _Inputs(project, state, source_versions, fingerprints, index, graph, states, current)
+    inputs = _Inputs(
+        project, state, source_versions, fingerprints, index, graph, states, current, clock
+    )
     return Plan(decisions, at, prof, opts, frozenset(failing), inputs)
 
 

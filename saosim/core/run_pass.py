@@ -38,7 +38,14 @@ from saosim.core.codes import (
     RUN,
     SKIP,
 )
-from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, EDGE_STALE, Facts, view_data_version
+from saosim.core.facts import (
+    EDGE_FRESH,
+    EDGE_NO_METADATA,
+    EDGE_STALE,
+    Facts,
+    source_version,
+    view_data_version,
+)
 from saosim.core.rules import decide, finish_orchestra
 
 __all__ = ["decide_run"]
@@ -73,6 +80,10 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
         c_start,
         c_fin,
         free,
+        src_ptr,
+        src_times,
+        src_next,
+        c_read,
     ) = ck
     for k in range(threads):
         free[k] = at
@@ -137,6 +148,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
         else:
             reach = ready
         t = reach if at_node else at
+        c_read[n] = t
         has = has_state[n]
         # -- the facts step: a parent is fresh when it was built earlier in this run or its
         # data version is newer than what n saw (SAO-SEMANTICS "fresh parent"); a source
@@ -169,7 +181,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
                 p = didx[d]
                 mark = EDGE_STALE
                 if flags[p] & F_SOURCE:
-                    v = dv[p]
+                    v = source_version(p, t, dv, src_ptr, src_times, src_next)
                     s = seen[d2e[d]] if d2e[d] >= 0 else NONE
                     if v == NONE:
                         mark = EDGE_NO_METADATA
@@ -201,6 +213,8 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
                             lnow = v
                 else:
                     v = dv[p]
+                    if (flags[p] & F_SOURCE) != 0:
+                        v = source_version(p, t, dv, src_ptr, src_times, src_next)
                     if v == NONE:
                         if (flags[p] & F_SOURCE) != 0 and o.meta_fresh:
                             mark = EDGE_NO_METADATA

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from saosim.core.facts import Clock, new_clock
 from saosim.core.times import to_us
 from saosim.project.graph import Project
@@ -55,20 +57,28 @@ class RunSchedule:
     """How one run unfolds: ``threads`` (dbt's; 0: as many as the run needs),
     ``durations_s`` (what each node's build or test takes, seconds), ``recorded`` (node →
     its start in this run of the history and the runtime recorded then, ``None`` when
-    unknown) and ``busy_until`` (node → when another run's build of it ends).
+    unknown), ``busy_until`` (node → when another run's build of it ends) and ``arrivals``
+    (source → its arrival times, sorted µs since the epoch: data that lands while the run
+    goes counts for the nodes reached after it).
     """
 
     threads: int = 0
     durations_s: Mapping[str, float] = field(default_factory=dict)
     recorded: Mapping[str, tuple[datetime, float | None]] = field(default_factory=dict)
     busy_until: Mapping[str, datetime] = field(default_factory=dict)
+    arrivals: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def clock_for(
-    project: Project, schedule: RunSchedule | None, *, at_node: bool, guarded: bool
+    project: Project,
+    schedule: RunSchedule | None,
+    *,
+    at_node: bool,
+    guarded: bool,
+    at: datetime | None = None,
 ) -> Clock:
-    """The :class:`~saosim.core.facts.Clock` of one planned run (no schedule: every node
-    takes no time, so the run reaches each at its start)."""
+    """The :class:`~saosim.core.facts.Clock` of one planned run started ``at`` (no schedule:
+    every node takes no time, so the run reaches each at its start)."""
     n = len(project.order)
     if schedule is None:
         return new_clock(n, at_node=at_node)
@@ -82,4 +92,29 @@ def clock_for(
             clock.rec_dur[pos[uid]] = duration_us(runtime_s)
     for uid, until in schedule.busy_until.items():
         clock.busy[pos[uid]] = to_us(until)
+    if schedule.arrivals and at is not None:
+        clock = _with_arrivals(clock, project, schedule.arrivals, to_us(at))
     return clock
+
+
+def _with_arrivals(
+    clock: Clock, project: Project, arrivals: Mapping[str, np.ndarray], at_us: int
+) -> Clock:
+    """The clock with each source's arrival times (CSR by node position) and its cursor at
+    the first arrival after the run's start."""
+    order = project.order
+    n = len(order)
+    counts = np.zeros(n, dtype=np.int64)
+    parts = []
+    for i, uid in enumerate(order):
+        times = arrivals.get(uid)
+        if times is not None and len(times):
+            counts[i] = len(times)
+            parts.append(np.asarray(times, dtype=np.int64))
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    times = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    nxt = ptr[:-1].copy()
+    for i in np.flatnonzero(counts):
+        nxt[i] += int(np.searchsorted(times[ptr[i] : ptr[i + 1]], at_us, side="right"))
+    return clock._replace(src_ptr=ptr, src_times=times, src_next=nxt)

@@ -20,7 +20,7 @@ import numpy as np
 
 from saosim._jit import jit_cached
 from saosim.core.codes import BUILD, F_SOURCE, F_VIEW, F_WARN, NONE, RUN, S_ERROR, S_FAIL, S_SUCCESS
-from saosim.core.facts import view_data_version
+from saosim.core.facts import source_version, view_data_version
 
 __all__ = ["Snapshots", "snapshots"]
 
@@ -38,13 +38,15 @@ class Snapshots(NamedTuple):
 
 
 @jit_cached(nogil=True)
-def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, st, ok_stamp,
-              ok_fin, astamp, amemo, stack, snap):  # fmt: skip
+def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, st, ck,
+              ok_stamp, ok_fin, astamp, amemo, stack, snap):  # fmt: skip
     """Run ``r``'s state changes: into ``snap`` (returns how many nodes changed, listed in
     ``snap.nodes``), or with ``direct`` straight into ``st`` (returns 0).
 
     ``nodes`` are the run's decided nodes in topological order; ``act``, ``status``, ``fp``
-    (the fingerprint it ran with) and ``fin_t`` (when it finished) are indexed by node.
+    (the fingerprint it ran with) and ``fin_t`` (when it finished) are indexed by node; a
+    source's version is read at the t the run's :class:`~saosim.core.facts.Clock` judged the
+    node at (``ck.read``).
     Writing in place is safe while the run's own nodes are walked: a node reads a parent's
     state only when that parent was not built ok in this run (``ok_stamp``), and then the
     parent's state has not changed.
@@ -52,6 +54,7 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
     # arrays out of their records once (a reference count per use inside a loop)
     flags, _w, _t, eptr, eidx, _dp, _di, _de, _rp, _ri = g
     has, built, fps, dv, tf, exists, seen = st
+    src_ptr, src_times, src_next, read = ck.src_ptr, ck.src_times, ck.src_next, ck.read
     s_stamp, s_built, s_fp, s_dv, s_tf, s_seen, s_nodes = snap
     n_snap = 0
     for i in range(len(nodes)):
@@ -70,8 +73,13 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
         if direct and not looks_through_views:
             # written in place, a parent built ok earlier in this run already has its finish
             # as its data version (and a source its arrival): one read per parent
+            t = read[n]
             for e in range(eptr[n], eptr[n + 1]):
-                seen[e] = dv[eidx[e]]
+                p = eidx[e]
+                if (flags[p] & F_SOURCE) != 0 and t != NONE:
+                    seen[e] = source_version(p, t, dv, src_ptr, src_times, src_next)
+                else:
+                    seen[e] = dv[p]
             e_end = eptr[n]  # nothing left for the general walk below
         else:
             e_end = eptr[n + 1]
@@ -80,7 +88,9 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
             if ok_stamp[p] == r:
                 v = ok_fin[p]
             elif flags[p] & F_SOURCE:
-                v = dv[p]
+                v = dv[p] if read[n] == NONE else source_version(
+                    p, read[n], dv, src_ptr, src_times, src_next
+                )  # fmt: skip
             elif not has[p]:
                 v = NONE
             elif looks_through_views and (flags[p] & F_VIEW) != 0:

@@ -19,6 +19,7 @@ Folder layout (every file a canonical table from :mod:`saosim.inputs.schema`)::
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -226,6 +227,18 @@ def load_estate_project(path: str | Path) -> Project:
     1500
     """
     folder = Path(path)
+    key = tuple(
+        (f.name, f.stat().st_mtime_ns, f.stat().st_size)
+        for f in (folder / "estate.json", folder / "nodes.parquet", folder / "edges.parquet")
+        if f.is_file()
+    )
+    return _project_of(folder, key)
+
+
+@functools.lru_cache(maxsize=4)
+def _project_of(folder: Path, _files: tuple[tuple[str, int, int], ...]) -> Project:
+    # cached by the files' times and sizes: the CLI checks selectors on the project, then
+    # loads the history, and building a big project's graph twice costs seconds
     meta = _meta(folder)
     return project_from_frames(
         _read_table(folder, "nodes"),
@@ -244,14 +257,8 @@ def load_estate(path: str | Path) -> Estate:
     """
     folder = Path(path)
     meta = _meta(folder)
-    frames = {table: _read_table(folder, table) for table in ("nodes", "edges", *HISTORY_TABLES)}
-    project = project_from_frames(
-        frames.pop("nodes"),
-        frames.pop("edges"),
-        name=meta.get("name") or "project",
-        dialect=meta.get("dialect"),
-        origin=str(folder),
-    )
+    project = load_estate_project(folder)
+    frames = {table: _read_table(folder, table) for table in HISTORY_TABLES}
     try:
         return Estate(project, **frames, synthetic=bool(meta.get("synthetic", False)))
     except SaosimInputError as exc:

@@ -8,10 +8,13 @@
   :func:`saosim.report.plan_figure`).
 - :func:`shadow_report` (:mod:`saosim.live.shadow`): shadow predictions against what changed.
 - :mod:`saosim.live.metadata`: source data versions from the warehouse (SQL per dialect,
-  built with sqlglot; executed on DuckDB by :mod:`saosim.live.warehouse`).
+  built with sqlglot), run through dbt's own adapter connection (:mod:`saosim.live.adapter`).
+- :mod:`saosim.live.arrivals`: ``saosim arrivals`` — past arrivals from loader audit columns,
+  ``loaded_at_field`` or warehouse metadata.
+- :mod:`saosim.live.locks`: crash-safe build locks (host, pid, heartbeat; dead holders released).
 - :mod:`saosim.live.dbt_runner`: ``dbt parse`` and ``dbt build --select …`` in-process.
 - :mod:`saosim.live.store`: the DuckDB state store (state, plans, decisions, runs, source
-  arrivals, code changes, fingerprint cache, shadow rows, build locks).
+  arrivals, code changes, fingerprint cache, shadow rows, build locks, plan statuses).
 """
 
 from __future__ import annotations

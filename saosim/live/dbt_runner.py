@@ -24,7 +24,8 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,8 @@ __all__ = [
     "dbt_build",
     "dbt_parse",
     "dbt_selectors",
+    "dbt_session",
+    "release_duckdb",
 ]
 
 _LOCK = threading.Lock()
@@ -149,27 +152,39 @@ def _invoke(project_dir: Path, args: list[str]) -> Any:
         "--log-path",
         str(project_dir / "logs"),
     ]
+    with dbt_session(project_dir):
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner().invoke(full)
+    if result.exception is not None:
+        raise DbtRunError(f"dbt {args[0]} in {project_dir} failed: {result.exception}") from None
+    return result
+
+
+@contextmanager
+def dbt_session(project_dir: Path) -> Iterator[None]:
+    """One use of dbt-core in this process: the module lock held, the current directory in the
+    project folder, the root logger and the warehouse connections restored afterwards.
+
+    Raises:
+        SaosimError: dbt-core is not installed (``pip install 'saosim[dbt]'``).
+    """
     with _LOCK:
         before = os.getcwd()
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         # Importing dbt (and running it) installs a stderr handler on the root logger.
         require("dbt.cli.main", extra="dbt", feature="running dbt")
-        from dbt.cli.main import dbtRunner
-
         # dbt-duckdb resolves a relative database path from the current directory.
         os.chdir(project_dir)
         try:
-            result = dbtRunner().invoke(full)
+            yield
         finally:
             os.chdir(before)
             _release_connections()
             # a notebook's logging stays its own
             root.handlers[:] = handlers
             root.setLevel(level)
-    if result.exception is not None:
-        raise DbtRunError(f"dbt {args[0]} in {project_dir} failed: {result.exception}") from None
-    return result
 
 
 def _release_connections() -> None:
@@ -183,6 +198,11 @@ def _release_connections() -> None:
     from dbt.adapters.factory import reset_adapters
 
     reset_adapters()
+    release_duckdb()
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in its class-level environment."""
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:  # dbt-duckdb not installed: nothing held

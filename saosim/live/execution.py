@@ -20,15 +20,16 @@ from saosim.core.planner import Plan
 from saosim.core.state import State
 from saosim.errors import ConfigError, SaosimError, SaosimInputError
 from saosim.live.dbt_runner import BuildResult
+from saosim.live.filelock import file_lock
+from saosim.live.locks import Heartbeat
 from saosim.live.profiles import warehouse_target
 from saosim.live.store import StateStore
-from saosim.live.warehouse import file_lock
 from saosim.project.freshness import FreshnessConfig
 
 if TYPE_CHECKING:
     from saosim.live.runner import LivePlan
 
-__all__ = ["LiveContext", "lock_plan", "record_build", "warehouse_guard"]
+__all__ = ["LiveContext", "heartbeat", "lock_plan", "record_build", "warehouse_guard"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,13 @@ class LiveContext:
         if self.select is None or isinstance(self.select, str):
             return self.select
         return " ".join(sorted(self.select))
+
+
+def heartbeat(store: StateStore, holder: str) -> Heartbeat:
+    """Keep ``holder``'s locks alive while dbt builds: a beat every tenth of the lock timeout
+    (between 0.5 s and a minute)."""
+    interval = min(60.0, max(0.5, store.lock_timeout_s / 10))
+    return Heartbeat(lambda: store.heartbeat(holder=holder), interval_s=interval)
 
 
 @contextmanager

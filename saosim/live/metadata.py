@@ -49,6 +49,7 @@ __all__ = [
     "last_modified_query",
     "loaded_at_query",
     "render",
+    "run_query",
     "source_relations",
     "source_versions",
     "source_versions_query",
@@ -60,6 +61,8 @@ DIALECTS = ("duckdb", "snowflake", "bigquery", "databricks", "postgres", "redshi
 #: Dialects with no last-modified metadata for a table.
 _NO_LAST_MODIFIED = frozenset({"duckdb"})
 _PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+#: an offset after a space (Snowflake renders ``2025-01-02 07:00:00.000 +0100``)
+_SPACED_OFFSET = re.compile(r"\s+([+-])(\d{2}):?(\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,12 +274,14 @@ def to_utc(value: Any, *, unique_id: str = "") -> datetime | None:
     datetime.datetime(2025, 1, 2, 6, 0, tzinfo=datetime.timezone.utc)
     >>> to_utc(datetime(2025, 1, 2, 7))
     datetime.datetime(2025, 1, 2, 7, 0, tzinfo=datetime.timezone.utc)
+    >>> to_utc("2025-01-02 07:00:00.000 +0100")  # Snowflake's TIMESTAMP_TZ as text
+    datetime.datetime(2025, 1, 2, 6, 0, tzinfo=datetime.timezone.utc)
     """
     if value is None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1\2:\3", value.strip()))
         except ValueError:
             raise SaosimInputError(
                 f"the warehouse returned {value!r}, which is not a timestamp; point "
@@ -296,14 +301,15 @@ def to_utc(value: Any, *, unique_id: str = "") -> datetime | None:
 
 
 def source_versions(
-    project: Project, connection: Any, dialect: str = "duckdb"
+    project: Project, connection: Any, dialect: str | None = None
 ) -> dict[str, datetime]:
-    """When new data last landed in each source, read from a live DuckDB connection.
+    """When new data last landed in each source, read from a live warehouse connection.
 
     Args:
         project: the dbt project (its sources' database, schema, identifier, loaded_at_field).
-        connection: an open ``duckdb.DuckDBPyConnection`` to the warehouse.
-        dialect: the connection's dialect; only ``duckdb`` is executed here.
+        connection: dbt's connection (a :class:`saosim.live.adapter.WarehouseConnection`, which
+            knows its dialect) or an open ``duckdb.DuckDBPyConnection``.
+        dialect: the SQL dialect; default the connection's own (``duckdb`` for DuckDB's).
 
     Returns:
         ``{source unique_id: aware UTC datetime}`` for every source whose table has rows and a
@@ -318,17 +324,13 @@ def source_versions(
     >>> source_versions(p, con)
     {'source.p.s.t': datetime.datetime(2025, 1, 1, 6, 0, tzinfo=datetime.timezone.utc)}
     """
-    if dialect != "duckdb":
-        raise ConfigError(
-            f"source_versions executes DuckDB only, not {dialect!r}; render the query with "
-            "source_versions_query() and run it with your warehouse's client",
-            field="dialect",
-        )
+    dialect = dialect or getattr(connection, "dialect", None) or "duckdb"
+    _check_dialect(dialect)
     relations = source_relations(project)
     missing = [r.unique_id for r in relations if not r.loaded_at_field]
-    if missing:
+    if missing and dialect in _NO_LAST_MODIFIED:
         warnings.warn(
-            f"{len(missing)} source(s) have no loaded_at_field and DuckDB keeps no table "
+            f"{len(missing)} source(s) have no loaded_at_field and {dialect} keeps no table "
             f"modification time, so they have no data version: {', '.join(missing[:5])}. "
             "Set loaded_at_field on them to track when data lands.",
             SaosimWarning,
@@ -337,8 +339,14 @@ def source_versions(
     query = source_versions_query(relations, dialect, as_text=True)
     if query is None:
         return {}
-    rows = connection.execute(render(query, dialect)).fetchall()
-    return _collect(rows)
+    return _collect(run_query(connection, render(query, dialect)))
+
+
+def run_query(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` from dbt's connection (``.query``) or a DuckDB one (``.execute``)."""
+    if hasattr(connection, "query") and not hasattr(connection, "fetchall"):
+        return list(connection.query(sql))
+    return [tuple(r) for r in connection.execute(sql).fetchall()]
 
 
 def _collect(rows: Iterable[tuple[str, Any]]) -> dict[str, datetime]:

@@ -1,11 +1,9 @@
 """Where a dbt project's warehouse is: its ``profiles.yml`` target, read without running dbt.
 
-saosim reads source data versions itself (:mod:`saosim.live.metadata`), so it needs the
-connection dbt would use. For DuckDB that is the target's ``path``, relative to the project
-folder (dbt-duckdb opens it from the current directory, and dbt runs from the project folder).
-Other adapters are recognised (``type``) but not connected to: run the SQL that
-:func:`saosim.live.metadata.source_versions_query` renders with your warehouse's client and pass
-the result as ``source_versions``.
+saosim reads the warehouse through dbt's own adapter (:mod:`saosim.live.adapter`); this module
+only answers, without importing dbt, which adapter a target uses and, for DuckDB, which file it
+writes (the target's ``path``, relative to the project folder), so a build can hold saosim's file
+lock beside it.
 
 >>> import tempfile, pathlib
 >>> with tempfile.TemporaryDirectory() as d:

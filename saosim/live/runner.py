@@ -39,6 +39,7 @@ from saosim.live.execution import (
     LiveContext,
     _project_dir,
     _store,
+    heartbeat,
     lock_plan,
     record_build,
     warehouse_guard,
@@ -105,13 +106,16 @@ class LivePlan(Plan):
         started = time.perf_counter()
         current, waits = lock_plan(self, holder=holder, wait_timeout_s=wait_timeout_s)
         waited_s = time.perf_counter() - started
-        plan_id = ctx.store.record_plan(current, job_id=ctx.job_id, selection=ctx.selection)
+        plan_id = ctx.store.record_plan(
+            current, job_id=ctx.job_id, selection=ctx.selection, holder=holder, status="running"
+        )
         todo = set(current.built) | set(current.ran)
         if not todo:
             ctx.store.release(holder=holder)
+            ctx.store.end_plan(plan_id)
             return ExecuteResult(current, None, plan_id, None, waits, waited_s)
         try:
-            with warehouse_guard(ctx):
+            with warehouse_guard(ctx), heartbeat(ctx.store, holder):
                 build = dbt_build(
                     ctx.project_dir,
                     todo,
@@ -123,6 +127,7 @@ class LivePlan(Plan):
                 )
         except BaseException:
             ctx.store.release(holder=holder)
+            ctx.store.end_plan(plan_id, "failed")
             raise
         run_id = record_build(current, current, build, plan_id=plan_id, holder=holder)
         return ExecuteResult(current, build, plan_id, run_id, waits, waited_s)
@@ -244,8 +249,8 @@ def plan(
             defaults to the manifest's ``freshness.build_after`` configs.
         manifest: a ``manifest.json`` or target folder to read instead of running ``dbt parse``.
         project: an already parsed project (skips parsing; fingerprints are still made).
-        source_versions: source id → last arrival, instead of reading the warehouse (needed
-            for adapters other than DuckDB).
+        source_versions: source id → last arrival, instead of reading the warehouse through
+            dbt's connection.
         target, profiles_dir: the dbt target and where ``profiles.yml`` is.
         job_id: recorded with the plan and its run.
 

@@ -14,11 +14,20 @@ build              changed                  ``needed_build``
 build              unchanged                ``wasted_build``: SAO would have built for nothing
 =================  =======================  ==================================================
 
-A ``false_reuse`` with reason ``within_build_after`` or ``waiting_for_all_upstreams`` is the
-staleness the freshness config asks for, not a planner error; ``deliberate`` marks those rows.
+Each mismatch (``false_reuse``, ``wasted_build``) is then told apart (column ``mismatch``):
 
-The data hash (row count and an order-independent hash of every row) is read from DuckDB; other
-adapters are out of scope (see :mod:`saosim.live.warehouse`). The run is recorded like any other
+- ``deliberate_reuse``: a false reuse the config chose — the node's reason is
+  ``within_build_after``, ``within_lag_tolerance`` or ``waiting_for_all_upstreams``, or an
+  upstream node of the same run was reused for such a reason (its staleness flows down);
+- ``wrong_prediction``: no config explains it — a reuse of data that had changed, or a build of
+  data that did not change.
+
+:meth:`ShadowReport.reuse` compares the share of nodes the planner predicted to reuse with the
+share whose data did not change (the reuse that was actually possible), in percentage points.
+
+The data hash (row count and an order-independent hash of every row) is read through dbt's own
+connection, on DuckDB, PostgreSQL, Snowflake, BigQuery and Databricks
+(:data:`saosim.live.warehouse.HASH_SQL`). The run is recorded like any other
 (runs, node runs, state: every node built), so shadow runs feed the same history.
 
 >>> verdict("reuse", False), verdict("build", False)
@@ -36,20 +45,46 @@ import polars as pl
 from saosim.core.decision import Action, Reason
 from saosim.core.planner import Plan
 from saosim.core.planner import plan as make_plan
+from saosim.errors import SaosimError
+from saosim.inputs.manifest import read_manifest
 from saosim.live.dbt_runner import BuildResult, dbt_build
-from saosim.live.execution import _project_dir, _store, lock_plan, record_build, warehouse_guard
+from saosim.live.execution import (
+    _project_dir,
+    _store,
+    heartbeat,
+    lock_plan,
+    record_build,
+    warehouse_guard,
+)
 from saosim.live.store import StateStore, default_holder
 from saosim.live.store_tables import SHADOW_SCHEMA
-from saosim.live.warehouse import data_hashes, duckdb_path
+from saosim.live.warehouse import warehouse_data_hashes
+from saosim.project.graph import Project
 
 if TYPE_CHECKING:
     from saosim.live.runner import LivePlan
 
-__all__ = ["VERDICTS", "ShadowReport", "ShadowResult", "shadow", "shadow_report", "verdict"]
+__all__ = [
+    "MISMATCHES",
+    "VERDICTS",
+    "ShadowReport",
+    "ShadowResult",
+    "shadow",
+    "shadow_report",
+    "verdict",
+]
 
 #: The four verdicts, in report order.
 VERDICTS = ("correct_reuse", "false_reuse", "needed_build", "wasted_build")
-_DELIBERATE = frozenset({Reason.WITHIN_BUILD_AFTER.value, Reason.WAITING_FOR_ALL_UPSTREAMS.value})
+_DELIBERATE = frozenset(
+    {
+        Reason.WITHIN_BUILD_AFTER.value,
+        Reason.WITHIN_LAG_TOLERANCE.value,
+        Reason.WAITING_FOR_ALL_UPSTREAMS.value,
+    }
+)
+#: The two kinds of mismatch.
+MISMATCHES = ("deliberate_reuse", "wrong_prediction")
 
 
 def verdict(predicted: str, changed: bool) -> str:
@@ -119,16 +154,30 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
         predicted, decisions=full.decisions, profile=full.profile, _inputs=full._inputs, live=ctx
     )
     measured = _measured(predicted)
-    db = duckdb_path(ctx.project_dir, target=ctx.target, profiles_dir=ctx.profiles_dir)
+
+    def hashes() -> dict:
+        return warehouse_data_hashes(
+            predicted.project,
+            ctx.project_dir,
+            measured,
+            target=ctx.target,
+            profiles_dir=ctx.profiles_dir,
+        )
+
+    plan_id = None
     try:
-        before = data_hashes(predicted.project, db, measured)
+        before = hashes()
         plan_id = ctx.store.record_plan(
-            predicted, job_id=ctx.job_id or "shadow", selection=ctx.selection
+            predicted,
+            job_id=ctx.job_id or "shadow",
+            selection=ctx.selection,
+            holder=holder,
+            status="running",
         )
         todo = set(full.built) | set(full.ran)
         build = None
         if todo:
-            with warehouse_guard(ctx):
+            with warehouse_guard(ctx), heartbeat(ctx.store, holder):
                 build = dbt_build(
                     ctx.project_dir,
                     todo,
@@ -137,15 +186,18 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
                     profiles_dir=ctx.profiles_dir,
                     target=ctx.target,
                 )
-        after = data_hashes(predicted.project, db, measured)
+        after = hashes()
     except BaseException:
         ctx.store.release(holder=holder)
+        if plan_id is not None:
+            ctx.store.end_plan(plan_id, "failed")
         raise
     run_id = None
     if build is not None and build.run_results_path is not None:
         run_id = record_build(predicted, full, build, plan_id=plan_id, holder=holder)
     else:
         ctx.store.release(holder=holder)
+        ctx.store.end_plan(plan_id)
     statuses = build.statuses if build is not None else {}
     names = predicted.project.nodes
     records = []
@@ -172,15 +224,38 @@ def shadow(live_plan: LivePlan, *, wait_timeout_s: float = 3600.0) -> ShadowResu
         )
     rows = pl.DataFrame(records, schema=SHADOW_SCHEMA)
     ctx.store.record_shadow(rows)
-    return ShadowResult(predicted, build, plan_id, run_id, _with_verdicts(rows))
+    return ShadowResult(predicted, build, plan_id, run_id, _with_verdicts(rows, predicted.project))
 
 
-def _with_verdicts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.with_columns(
+def _with_verdicts(rows: pl.DataFrame, project: Project | None = None) -> pl.DataFrame:
+    rows = rows.with_columns(
         pl.struct("predicted", "changed")
         .map_elements(lambda r: verdict(r["predicted"], bool(r["changed"])), return_dtype=pl.String)
         .alias("verdict"),
-        pl.col("reason").is_in(list(_DELIBERATE)).alias("deliberate"),
+        (pl.col("reason").is_in(list(_DELIBERATE)) & (pl.col("predicted") == "reuse")).alias(
+            "deliberate"
+        ),
+    )
+    # a reuse downstream of a deliberate reuse in the same run is stale by the same choice
+    chosen: dict[str, set[str]] = {}
+    for plan_id, uid in rows.filter(pl.col("deliberate")).select("plan_id", "unique_id").rows():
+        chosen.setdefault(plan_id, set()).add(uid)
+    inherited = []
+    for plan_id, uid, deliberate in rows.select("plan_id", "unique_id", "deliberate").rows():
+        upstream = project.ancestors(uid) if project is not None and uid in project.nodes else set()
+        inherited.append(bool(deliberate) or bool(upstream & chosen.get(plan_id, set())))
+    rows = rows.with_columns(pl.Series("deliberate", inherited, dtype=pl.Boolean))
+    return rows.with_columns(
+        pl.when(pl.col("verdict") == "wasted_build")
+        .then(pl.lit("wrong_prediction"))
+        .when(pl.col("verdict") == "false_reuse")
+        .then(
+            pl.when(pl.col("deliberate"))
+            .then(pl.lit("deliberate_reuse"))
+            .otherwise(pl.lit("wrong_prediction"))
+        )
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("mismatch")
     )
 
 
@@ -193,6 +268,27 @@ class ShadowReport:
     def summary(self) -> dict[str, int]:
         """How many (run, node) rows got each verdict."""
         return _summary(self.rows)
+
+    def mismatches(self) -> dict[str, int]:
+        """How many mismatches the config chose (``deliberate_reuse``) and how many it does
+        not explain (``wrong_prediction``)."""
+        counts = dict(self.rows.group_by("mismatch").len().iter_rows()) if self.rows.height else {}
+        return {m: int(counts.get(m, 0)) for m in MISMATCHES}
+
+    def reuse(self) -> dict[str, float]:
+        """Predicted against actual reuse: the share of nodes predicted ``reuse`` and the share
+        whose data did not change, in percent, and ``within_points``, their distance in
+        percentage points (0 for no rows)."""
+        n = self.rows.height
+        if n == 0:
+            return {"predicted_pct": 0.0, "actual_pct": 0.0, "within_points": 0.0}
+        predicted = 100.0 * self.rows.filter(pl.col("predicted") == "reuse").height / n
+        actual = 100.0 * self.rows.filter(~pl.col("changed")).height / n
+        return {
+            "predicted_pct": round(predicted, 1),
+            "actual_pct": round(actual, 1),
+            "within_points": round(abs(predicted - actual), 1),
+        }
 
     def per_model(self) -> pl.DataFrame:
         """Per node: how many shadow runs gave each verdict (one column per verdict)."""
@@ -218,6 +314,7 @@ def shadow_report(
     *,
     state: StateStore | str | Path | None = None,
     latest: bool = False,
+    project: Project | None = None,
 ) -> ShadowReport:
     """Compare every recorded shadow run's predictions with what actually changed.
 
@@ -225,6 +322,8 @@ def shadow_report(
         project_dir: the dbt project folder.
         state: the state store (default ``<project>/.saosim/state.duckdb``).
         latest: only the most recent shadow run.
+        project: the DAG, to carry a deliberate reuse down to the nodes built from it
+            (default: the project's ``target/manifest.json``, when there is one).
 
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as d:
@@ -232,9 +331,21 @@ def shadow_report(
     ...     shadow_report(d).summary()
     {'correct_reuse': 0, 'false_reuse': 0, 'needed_build': 0, 'wasted_build': 0}
     """
-    store = _store(_project_dir(project_dir), state)
+    folder = _project_dir(project_dir)
+    store = _store(folder, state)
     rows = store.shadow()
     if latest and rows.height:
         last = rows.sort("run_at").get_column("plan_id")[-1]
         rows = rows.filter(pl.col("plan_id") == last)
-    return ShadowReport(_with_verdicts(rows))
+    if project is None and rows.height:
+        project = _last_manifest(folder)
+    return ShadowReport(_with_verdicts(rows, project))
+
+
+def _last_manifest(folder: Path) -> Project | None:
+    # the DAG of the last dbt invocation (a shadow run writes it), to follow staleness down
+    manifest = folder / "target" / "manifest.json"
+    try:
+        return read_manifest(manifest) if manifest.is_file() else None
+    except SaosimError:
+        return None

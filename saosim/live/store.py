@@ -4,13 +4,14 @@ Default place: ``<project>/.saosim/state.duckdb``. Tables:
 
 ==============  ==========================================================================
 ``node_state``  the current :class:`~saosim.core.state.State` (columns of ``State.to_frame()``)
-``plans``       one row per plan: id, run time, profile, options, selection, created_at
+``plans``       one row per plan: id, run time, profile, options, selection, created_at,
+                status (running / finished / failed / abandoned) and the holder running it
 ``decisions``   every decision of every plan (``Plan.to_frame()`` plus ``plan_id``)
 ``runs``        executed dbt invocations, the canonical ``runs`` table (:mod:`saosim.inputs.schema`)
 ``node_runs``   their per-node results, the canonical ``node_runs`` table
 ``plan_runs``   which run executed which plan
 ``source_arrivals``  when new data landed in each source, as observed from the warehouse
-``locks``       nodes being built right now: holder, acquired_at, expires_at
+``locks``       nodes being built right now: holder, host, pid, heartbeat (:mod:`.locks`)
 ``code_changes``  when a node's fingerprint changed, as seen by the live planner
 ``fingerprint_cache``  fingerprint per code key (checksum + config), so unchanged files are
                 not parsed again
@@ -24,8 +25,10 @@ Several processes share one store: DuckDB lets one process at a time open a file
 so the store opens it per operation, retrying while another process holds it, and closes it
 again. The ``locks`` table is what keeps two concurrent executions from building the same model
 at once: :meth:`StateStore.acquire` takes the nodes no one else holds and reports the others,
-which the planner receives as ``in_flight`` (SAO waits for them). A lock expires after its
-``ttl_s``, so a crashed holder does not block a node for ever.
+which the planner receives as ``in_flight`` (SAO waits for them). A holder that died is released
+before locks are read or taken — at once when it ran on this host, after the lock timeout of
+silence from its heartbeat otherwise — and its running plan is marked ``abandoned``
+(:mod:`saosim.live.locks`).
 
 >>> import tempfile, pathlib
 >>> from datetime import datetime, timezone
@@ -42,7 +45,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -61,11 +63,11 @@ from saosim.errors import SaosimError
 from saosim.inputs.history import History
 from saosim.inputs.runs import read_runs
 from saosim.inputs.schema import TABLES, validate
+from saosim.live.locks import DEFAULT_LOCK_TIMEOUT_S, LockMethods, default_holder, host_name
 from saosim.live.store_tables import (
     CREATE,
     DECISIONS_SCHEMA,
     FINGERPRINT_CACHE_SCHEMA,
-    LOCKS_SCHEMA,
     PLANS_SCHEMA,
     SHADOW_SCHEMA,
 )
@@ -74,7 +76,7 @@ if TYPE_CHECKING:
     from saosim.core.planner import Plan
     from saosim.inputs.history import History
 
-__all__ = ["STORE_FORMAT", "StateStore", "StoreBusyError", "default_store_path"]
+__all__ = ["STORE_FORMAT", "StateStore", "StoreBusyError", "default_holder", "default_store_path"]
 
 #: Layout version written to the ``meta`` table; a different one is refused.
 STORE_FORMAT = 1
@@ -96,22 +98,26 @@ def default_store_path(project_dir: str | Path) -> Path:
     return Path(project_dir) / ".saosim" / "state.duckdb"
 
 
-def default_holder() -> str:
-    """A lock holder name unique to this process and thread: ``host:pid:thread``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-class StateStore:
+class StateStore(LockMethods):
     """A DuckDB state store file (created on first use).
 
     Args:
         path: the DuckDB file; see :func:`default_store_path`.
         timeout_s: how long an operation waits for another process to close the file.
+        lock_timeout_s: how long a lock holder's heartbeat may be silent before its locks are
+            released (a holder on this host whose process is gone is released at once).
     """
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        timeout_s: float = 30.0,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self.lock_timeout_s = lock_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _THREAD_LOCKS_GUARD:
             self._thread_lock = _THREAD_LOCKS.setdefault(self.path.resolve(), threading.Lock())
@@ -210,10 +216,18 @@ class StateStore:
         job_id: str | None = None,
         selection: str | None = None,
         created_at: datetime | None = None,
+        holder: str | None = None,
+        status: str = "finished",
     ) -> str:
-        """Store a plan and all its decisions; returns the new plan id."""
+        """Store a plan and all its decisions; returns the new plan id.
+
+        A plan about to be built is recorded ``running`` with its ``holder`` (this process's);
+        recording its run marks it ``finished``, and if the holder dies first it becomes
+        ``abandoned``.
+        """
         plan_id = uuid.uuid4().hex
         created = created_at or datetime.now(UTC)
+        running = status == "running"
         options = json.dumps(asdict(plan.options), sort_keys=True, default=str)
         head = pl.DataFrame(
             [
@@ -224,6 +238,11 @@ class StateStore:
                 [job_id],
                 [selection],
                 [created],
+                [status],
+                [holder or default_holder() if running else holder],
+                [host_name() if running else None],
+                [os.getpid() if running else None],
+                [None if running else created],
             ],
             schema=PLANS_SCHEMA,
         )
@@ -238,6 +257,16 @@ class StateStore:
             self._insert(con, "plans", head)
             self._insert(con, "decisions", decisions.select(list(DECISIONS_SCHEMA)))
         return plan_id
+
+    def end_plan(self, plan_id: str, status: str = "finished") -> None:
+        """Mark a running plan ``finished`` or ``failed`` (a plan already ended keeps its
+        status)."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE plans SET status = ?, ended_at = ? WHERE plan_id = ? "
+                "AND status = 'running'",
+                [status, datetime.now(UTC), plan_id],
+            )
 
     def plans(self) -> pl.DataFrame:
         """Every stored plan, oldest first."""
@@ -290,6 +319,10 @@ class StateStore:
             if plan_id is not None:
                 con.execute(
                     "INSERT INTO plan_runs VALUES (?, ?) ON CONFLICT DO NOTHING", [plan_id, run_id]
+                )
+                con.execute(
+                    "UPDATE plans SET status = 'finished', ended_at = ? WHERE plan_id = ?",
+                    [datetime.now(UTC), plan_id],
                 )
             if state is not None:
                 self._write_state(con, state)
@@ -358,6 +391,36 @@ class StateStore:
             )
             self._insert(con, "source_arrivals", validate(frame, "source_arrivals"))
         return len(new)
+
+    def add_arrivals(self, arrivals: pl.DataFrame) -> int:
+        """Add rows of a canonical ``source_arrivals`` table (from ``saosim arrivals``); a
+        ``(source, arrived_at)`` pair stored already is kept as it is. Returns how many were new."""
+        frame = validate(arrivals, "source_arrivals")
+        with self._transaction() as con:
+            con.register("_saosim_rows", frame)
+            try:
+                added = con.execute(
+                    "INSERT INTO source_arrivals SELECT unique_id, arrived_at, observed_at, how "
+                    "FROM _saosim_rows ON CONFLICT DO NOTHING"
+                ).fetchone()[0]
+            finally:
+                con.unregister("_saosim_rows")
+        return int(added)
+
+    def get_meta(self, key: str) -> str | None:
+        """A value kept in the store's ``meta`` table (``None`` when absent)."""
+        with self._connect() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the ``meta`` table (``format`` is the store's own)."""
+        assert key != "format"
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+                [key, value, value],
+            )
 
     def source_arrivals(self) -> pl.DataFrame:
         """The canonical ``source_arrivals`` table of every recorded arrival."""
@@ -451,73 +514,3 @@ class StateStore:
     def shadow(self) -> pl.DataFrame:
         """Every shadow-run row, oldest run first."""
         return self._frame("SELECT * FROM shadow ORDER BY run_at, plan_id, unique_id")
-
-    # -- locks ----------------------------------------------------------------------------------
-    def acquire(
-        self,
-        unique_ids: Iterable[str],
-        *,
-        holder: str | None = None,
-        ttl_s: float = 6 * 3600,
-        at: datetime | None = None,
-    ) -> tuple[frozenset[str], frozenset[str]]:
-        """Lock nodes for building.
-
-        Returns:
-            ``(acquired, held_elsewhere)``: the nodes now locked by ``holder`` (including ones it
-            held already), and those another holder is building — pass these to the planner as
-            ``in_flight``.
-        """
-        holder = holder or default_holder()
-        now = at or datetime.now(UTC)
-        wanted = sorted(set(unique_ids))
-        if not wanted:
-            return frozenset(), frozenset()
-        expires = now + timedelta(seconds=ttl_s)
-        with self._transaction() as con:
-            con.execute("DELETE FROM locks WHERE expires_at <= ?", [now])
-            rows = con.execute(
-                "SELECT unique_id, holder FROM locks WHERE list_contains(?, unique_id)", [wanted]
-            ).fetchall()
-            elsewhere = frozenset(uid for uid, h in rows if h != holder)
-            free = [uid for uid in wanted if uid not in elsewhere]
-            frame = pl.DataFrame(
-                {
-                    "unique_id": free,
-                    "holder": [holder] * len(free),
-                    "acquired_at": [now] * len(free),
-                    "expires_at": [expires] * len(free),
-                },
-                schema=LOCKS_SCHEMA,
-            )
-            con.execute(
-                "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)",
-                [holder, free],
-            )
-            self._insert(con, "locks", frame)
-        return frozenset(free), elsewhere
-
-    def release(self, *, holder: str | None = None, unique_ids: Iterable[str] | None = None) -> int:
-        """Release ``holder``'s locks (all, or only ``unique_ids``); returns how many."""
-        holder = holder or default_holder()
-        with self._transaction() as con:
-            if unique_ids is None:
-                query, params = "DELETE FROM locks WHERE holder = ?", [holder]
-            else:
-                query = "DELETE FROM locks WHERE holder = ? AND list_contains(?, unique_id)"
-                params = [holder, sorted(set(unique_ids))]
-            return int(con.execute(query, params).fetchone()[0])
-
-    def in_flight(self, *, at: datetime | None = None, holder: str | None = None) -> frozenset[str]:
-        """Nodes other holders are building now (unexpired locks not held by ``holder``)."""
-        now = at or datetime.now(UTC)
-        me = holder or default_holder()
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT unique_id FROM locks WHERE expires_at > ? AND holder <> ?", [now, me]
-            ).fetchall()
-        return frozenset(r[0] for r in rows)
-
-    def locks(self) -> pl.DataFrame:
-        """The ``locks`` table as it stands."""
-        return self._frame("SELECT * FROM locks ORDER BY unique_id")

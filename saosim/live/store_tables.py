@@ -57,6 +57,12 @@ PLANS_SCHEMA: dict[str, pl.DataType] = {
     "job_id": pl.String(),
     "selection": pl.String(),
     "created_at": _TS,
+    # running / finished / failed / abandoned (saosim.live.locks.PLAN_STATUSES)
+    "status": pl.String(),
+    "holder": pl.String(),
+    "host": pl.String(),
+    "pid": pl.Int64(),
+    "ended_at": _TS,
 }
 DECISIONS_SCHEMA: dict[str, pl.DataType] = {
     "plan_id": pl.String(),
@@ -77,6 +83,9 @@ LOCKS_SCHEMA: dict[str, pl.DataType] = {
     "holder": pl.String(),
     "acquired_at": _TS,
     "expires_at": _TS,
+    "host": pl.String(),
+    "pid": pl.Int64(),
+    "heartbeat_at": _TS,
 }
 FINGERPRINT_CACHE_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(),
@@ -110,4 +119,14 @@ CREATE = (
     _ddl("code_changes", TABLES["code_changes"], ("unique_id", "changed_at")),
     _ddl("fingerprint_cache", FINGERPRINT_CACHE_SCHEMA, ("key",)),
     _ddl("shadow", SHADOW_SCHEMA, ("plan_id", "unique_id")),
+    # stores made before plans had a status and locks a host, pid and heartbeat
+    *(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {_duck_type(dtype)}"
+        for table, schema, names in (
+            ("plans", PLANS_SCHEMA, ("status", "holder", "host", "pid", "ended_at")),
+            ("locks", LOCKS_SCHEMA, ("host", "pid", "heartbeat_at")),
+        )
+        for name, dtype in schema.items()
+        if name in names
+    ),
 )

@@ -1,10 +1,9 @@
-"""Reading the live warehouse (DuckDB): source data versions and per-relation data hashes.
+"""Reading the live warehouse: source data versions (through dbt's own connection, any
+adapter) and, on DuckDB, per-relation data hashes for shadow runs.
 
 DuckDB lets one process write a database file at a time, and ``dbt build`` in another process
-holds it for the whole build, so a read-only connection is retried until the file is free.
-Other adapters are out of scope here: render the metadata SQL with
-:func:`saosim.live.metadata.source_versions_query` for your dialect, run it with your
-warehouse's client, and pass the result to :func:`saosim.live.plan` as ``source_versions``.
+holds it for the whole build, so a read-only connection is retried until the file is free, and
+saosim's readers and builds take a file lock beside the database (:func:`file_lock`).
 """
 
 from __future__ import annotations
@@ -19,16 +18,19 @@ import duckdb
 from sqlglot import exp
 
 from saosim.errors import ConfigError, SaosimError
+from saosim.live.filelock import file_lock
 from saosim.live.metadata import source_versions
 from saosim.live.profiles import warehouse_target
 from saosim.project.graph import Project
 
 __all__ = [
+    "HASH_SQL",
     "DataHash",
     "data_hashes",
     "duckdb_path",
     "file_lock",
     "read_only",
+    "warehouse_data_hashes",
     "warehouse_source_versions",
 ]
 
@@ -57,31 +59,6 @@ def duckdb_path(
             path=str(wh.path),
         )
     return wh.path
-
-
-@contextmanager
-def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
-    """An advisory lock on ``.saosim/<file>.lock`` beside the database (shared for readers,
-    exclusive for builds).
-
-    DuckDB refuses a writer while any other process has the file open, even read-only, so a
-    ``dbt build`` started while another saosim run reads source versions would fail to connect.
-    saosim's own readers and builds take this lock to stay out of each other's way; the OS drops
-    it when a process dies. A no-op where ``fcntl`` does not exist.
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    lock = path.parent / ".saosim" / f"{path.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -121,24 +98,85 @@ def warehouse_source_versions(
     target: str | None = None,
     profiles_dir: str | Path | None = None,
 ) -> dict[str, datetime]:
-    """When data last landed in each source, read from the project's DuckDB warehouse."""
-    path = duckdb_path(project_dir, target=target, profiles_dir=profiles_dir)
-    with read_only(path) as con:
-        return source_versions(project, con, "duckdb")
+    """When data last landed in each source, read through dbt's own connection to the
+    project's warehouse (any adapter; see :mod:`saosim.live.adapter`)."""
+    from saosim.live.adapter import dbt_connection
+
+    with dbt_connection(project_dir, target=target, profiles_dir=profiles_dir) as con:
+        return source_versions(project, con)
 
 
 #: (row count, order-independent hash of every row); both ``None`` when the relation is missing.
 DataHash = tuple[int | None, str | None]
 
 
-def _relation_sql(project: Project, uid: str) -> str:
+def _relation_sql(project: Project, uid: str, dialect: str = "duckdb") -> str:
     node = project.nodes[uid]
     table = exp.table_(
         exp.to_identifier(node.alias or node.name),
         db=exp.to_identifier(node.schema) if node.schema else None,
         catalog=exp.to_identifier(node.database) if node.database else None,
     )
-    return table.sql("duckdb")
+    return table.sql(dialect)
+
+
+#: Row count and an order-independent hash of every whole row, per dialect ({rel}: the relation).
+HASH_SQL = {
+    "duckdb": "SELECT count(*), CAST(sum(hash(t)) AS VARCHAR) FROM {rel} AS t",
+    "postgres": "SELECT count(*), CAST(sum(hashtext(CAST(t AS text))) AS text) FROM {rel} AS t",
+    "snowflake": "SELECT count(*), TO_VARCHAR(HASH_AGG(*)) FROM {rel}",
+    "bigquery": (
+        "SELECT count(*), CAST(BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t))) AS STRING) "
+        "FROM {rel} AS t"
+    ),
+    "databricks": "SELECT count(*), CAST(sum(xxhash64(*)) AS STRING) FROM {rel}",
+}
+
+
+def warehouse_data_hashes(
+    project: Project,
+    project_dir: str | Path,
+    unique_ids: Iterable[str],
+    *,
+    target: str | None = None,
+    profiles_dir: str | Path | None = None,
+) -> dict[str, DataHash]:
+    """Row count and content hash of each node's relation, through dbt's own connection
+    (:data:`HASH_SQL`; a relation that does not exist yet is ``(None, None)``).
+
+    Raises:
+        ConfigError: the warehouse has no whole-row hash saosim knows (Redshift).
+    """
+    from saosim.live.adapter import dbt_connection
+    from saosim.live.arrival_sql import columns_query, render
+    from saosim.live.metadata import SourceRelation, run_query
+
+    ids = sorted(set(unique_ids))
+    with dbt_connection(project_dir, target=target, profiles_dir=profiles_dir) as con:
+        template = HASH_SQL.get(con.dialect)
+        if template is None:
+            raise ConfigError(
+                f"shadow runs need a whole-row hash, which saosim has no SQL for on "
+                f"{con.adapter_type}; use plan --execute",
+                field="type",
+            )
+        rels = [
+            SourceRelation(u, project.nodes[u].database, project.nodes[u].schema,
+                           project.nodes[u].alias or project.nodes[u].name)
+            for u in ids
+        ]  # fmt: skip
+        query = columns_query(rels, con.dialect)
+        found = run_query(con, render(query, con.dialect)) if query is not None else []
+        present = {(str(s).lower(), str(t).lower()) for s, t, _ in found}
+        out: dict[str, DataHash] = {}
+        for rel in rels:
+            if ((rel.schema or "").lower(), rel.identifier.lower()) not in present:
+                out[rel.unique_id] = (None, None)
+                continue
+            table = _relation_sql(project, rel.unique_id, con.dialect)
+            rows, digest = con.query(template.format(rel=table))[0]
+            out[rel.unique_id] = (int(rows), None if digest is None else str(digest))
+    return out
 
 
 def data_hashes(project: Project, path: Path, unique_ids: Iterable[str]) -> dict[str, DataHash]:

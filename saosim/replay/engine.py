@@ -373,7 +373,7 @@ class _PlainReplay:
             gaps[uid] = gap
             runtimes[uid] = self._runtime(spec, uid, gap)
         busy = {u: in_flight_until[u] for u in runtimes if u in in_flight_until}
-        schedule = RunSchedule(self.threads, runtimes, recorded, busy)
+        schedule = RunSchedule(self.threads, runtimes, recorded, busy, self.timeline.arrivals)
         return runtimes, gaps, schedule
 
     def _lay_out(
@@ -487,7 +487,7 @@ def _commit_finished(
 
 
 def _all_history(timeline: Timeline) -> bool:
-    return all(r.from_history for r in timeline.runs)
+    return all(r.from_history for r in timeline.heads)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,10 @@ look things up with one binary search.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -102,21 +103,46 @@ class RunSpec:
     from_history: bool = True
 
 
+class RunHead(NamedTuple):
+    """What a replay needs of a run before its selection: id, job, start, full refresh."""
+
+    run_id: str
+    job_id: str
+    at: datetime
+    full_refresh: bool
+    from_history: bool
+
+
 class Timeline:
-    """Sorted runs, per-source arrival times and per-node code-change times."""
+    """Sorted runs, per-source arrival times and per-node code-change times.
+
+    A history's runs are read from the estate only when asked for (``runs``): the compiled
+    replay needs just their ``heads`` and reads the selections column-wise, and a year of
+    history holds tens of millions of (run, node) pairs.
+    """
 
     def __init__(
         self,
         project: Project,
-        runs: Sequence[RunSpec],
+        runs: Sequence[RunSpec] | None,
         arrivals: dict[str, np.ndarray],
         code_changes: dict[str, np.ndarray],
         *,
         start: datetime,
         end: datetime,
+        deferred: tuple[tuple[RunHead, ...], Callable[[], list[RunSpec]]] | None = None,
     ) -> None:
         self.project = project
-        self.runs = tuple(sorted(runs, key=lambda r: (r.at, r.run_id)))
+        self._runs: tuple[RunSpec, ...] | None = None
+        self._read_runs: Callable[[], list[RunSpec]] | None = None
+        if deferred is not None:
+            self.heads, self._read_runs = deferred
+        else:
+            self._runs = tuple(sorted(runs or (), key=lambda r: (r.at, r.run_id)))
+            self.heads = tuple(
+                RunHead(r.run_id, r.job_id, r.at, r.full_refresh, r.from_history)
+                for r in self._runs
+            )
         self.arrivals = arrivals
         self.code_changes = code_changes
         self.start = start
@@ -153,12 +179,15 @@ class Timeline:
         end = end or span[1]
         if end <= start:
             raise ConfigError(f"window end {end} is not after start {start}", field="window")
-        if jobs is None:
-            runs = _history_runs(estate, start, end)
-        else:
-            runs = _cron_runs(project, list(jobs), start, end)
         arrivals = _grouped_times(estate.source_arrivals, "arrived_at")
         changes = _grouped_times(_real_code_changes(estate.code_changes), "changed_at")
+        if jobs is None:
+            heads = _history_heads(estate, start, end)
+            return cls(
+                project, None, arrivals, changes, start=start, end=end,
+                deferred=(heads, lambda: _history_runs(estate, start, end)),
+            )  # fmt: skip
+        runs = _cron_runs(project, list(jobs), start, end)
         return cls(project, runs, arrivals, changes, start=start, end=end)
 
     # -- lookups --------------------------------------------------------------------------
@@ -187,8 +216,17 @@ class Timeline:
         return out
 
     @property
+    def runs(self) -> tuple[RunSpec, ...]:
+        """Every run with its selection, in order of ``heads``."""
+        if self._runs is None:
+            assert self._read_runs is not None
+            self._runs = tuple(sorted(self._read_runs(), key=lambda r: (r.at, r.run_id)))
+            self._read_runs = None
+        return self._runs
+
+    @property
     def n_runs(self) -> int:
-        return len(self.runs)
+        return len(self.heads)
 
 
 def _run_span(estate: Estate) -> tuple[datetime, datetime] | None:
@@ -234,6 +272,31 @@ def _grouped_times(frame: pl.DataFrame, column: str) -> dict[str, np.ndarray]:
         uid: np.asarray(times, dtype=np.int64)
         for uid, times in zip(grouped["unique_id"], grouped["t"].to_list(), strict=True)
     }
+
+
+def _history_heads(estate: Estate, start: datetime, end: datetime) -> tuple[RunHead, ...]:
+    """The history's runs in the window that ran at least one node, by (start, run id)."""
+    runs = estate.runs
+    ran = np.zeros(runs.height, dtype=np.bool_)
+    if estate.node_runs.height:
+        ran[
+            estate.node_runs.select(pl.col("run_id").cast(pl.Enum(runs["run_id"])).to_physical())
+            .to_series()
+            .unique()
+            .to_numpy()
+        ] = True
+    chosen = (
+        runs.with_columns(pl.Series("ran", ran))
+        .filter(pl.col("ran") & pl.col("started_at").is_between(start, end, closed="both"))
+        .sort("started_at", "run_id")
+    )
+    return tuple(
+        RunHead(run_id, job_id or "history", at, bool(full), True)
+        for run_id, job_id, at, full in zip(
+            chosen["run_id"], chosen["job_id"], chosen["started_at"], chosen["full_refresh"],
+            strict=True,
+        )
+    )  # fmt: skip
 
 
 def _history_runs(estate: Estate, start: datetime, end: datetime) -> list[RunSpec]:

@@ -106,6 +106,17 @@ def test_shadow_run_and_report(raced) -> None:
     assert by_name["stg_orders"]["predicted"] == "reuse"
     assert by_name["fct_orders"]["rows_after"] == by_name["fct_orders"]["rows_before"] + 4
     assert by_name["fct_orders"]["verdict"] == "false_reuse"
+    # … a deliberate one: the staleness comes from stg_orders' build_after window upstream
+    assert by_name["stg_orders"]["reason"] == "within_build_after"
+    assert by_name["fct_orders"]["mismatch"] == "deliberate_reuse"
+    assert by_name["dim_products"]["mismatch"] is None
+    reuse = result["reuse"]
+    assert reuse["within_points"] == pytest.approx(
+        abs(reuse["predicted_pct"] - reuse["actual_pct"])
+    )
+    assert sum(result["mismatches"].values()) == (
+        result["summary"]["false_reuse"] + result["summary"]["wasted_build"]
+    )
     # nothing reached products: reused and unchanged
     assert by_name["dim_products"]["verdict"] == "correct_reuse"
     assert by_name["dim_products"]["rows_after"] == by_name["dim_products"]["rows_before"]

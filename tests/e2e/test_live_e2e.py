@@ -1,4 +1,5 @@
-"""The live planner end to end, real dbt-core and DuckDB on a copy of examples/jaffle_duckdb:
+"""The live planner end to end, real dbt-core on a copy of examples/jaffle_duckdb, on DuckDB and
+on a real PostgreSQL server (dbt-postgres, the profile's ``postgres`` target):
 build everything, land data in one source, edit a model's SQL (cosmetically, then for real), put
 a 6-hour build_after on a mart — each time ``saosim.live.plan(...).execute()`` builds exactly
 what SAO builds, for the right reason, and dbt's run_results and the tables agree. The clock is
@@ -7,17 +8,17 @@ advanced through ``at``, never by sleeping. Last, the recorded runs replay in th
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 import saosim.live as live
 from saosim.cli import app
 from saosim.replay.engine import Scenario, simulate
-from tests.live_fixtures import copy_example, land, land_rows
+from tests.pg_server import Warehouse, example_on, postgres_server  # noqa: F401
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -35,16 +36,6 @@ PAYMENTS_DOWNSTREAM = {
 }
 
 
-def _count(project_dir: Path, relation: str) -> int:
-    with duckdb.connect(str(project_dir / "jaffle.duckdb"), read_only=True) as con:
-        return con.execute(f"select count(*) from {relation}").fetchone()[0]
-
-
-def _columns(project_dir: Path, relation: str) -> list[str]:
-    with duckdb.connect(str(project_dir / "jaffle.duckdb"), read_only=True) as con:
-        return [r[0] for r in con.execute(f"describe {relation}").fetchall()]
-
-
 def _names(plan, ids) -> set[str]:
     return {plan.project.nodes[u].name for u in ids}
 
@@ -55,33 +46,48 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-@pytest.fixture(scope="module")
-def jaffle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project_dir = copy_example(tmp_path_factory.mktemp("e2e"))
-    land(project_dir, "--init")
-    return project_dir
+@pytest.fixture(params=["duckdb", "postgres"])
+def wh(request: pytest.FixtureRequest, tmp_path: Path):
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    with example_on(request.param, tmp_path, server) as warehouse:
+        yield warehouse
 
 
-def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
+def _timed(wh: Warehouse, timings: dict, step: str, at: datetime):
+    started = time.perf_counter()
+    made = live.plan(wh.project_dir, at=at, target=wh.target)
+    timings[f"{step}_plan_s"] = round(time.perf_counter() - started, 2)
+    return made
+
+
+def _execute(made, timings: dict, step: str):
+    started = time.perf_counter()
+    done = made.execute()
+    timings[f"{step}_execute_s"] = round(time.perf_counter() - started, 2)
+    return done
+
+
+def test_live_plan_execute_end_to_end(wh: Warehouse) -> None:
+    jaffle, timings = wh.project_dir, {}
     # 1. First run: nothing in the store, so every materialized node builds (never_built).
-    first = live.plan(jaffle, at=T0)
+    first = _timed(wh, timings, "first", T0)
     assert isinstance(first, live.LivePlan) and first.counts() == {
         "build": 24,
         "no_op": 1,
         "run": 48,
     }
-    done = first.execute()
+    done = _execute(first, timings, "first")
     assert done.counts() == {"built": 24, "reused": 0, "failed": 0, "skipped": 0, "tests_run": 48}
     assert set(done.statuses.values()) == {"success", "pass"}
-    assert _count(jaffle, "main.fct_payments") == 232
+    assert wh.count("main.fct_payments") == 232
     store = first.store
     # recorded on the given clock: the state says the run finished just after T0
     built_at = store.load_state().get(first.project.resolve("fct_payments")).built_at
     assert T0 <= built_at < T0 + timedelta(minutes=5)
 
     # 2. Five payments land; a day later only what is downstream of billing.payments builds.
-    land_rows(jaffle, "billing.payments", 5, T0 + timedelta(hours=24))
-    second = live.plan(jaffle, at=T0 + timedelta(hours=25))
+    wh.land_rows("billing.payments", 5, T0 + timedelta(hours=24))
+    second = _timed(wh, timings, "landed", T0 + timedelta(hours=25))
     reasons = {second.project.nodes[d.node_id].name: d.reason.value for d in second.decisions}
     built = _names(second, second.built)
     # rpt_customer_ltv has updates_on: all and dim_customers has nothing new
@@ -95,18 +101,18 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
             assert d.reason.value in ("no_new_data", "ephemeral"), (name, d.reason)
     tests_run = set(second.ran)
     assert tests_run == {t for u in second.built for t in second.project.tests_of(u)}
-    done = second.execute()
+    done = _execute(second, timings, "landed")
     assert {u for u, s in done.statuses.items() if s == "success"} == set(second.built)
     assert {u for u, s in done.statuses.items() if s == "pass"} == tests_run
-    assert _count(jaffle, "main.stg_payments") == 265
+    assert wh.count("main.stg_payments") == 265
     # 5 landed payments, of which those that succeeded (every 9th fails) reach fct_payments
-    assert _count(jaffle, "main.fct_payments") == 232 + 4
-    assert _count(jaffle, "main.dim_customers") == 60  # reused, untouched
+    assert wh.count("main.fct_payments") == 232 + 4
+    assert wh.count("main.dim_customers") == 60  # reused, untouched
 
     # 3. A comment-only, reformatted edit: dbt's checksum changes, the fingerprint does not.
     dim_products = jaffle / "models/marts/core/dim_products.sql"
     _edit(dim_products, "select\n", "-- products with a premium flag\nSELECT\n")
-    cosmetic = live.plan(jaffle, at=T0 + timedelta(hours=26))
+    cosmetic = _timed(wh, timings, "cosmetic", T0 + timedelta(hours=26))
     assert cosmetic.live.fingerprints_parsed == 1  # only the edited file was parsed again
     assert cosmetic.decision("dim_products").reason.value == "no_new_data"
     assert cosmetic.built == () and cosmetic.ran == ()
@@ -117,13 +123,13 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
     _edit(
         dim_products, "price >= 8 as is_premium", "price >= 8 as is_premium,\n    price * 2 as p2"
     )
-    logic = live.plan(jaffle, at=T0 + timedelta(hours=26))
+    logic = _timed(wh, timings, "logic", T0 + timedelta(hours=26))
     assert logic.decision("dim_products").reason.value == "code_changed"
     assert _names(logic, logic.built) == {"dim_products", "rpt_product_sales"}
     assert logic.decision("rpt_product_sales").reason.value == "new_upstream_data"
-    done = logic.execute()
+    done = _execute(logic, timings, "logic")
     assert done.statuses[logic.project.resolve("dim_products")] == "success"
-    assert "p2" in _columns(jaffle, "main.dim_products")
+    assert "p2" in wh.columns("main.dim_products")
 
     # 5. fct_payments gets build_after 6 h: new payments wait inside the window…
     fct_payments = jaffle / "models/marts/finance/fct_payments.sql"
@@ -135,8 +141,8 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
         "        }\n    )\n}}\n"
     )
     fct_payments.write_text(config + fct_payments.read_text())
-    land_rows(jaffle, "billing.payments", 3, T0 + timedelta(hours=26, minutes=30))
-    held = live.plan(jaffle, at=T0 + timedelta(hours=27))
+    wh.land_rows("billing.payments", 3, T0 + timedelta(hours=26, minutes=30))
+    held = live.plan(jaffle, at=T0 + timedelta(hours=27), target=wh.target)
     fct = held.decision("fct_payments")
     assert fct.reason.value == "within_build_after"
     assert fct.window_ends_at is not None
@@ -148,18 +154,18 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
     assert held.decision("stg_payments").reason.value == "new_upstream_data"
     done = held.execute()
     assert held.project.resolve("fct_payments") not in done.statuses
-    assert _count(jaffle, "main.stg_payments") == 268  # the view shows them…
-    assert _count(jaffle, "main.fct_payments") == 236  # …the table does not, yet
+    assert wh.count("main.stg_payments") == 268  # the view shows them…
+    assert wh.count("main.fct_payments") == 236  # …the table does not, yet
 
     # …and build once `at` passes the window.
-    late = live.plan(jaffle, at=T0 + timedelta(hours=31, minutes=5))
+    late = live.plan(jaffle, at=T0 + timedelta(hours=31, minutes=5), target=wh.target)
     assert late.decision("fct_payments").reason.value == "new_upstream_data"
     done = late.execute()
     assert done.statuses[late.project.resolve("fct_payments")] == "success"
-    assert _count(jaffle, "main.fct_payments") == 236 + 3
+    assert wh.count("main.fct_payments") == 236 + 3
 
     # 6. The closed loop: the recorded runs are an estate the simulator replays.
-    recorded = live.estate(jaffle, project=late.project)
+    recorded = live.estate(jaffle, project=late.project, target=wh.target)
     assert recorded.runs.height == 5  # the cosmetic plan built nothing, so ran nothing
     builds = recorded.node_runs.filter(
         recorded.node_runs.get_column("unique_id").str.starts_with("model.")
@@ -188,7 +194,7 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
     # 7. A broken model: dbt reports the error, its child is skipped, and the state keeps the
     #    last good build, so the next plan tries it again.
     _edit(dim_products, "price * 2 as p2", "price * 2 as p2 from nowhere_at_all")
-    broken = live.plan(jaffle, at=T0 + timedelta(hours=51))
+    broken = live.plan(jaffle, at=T0 + timedelta(hours=51), target=wh.target)
     assert broken.decision("dim_products").reason.value == "code_changed"
     done = broken.execute()
     uid = broken.project.resolve("dim_products")
@@ -199,10 +205,36 @@ def test_live_plan_execute_end_to_end(jaffle: Path) -> None:
     assert kept.built_at < T0 + timedelta(hours=27)
     # the CLI tries it again (code_changed), reports dbt's status, and exits 1 as dbt does
     at = (T0 + timedelta(hours=52)).isoformat()
+    target = ["--target", wh.target] if wh.target else []
     cli = CliRunner().invoke(
-        app, ["plan", str(jaffle), "--execute", "--at", at, "--format", "json"]
+        app, ["plan", str(jaffle), "--execute", "--at", at, "--format", "json", *target]
     )
     assert cli.exit_code == 1, cli.output
     rows = {r["node"]: r for r in json.loads(cli.stdout)}
     assert rows[uid]["action"] == "build" and rows[uid]["reason"] == "code_changed"
     assert rows[uid]["status"] == "error"
+
+    # 8. Shadow mode on this warehouse: a full build, data hashes read through dbt's connection
+    _edit(dim_products, "price * 2 as p2 from nowhere_at_all", "price * 2 as p2")
+    wh.land_rows("shop.orders", 2, T0 + timedelta(hours=52, minutes=30))
+    at = (T0 + timedelta(hours=53)).isoformat()
+    runner = CliRunner()
+    shadow = runner.invoke(
+        app, ["plan", str(jaffle), "--shadow", "--at", at, "--format", "json", *target]
+    )
+    assert shadow.exit_code == 0, shadow.output
+    report = runner.invoke(app, ["shadow-report", str(jaffle), "--latest", "--format", "json"])
+    assert report.exit_code == 0, report.output
+    result = json.loads(report.stdout)
+    by_name = {r["name"]: r for r in result["rows"]}
+    assert len(by_name) == 24 and sum(result["summary"].values()) == 24
+    # the view shows the landed orders before and after the build; the incremental table, built
+    # inside its daily build_after window, gains them — a reuse the config chose
+    assert by_name["stg_orders"]["rows_after"] == by_name["stg_orders"]["rows_before"] == 242
+    fct = by_name["fct_orders"]
+    assert (fct["predicted"], fct["reason"]) == ("reuse", "within_build_after")
+    assert fct["rows_after"] == fct["rows_before"] + 2
+    assert (fct["verdict"], fct["mismatch"]) == ("false_reuse", "deliberate_reuse")
+    assert by_name["dim_products"]["verdict"] == "correct_reuse"
+    assert by_name["dim_products"]["rows_after"] == by_name["dim_products"]["rows_before"]
+    print(f"\n{wh.name} timings: {json.dumps(timings)}")

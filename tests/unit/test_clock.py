@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -13,6 +14,7 @@ from saosim.core.decision import Action, ProfileOptions, Reason
 from saosim.core.planner import plan
 from saosim.core.schedule import RunSchedule
 from saosim.core.state import NodeState, State
+from saosim.core.times import to_us
 from saosim.inputs.estate import load_estate
 from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.project.graph import Project
@@ -138,3 +140,47 @@ def test_baseline_replay_keeps_the_historys_start_times(engine: str) -> None:
     # the rest (a sliver) moved by seconds: the replay waits for every test of a node's
     # parents and does not know what else held the history's threads
     assert kept / both.height > 0.99
+
+
+def _landing_mid_run(clock: str):
+    """z_late, fed by raw.a, is reached two hours into the run (the history started it then);
+    raw.a's data lands an hour into the run."""
+    project = Project.from_spec(
+        {"raw.a": [], "raw.b": [], "a_slow": ["raw.b"], "z_late": ["raw.a"]}
+    )
+    a, b = SRC, "source.demo.raw.b"
+    late, slow = "model.demo.z_late", "model.demo.a_slow"
+    before = T0 - 2 * H
+    state = State.empty().with_nodes(
+        {
+            slow: NodeState.built(before, seen={b: before}),
+            late: NodeState.built(before, seen={a: before}),
+        }
+    )
+    schedule = RunSchedule(
+        threads=1,
+        durations_s={slow: 7200.0, late: 60.0},
+        recorded={late: (T0 + 2 * H, 60.0)},
+        arrivals={a: np.array([to_us(before), to_us(T0 + H)]), b: np.array([to_us(T0 - H)])},
+    )
+    return plan(
+        project, state, at=T0, source_versions={a: before, b: T0 - H}, profile="sao",
+        options=ProfileOptions(clock=clock), schedule=schedule,
+    )  # fmt: skip
+
+
+def test_data_that_lands_before_the_run_reaches_a_node_counts_for_it() -> None:
+    result = _landing_mid_run("node")
+    late = result.decision("z_late")
+    assert late.reached_at == T0 + 2 * H
+    assert (late.action, late.reason) == (Action.BUILD, Reason.NEW_UPSTREAM_DATA)
+    # the state remembers the version it read: the arrival an hour into the run
+    after = result.apply(
+        finished_at={"model.demo.a_slow": T0 + 2 * H, "model.demo.z_late": T0 + 3 * H}
+    )
+    assert after.get("model.demo.z_late").seen_versions[SRC] == T0 + H
+
+
+def test_run_start_clock_reads_the_sources_at_the_start() -> None:
+    late = _landing_mid_run("run_start").decision("z_late")
+    assert (late.action, late.reason) == (Action.REUSE, Reason.NO_NEW_DATA)

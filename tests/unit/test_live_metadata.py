@@ -219,9 +219,9 @@ def test_only_sources_with_metadata_need_no_warning() -> None:
     assert len(caught) == 1
 
 
-def test_source_versions_executes_duckdb_only() -> None:
-    with pytest.raises(ConfigError, match="DuckDB only"):
-        source_versions(Project([], []), duckdb.connect(), "snowflake")
+def test_source_versions_refuses_an_unknown_dialect() -> None:
+    with pytest.raises(ConfigError, match="not a supported warehouse dialect"):
+        source_versions(Project([], []), duckdb.connect(), "oracle")
 
 
 def test_source_relations_read_node_fields() -> None:

@@ -13,6 +13,7 @@ import pytest
 import saosim.live as live
 from saosim.core.state import NodeState
 from saosim.errors import ConfigError, SaosimInputError
+from saosim.live.dbt_runner import DbtRunError
 from saosim.live.execution import lock_plan
 from saosim.live.fingerprints import live_fingerprints
 from saosim.live.profiles import warehouse_target
@@ -105,8 +106,9 @@ def test_warehouse_target_reads_the_duckdb_path_and_rejects_what_it_cannot_open(
         warehouse_target(folder, target="mem")
     with pytest.raises(ConfigError, match="no output 'prod'"):
         warehouse_target(folder, target="prod")
-    # reading source versions needs DuckDB: other adapters are told to pass them
-    with pytest.raises(ConfigError, match="DuckDB profiles only"):
+    # source versions are read through dbt's own adapter: without dbt-snowflake installed,
+    # dbt says so (one line, no traceback at the CLI)
+    with pytest.raises(DbtRunError, match="Could not find adapter type snowflake"):
         live.plan(folder, project=_project(), target="sf")
 
 
@@ -200,3 +202,55 @@ def test_shadow_report_per_model_and_latest(folder: Path) -> None:
     assert latest.rows.get_column("plan_id").unique().to_list() == ["p2"]
     # a reuse inside the build_after window is the staleness the config asks for
     assert latest.rows.filter(pl.col("verdict") == "false_reuse")["deliberate"].to_list() == [True]
+
+
+def test_shadow_report_tells_deliberate_reuse_from_wrong_prediction(folder: Path) -> None:
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from saosim.cli import app
+    from saosim.live.store_tables import SHADOW_SCHEMA
+
+    project = Project.from_spec(
+        {"raw.a": [], "stg": ["raw.a"], "fct": ["stg"], "lone": ["raw.a"], "dim": ["raw.a"],
+         "side": ["raw.a"]},
+        name="demo",
+    )  # fmt: skip
+    cases = {  # name: (predicted, reason, changed)
+        "stg": ("reuse", "within_build_after", True),  # the window chose it
+        "fct": ("reuse", "no_new_data", True),  # stale because stg was held back
+        "lone": ("reuse", "no_new_data", True),  # nothing explains it
+        "dim": ("build", "new_upstream_data", False),  # built for nothing
+        "side": ("reuse", "no_new_data", False),  # right
+    }
+    store = StateStore.for_project(folder)
+    store.record_shadow(
+        pl.DataFrame(
+            [
+                {"plan_id": "p", "run_id": "r", "run_at": T0, "unique_id": f"model.demo.{n}",
+                 "name": n, "predicted": p, "reason": r, "status": "success", "rows_before": 1,
+                 "rows_after": 2 if c else 1, "hash_before": "a", "hash_after": "b" if c else "a",
+                 "changed": c}
+                for n, (p, r, c) in cases.items()
+            ],
+            schema=SHADOW_SCHEMA,
+        )
+    )  # fmt: skip
+    report = live.shadow_report(folder, project=project)
+    mismatch = dict(report.rows.select("name", "mismatch").rows())
+    assert mismatch == {
+        "stg": "deliberate_reuse",
+        "fct": "deliberate_reuse",
+        "lone": "wrong_prediction",
+        "dim": "wrong_prediction",
+        "side": None,
+    }
+    assert report.mismatches() == {"deliberate_reuse": 2, "wrong_prediction": 2}
+    # predicted reuse 4 of 5 nodes, actually unchanged 2 of 5: 40 points apart
+    assert report.reuse() == {"predicted_pct": 80.0, "actual_pct": 40.0, "within_points": 40.0}
+    # without the DAG, only the node's own reason counts
+    alone = dict(live.shadow_report(folder).rows.select("name", "mismatch").rows())
+    assert alone["fct"] == "wrong_prediction" and alone["stg"] == "deliberate_reuse"
+    out = CliRunner().invoke(app, ["shadow-report", str(folder)])
+    assert out.exit_code == 0, out.output
+    assert "predicted reuse 80.0 % vs actual 40.0 % (within 40.0 points)" in out.output

@@ -124,8 +124,10 @@ def test_locks_exclude_other_holders_until_released_or_expired(tmp_path: Path) -
     assert store.acquire(["a"], holder="job1", at=T0)[0] == {"a"}
     assert store.release(holder="job1", unique_ids=["a"]) == 1
     assert store.acquire(["a"], holder="job2", at=T0) == ({"a"}, set())
-    # job1 crashed holding b: after its ttl, b is free again
+    # job1 went silent holding b: after its lock timeout, b is free again; job2, whose
+    # heartbeat kept coming, keeps its nodes
     later = T0 + timedelta(hours=2)
+    assert store.heartbeat(holder="job2", at=later - timedelta(minutes=1)) == 2
     assert store.acquire(["b"], holder="job2", at=later) == ({"b"}, set())
     assert store.release(holder="job2") == 3
 

@@ -236,4 +236,6 @@ def test_the_report_never_labels_a_scenario_that_breaches_more_recommended(estat
     page = write_report(cmp, tmp_path / "r.html", recommended="lazy").read_text(encoding="utf-8")
     assert "Tiers of lazy as dbt config — not recommended: breaches its SLAs" in page
     assert "Recommended tiers as dbt config — lazy" not in page
-    assert "<h3>lazy</h3>" in page  # its card carries no "recommended" badge
+    # the freshness card says it breaches more than the baseline, marked as bad
+    card = page.split("<h3>The freshness cost</h3>")[1].split("</div>")[0]
+    assert 'class="bad"' in card and "its SLAs are breached on" in card

@@ -177,7 +177,7 @@ def compile_replay(
     cptr, ctimes = _times_csr(order, timeline.code_changes)
     aptr, atimes = _times_csr(order, timeline.arrivals)
     fail_times: dict[str, np.ndarray] = {}
-    if not all(r.from_history for r in timeline.runs):
+    if not all(r.from_history for r in timeline.heads):
         fail_times = _failure_times(estate)
     fptr, ftimes = _times_csr(order, fail_times)
     flags[np.diff(cptr) > 0] |= F_CHANGES
@@ -188,7 +188,7 @@ def compile_replay(
     if compiled is None:
         compiled = timeline.memo["kernel_runs"] = _compile_runs(estate, timeline, pos, decided)
     runs = dict(compiled)
-    runs["run_profile"] = np.full(len(timeline.runs), PROFILES.index(profile.value), np.int64)
+    runs["run_profile"] = np.full(timeline.n_runs, PROFILES.index(profile.value), np.int64)
     use = costs.usage
     fparams = np.array(
         [model.concurrency, model.usd_per_second, model.usd_per_tib, float(TIB)], dtype=np.float64
@@ -311,7 +311,7 @@ def _failure_times(estate: Estate) -> dict[str, np.ndarray]:
 def _compile_runs(
     estate: Estate, timeline: Timeline, pos: dict[str, int], decided: set[str]
 ) -> dict[str, object]:
-    runs = timeline.runs
+    runs = timeline.heads  # a history's selections are read column-wise, not run by run
     n_runs = len(runs)
     run_at = np.array([to_us(r.at) for r in runs], dtype=np.int64)
     full = np.array([r.full_refresh for r in runs], dtype=np.bool_)
@@ -330,9 +330,10 @@ def _compile_runs(
         offset = int(run_start[-1])
         parts.append(part)
     shared: dict[int, tuple[int, int]] = {}
-    for k, spec in enumerate(runs):
-        if spec.from_history:
+    for k, head in enumerate(runs):
+        if head.from_history:
             continue
+        spec = timeline.runs[k]
         # runs of one cron job share one selection; anything run-specific gets its own slice
         key = id(spec.selected) if not (spec.failing or spec.test_status) else -1 - k
         if key not in shared:

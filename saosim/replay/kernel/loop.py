@@ -134,12 +134,14 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     cur_st = np.zeros(n_nodes, dtype=np.int64)
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
     sel_pos = np.zeros(n_nodes, dtype=np.int64)
+    acur = aptr[:-1].copy()  # per source: its first arrival after the run's start
     ck = Clock(
         at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64),
         np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
         np.full(n_nodes, NONE, dtype=np.int64), _stamps(n_nodes),
         np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
         np.full(n_nodes, NONE, dtype=np.int64), np.zeros(max(threads, 1), dtype=np.int64),
+        aptr, atimes, acur, np.full(n_nodes, NONE, dtype=np.int64),
     )  # fmt: skip
     c_dur, c_rec, c_rdur, c_busy, c_done, c_start, c_fin = (
         ck.dur, ck.rec, ck.rec_dur, ck.busy, ck.done, ck.start, ck.fin,
@@ -150,7 +152,6 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     # replay-wide cursors and times
     fpcur = cptr[:-1].copy()
     fcur = fptr[:-1].copy()
-    acur = aptr[:-1].copy()
     xcur = xptr[:-1].copy()
     icur = iptr[:-1].copy()
     dropped = np.flatnonzero(np.diff(xptr) > 0)
@@ -396,7 +397,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         # (dbt_state looks through views; a baseline job beside it does not)
         looks = ro.profile == P_DBT_STATE
         n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, c_fin, looks, guarded, g, st,
-                           ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
+                           ck, ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
         if guarded:
             continue
         for k in range(n_snap):

@@ -3,5 +3,5 @@ select
     store_name,
     city,
     opened_at,
-    date_diff('year', opened_at, date '2025-01-01') as years_open
+    {{ dbt.datediff("opened_at", "cast('2025-01-01' as date)", "year") }} as years_open
 from {{ ref('stg_stores') }}
