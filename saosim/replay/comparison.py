@@ -161,10 +161,18 @@ class Comparison:
         return self._cache["cadence"]
 
     def recommendation(self) -> Recommendation:
-        """The scenario to recommend: the cheapest that keeps the SLAs (see :func:`recommend`)."""
+        """The scenario to recommend: the cheapest by the bill that keeps the SLAs (see
+        :func:`recommend`)."""
         if "recommendation" not in self._cache:
-            self._cache["recommendation"] = recommend(self.metrics().summary, self.baseline)
+            self._cache["recommendation"] = recommend(self._billed(), self.baseline)
         return self._cache["recommendation"]
+
+    def _billed(self) -> pl.DataFrame:
+        if "billed" not in self._cache:
+            self._cache["billed"] = _with_bill(
+                self.metrics().summary, self.bill().summary, self.baseline
+            )
+        return self._cache["billed"]
 
     def summary(self) -> pl.DataFrame:
         """One row per scenario: runs, builds, reuses, reuse %, cost, savings, staleness, SLA
@@ -176,11 +184,10 @@ class Comparison:
         query-seconds figure."""
         if "summary" not in self._cache:
             chosen = self.recommendation().scenario
-            summary = self.metrics().summary.with_columns(
+            self._cache["summary"] = self._billed().with_columns(
                 (pl.col("scenario") == chosen).alias("recommended"),
                 pl.lit(bool(getattr(self.estate, "synthetic", False))).alias("illustrative"),
             )
-            self._cache["summary"] = _with_bill(summary, self.bill().summary, self.baseline)
         return self._cache["summary"]
 
     def per_model(self) -> pl.DataFrame:
@@ -268,7 +275,9 @@ class Recommendation:
 def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
     """The cheapest scenario that saves money and breaches its SLAs no more than the baseline.
 
-    A scenario qualifies when it costs less than the baseline and its ``sla_breach_pct`` (share
+    Money is the bill (``bill_usd``, what the billing model says the warehouse charges) when
+    the summary has it for every scenario, else the query-seconds ``cost_usd``. A scenario
+    qualifies when it costs less than the baseline and its ``sla_breach_pct`` (share
     of model-time over SLA) is at most the baseline's under the same SLAs; the cheapest that
     qualifies is recommended — not the cheapest overall. With no SLA declared the breach cannot
     be judged, and the cheapest scenario is recommended with that said. When nothing qualifies,
@@ -285,14 +294,21 @@ def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
     if base is None:
         raise ValueError(f"the summary has no baseline row {baseline!r}")
     base_breach = base.get("sla_breach_pct")
+    price = "cost_usd"
+    if "bill_usd" in summary.columns and summary["bill_usd"].null_count() == 0:
+        price = "bill_usd"
     rejected: dict[str, str] = {}
     fine: list[str] = []
     for name, row in rows.items():
         if name == baseline:
             continue
         breach = row.get("sla_breach_pct")
-        if row["cost_usd"] is None or row["cost_usd"] >= base["cost_usd"]:
-            rejected[name] = "saves nothing against the baseline"
+        if row[price] is None or row[price] >= base[price]:
+            rejected[name] = (
+                "its bill is no lower than the baseline's"
+                if price == "bill_usd"
+                else "saves nothing against the baseline"
+            )
         elif (
             base_breach is not None
             and breach is not None
@@ -307,7 +323,7 @@ def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
     if not fine:
         why = "no other scenario saves money without breaching its SLAs more than the baseline"
         return Recommendation(baseline, why, rejected)
-    best = min(fine, key=lambda n: (rows[n]["cost_usd"], n))
+    best = min(fine, key=lambda n: (rows[n][price], n))
     for name in fine:
         if name != best:
             rejected[name] = f"costs more than {best}"

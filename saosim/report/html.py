@@ -126,7 +126,7 @@ project.</p>{% endif %}
  baseline included: {{ slas }}. SLA breach % = model-time above the SLA ÷ model-time of the
  models with an SLA; "added" is the part a scenario adds to what the baseline already misses (per
  model); models over SLA = models above their SLA at least once. A scenario is recommended only
- if it costs less than the baseline and breaches no more than it.</dd>
+ if its bill is lower than the baseline's and it breaches no more than it.</dd>
  <dt>Not rebuilt / day</dt><dd>dbt Labs' own measure: for each day, the share of the models a job
  selected that were not rebuilt that day, averaged over days (reuse % counts decisions).</dd>
 </dl>
