@@ -373,8 +373,9 @@ def _cron_runs(project: Project, jobs: list[Job], start: datetime, end: datetime
 def history_node_runs(estate: Estate) -> pl.DataFrame:
     """Every node run of the history with what it took: ``run_id, unique_id, status, t``
     (its recorded start, else its run's), ``rt`` (seconds), ``gap_s`` (since the node's
-    previous successful build started), ``bytes``, ``cost``, ``node`` (its position in
-    ``project.order``) and ``run_row`` (its run's row in ``estate.runs``).
+    previous successful build started; previous in the order a replay takes the runs),
+    ``bytes``, ``cost``, ``node`` (its position in ``project.order``) and ``run_row`` (its
+    run's row in ``estate.runs``).
 
     A node run the history skipped did no work: its ``rt``, ``bytes`` and ``cost`` are
     null, so a replay that builds it prices it with the fitted runtime, never as a free
@@ -418,10 +419,21 @@ def history_node_runs(estate: Estate) -> pl.DataFrame:
     to_position = np.zeros(max(int(order_codes.max(initial=0)), int(codes.max(initial=0))) + 1,
                            dtype=np.int32)  # fmt: skip
     to_position[order_codes] = np.arange(len(order_codes), dtype=np.int32)
+    # the previous build is the previous one in the order a replay takes the runs (start,
+    # run id), which is not always time order when runs overlap: a replay of the history's
+    # own builds then sees the very same gaps, so it shifts no runtime
+    by_start = runs.select("started_at", "run_id", pl.int_range(pl.len()).alias("row"))
+    run_rank = np.empty(runs.height, dtype=np.int64)
+    run_rank[by_start.sort("started_at", "run_id")["row"].to_numpy()] = np.arange(runs.height)
     ok = (
-        rows.select("node", "t", pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"))
+        rows.select(
+            "node",
+            "t",
+            pl.Series("rank", run_rank[rows["run_row"].to_numpy()]),
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+        )
         .filter(rows["status"] == "success")
-        .sort("node", "t")
+        .sort("node", "rank")
     )
     same = ok["node"] == ok["node"].shift(1)
     step = (ok["t"] - ok["t"].shift(1)).dt.total_microseconds().to_numpy() / 1e6
