@@ -140,7 +140,8 @@ class Billing:
     auto_suspend_s: float = 600.0
     min_resume_s: float = 60.0
     warehouses: tuple[tuple[str, str], ...] = ()
-    threads: int = 4
+    #: dbt threads; ``None``: not given (the history's, else 4: :attr:`CostModel.threads`)
+    threads: int | None = None
     cloud_services_credits_per_hour: float = 4.0
     usd_per_tib: float = 6.25
     free_tib_per_month: float = 0.0
@@ -154,7 +155,9 @@ class Billing:
                 f"{self.name!r} is not a billing model; use one of {', '.join(BILLING_MODELS)}",
                 field="rates.billing",
             )
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+        if self.threads is not None and (
+            not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1
+        ):
             raise ConfigError(f"{self.threads!r} must be a whole number ≥ 1", field="rates.threads")
 
     @property
@@ -234,7 +237,8 @@ class Billing:
             return (
                 f"{self.name}: {self.warehouse_size} ({_num(self.units_per_hour)} {unit}/h) at "
                 f"${_num(self.usd_per_unit)}/{one}, auto-suspend {_num(self.auto_suspend_s)} s, "
-                f"{_num(self.min_resume_s)} s minimum per resume, {where}, {self.threads} threads"
+                f"{_num(self.min_resume_s)} s minimum per resume, {where}, "
+                f"{self.threads or 4} threads"
             )
         if self.name == "bigquery_on_demand":
             return (

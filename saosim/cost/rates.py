@@ -47,6 +47,7 @@ rates.snowflake_size
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -122,8 +123,20 @@ class CostModel:
 
     @property
     def threads(self) -> int:
-        """dbt threads of a simulated run (the rates file's ``threads:``, default 4)."""
-        return self.billing.threads
+        """dbt threads of a simulated run: the rates file's ``threads:``, else 4 (``simulate``
+        gives a model without them the history's own, see :meth:`with_history_threads`)."""
+        return self.billing.threads or 4
+
+    def with_history_threads(self, threads: int | None) -> CostModel:
+        """This model with ``threads`` (the history's dbt threads) when its rates name none.
+
+        >>> m = CostModel()
+        >>> m.with_history_threads(12).threads, m.with_history_threads(None).threads
+        (12, 4)
+        """
+        if threads is None or self.billing.threads is not None:
+            return self
+        return dataclasses.replace(self, billing=dataclasses.replace(self.billing, threads=threads))
 
     def __post_init__(self) -> None:
         if self.basis not in ("runtime", "bytes", "history"):

@@ -167,6 +167,16 @@ class Estate:
             "end": span[1].isoformat() if span else None,
         }
 
+    @property
+    def history_threads(self) -> int | None:
+        """dbt's threads as the history ran: the most common ``runs.threads`` (``None`` when
+        the runs do not say)."""
+        threads = self.runs.get_column("threads").drop_nulls()
+        if threads.len() == 0:
+            return None
+        counts = threads.value_counts(sort=True)
+        return int(counts.row(0)[0])
+
     def save(self, path: str | Path) -> Path:
         """Write the estate as a folder of Parquet files; returns the folder."""
         folder = Path(path)

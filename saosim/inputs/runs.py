@@ -248,6 +248,7 @@ def _read_run_results(file: Path, job_id: str | None) -> tuple[dict[str, Any], p
         "command": args.get("which") or args.get("command") or args.get("rpc_method"),
         "selection": _selection(args),
         "full_refresh": bool(args.get("full_refresh")),
+        "threads": _int(args.get("threads")) or None,
     }
     return run, node_runs
 

@@ -83,6 +83,8 @@ RUNS = {
     "command": pl.String,
     "selection": pl.String,
     "full_refresh": pl.Boolean,
+    #: dbt's threads for the run (run_results ``args.threads``)
+    "threads": pl.Int64,
 }
 NODE_RUNS = {
     "run_id": pl.String,

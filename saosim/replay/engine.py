@@ -163,7 +163,9 @@ def simulate(
         chosen.insert(0, Scenario("baseline", Profile.BASELINE, jobs=jobs))
     declared = Slas.coerce(slas)
     resolve_slas(estate.project, declared, chosen)  # a conflict fails before any replay
-    cost_model = cost_model or CostModel()
+    # a run's schedule takes dbt's threads from the rates, else from the history
+    history_threads = estate.history_threads
+    cost_model = (cost_model or CostModel()).with_history_threads(history_threads)
     show = _want_progress(progress)
     frames = []
     timelines: dict[tuple[Job, ...] | None, Timeline] = {}
@@ -172,7 +174,7 @@ def simulate(
         key = scenario.jobs
         if key not in timelines:
             timelines[key] = Timeline.from_estate(estate, jobs=key, start=start, end=end)
-        model = scenario.cost_model or cost_model
+        model = (scenario.cost_model or cost_model).with_history_threads(history_threads)
         # one fit per cost model: the history is the same for every scenario
         costs = next((c for m, c in fitted if m == model), None)
         if costs is None:

@@ -355,6 +355,7 @@ def _runs_frame(jobs, run_ids, run_job, run_start, overhead, node_runs, n_runs) 
             "command": ["build"] * n_runs,
             "selection": [jobs[j].select for j in run_job],
             "full_refresh": [False] * n_runs,
+            "threads": [jobs[j].threads for j in run_job],
         },
         schema_overrides={"selection": pl.String},
     )
@@ -374,4 +375,5 @@ def _runs_frame(jobs, run_ids, run_job, run_start, overhead, node_runs, n_runs) 
         "command",
         "selection",
         "full_refresh",
+        "threads",
     ).sort("started_at", "run_id")

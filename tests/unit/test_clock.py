@@ -183,3 +183,22 @@ def test_data_that_lands_before_the_run_reaches_a_node_counts_for_it() -> None:
 def test_run_start_clock_reads_the_sources_at_the_start() -> None:
     late = _landing_mid_run("run_start").decision("z_late")
     assert (late.action, late.reason) == (Action.REUSE, Reason.NO_NEW_DATA)
+
+
+def test_threads_come_from_the_rates_else_the_history(tmp_path: Path) -> None:
+    import json
+
+    from saosim.cost.rates import CostModel
+    from saosim.inputs.runs import read_runs
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "artifacts" / "runs_tree"
+    data = json.loads((fixture / "hourly/2026-01-05T08/target/run_results.json").read_text())
+    data["args"]["threads"] = 8
+    (tmp_path / "run_results.json").write_text(json.dumps(data))
+    assert read_runs(tmp_path / "run_results.json").runs["threads"].to_list() == [8]
+    # the history's most common threads, unless the rates name them
+    assert CostModel().with_history_threads(8).threads == 8
+    assert CostModel.from_config({"threads": 2}).with_history_threads(8).threads == 2
+    assert CostModel().with_history_threads(None).threads == 4
+    if EXAMPLE.is_dir():
+        assert load_estate(EXAMPLE).history_threads == 6  # the hourly job's, the most runs
