@@ -222,6 +222,7 @@ def read_cloud_export(folder: str | Path) -> CloudExport:
                 "command": words[1] if len(words) > 1 else artifact_run["command"],
                 "selection": _selection(words) if words else artifact_run["selection"],
                 "full_refresh": "--full-refresh" in words or artifact_run["full_refresh"],
+                "threads": artifact_run["threads"],
             }
         )
         node_runs.append(frame.with_columns(pl.lit(str(run["id"])).alias("run_id")))

@@ -478,6 +478,7 @@ def _run_results(run: dict[str, Any], results: list[dict[str, Any]]) -> dict[str
             "exclude": [],
             "full_refresh": bool(run["full_refresh"]),
             "indirect_selection": "eager",
+            **({"threads": int(run["threads"])} if run.get("threads") else {}),
         },
     }
 
