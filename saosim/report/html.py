@@ -237,13 +237,26 @@ def _cards(
         f"{_fmt(base.get('bill_usd'), '${:,.0f}')} ({base.get('billing')}); their query time "
         f"alone costs {_fmt(base['cost_usd'], '${:,.0f}')}."
     )
-    saving = (
-        f"{recommended} would cost {_fmt(rec['cost_usd'], '${:,.0f}')}: "
-        f"{_fmt(rec['savings_usd'], '${:,.0f}')} ({_fmt(rec['savings_pct'], '{:.1f}%')}) less, "
-        f"reusing {_fmt(rec['reuse_pct'], '{:.1f}%')} of model builds; the bill "
-        f"{_fmt(rec.get('bill_savings_usd'), '${:,.0f}')} "
-        f"({_fmt(rec.get('bill_savings_pct'), '{:.1f}%')}) less."
-    )
+    others = [n for n in rows if n != baseline]
+    if recommended == baseline and others:
+        # nothing beats what ran: the cards show the cheapest alternative and what it costs
+        price = "bill_usd" if all(rows[n].get("bill_usd") is not None for n in rows) else "cost_usd"
+        name = min(others, key=lambda n: (rows[n][price], n))
+        rec = rows[name]
+        saving = (
+            f"No scenario is recommended over what ran: the cheapest, {name}, would be billed "
+            f"{_fmt(rec.get('bill_usd'), '${:,.0f}')} "
+            f"({_fmt(rec.get('bill_savings_pct'), '{:.1f}%')} less), with query time "
+            f"{_fmt(rec['savings_pct'], '{:.1f}%')} lower."
+        )
+    else:
+        saving = (
+            f"{recommended} would cost {_fmt(rec['cost_usd'], '${:,.0f}')}: "
+            f"{_fmt(rec['savings_usd'], '${:,.0f}')} ({_fmt(rec['savings_pct'], '{:.1f}%')}) "
+            f"less, reusing {_fmt(rec['reuse_pct'], '{:.1f}%')} of model builds; the bill "
+            f"{_fmt(rec.get('bill_savings_usd'), '${:,.0f}')} "
+            f"({_fmt(rec.get('bill_savings_pct'), '{:.1f}%')}) less."
+        )
     b95, r95 = base.get("staleness_p95_hours"), rec.get("staleness_p95_hours")
     b_sla, r_sla = base.get("sla_breach_pct"), rec.get("sla_breach_pct")
     worse = r_sla is not None and b_sla is not None and r_sla > b_sla + 1e-9
@@ -260,7 +273,7 @@ def _cards(
             f"(p50 {_fmt(base.get('staleness_p50_hours'), '{:.1f}')} → "
             f"{_fmt(rec.get('staleness_p50_hours'), '{:.1f}')} h); {sla_text}."
         )
-    saved = (rec.get("savings_usd") or 0) > 0
+    saved = recommended != baseline and (rec.get("savings_usd") or 0) > 0
     return [
         {"title": "The bill", "sentence": bill, "tone": ""},
         {"title": "The saving", "sentence": saving, "tone": "good" if saved else ""},

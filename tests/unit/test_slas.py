@@ -239,3 +239,15 @@ def test_the_report_never_labels_a_scenario_that_breaches_more_recommended(estat
     # the freshness card says it breaches more than the baseline, marked as bad
     card = page.split("<h3>The freshness cost</h3>")[1].split("</div>")[0]
     assert 'class="bad"' in card and "its SLAs are breached on" in card
+
+
+def test_the_report_says_when_nothing_beats_what_ran(estate, tmp_path):
+    from saosim.report import write_report
+
+    lazy = Tiers.from_dict({"default": {"build_after": {"count": 3, "period": "day"}, "sla": "6h"}})
+    cmp = simulate(estate, [Scenario("lazy", tiers=lazy)], engine="plain")
+    assert cmp.recommendation().scenario == cmp.baseline
+    page = write_report(cmp, tmp_path / "r.html").read_text(encoding="utf-8")
+    card = page.split("<h3>The saving</h3>")[1].split("</div>")[0]
+    assert "No scenario is recommended over what ran: the cheapest, lazy" in card
+    assert 'class="good"' not in card
