@@ -55,16 +55,19 @@ import polars as pl
 
 from saosim.cost.billing import Billing
 from saosim.cost.rates import TIB, CostModel
+from saosim.cost.slots import (
+    autoscaled_slot_seconds,
+    query_columns,
+    raw_second_counts,
+    second_counts,
+)
 from saosim.cost.uptime import run_blocks, sessions, split_by_day
-from saosim.errors import ConfigError
 from saosim.project.graph import Project
 
 __all__ = ["Bill", "price_bill"]
 
 MIB = 2**20
 _US = 1_000_000
-_AUTOSCALE_STEP = 50
-_MIN_AUTOSCALE_S = 60.0
 _CLOUD_SERVICES_FREE_SHARE = 0.10
 CLOUD_SERVICES = "CLOUD_SERVICES"
 _PER_DAY = {
@@ -391,16 +394,10 @@ def _raw_blocks(raw: pl.DataFrame, runs, per_run, several: bool, one: int):
     """:func:`run_blocks` straight from the log's own arrays (no filtered copy of a log of
     tens of millions of rows): a query is a ``build`` / ``run`` row with a runtime. None when
     the log's types do not allow it (the caller then filters with polars)."""
-    need = ("action", "runtime_s", "started_at", "finished_at", "run_id")
-    if raw.height == 0 or any(c not in raw.columns for c in need):
+    columns = query_columns(raw, ("run_id",))
+    if columns is None:
         return None
-    action, start, end = raw.get_column("action"), raw["started_at"], raw["finished_at"]
-    if not isinstance(action.dtype, pl.Enum) or action.null_count():
-        return None
-    if any(c.dtype != pl.Datetime("us", "UTC") or c.null_count() for c in (start, end)):
-        return None
-    cats = action.dtype.categories.to_list()
-    wanted = np.array([c in ("build", "run") for c in cats], dtype=np.bool_)
+    action, start, end, wanted = columns
     run_code = np.zeros(0, dtype=np.int64)
     lookup = np.zeros(0, dtype=np.int64)
     if several:
@@ -534,14 +531,14 @@ def _bigquery_editions(
     queries, runs, model: CostModel, *, state_aware, project, window_h, raw=None
 ):
     b = model.billing
-    counted = _raw_second_counts(raw) if raw is not None else None
+    counted = raw_second_counts(raw) if raw is not None else None
     if counted is None:
         q = queries.select(_us("started_at"), _us("finished_at"), "runtime_s").collect()
         start = q.get_column("started_at").to_numpy()
         end = np.maximum(q.get_column("finished_at").to_numpy(), start)
-        counted = (*_second_counts(start, end), float(q.get_column("runtime_s").sum()))
+        counted = (*second_counts(start, end), float(q.get_column("runtime_s").sum()))
     first, count, busy = counted
-    slot_s, day_slot_s = _autoscaled_slot_seconds(first, count, b.slots_per_query, b.baseline_slots)
+    slot_s, day_slot_s = autoscaled_slot_seconds(first, count, b.slots_per_query, b.baseline_slots)
     fixed_h = b.baseline_slots * window_h
     day = pl.DataFrame(
         {"day": list(day_slot_s), "units": [v / 3600 for v in day_slot_s.values()]},
@@ -554,128 +551,6 @@ def _bigquery_editions(
     units = slot_s / 3600 + fixed_h
     row = _row(b.name, units * b.usd_per_slot_hour, units, "slot_hours", busy, busy)
     return row, day.select(list(_PER_DAY)[1:]), None
-
-
-def _second_counts(start_us: np.ndarray, end_us: np.ndarray) -> tuple[int, np.ndarray]:
-    """Queries starting minus queries ending, per second from the first start.
-
-    Autoscaled slots are billed per second, so demand is counted per second: a query holds its
-    slots from the second nearest its start to the second nearest its end (rounding to the
-    nearest second, so that short queries are neither lost nor inflated on average).
-
-    >>> first, count = _second_counts(np.array([0, 10_000_000]), np.array([30_000_000] * 2))
-    >>> first, count[[0, 10, 30]].tolist()
-    (0, [1, 1, -2])
-    """
-    if start_us.size == 0:
-        return 0, np.zeros(1, dtype=np.int64)
-    first = (int(start_us.min()) + _US // 2) // _US
-    begin = (start_us + _US // 2) // _US - first
-    stop = np.maximum((end_us + _US // 2) // _US - first, begin)
-    seconds = _check_seconds(int(stop.max()) + 1)
-    return first, np.bincount(begin, minlength=seconds) - np.bincount(stop, minlength=seconds)
-
-
-def _check_seconds(seconds: int) -> int:
-    if seconds > 500_000_000:  # over ~15 years of seconds: too many to count one by one
-        raise ConfigError(
-            f"the replay spans {seconds / 3.15e7:.0f} years; bigquery_editions prices at most 15",
-            field="rates.billing",
-        )
-    return seconds
-
-
-def _raw_second_counts(raw: pl.DataFrame) -> tuple[int, np.ndarray, float] | None:
-    """:func:`_second_counts` straight from the log's arrays (see :func:`_raw_blocks`)."""
-    need = ("action", "runtime_s", "started_at", "finished_at")
-    if raw.height == 0 or any(c not in raw.columns for c in need):
-        return None
-    action, start, end = raw.get_column("action"), raw["started_at"], raw["finished_at"]
-    if not isinstance(action.dtype, pl.Enum) or action.null_count():
-        return None
-    if any(c.dtype != pl.Datetime("us", "UTC") or c.null_count() for c in (start, end)):
-        return None
-    cats = action.dtype.categories.to_list()
-    wanted = np.array([c in ("build", "run") for c in cats], dtype=np.bool_)
-    first = (int(start.to_physical().min()) + _US // 2) // _US
-    last = (int(end.to_physical().max()) + _US // 2) // _US
-    count = np.zeros(_check_seconds(last - first + 2), dtype=np.int64)
-    busy = _count_raw(
-        action.to_physical().to_numpy(),
-        wanted,
-        raw.get_column("runtime_s").fill_null(0.0).to_numpy(),
-        start.to_physical().to_numpy(),
-        end.to_physical().to_numpy(),
-        first,
-        count,
-    )
-    return first, count, busy
-
-
-@numba.njit(cache=True)
-def _count_raw(action, wanted, runtime, start, end, first, count):  # pragma: no cover
-    busy = 0.0
-    for i in range(start.shape[0]):
-        if not wanted[action[i]] or not runtime[i] > 0:
-            continue
-        b = (start[i] + 500_000) // 1_000_000 - first
-        e = (end[i] + 500_000) // 1_000_000 - first
-        if e < b:
-            e = b
-        count[b] += 1
-        count[e] -= 1
-        busy += runtime[i]
-    return busy
-
-
-def _autoscaled_slot_seconds(
-    first: int, count: np.ndarray, slots: float, baseline: float
-) -> tuple[float, dict[int, float]]:
-    """Autoscaled slot-seconds above ``baseline`` (50-slot steps, 60 s minimum per episode),
-    in total and per UTC day of each episode's start, from :func:`_second_counts`.
-
-    >>> _autoscaled_slot_seconds(*_second_counts(np.array([0]), np.array([30_000_000])),
-    ...                          100, 0)[0]   # 30 s at 100 slots, billed as one minute
-    6000.0
-    """
-    if count.size == 0:
-        return 0.0, {}
-    demand = np.cumsum(count) * float(slots)
-    begin_s, billed = _episodes_per_second(demand, float(baseline))
-    if begin_s.size == 0:
-        return 0.0, {}
-    days = np.floor_divide(begin_s + first, 86_400)
-    per_day: dict[int, float] = {}
-    for d, v in zip(days.tolist(), billed.tolist(), strict=True):
-        per_day[d] = per_day.get(d, 0.0) + v
-    return float(billed.sum()), per_day
-
-
-@numba.njit(cache=True)
-def _episodes_per_second(demand, baseline):  # pragma: no cover - compiled
-    """One pass over per-second demand: each autoscaled episode's first second and billed
-    slot-seconds (at least 60 s at its peak)."""
-    begin = np.empty(demand.shape[0], np.int64)
-    billed = np.empty(demand.shape[0], np.float64)
-    n = 0
-    area = length = peak = 0.0
-    for i in range(demand.shape[0]):
-        above = demand[i] - baseline
-        excess = np.ceil(above / _AUTOSCALE_STEP - 1e-9) * _AUTOSCALE_STEP if above > 0 else 0.0
-        if excess > 0:
-            if length == 0.0:
-                begin[n] = i
-            area += excess
-            length += 1.0
-            peak = max(peak, excess)
-        elif length > 0.0:
-            billed[n] = area + max(_MIN_AUTOSCALE_S - length, 0.0) * peak
-            n += 1
-            area = length = peak = 0.0
-    if length > 0.0:
-        billed[n] = area + max(_MIN_AUTOSCALE_S - length, 0.0) * peak
-        n += 1
-    return begin[:n], billed[:n]
 
 
 _PRICERS = {

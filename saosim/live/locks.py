@@ -185,16 +185,10 @@ class LockMethods:
     store's ``_transaction``, ``_frame``, ``_insert`` and ``lock_timeout_s``)."""
 
     lock_timeout_s: float
-
-    def _transaction(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
-        raise NotImplementedError
-
-    @staticmethod
-    def _insert(con: Any, table: str, frame: pl.DataFrame) -> None:
-        raise NotImplementedError
+    # what the store provides (declared for type checkers only)
+    _transaction: Callable[[], AbstractContextManager[Any]]
+    _frame: Callable[..., pl.DataFrame]
+    _insert: Callable[[Any, str, pl.DataFrame], None]
 
     def acquire(
         self,
