@@ -119,6 +119,9 @@ DECISIONS = {
     "unique_id": pl.String,
     "action": pl.String,
     "reason": pl.String,
+    # when the job reached the node (the rules' t); a build may start later, after waiting
+    # for the same node's build in another run
+    "reached_at": UTC_TIME,
     "started_at": UTC_TIME,
     "finished_at": UTC_TIME,
     "runtime_s": pl.Float64,

@@ -427,6 +427,7 @@ class _PlainReplay:
             columns["unique_id"].append(uid)
             columns["action"].append(d.action.value)
             columns["reason"].append(d.reason.value)
+            columns["reached_at"].append(d.reached_at)
             columns["started_at"].append(ready)
             columns["finished_at"].append(end)
             columns["runtime_s"].append(runtime)

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
 _EXACT = ("scenario", "run_id", "job_id", "run_at", "unique_id", "action", "reason", "status")
 _CLOSE = ("runtime_s", "cost_usd")
-_TIMES = ("started_at", "finished_at")
+_TIMES = ("reached_at", "started_at", "finished_at")
 
 
 @cache

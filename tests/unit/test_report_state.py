@@ -129,3 +129,25 @@ def test_effective_parents_skip_ephemerals():
     edges = [("source.p.raw.a", "model.p.eph"), ("model.p.eph", "model.p.m")]
     project = Project(nodes, edges, name="p")
     assert effective_parents(project, "model.p.m") == ("source.p.raw.a",)
+
+
+@pytest.mark.parametrize("profile", ["sao", "orchestra"])
+def test_state_at_is_the_same_from_either_engines_log(profile):
+    """The fold reads only the log, and both engines write the same log: the states agree,
+    at the end and halfway (a cut that drops builds still running)."""
+    estate = _with_failures(synthetic_estate(n_models=40, days=2, seed=9))
+    scenarios = [Scenario("s", profile)]
+    plain = simulate(estate, scenarios, engine="plain")
+    fast = simulate(estate, scenarios, engine="fast")
+    log = plain.decisions_of("s")
+    middle = log["run_at"].min() + (log["run_at"].max() - log["run_at"].min()) / 2
+    for at in (None, middle):
+        want, got = state_at(plain, "s", at), state_at(fast, "s", at)
+        assert want == got
+        assert len(got) > 0
+
+
+def test_state_at_refuses_dbt_state():
+    cmp = simulate(synthetic_estate(n_models=20, days=1, seed=1), [Scenario("d", "dbt_state")])
+    with pytest.raises(ConfigError, match="dbt_state"):
+        state_at(cmp, "d")

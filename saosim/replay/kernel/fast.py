@@ -86,6 +86,7 @@ _OUT_DTYPES = (
     np.float64,  # cost_usd
     np.int32,  # run
     np.int32,  # node
+    np.int64,  # reached_at
 )
 
 
@@ -127,7 +128,7 @@ def _populate(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> bool:
 
 def out_buffers(cap: int) -> tuple[np.ndarray, ...]:
     """The loop's output arrays for ``cap`` rows (action, reason, status, start, end,
-    runtime, cost, run, node)."""
+    runtime, cost, run, node, reached))."""
     return tuple(_buffer(cap, dtype) for dtype in _OUT_DTYPES)
 
 

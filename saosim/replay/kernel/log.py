@@ -103,9 +103,10 @@ def row_columns(
 def frame(gathered: dict[str, pl.Series], codes: tuple[np.ndarray, ...]) -> pl.DataFrame:
     """The decision log from the gathered columns and zero-copy views of the time and money
     arrays, in the ``decisions`` column order."""
-    _, _, _, start, end, runtime, cost, _, _ = codes
+    _, _, _, start, end, runtime, cost, _, _, reach = codes
     cols = {
         **gathered,
+        "reached_at": _times(reach),
         "started_at": _times(start),
         "finished_at": _times(end),
         "runtime_s": pl.Series(runtime, dtype=pl.Float64),
@@ -123,6 +124,7 @@ COLUMNS = (
     "unique_id",
     "action",
     "reason",
+    "reached_at",
     "started_at",
     "finished_at",
     "runtime_s",

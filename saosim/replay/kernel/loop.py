@@ -62,7 +62,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
              threads, at_node, rt_a, rt_b,
              rt_typ, use_a, use_b, use_typ, fix_rt, fix_cost, fix_us, basis, fparams,
              builds_only, o_act, o_rsn, o_st, o_start, o_end, o_rt, o_cost, o_run, o_node,
-             progress):  # fmt: skip
+             o_reach, progress):  # fmt: skip
     """Replay every run; returns the decision-log code arrays (see the module docstring).
 
     With ``builds_only`` only build and test-run rows are written, with their run and node.
@@ -143,8 +143,8 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         np.full(n_nodes, NONE, dtype=np.int64), np.zeros(max(threads, 1), dtype=np.int64),
         aptr, atimes, acur, np.full(n_nodes, NONE, dtype=np.int64),
     )  # fmt: skip
-    c_dur, c_rec, c_rdur, c_busy, c_done, c_start, c_fin = (
-        ck.dur, ck.rec, ck.rec_dur, ck.busy, ck.done, ck.start, ck.fin,
+    c_dur, c_rec, c_rdur, c_busy, c_done, c_reach, c_start, c_fin = (
+        ck.dur, ck.rec, ck.rec_dur, ck.busy, ck.done, ck.reach, ck.start, ck.fin,
     )  # fmt: skip
     c_rt = np.zeros(n_nodes, dtype=np.float64)
     c_gap = np.zeros(n_nodes, dtype=np.float64)
@@ -244,6 +244,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             o_cost = grow(o_cost, size)
             o_run = grow(o_run, size)
             o_node = grow(o_node, size)
+            o_reach = grow(o_reach, size)
         # -- what the job selects, what fails, which code changed -----------------------------
         selection = sel_node[s0:s1]
         # dbt-orchestra decides every node, selected or not
@@ -391,6 +392,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             o_cost[row] = cost
             o_run[row] = r
             o_node[row] = n
+            o_reach[row] = c_reach[n]
             row += 1
         progress[0] = r + 1
         # -- the state after this run (saosim.core.transition) --------------------------------
@@ -435,4 +437,5 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         o_cost[:row],
         o_run[:row],
         o_node[:row],
+        o_reach[:row],
     )

@@ -211,7 +211,9 @@ def replay_scenario_fast(
 ) -> list[dict[str, object]]:
     """The rows of :func:`saosim.replay.scenario_file.replay_scenario`, from the compiled loop."""
     k, runs = compile_scenario(scenario, profile, options)
-    act, rsn, status, start, end, _rt, cost, run, node = _run(k, False, np.zeros(1, dtype=np.int64))
+    act, rsn, status, start, end, _rt, cost, run, node, _reach = _run(
+        k, False, np.zeros(1, dtype=np.int64)
+    )
     order = scenario.project.order
     names = {u: n.name for u, n in scenario.project.nodes.items()}
     rows = []
