@@ -12,7 +12,29 @@ import polars as pl
 
 from saosim.errors import SchemaError
 
-__all__ = ["node_codes", "scenario_column"]
+__all__ = ["check_node_ids", "node_codes", "scenario_column"]
+
+
+def check_node_ids(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> None:
+    """Raise :class:`SchemaError` with the row of the first empty or unknown id; reads the
+    distinct ids only, so a long log costs no array per row when it is clean.
+
+    >>> check_node_ids(pl.Series(["a", "c"]), ("a", "b"), field="x")
+    Traceback (most recent call last):
+    saosim.errors.SchemaError: row 2, field "x": 'c' is not a node of the project (1 unknown ids)
+    """
+    if ids.null_count():
+        raise SchemaError("is empty", field=field, row=int(ids.is_null().arg_true()[0]) + 1)
+    known = set(node_ids)
+    unknown = [u for u in ids.unique().cast(pl.String).to_list() if u not in known]
+    if unknown:
+        bad = unknown[0]
+        row = int((ids.cast(pl.String) == bad).arg_true()[0]) + 1
+        raise SchemaError(
+            f"{bad!r} is not a node of the project ({len(unknown)} unknown ids)",
+            field=field,
+            row=row,
+        )
 
 
 def node_codes(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> np.ndarray:

@@ -60,7 +60,7 @@ import polars as pl
 
 from saosim.errors import SchemaError
 from saosim.inputs.schema import validate
-from saosim.metrics.columns import node_codes, scenario_column
+from saosim.metrics.columns import check_node_ids, node_codes, scenario_column
 from saosim.metrics.staleness_kernel import replay_staleness
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
@@ -363,7 +363,7 @@ def staleness(
 
     graph = staleness_graph(project, live_views=live_views)
     frame = _events_frame(decisions, graph)
-    t0, t1 = _window(frame, start, end)
+    t0, t1 = _window(frame, decisions, start, end)
     arr_ptr, arr_t = _arrivals(arrivals, graph)
     day0 = datetime(t0.year, t0.month, t0.day, tzinfo=UTC)
     t0_us, t1_us, day0_us = (_us(x) for x in (t0, t1, day0))
@@ -371,10 +371,11 @@ def staleness(
     bin_s = max((t1_us - t0_us) / _US / N_BINS, 1e-6)
     measured = np.flatnonzero(graph.measured)
     out: dict[str, StalenessResult] = {}
-    for scenario in sorted(str(x) for x in frame.get_column("scenario").unique().to_list()):
+    scenarios = frame.select(pl.col("scenario").unique()).collect().to_series().to_list()
+    for scenario in sorted(str(x) for x in scenarios):
         cfg = _config_for(freshness, scenario, project)
         tiers, tier_of, sla_s = _tiers(cfg, graph, slas)
-        b_node, b_start, b_finish = _builds(frame, scenario, t0_us, t1_us)
+        b_node, b_start, b_finish = _builds(frame, decisions, scenario, t0_us, t1_us, graph)
         acc = replay_staleness(
             graph,
             arr_ptr,
@@ -420,7 +421,9 @@ def _us(x: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
 
 
-def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.DataFrame:
+def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.LazyFrame:
+    """The columns staleness reads, checked, as a lazy frame: a year's log is tens of millions
+    of rows, and only one scenario's builds are ever collected at once."""
     for column in ("unique_id", "action", "run_at"):
         if column not in decisions.columns:
             raise SchemaError("required column is missing (table decisions)", field=column)
@@ -441,15 +444,15 @@ def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.DataFram
             )
         cols.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
     cols.append(_succeeded(decisions))
-    frame = decisions.select(cols)
-    if frame.get_column("run_at").null_count():
-        row = int(frame.get_column("run_at").is_null().arg_true()[0]) + 1
+    run_at = decisions.get_column("run_at")
+    if run_at.null_count():
+        row = int(run_at.is_null().arg_true()[0]) + 1
         raise SchemaError("is empty", field="decisions.run_at", row=row)
-    node = node_codes(frame.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
-    return frame.drop("unique_id").with_columns(pl.Series("node", node, dtype=pl.Int64))
+    check_node_ids(decisions.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
+    return decisions.lazy().select(cols)
 
 
-def _start_finish(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+def _start_finish(frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.Expr, pl.Expr]:
     """A build's start (started_at, else run_at) and finish (finished_at, else its start)."""
     start = (
         pl.coalesce("started_at", "run_at") if "started_at" in frame.columns else pl.col("run_at")
@@ -473,12 +476,13 @@ def _succeeded(decisions: pl.DataFrame) -> pl.Expr:
 
 
 def _window(
-    frame: pl.DataFrame, start: datetime | None, end: datetime | None
+    frame: pl.LazyFrame, decisions: pl.DataFrame, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
     if start is None:
-        start = frame.get_column("run_at").min()
+        start = frame.select(pl.col("run_at").min()).collect().item()
     if end is None:
-        end = frame.select(pl.max_horizontal(_start_finish(frame)).max()).item()
+        bounds = pl.max_horizontal(_start_finish(decisions))
+        end = frame.select(bounds.max()).collect().item()
     if start is None or end is None:
         raise SchemaError("the decision log is empty; pass start= and end=", field="decisions")
     _us(start), _us(end)
@@ -553,19 +557,24 @@ def _tiers(
 
 
 def _builds(
-    frame: pl.DataFrame, scenario: str, t0_us: int, t1_us: int
+    frame: pl.LazyFrame,
+    decisions: pl.DataFrame,
+    scenario: str,
+    t0_us: int,
+    t1_us: int,
+    graph: StalenessGraph,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    start, finish = _start_finish(frame)
+    start, finish = _start_finish(decisions)
+    built = (pl.col("scenario") == scenario) & (pl.col("action") == "build") & pl.col("ok")
     builds = (
-        frame.lazy()
-        .filter((pl.col("scenario") == scenario) & (pl.col("action") == "build") & pl.col("ok"))
-        .select("node", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
+        frame.filter(built)
+        .select("unique_id", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
         .filter((pl.col("s") > t0_us) & (pl.col("s") <= t1_us))
         .collect()
     )
-    node = builds.get_column("node").to_numpy().astype(np.int64, copy=False)
+    node = node_codes(builds.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
     s = builds.get_column("s").to_numpy().astype(np.int64, copy=False)
-    if "finished_at" not in frame.columns and "started_at" not in frame.columns:
+    if "finished_at" not in decisions.columns and "started_at" not in decisions.columns:
         return node, s, s  # instantaneous builds: one array, not two
     f = np.maximum(builds.get_column("f").to_numpy(), s)
     return node, s, f
