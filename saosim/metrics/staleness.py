@@ -371,11 +371,11 @@ def staleness(
     bin_s = max((t1_us - t0_us) / _US / N_BINS, 1e-6)
     measured = np.flatnonzero(graph.measured)
     out: dict[str, StalenessResult] = {}
-    scenarios = frame.select(pl.col("scenario").unique()).collect().to_series().to_list()
+    scenarios = decisions.select(scenario_column(decisions).unique()).to_series().to_list()
     for scenario in sorted(str(x) for x in scenarios):
         cfg = _config_for(freshness, scenario, project)
         tiers, tier_of, sla_s = _tiers(cfg, graph, slas)
-        b_node, b_start, b_finish = _builds(frame, decisions, scenario, t0_us, t1_us, graph)
+        b_node, b_start, b_finish = _builds(decisions, scenario, t0_us, t1_us, graph)
         acc = replay_staleness(
             graph,
             arr_ptr,
@@ -452,6 +452,15 @@ def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.LazyFram
     return decisions.lazy().select(cols)
 
 
+def _built(decisions: pl.DataFrame, scenario: str) -> pl.Expr:
+    """``scenario``'s successful builds, on the log's own columns: filtered before any column
+    is derived, so the derived ones exist for those rows only."""
+    action = pl.col("action")
+    if not isinstance(decisions.schema["action"], pl.Enum):
+        action = action.cast(pl.String)
+    return (scenario_column(decisions) == scenario) & (action == "build") & _succeeded(decisions)
+
+
 def _start_finish(frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.Expr, pl.Expr]:
     """A build's start (started_at, else run_at) and finish (finished_at, else its start)."""
     start = (
@@ -479,10 +488,10 @@ def _window(
     frame: pl.LazyFrame, decisions: pl.DataFrame, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
     if start is None:
-        start = frame.select(pl.col("run_at").min()).collect().item()
+        start = frame.select(pl.col("run_at").min()).collect(engine="streaming").item()
     if end is None:
         bounds = pl.max_horizontal(_start_finish(decisions))
-        end = frame.select(bounds.max()).collect().item()
+        end = frame.select(bounds.max()).collect(engine="streaming").item()
     if start is None or end is None:
         raise SchemaError("the decision log is empty; pass start= and end=", field="decisions")
     _us(start), _us(end)
@@ -557,7 +566,6 @@ def _tiers(
 
 
 def _builds(
-    frame: pl.LazyFrame,
     decisions: pl.DataFrame,
     scenario: str,
     t0_us: int,
@@ -565,9 +573,9 @@ def _builds(
     graph: StalenessGraph,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start, finish = _start_finish(decisions)
-    built = (pl.col("scenario") == scenario) & (pl.col("action") == "build") & pl.col("ok")
     builds = (
-        frame.filter(built)
+        decisions.lazy()
+        .filter(_built(decisions, scenario))
         .select("unique_id", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
         .filter((pl.col("s") > t0_us) & (pl.col("s") <= t1_us))
         .collect()
