@@ -50,7 +50,7 @@ from saosim.tune.recommend_search import (
     repair,
     schedule_intervals,
 )
-from saosim.tune.recommend_tiers import candidate_of_tiers, tiers_mapping
+from saosim.tune.recommend_tiers import candidate_of_tiers, tiers_and_windows
 
 __all__ = ["DEFAULT_SCHEDULES", "Recommendation", "parse_budget", "recommend"]
 
@@ -61,6 +61,8 @@ DEFAULT_BUDGET = 40
 #: repair rounds per schedule at most (each halves the windows of the nodes still breaching)
 MAX_ROUNDS = 8
 MAX_TIERS = 5
+#: the relax step's factor on the SLA headroom, and the most headroom tried
+RELAX, MAX_HEADROOM = 1.5, 4.0
 
 
 def parse_budget(budget: int | float | str | None) -> tuple[int, float | None]:
@@ -203,6 +205,7 @@ def _structure(
     rounds = {s.name: [propose(facts, *lint[s.name])] for s in scheds}
     active = [s.name for s in scheds]
     memo: dict[int, frozenset[int]] = {}
+    headroom = {s.name: 1.0 for s in scheds}
     for r in range(MAX_ROUNDS):
         if not active or search.exhausted(keep=0.5):
             break
@@ -220,8 +223,15 @@ def _structure(
             s = cand.schedule
             say(f"  {s} round {r}: ${sc.price_usd:,.0f}, breach {sc.sla_breach_pct:.2f}%")
             if sc.sla_breach_pct <= target + 1e-9:
-                continue  # this schedule's per-node windows keep the SLAs: nothing to repair
-            windows, changed = repair(ce, rounds[s][-1], sc, lint[s][0], memo)
+                # keeps the SLAs with room to spare: relax (longer windows everywhere), once
+                # per headroom step; a relaxed round that breaches is repaired from there
+                headroom[s] *= RELAX
+                windows = propose(facts, *lint[s], headroom=headroom[s])
+                changed = int(np.count_nonzero(windows != rounds[s][-1]))
+                if headroom[s] > MAX_HEADROOM:
+                    changed = 0
+            else:
+                windows, changed = repair(ce, rounds[s][-1], sc, lint[s][0], memo)
             if changed:
                 rounds[s].append(windows)
                 still.append(s)
@@ -264,14 +274,13 @@ def _tiers_stage(
             k = trial.suggest_int("tiers", 1, max_tiers)
             r = min(trial.suggest_int("round", 0, max(deepest, 0)), len(rounds[s]) - 1)
             upd = trial.suggest_categorical("updates_on", ["any", "all"])
-            tiers = tiers_mapping(
+            tiers, windows, every = tiers_and_windows(
                 project, ce.nodes, rounds[s][r].tolist(), [False] * len(ce.nodes), k,
                 lint=lint[s][0].tolist(), default_updates_on=upd,
                 dbt_state=ce.profile.value == "dbt_state",
             )  # fmt: skip
-            cand = candidate_of_tiers(
-                project, ce.nodes, tiers, f"{s} · {len(tiers)} tiers · r{r} · {upd}", s
-            )
+            label = f"{s} · {len(tiers)} tiers · r{r} · {upd}"
+            cand = make_candidate(label, s, np.array(windows), np.array(every))
             trials.append(trial)
             batch.append((cand, "tiers", tiers))
         known = len(search.cache)
@@ -345,6 +354,10 @@ def _decide(
     points = pareto([*search.points])
     if feasible:
         _, _, cand, tiers, sc = min(feasible, key=lambda f: (f[0], f[1]))
+        # what is exported is what was scored: the tiers, resolved by selectors as dbt would
+        resolved = candidate_of_tiers(est.project, ce.nodes, dict(tiers), cand.label, cand.schedule)
+        if resolved.key != cand.key:
+            raise AssertionError(f"tiers of {cand.label!r} resolve to other settings than scored")
         chosen = Point.of(cand.label, cand.schedule, "tiers", sc, tiers)
         sched = ce.schedules[cand.schedule]
         reason = (

@@ -173,12 +173,19 @@ def allowed_windows(lint_s: float) -> tuple[int, ...]:
     return (0, *(w for w in WINDOW_GRID_S if clean(w, lint_s)))
 
 
-def propose(facts: NodeFacts, lint: np.ndarray, eff: np.ndarray) -> np.ndarray:
+def propose(
+    facts: NodeFacts, lint: np.ndarray, eff: np.ndarray, headroom: float = 1.0
+) -> np.ndarray:
     """Each node's longest clean window leaving one run inside its binding SLA (step 3);
-    nodes without an SLA get the longest clean window up to a day (nothing to keep)."""
+    nodes without an SLA get the longest clean window up to a day (nothing to keep).
+
+    ``headroom`` scales the SLA: above 1 the windows are longer than the SLA allows on paper,
+    which the relax step uses when a schedule keeps the SLAs with room to spare (the breach
+    share is over model-time, so a window may overshoot at some runs and still keep it)."""
     out = np.zeros(len(lint), dtype=np.int64)
     for i in range(len(lint)):
-        sla, run = facts.sla_s[i], eff[i] if np.isfinite(eff[i]) else 0.0
+        sla = facts.sla_s[i] * headroom
+        run = eff[i] if np.isfinite(eff[i]) else 0.0
         if not np.isfinite(sla):
             cap = float(_D)
         elif sla > run:
@@ -217,6 +224,13 @@ def repair(
         else:
             halves = [w for w in shorter if w <= windows[i] / 2]
             out[i] = max(halves) if halves else 0
+    # from the sources downstream: a breaching node's ancestors keep no longer a window than
+    # it now has (its data waits on theirs), each clamped to a window its own jobs allow
+    for i in worse.tolist():
+        for a in _ancestors(ce, i, ancestors):
+            if out[a] > out[i]:
+                fits = [w for w in allowed_windows(lint[a]) if w <= out[i]]
+                out[a] = max(fits) if fits else 0
     return out, int(np.count_nonzero(out != windows))
 
 

@@ -30,7 +30,13 @@ from saosim.project.tiers import DEFAULT_TIER, Tiers
 from saosim.tune.recommend_score import Candidate, window_build_after
 from saosim.tune.recommend_search import clean
 
-__all__ = ["candidate_of_tiers", "merge_windows", "tier_selectors", "tiers_mapping"]
+__all__ = [
+    "candidate_of_tiers",
+    "merge_windows",
+    "tier_selectors",
+    "tiers_and_windows",
+    "tiers_mapping",
+]
 
 
 def merge_windows(windows: Sequence[int], k: int) -> list[int]:
@@ -86,23 +92,35 @@ def _assign(windows: Sequence[int], lint: Sequence[float], tier_windows: list[in
     return out
 
 
+# what a term selects, per project (a search merges the same project's tiers many times)
+_SELECTED: dict[tuple[int, str], frozenset[str]] = {}
+
+
+def _selected(project: Project, term: str) -> frozenset[str]:
+    key = (id(project), term)
+    if key not in _SELECTED:
+        if len(_SELECTED) > 100_000:
+            _SELECTED.clear()
+        _SELECTED[key] = project.select(term) & frozenset(project.buildable)
+    return _SELECTED[key]
+
+
 def _terms(project: Project, group: set[str]) -> dict[str, frozenset[str]]:
     """Selector terms a human would write for nodes of ``group``: tags, folders, ``+model``."""
-    buildable = frozenset(project.buildable)
     terms: dict[str, frozenset[str]] = {}
     tags = sorted({t for u in group for t in project.nodes[u].tags})
     for tag in tags:
-        terms[f"tag:{tag}"] = project.select(f"tag:{tag}") & buildable
+        terms[f"tag:{tag}"] = _selected(project, f"tag:{tag}")
     folders = set()
     for u in group:
         parts = PurePosixPath(project.nodes[u].path).parts[:-1] if project.nodes[u].path else ()
         folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
     for folder in sorted(folders):
-        terms[f"path:{folder}"] = project.select(f"path:{folder}") & buildable
+        terms[f"path:{folder}"] = _selected(project, f"path:{folder}")
     # a tip of the group (no child in it) with its ancestors: the "+model" a human writes
     for u in sorted(group):
         if not any(c in group for c in project.children(u)):
-            terms[f"+{project.nodes[u].name}"] = (project.ancestors(u) | {u}) & buildable
+            terms[f"+{project.nodes[u].name}"] = _selected(project, f"+{project.nodes[u].name}")
     return terms
 
 
@@ -127,11 +145,15 @@ def tier_selectors(project: Project, groups: list[tuple[str, set[str]]]) -> dict
                 break
             chosen.append(term)
             left -= terms.pop(term)
+        # a model's name selects every buildable node of that name (one, unless two packages
+        # share it): counted once here, not by a selector scan per name
+        by_name: dict[str, set[str]] = {}
+        for u in project.buildable:
+            by_name.setdefault(project.nodes[u].name, set()).add(u)
         names = sorted(project.nodes[u].name for u in left)
-        ok = [n for n in names if project.select(n) & frozenset(project.buildable) <= allowed]
-        chosen += ok
-        if len(ok) < len(names):  # two nodes share a name across packages: name by id
+        if any(not by_name[n] <= allowed for n in names):
             raise ValueError(f"tier {name}: some models cannot be named uniquely")
+        chosen += names
         out[name] = " ".join(chosen)
         claimed |= group
     return out
@@ -155,6 +177,25 @@ def tiers_mapping(
     """The tiers (scenario-file form) that give ``nodes`` at most ``k`` settings merged from
     their per-node ``windows``. ``default_updates_on`` applies to the default tier;
     ``dbt_state`` adds each window as ``lag_tolerance``."""
+    return tiers_and_windows(
+        project, nodes, windows, updates_all, k, lint=lint,
+        default_updates_on=default_updates_on, dbt_state=dbt_state,
+    )[0]  # fmt: skip
+
+
+def tiers_and_windows(
+    project: Project,
+    nodes: Sequence[str],
+    windows: Sequence[int],
+    updates_all: Sequence[bool],
+    k: int,
+    *,
+    lint: Sequence[float] | None = None,
+    default_updates_on: str = "any",
+    dbt_state: bool = False,
+) -> tuple[dict[str, dict[str, Any]], list[int], list[bool]]:
+    """:func:`tiers_mapping`, with the window and ``updates_on: all`` flag each node gets
+    from those tiers (what resolving them gives, without a selector scan per model name)."""
     lint = [float("inf")] * len(nodes) if lint is None else list(lint)
     tier_windows = merge_windows(windows, max(1, k))
     assigned = _assign(windows, lint, tier_windows)
@@ -181,7 +222,8 @@ def tiers_mapping(
             spec["lag_tolerance"] = "0s"
         out[name] = spec
     del updates_all  # per-node updates_on is not merged: tiers carry the default tier's only
-    return out
+    every = [w == default_w and default_updates_on == "all" and w > 0 for w in assigned]
+    return out, assigned, every
 
 
 def candidate_of_tiers(
