@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,15 @@ from saosim.tune.recommend_search import (
 )
 from saosim.tune.recommend_tiers import candidate_of_tiers, tiers_and_windows
 
-__all__ = ["DEFAULT_SCHEDULES", "Recommendation", "parse_budget", "recommend"]
+__all__ = ["DEFAULT_SCHEDULES", "Recommendation", "parse_budget", "recommend", "sla_schedule"]
 
-#: the schedules searched by default: the history's own jobs, and one hourly job on every model
-DEFAULT_SCHEDULES = ("history", "0 * * * *")
+#: a schedule derived from the SLAs (:func:`sla_schedule`)
+PER_SLA = "per-sla"
+#: the schedules searched by default: the history's own jobs, one hourly job on every model,
+#: and one job per SLA at about half its SLA
+DEFAULT_SCHEDULES = ("history", "0 * * * *", PER_SLA)
+#: the cron intervals (hours) a derived job may run at
+_CRON_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 #: candidates scored when no budget is given
 DEFAULT_BUDGET = 40
 #: repair rounds per schedule at most (each halves the windows of the nodes still breaching)
@@ -86,6 +92,24 @@ def parse_budget(budget: int | float | str | None) -> tuple[int, float | None]:
     if budget < 1:
         raise ConfigError("a budget of at least one candidate", field="--budget")
     return int(budget), None
+
+
+def sla_schedule(slas: Slas) -> Schedule:
+    """One job per SLA, on its selector, every interval of :data:`_CRON_HOURS` up to half its
+    SLA: frequent runs only where a tight SLA is declared, the rest at the pace its own SLA
+    allows. (The models upstream of a tight SLA are refreshed by the ``default`` job, as a
+    history's hourly job on ``tag:hourly`` leaves them to its daily jobs.)
+
+    >>> sla_schedule(Slas.from_dict({"default": "26h", "tag:hourly": "2h"})).describe()
+    '0 */12 * * * on *; 0 * * * * on tag:hourly'
+    """
+    parts = []
+    for rule in slas.rules:
+        hours = max([h for h in _CRON_HOURS if h * 3600 <= rule.sla_s / 2] or [1])
+        cron = "0 0 * * *" if hours == 24 else ("0 * * * *" if hours == 1 else f"0 */{hours} * * *")
+        select = "*" if rule.selector == "default" else rule.selector
+        parts.append(f"{cron}@{select}")
+    return replace(Schedule.parse("; ".join(parts)), name=PER_SLA)
 
 
 class _Search:
@@ -164,14 +188,24 @@ def recommend(
     est = estate if isinstance(estate, Estate) else load_estate(estate)
     if not 1 <= max_tiers <= MAX_TIERS:
         raise ConfigError(f"max_tiers {max_tiers}: use 1 to {MAX_TIERS}", field="--max-tiers")
+    declared = Slas.coerce(slas)
+    if declared is None:
+        raise ConfigError("the recommender needs SLAs to keep", field="slas")
     scheds = [
-        s if isinstance(s, Schedule) else Schedule.parse(s) for s in schedules or DEFAULT_SCHEDULES
+        s
+        if isinstance(s, Schedule)
+        else sla_schedule(declared)
+        if s == PER_SLA
+        else Schedule.parse(s)
+        for s in schedules or DEFAULT_SCHEDULES
     ]
     if not scheds:
         scheds = [HISTORY]
     n_cands, seconds = parse_budget(budget)
     say(f"compiling the estate for {len(scheds)} schedule(s)")
-    ce = CompiledEstate.build(est, slas, cost_model=cost_model, schedules=scheds, profile=profile)
+    ce = CompiledEstate.build(
+        est, declared, cost_model=cost_model, schedules=scheds, profile=profile
+    )
     base = ce.baseline_score
     target = base.sla_breach_pct + max_added_breach
     facts = node_facts(ce)
@@ -225,11 +259,11 @@ def _structure(
             if sc.sla_breach_pct <= target + 1e-9:
                 # keeps the SLAs with room to spare: relax (longer windows everywhere), once
                 # per headroom step; a relaxed round that breaches is repaired from there
-                headroom[s] *= RELAX
-                windows = propose(facts, *lint[s], headroom=headroom[s])
-                changed = int(np.count_nonzero(windows != rounds[s][-1]))
-                if headroom[s] > MAX_HEADROOM:
-                    changed = 0
+                windows, changed = rounds[s][-1], 0
+                while not changed and headroom[s] * RELAX <= MAX_HEADROOM:
+                    headroom[s] *= RELAX  # until some window is longer on the grid
+                    windows = propose(facts, *lint[s], headroom=headroom[s])
+                    changed = int(np.count_nonzero(windows != rounds[s][-1]))
             else:
                 windows, changed = repair(ce, rounds[s][-1], sc, lint[s][0], memo)
             if changed:
