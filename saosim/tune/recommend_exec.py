@@ -129,13 +129,21 @@ class RayExecutor(_Base):
         self.ray = ray
         if not ray.is_initialized():
             local = address in (None, "local")
-            ray.init(
-                address=None if local else address,
-                num_cpus=workers if local else None,
-                ignore_reinit_error=True,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
+            try:
+                ray.init(
+                    address=None if local else address,
+                    num_cpus=workers if local else None,
+                    ignore_reinit_error=True,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                # no cluster there: say so in one line (``--ray local`` starts one here)
+                raise ConfigError(
+                    f"cannot join a Ray cluster at {address!r}: {exc}; start one "
+                    "(`ray start --head`) or pass --ray local",
+                    field="--ray",
+                ) from None
         cpus = int(ray.available_resources().get("CPU", 1)) or 1
         self.workers = max(1, min(workers or cpus, cpus))
         self.pool: Any = None
