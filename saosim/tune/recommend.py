@@ -132,8 +132,11 @@ class _Search:
         late = self.deadline is not None and now > self.deadline - keep * self.seconds
         return self.left <= keep * self.total or late
 
-    def score(self, batch: Sequence[tuple[Candidate, str, dict[str, Any] | None]]) -> list[Score]:
-        """Score new candidates (in parallel), recall known ones; record a point per new one."""
+    def score(
+        self, batch: Sequence[tuple[Candidate, str, dict[str, Any] | None]]
+    ) -> list[Score | None]:
+        """Score new candidates (in parallel), recall known ones; record a point per new one.
+        ``None`` for a candidate the budget left unscored."""
         fresh = []
         for cand, kind, tiers in batch:
             if cand.key not in self.cache and not any(c.key == cand.key for c, *_ in fresh):
@@ -143,7 +146,7 @@ class _Search:
             self.cache[cand.key] = s
             self.points.append(Point.of(cand.label, cand.schedule, kind, s, tiers))
         self.left -= len(fresh)
-        return [self.cache[c.key] for c, *_ in batch if c.key in self.cache]
+        return [self.cache.get(c.key) for c, *_ in batch]
 
 
 def recommend(
@@ -253,8 +256,10 @@ def _structure(
         ]
         scores = search.score(batch)
         still = []
-        for (cand, *_), sc in zip(batch, scores, strict=False):
+        for (cand, *_), sc in zip(batch, scores, strict=True):
             s = cand.schedule
+            if sc is None:
+                continue
             say(f"  {s} round {r}: ${sc.price_usd:,.0f}, breach {sc.sla_breach_pct:.2f}%")
             if sc.sla_breach_pct <= target + 1e-9:
                 # keeps the SLAs with room to spare: relax (longer windows everywhere), once
@@ -300,6 +305,7 @@ def _tiers_stage(
     tried: list[tuple[Candidate, dict[str, Any]]] = []
     project = ce.estate.project
     stale_batches = 0
+    merged: dict[tuple[str, int, int, str], tuple[Candidate, dict[str, Any]]] = {}
     while not search.exhausted() and stale_batches < 3:
         trials, batch = [], []
         for _ in range(max(1, search.ex.workers)):
@@ -308,24 +314,28 @@ def _tiers_stage(
             k = trial.suggest_int("tiers", 1, max_tiers)
             r = min(trial.suggest_int("round", 0, max(deepest, 0)), len(rounds[s]) - 1)
             upd = trial.suggest_categorical("updates_on", ["any", "all"])
-            tiers, windows, every = tiers_and_windows(
-                project, ce.nodes, rounds[s][r].tolist(), [False] * len(ce.nodes), k,
-                lint=lint[s][0].tolist(), default_updates_on=upd,
-                dbt_state=ce.profile.value == "dbt_state",
-            )  # fmt: skip
-            label = f"{s} · {len(tiers)} tiers · r{r} · {upd}"
-            cand = make_candidate(label, s, np.array(windows), np.array(every))
+            if (s, k, r, upd) not in merged:  # a trial repeating one is not merged again
+                tiers, windows, every = tiers_and_windows(
+                    project, ce.nodes, rounds[s][r].tolist(), [False] * len(ce.nodes), k,
+                    lint=lint[s][0].tolist(), default_updates_on=upd,
+                    dbt_state=ce.profile.value == "dbt_state",
+                )  # fmt: skip
+                label = f"{s} · {len(tiers)} tiers · r{r} · {upd}"
+                cand = make_candidate(label, s, np.array(windows), np.array(every))
+                merged[(s, k, r, upd)] = (cand, tiers)
+            cand, tiers = merged[(s, k, r, upd)]
             trials.append(trial)
             batch.append((cand, "tiers", tiers))
         known = len(search.cache)
         scores = search.score(batch)
         stale_batches = stale_batches + 1 if len(search.cache) == known else 0
-        for trial, (cand, _, tiers), sc in zip(trials, batch, scores, strict=False):
+        for trial, (cand, _, tiers), sc in zip(trials, batch, scores, strict=True):
+            if sc is None:  # the budget ran out mid-batch
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                continue
             trial.set_constraint("sla_breach_excess", sc.sla_breach_pct - target)
             study.tell(trial, sc.price_usd)
             tried.append((cand, tiers))
-        for trial in trials[len(scores) :]:  # the budget ran out mid-batch
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
     say(f"tiers: {len(tried)} trials")
     return tried
 
@@ -376,6 +386,7 @@ def _decide(
     base = ce.baseline_score
     base_point = Point.of("baseline", "history", "baseline", base, None)
     feasible = []
+    tried = list({cand.key: (cand, tiers) for cand, tiers in tried}.values())  # trials repeat
     for cand, tiers in tried:
         sc = search.cache.get(cand.key)
         if sc is None or sc.sla_breach_pct > target + 1e-9 or sc.price_usd >= base.price_usd:
