@@ -21,7 +21,7 @@ $(STAMP_NB): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_CORE)
 
 $(STAMP_ALL): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,notebook,dbt]"
+	$(BIN)/pip install --quiet -e ".[dev,notebook,dbt,scale]"
 	touch $@ $(STAMP_CORE) $(STAMP_NB)
 
 install: $(STAMP_ALL)

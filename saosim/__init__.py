@@ -81,6 +81,8 @@ _EXPORTS = {
     "state_at": "saosim.replay.replayed_state",
     "Tuner": "saosim.tune.tuner",
     "sweep": "saosim.tune.tuner",
+    "recommend": "saosim.tune.recommend",
+    "Recommendation": "saosim.tune.recommend_result",
     "TierTuner": "saosim.tune.widgets",
     "figures": "saosim.report",
     "write_report": "saosim.report",

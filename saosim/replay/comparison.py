@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from saosim.replay.cadence import CadenceWarning
     from saosim.replay.engine import Scenario
 
-__all__ = ["Comparison", "Recommendation", "recommend"]
+__all__ = ["Comparison", "ScenarioChoice", "pick_scenario"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,11 +160,11 @@ class Comparison:
             self._cache["cadence"] = out
         return self._cache["cadence"]
 
-    def recommendation(self) -> Recommendation:
+    def recommendation(self) -> ScenarioChoice:
         """The scenario to recommend: the cheapest by the bill that keeps the SLAs (see
-        :func:`recommend`)."""
+        :func:`pick_scenario`)."""
         if "recommendation" not in self._cache:
-            self._cache["recommendation"] = recommend(self._billed(), self.baseline)
+            self._cache["recommendation"] = pick_scenario(self._billed(), self.baseline)
         return self._cache["recommendation"]
 
     def _billed(self) -> pl.DataFrame:
@@ -254,7 +254,7 @@ _TOLERANCE_PCT = 1e-9
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class ScenarioChoice:
     """Which scenario to recommend, and why each other one is not.
 
     Attributes:
@@ -272,7 +272,7 @@ class Recommendation:
         return self.rejected.get(scenario)
 
 
-def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
+def pick_scenario(summary: pl.DataFrame, baseline: str) -> ScenarioChoice:
     """The cheapest scenario that saves money and breaches its SLAs no more than the baseline.
 
     Money is the bill (``bill_usd``, what the billing model says the warehouse charges) when
@@ -285,7 +285,7 @@ def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
 
     >>> s = pl.DataFrame({"scenario": ["baseline", "lean", "safe"], "cost_usd": [10.0, 4.0, 7.0],
     ...                   "sla_breach_pct": [5.0, 9.0, 5.0]})
-    >>> r = recommend(s, "baseline")
+    >>> r = pick_scenario(s, "baseline")
     >>> r.scenario, r.why_not("lean")
     ('safe', 'breaches its SLAs on 9.0% of model-time, more than the baseline (5.0%)')
     """
@@ -322,7 +322,7 @@ def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
             fine.append(name)
     if not fine:
         why = "no other scenario saves money without breaching its SLAs more than the baseline"
-        return Recommendation(baseline, why, rejected)
+        return ScenarioChoice(baseline, why, rejected)
     best = min(fine, key=lambda n: (rows[n][price], n))
     for name in fine:
         if name != best:
@@ -335,7 +335,7 @@ def recommend(summary: pl.DataFrame, baseline: str) -> Recommendation:
             f"the cheapest scenario whose SLA breach ({mine}% of model-time) is no worse than "
             f"the baseline's ({theirs}%)"
         )
-    return Recommendation(best, why, rejected)
+    return ScenarioChoice(best, why, rejected)
 
 
 def _distinct(a: float, b: float) -> tuple[str, str]:

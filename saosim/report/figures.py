@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from saosim.report.dag import dag_layout
+from saosim.report.frontier import frontier_figure
 
 if TYPE_CHECKING:
     from saosim.replay.comparison import Comparison
@@ -33,6 +34,7 @@ __all__ = [
     "cost_vs_staleness",
     "dag_reuse",
     "day_timeline",
+    "frontier_figure",
     "reuse_per_day",
     "staleness_by_tier",
 ]

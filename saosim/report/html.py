@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,17 @@ project.</p>{% endif %}
 {% endfor %}
 <h2>Scenarios</h2>
 {{ summary_table }}
+{% if frontier %}
+<h2>Recommended tiers — the frontier (saosim recommend)</h2>
+<p>{{ frontier.reason }}</p>
+<div class="chart">{{ frontier.chart }}</div>
+{% if frontier.tiers %}<table><tr><th>tier</th><th>select</th><th>build_after</th>
+<th>updates_on</th></tr>
+{% for t in frontier.tiers %}<tr><td>{{ t.name }}</td><td><code>{{ t.select }}</code></td>
+<td>{{ t.window }}</td><td>{{ t.updates_on }}</td></tr>
+{% endfor %}</table>{% endif %}
+<p class="note">{{ frontier.note }}</p>
+{% endif %}
 
 <h2>Charts</h2>
 {% for chart in charts %}<div class="chart">{{ chart }}</div>
@@ -321,7 +333,11 @@ def _dag(comparison: Comparison, scenario: str) -> Any:
 
 
 def render_report(
-    comparison: Comparison, *, recommended: str | None = None, dag: bool | None = None
+    comparison: Comparison,
+    *,
+    recommended: str | None = None,
+    dag: bool | None = None,
+    frontier: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     metrics = comparison.metrics()
@@ -381,8 +397,31 @@ def render_report(
             plotly_gz=plotly_js_gz(),
             loader_js=Markup(LOADER_JS),
             copy_js=Markup(COPY_JS),
+            frontier=_frontier(frontier),
         )
     )
+
+
+def _frontier(rec: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The recommender's section: its reason, the frontier chart and the tiers."""
+    if not rec:
+        return None
+    tiers = (rec.get("recommended") or {}).get("tiers") or {}
+    rows = []
+    for name, spec in tiers.items():
+        ba = spec.get("build_after") or {}
+        window = f"{ba['count']} {ba['period']}" if ba else "none"
+        rows.append(
+            {"name": name, "select": spec.get("select", "(every other model)"), "window": window,
+             "updates_on": ba.get("updates_on", "any")}
+        )  # fmt: skip
+    n = rec.get("candidates_scored", 0)
+    note = (
+        f"{n:,} candidates scored by the same replay and metrics as this report; the line is "
+        "the cheapest breach share reached at each bill (the Pareto frontier)."
+    )
+    chart = chart_html(figures.frontier_figure(rec), "chart-frontier")
+    return {"reason": rec.get("reason", ""), "chart": chart, "tiers": rows, "note": note}
 
 
 def write_report(
@@ -391,6 +430,7 @@ def write_report(
     *,
     recommended: str | None = None,
     dag: bool | None = None,
+    frontier: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the savings report of ``comparison`` to ``path`` (one self-contained HTML file).
 
@@ -399,11 +439,14 @@ def write_report(
             savings are listed (default :func:`recommended_scenario`).
         dag: draw the DAG coloured by reuse; default only for projects of at most
             :data:`DAG_DEFAULT_NODES` nodes (a big DAG is most of a report's size).
+        frontier: a recommendation (``saosim recommend``'s JSON) to show as a section: its
+            reason, its frontier and its tiers.
 
     Returns:
         The path written.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(comparison, recommended=recommended, dag=dag), encoding="utf-8")
+    html = render_report(comparison, recommended=recommended, dag=dag, frontier=frontier)
+    out.write_text(html, encoding="utf-8")
     return out

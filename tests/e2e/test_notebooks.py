@@ -21,6 +21,7 @@ NAMES = (
     "02-tune-freshness-tiers.ipynb",
     "03-savings-report.ipynb",
     "04-run-the-planner.ipynb",
+    "05-recommend-tiers.ipynb",
 )
 
 
@@ -76,6 +77,9 @@ def test_notebook_runs_on_a_small_estate(name, small_estate, tmp_path, monkeypat
         assert (tmp_path / "tuned-dbt-config" / "dbt_project.yml").is_file()
     if name.startswith("03"):
         assert (tmp_path / "savings.html").is_file()
+    if name.startswith("05"):
+        assert (tmp_path / "recommend" / "recommend.html").is_file()
+        assert "recommended: $" in text
     if name.startswith("01"):
         _figures_read_anywhere(book, tmp_path)
 

@@ -12,7 +12,7 @@ from saosim.metrics.tables import per_day, per_tier, summarize
 from saosim.project.graph import Node, Project
 from saosim.project.slas import Slas, load_slas, resolve_slas
 from saosim.project.tiers import Tiers
-from saosim.replay.comparison import recommend
+from saosim.replay.comparison import pick_scenario
 from saosim.replay.engine import Scenario, simulate
 from saosim.synth.estate import synthetic_estate
 
@@ -180,15 +180,15 @@ def test_recommend_keeps_the_slas_not_just_the_cheapest():
             "sla_breach_pct": [5.0, 9.0, 5.0, 1.0],
         }
     )
-    r = recommend(s, "baseline")
+    r = pick_scenario(s, "baseline")
     assert r.scenario == "safe"
     assert "more than the baseline" in r.why_not("lean")
     assert r.why_not("costly") == "saves nothing against the baseline"
     worse = s.filter(pl.col("scenario") != "safe")
-    r = recommend(worse, "baseline")
+    r = pick_scenario(worse, "baseline")
     assert r.scenario == "baseline" and "no other scenario" in r.reason
     unjudged = s.with_columns(pl.lit(None, pl.Float64).alias("sla_breach_pct"))
-    r = recommend(unjudged, "baseline")
+    r = pick_scenario(unjudged, "baseline")
     assert r.scenario == "lean" and "no SLA is declared" in r.reason
 
 
