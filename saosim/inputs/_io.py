@@ -59,6 +59,11 @@ _OUT_CHUNK = 1 << 16
 _MAX_LEADING_BLANK = 1 << 20
 _BLANK = frozenset(b" \t\r\n")
 _FIRST_BYTE = re.compile(rb"[^ \t\r\n]")
+# \uD800-\uDBFF not followed by \uDC00-\uDFFF, or a low half alone (not after an escaped \)
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<![\\]u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 _JSON_SUFFIXES = (".json", ".json.gz")
 Buffer = bytes | bytearray | memoryview
@@ -174,8 +179,10 @@ def _gunzip(file: Path, bound: int, out: _Text) -> None:
                 chunk = decomp.decompress(pending, _OUT_CHUNK)
                 pending = decomp.unconsumed_tail
                 if decomp.eof:
-                    # another member may follow (`cat a.gz b.gz`), or zero padding
-                    pending = (decomp.unused_data + pending).lstrip(b"\x00")
+                    # another member may follow (`cat a.gz b.gz`), or zero padding. It is all in
+                    # unused_data: unconsumed_tail still holds the same bytes at the end of a
+                    # member, and adding both read every later member twice, then again…
+                    pending = decomp.unused_data.lstrip(b"\x00")
                     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     in_member = False
                 if out.size + len(chunk) > bound:
@@ -219,8 +226,13 @@ def _decode(file: Path, raw: Buffer, shape: Shape | None) -> Any:
         # msgspec says "... (byte N)", or "Input data was truncated" when the text stops early
         found = re.search(r"\(byte (\d+)\)$", str(exc))
         pos = int(found.group(1)) if found else len(raw)
-        line, column = _line_column(raw, pos)
         reason = re.sub(r"^JSON is malformed: |\s*\(byte \d+\)$", "", str(exc))
+        # msgspec also says "truncated" of an unpaired surrogate escape (\ud800) anywhere
+        lone = _LONE_SURROGATE.search(raw) if not found else None
+        if lone is not None:
+            pos = lone.start()
+            reason = f"{bytes(raw[pos : pos + 6]).decode()} is half of a UTF-16 surrogate pair"
+        line, column = _line_column(raw, pos)
         raise ArtifactError(
             f"is not valid JSON: {reason} at line {line}, column {column} "
             f"(byte {pos} of {len(raw)}); the file may be truncated",

@@ -146,7 +146,7 @@ def _decompressed_size(file: Path) -> int:
                 break
             pending = decomp.unconsumed_tail
             if decomp.eof:
-                pending = (decomp.unused_data + pending).lstrip(b"\x00")
+                pending = decomp.unused_data.lstrip(b"\x00")
                 decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
     return total
 

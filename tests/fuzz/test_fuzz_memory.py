@@ -6,8 +6,8 @@ allocator), the size (on disk; a gzip file's decompressed text) and FLOOR are de
 The cases run in a child process (``python -m tests.fuzz.measured``): the measure needs
 allocators set at start-up (``PYTHONMALLOC=malloc``, jemalloc returning freed pages at once),
 and pytest's own process holds memory freed by earlier tests that a read could reuse unseen.
-Two cases per seed input, so every reader and every real artifact is measured;
-``benchmarks/fuzz.py --n 10000 --memory`` is the long run.
+Four cases per seed input (256 with the real artifacts), so every reader and every real
+artifact is measured; ``benchmarks/fuzz.py --n 10000 --memory`` is the long run.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from tests.fuzz.memory import FLOOR, bound, measured_env
 from tests.fuzz.mutate import ROOT, corpus
 
-_CASES = 2 * len(corpus())
+_CASES = 4 * len(corpus())
 
 
 def test_no_read_takes_more_than_twice_its_input() -> None:
