@@ -80,6 +80,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="number of cases")
     parser.add_argument("--seed", type=int, default=0)
+    # a slice of a long run: processes with --first 0, 2500, 5000, 7500 and --n 2500 run the
+    # same cases as one --n 10000, on as many cores
+    parser.add_argument("--first", type=int, default=0, help="index of the first case")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a hang")
     parser.add_argument("--no-real", action="store_true", help="fixtures only")
     parser.add_argument("--memory", action="store_true", help="measure each read's memory")
@@ -99,7 +102,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="saosim-fuzz-") as scratch:
         if args.memory:
             warm(seeds, Path(scratch))
-        for i in range(args.n):
+        for i in range(args.first, args.first + args.n):
             seed = seeds[i % len(seeds)]
             folder = Path(scratch) / str(i)
             case = make_case(seed, args.seed * 1_000_003 + i, folder)
@@ -115,11 +118,12 @@ def main() -> int:
             for file in sorted(folder.rglob("*"), reverse=True):
                 file.unlink() if file.is_file() else file.rmdir()
             folder.rmdir()
-            if (i + 1) % 500 == 0:
+            if (i + 1 - args.first) % 500 == 0:
                 print(f"  {i + 1:,} cases, {time.perf_counter() - began:,.0f} s", flush=True)
     elapsed = time.perf_counter() - began
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n{args.n:,} cases over {len(seeds)} seed inputs in {elapsed:,.0f} s")
+    cases = f"cases {args.first:,}–{args.first + args.n - 1:,}" if args.first else "cases"
+    print(f"\n{args.n:,} {cases} over {len(seeds)} seed inputs in {elapsed:,.0f} s")
     for result in ("read", "refused", *_BAD):
         print(f"  {result:10} {results[result]:6,}")
     kinds = sorted({k for k, _ in by_kind})

@@ -52,10 +52,9 @@ __all__ = [
 
 #: Default bound on the bytes of one JSON artifact (after decompression): 2 GiB.
 MAX_JSON_BYTES = 2048 * 2**20
-_CHUNK = 1 << 20
-# Decompressed bytes per step: the step's output is a copy beside the growing buffer until it
-# is appended, so a small step keeps a gzip read within ~1.1× the text it decompresses to.
-_OUT_CHUNK = 1 << 16
+# Bytes per step of gunzip (read and decompressed) and of counting lines: each step's output
+# is a copy beside the text until it is appended, so small steps add little to a read's peak.
+_CHUNK = 1 << 16
 _MAX_LEADING_BLANK = 1 << 20
 _BLANK = frozenset(b" \t\r\n")
 _FIRST_BYTE = re.compile(rb"[^ \t\r\n]")
@@ -143,7 +142,7 @@ class _Text:
 
     def __init__(self) -> None:
         # private: a shared anonymous map is backed by a file that mremap does not grow
-        self.map = mmap.mmap(-1, _OUT_CHUNK * 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.map = mmap.mmap(-1, _CHUNK * 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         self.size = 0
 
     def append(self, chunk: bytes) -> None:
@@ -171,12 +170,12 @@ def _gunzip(file: Path, bound: int, out: _Text) -> None:
             pending = b""
             while True:
                 if not pending:
-                    pending = handle.read(_OUT_CHUNK)
+                    pending = handle.read(_CHUNK)
                     if not pending:
                         break
                 in_member = True
                 # at most one chunk of output per step, so the bound holds before memory grows
-                chunk = decomp.decompress(pending, _OUT_CHUNK)
+                chunk = decomp.decompress(pending, _CHUNK)
                 pending = decomp.unconsumed_tail
                 if decomp.eof:
                     # another member may follow (`cat a.gz b.gz`), or zero padding. It is all in
@@ -206,8 +205,8 @@ def _line_column(raw: Buffer, pos: int) -> tuple[int, int]:
     """The 1-based line and column of byte ``pos``, counted a chunk at a time (``raw`` may be
     a view of a memory map, which has no ``count``)."""
     line, line_start = 1, 0
-    for at in range(0, pos, _OUT_CHUNK):
-        piece = bytes(raw[at : min(at + _OUT_CHUNK, pos)])
+    for at in range(0, pos, _CHUNK):
+        piece = bytes(raw[at : min(at + _CHUNK, pos)])
         found = piece.count(b"\n")
         if found:
             line += found
