@@ -63,7 +63,7 @@ class Memory:
     def print(self) -> None:
         mb = 2**20
         print(f"  memory: bound max(2 × input, {FLOOR / mb:.0f} MB) exceeded by {len(self.over)}")
-        print(f"    worst peak / input (inputs ≥ {FLOOR / 2 / mb:.0f} MB) {self.worst[0]:.2f}×")
+        print(f"    worst peak / input (inputs ≥ {FLOOR // 2**11:,} KB) {self.worst[0]:.2f}×")
         print(f"      ({self.worst[1]:.120})")
         print(f"    cases over 2× their input, the floor aside: {self.over_2x:,}")
         print(f"    largest peak {self.max_peak[0] / mb:.1f} MB ({self.max_peak[1]:.100})")
