@@ -18,11 +18,11 @@ import orjson
 from saosim.errors import ArtifactError, ConfigError
 from saosim.project.freshness import Where, parse_build_after, parse_duration_s
 
-__all__ = ["build_config", "checksum_of", "freshness_fields", "lag_tolerance_seconds"]
+__all__ = ["BUILD_KEYS", "build_config", "checksum_of", "freshness_fields", "lag_tolerance_seconds"]
 
-# Configs that change what a build writes; tags, docs, meta and grants do not (SAO-SEMANTICS,
-# "fingerprint"). Snapshot keys only matter for snapshots but are harmless elsewhere (null).
-_BUILD_KEYS = (
+#: Configs that change what a build writes; tags, docs, meta and grants do not (SAO-SEMANTICS,
+#: "fingerprint"). Snapshot keys only matter for snapshots but are harmless elsewhere (null).
+BUILD_KEYS = (
     "materialized",
     "unique_key",
     "incremental_strategy",
@@ -41,7 +41,7 @@ def build_config(config: dict[str, Any]) -> str | None:
     ...               "contract": {"enforced": True}})
     '{"contract.enforced":true,"materialized":"incremental","unique_key":"id"}'
     """
-    picked: dict[str, Any] = {k: config[k] for k in _BUILD_KEYS if config.get(k) is not None}
+    picked: dict[str, Any] = {k: config[k] for k in BUILD_KEYS if config.get(k) is not None}
     contract = config.get("contract")
     if isinstance(contract, dict) and contract.get("enforced"):
         picked["contract.enforced"] = True

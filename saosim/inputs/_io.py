@@ -9,6 +9,12 @@ chunks, so a small ``.json.gz`` that expands to gigabytes stops at the bound —
 first non-blank byte is not ``{`` is refused at once. The bound is ``max_bytes=`` or the
 ``SAOSIM_MAX_JSON_MB`` environment variable (default 2048 MB).
 
+Memory stays near the file's size: a reader passes the shape of what it uses and only those
+fields are built into Python objects (:mod:`saosim.inputs._prune`); gzip text is decompressed
+into a memory map that grows without copies; the text is released as soon as it is decoded.
+A read takes at most 2× its input (or 2× the decompressed text of a gzip file), which the fuzz
+suite checks (``tests/fuzz/memory.py``).
+
 >>> import tempfile, pathlib
 >>> with tempfile.TemporaryDirectory() as d:
 ...     p = pathlib.Path(d, "m.json")
@@ -19,6 +25,7 @@ first non-blank byte is not ``{`` is refused at once. The bound is ``max_bytes=`
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import zlib
@@ -26,10 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import polars as pl
 
 from saosim.errors import ArtifactError, reading
+from saosim.inputs._prune import decode_type
+from saosim.inputs._shape import Shape
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -43,12 +52,20 @@ __all__ = [
 
 #: Default bound on the bytes of one JSON artifact (after decompression): 2 GiB.
 MAX_JSON_BYTES = 2048 * 2**20
-_CHUNK = 1 << 20
+# Bytes per step of gunzip (read and decompressed) and of counting lines: each step's output
+# is a copy beside the text until it is appended, so small steps add little to a read's peak.
+_CHUNK = 1 << 16
 _MAX_LEADING_BLANK = 1 << 20
 _BLANK = frozenset(b" \t\r\n")
 _FIRST_BYTE = re.compile(rb"[^ \t\r\n]")
+# \uD800-\uDBFF not followed by \uDC00-\uDFFF, or a low half alone (not after an escaped \)
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<![\\]u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 _JSON_SUFFIXES = (".json", ".json.gz")
+Buffer = bytes | bytearray | memoryview
 # dbt Fusion writes nanoseconds; datetime keeps microseconds, so extra digits are cut, not rounded.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _HAS_ZONE = re.compile(r"(Z|z|[+-]\d\d:?\d\d)$")
@@ -94,11 +111,14 @@ def _not_an_object(file: Path, first: bytes) -> ArtifactError:
     )
 
 
-def _check_start(file: Path, buffer: bytearray | bytes, final: bool) -> bool:
-    """True once the first non-blank byte is known to be ``{``; raises when it is not."""
+def _check_start(file: Path, buffer: Buffer, final: bool, *, blank_before: int = 0) -> bool:
+    """True once the first non-blank byte is known to be ``{``; raises when it is not.
+
+    ``buffer`` follows ``blank_before`` bytes already seen to be blank (a gzip file is checked
+    chunk by chunk as it decompresses)."""
     match = _FIRST_BYTE.search(buffer)
     if match is None:
-        if len(buffer) > _MAX_LEADING_BLANK:
+        if blank_before + len(buffer) > _MAX_LEADING_BLANK:
             raise ArtifactError(
                 f"starts with more than {_MAX_LEADING_BLANK:,} blank bytes; not a dbt artifact",
                 path=str(file),
@@ -111,9 +131,38 @@ def _check_start(file: Path, buffer: bytearray | bytes, final: bool) -> bool:
     return True
 
 
-def _gunzip(file: Path, bound: int) -> bytearray:
-    """Decompress a (possibly multi-member) gzip file in chunks, never past ``bound`` bytes."""
-    out = bytearray()
+class _Text:
+    """Decompressed text, appended into an anonymous memory map.
+
+    A ``bytearray`` grown by ``+=`` is copied by ``realloc`` whenever the heap cannot extend it
+    in place, and the old copies stay resident until the heap is trimmed: a 2 MB text took
+    4–5 MB. A map grows by ``mremap`` (no copy), and its pages not yet written take no memory,
+    so the capacity can double freely.
+    """
+
+    def __init__(self) -> None:
+        # private: a shared anonymous map is backed by a file that mremap does not grow
+        self.map = mmap.mmap(-1, _CHUNK * 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.size = 0
+
+    def append(self, chunk: bytes) -> None:
+        end = self.size + len(chunk)
+        if end > len(self.map):
+            self.map.resize(max(end, 2 * len(self.map)))
+        self.map[self.size : end] = chunk
+        self.size = end
+
+    def view(self) -> memoryview:
+        """The text so far (release it before :meth:`close`)."""
+        return memoryview(self.map)[: self.size]
+
+    def close(self) -> None:
+        self.map.close()
+
+
+def _gunzip(file: Path, bound: int, out: _Text) -> None:
+    """Decompress a (possibly multi-member) gzip file into ``out`` in chunks, never past
+    ``bound`` bytes."""
     started = in_member = False
     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -126,36 +175,86 @@ def _gunzip(file: Path, bound: int) -> bytearray:
                         break
                 in_member = True
                 # at most one chunk of output per step, so the bound holds before memory grows
-                out += decomp.decompress(pending, _CHUNK)
+                chunk = decomp.decompress(pending, _CHUNK)
                 pending = decomp.unconsumed_tail
                 if decomp.eof:
-                    # another member may follow (`cat a.gz b.gz`), or zero padding
-                    pending = (decomp.unused_data + pending).lstrip(b"\x00")
+                    # another member may follow (`cat a.gz b.gz`), or zero padding. It is all in
+                    # unused_data: unconsumed_tail still holds the same bytes at the end of a
+                    # member, and adding both read every later member twice, then again…
+                    pending = decomp.unused_data.lstrip(b"\x00")
                     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     in_member = False
-                if len(out) > bound:
+                if out.size + len(chunk) > bound:
                     raise _too_big(file, bound, "decompresses to")
                 if not started:
-                    started = _check_start(file, out, final=False)
+                    started = _check_start(file, chunk, final=False, blank_before=out.size)
+                out.append(chunk)
             if in_member:
-                out += decomp.flush()
+                out.append(decomp.flush())
                 if not decomp.eof:
                     raise EOFError("the gzip stream ends before its end marker")
-                if len(out) > bound:
+                if out.size > bound:
                     raise _too_big(file, bound, "decompresses to")
     except (EOFError, zlib.error) as exc:
         raise ArtifactError(
             f"is a damaged or truncated gzip file ({exc}); download it again", path=str(file)
         ) from None
-    return out
 
 
-def read_json(path: str | Path, *, max_bytes: int | None = None) -> dict[str, Any]:
+def _line_column(raw: Buffer, pos: int) -> tuple[int, int]:
+    """The 1-based line and column of byte ``pos``, counted a chunk at a time (``raw`` may be
+    a view of a memory map, which has no ``count``)."""
+    line, line_start = 1, 0
+    for at in range(0, pos, _CHUNK):
+        piece = bytes(raw[at : min(at + _CHUNK, pos)])
+        found = piece.count(b"\n")
+        if found:
+            line += found
+            line_start = at + piece.rfind(b"\n") + 1
+    return line, pos - line_start + 1
+
+
+def _decode(file: Path, raw: Buffer, shape: Shape | None) -> Any:
+    """The JSON in ``raw`` (only what ``shape`` names, when given), or an error naming the file
+    and the line, column and byte of the first fault."""
+    try:
+        if shape is None:
+            return msgspec.json.decode(raw)
+        return msgspec.json.decode(raw, type=decode_type(shape))
+    except msgspec.DecodeError as exc:
+        # msgspec says "... (byte N)", or "Input data was truncated" when the text stops early
+        found = re.search(r"\(byte (\d+)\)$", str(exc))
+        pos = int(found.group(1)) if found else len(raw)
+        reason = re.sub(r"^JSON is malformed: |\s*\(byte \d+\)$", "", str(exc))
+        # msgspec also says "truncated" of an unpaired surrogate escape (\ud800) anywhere
+        lone = _LONE_SURROGATE.search(raw) if not found else None
+        if lone is not None:
+            pos = lone.start()
+            reason = f"{bytes(raw[pos : pos + 6]).decode()} is half of a UTF-16 surrogate pair"
+        line, column = _line_column(raw, pos)
+        raise ArtifactError(
+            f"is not valid JSON: {reason} at line {line}, column {column} "
+            f"(byte {pos} of {len(raw)}); the file may be truncated",
+            path=str(file),
+        ) from None
+    except RecursionError:
+        # dbt writes a few levels of nesting; thousands are damage, and would exhaust the stack
+        raise ArtifactError(
+            "nests arrays or objects too deeply to be a dbt artifact", path=str(file)
+        ) from None
+
+
+def read_json(
+    path: str | Path, *, max_bytes: int | None = None, shape: Shape | None = None
+) -> dict[str, Any]:
     """Read one JSON object from a ``.json`` or gzipped ``.json.gz`` file.
 
     Args:
         path: the file (gzip is recognised by its magic bytes, whatever the name).
         max_bytes: bound on the file's size after decompression (default :func:`max_json_bytes`).
+        shape: what the reader uses of the file: only the fields it names are kept (see
+            :mod:`saosim.inputs._prune`), so a manifest's docs, columns and macros are never
+            built into Python objects. ``None`` keeps everything.
 
     Raises:
         ArtifactError: the file is missing, empty, larger than the bound, truncated, not JSON,
@@ -166,30 +265,33 @@ def read_json(path: str | Path, *, max_bytes: int | None = None) -> dict[str, An
     with reading(file):
         if not file.is_file():
             raise ArtifactError("does not exist or is not a file", path=str(file))
+        text = _Text()
+        raw: Buffer = b""
         try:
-            with file.open("rb") as handle:
-                magic = handle.read(2)
-            size = file.stat().st_size
-            if magic == b"\x1f\x8b":
-                raw: bytes | bytearray = _gunzip(file, bound)
-            elif size > bound:
-                raise _too_big(file, bound, "is")
-            else:
-                raw = file.read_bytes()
-        except OSError as exc:
-            raise ArtifactError(f"cannot be read ({exc.strerror or exc})", path=str(file)) from None
-        _check_start(file, raw, final=True)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ArtifactError(
-                f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
-                f"(byte {exc.pos} of {len(raw)}); the file may be truncated",
-                path=str(file),
-            ) from None
-        if not isinstance(data, dict):
-            raise _not_an_object(file, bytes(raw[:12]))
-        return data
+            try:
+                with file.open("rb") as handle:
+                    magic = handle.read(2)
+                size = file.stat().st_size
+                if magic == b"\x1f\x8b":
+                    _gunzip(file, bound, text)
+                    raw = text.view()
+                elif size > bound:
+                    raise _too_big(file, bound, "is")
+                else:
+                    raw = file.read_bytes()
+            except OSError as exc:
+                raise ArtifactError(
+                    f"cannot be read ({exc.strerror or exc})", path=str(file)
+                ) from None
+            _check_start(file, raw, final=True)
+            data = _decode(file, raw, shape)
+            if not isinstance(data, dict):
+                raise _not_an_object(file, bytes(raw[:12]))
+            return data
+        finally:
+            if isinstance(raw, memoryview):
+                raw.release()
+            text.close()
 
 
 def schema_version(data: dict[str, Any], path: str | Path) -> tuple[str, int]:

@@ -33,6 +33,7 @@ __all__ = [
     "AnyJson",
     "Bool",
     "Int",
+    "KeysOf",
     "ListOf",
     "MapOf",
     "Num",
@@ -102,6 +103,14 @@ class Shape(ABC):
 
 class AnyJson(Shape):
     """Any JSON value (named so the shape documents that the reader looks at the key)."""
+
+    def check(self, value: Any, at: At, out: Problems) -> None:
+        return None
+
+
+class KeysOf(Shape):
+    """An object whose keys alone are read (a reader ignores it when it is not an object); its
+    values are neither checked nor kept (see :mod:`saosim.inputs._prune`)."""
 
     def check(self, value: Any, at: At, out: Problems) -> None:
         return None

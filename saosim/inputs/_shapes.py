@@ -2,7 +2,9 @@
 
 One place lists every field a reader uses and the type it must have; the readers check a file
 against its shape before they touch it, so a flipped type is a clean error naming the file and
-the JSON path, never a traceback or a silently wrong value.
+the JSON path, never a traceback or a silently wrong value. The same shapes say what is
+decoded of a file at all (:mod:`saosim.inputs._prune`): a field a reader uses must be named
+here, or it is not read (``tests/unit/test_inputs_pruned.py`` compares against whole files).
 
 >>> from saosim.inputs._shape import check
 >>> check({"metadata": {"dbt_schema_version": 12}}, MANIFEST, path="m.json")
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from saosim.inputs._config import BUILD_KEYS
 from saosim.inputs._shape import (
     INT64_MAX,
     AnyJson,
     At,
     Bool,
     Int,
+    KeysOf,
     ListOf,
     MapOf,
     Num,
@@ -31,6 +35,7 @@ from saosim.inputs._shape import (
 )
 
 __all__ = [
+    "ARTIFACT_KIND",
     "MANIFEST",
     "MANIFEST_SECTIONS",
     "RESOURCE_TYPES",
@@ -120,7 +125,8 @@ NODE = Obj(
         # {name, checksum} everywhere but unit tests, whose checksum is the hash itself
         "checksum": OneOf(Obj({"name": _TEXT, "checksum": _TEXT}), Str(), what="a checksum object"),
         "depends_on": Obj({"nodes": ListOf(Str())}),
-        "unrendered_config": Obj({}),
+        # only whether freshness is set (saosim.inputs._config.freshness_fields)
+        "unrendered_config": Obj({"freshness": AnyJson()}),
         "config": Obj(
             {
                 "enabled": Bool(),
@@ -132,6 +138,8 @@ NODE = Obj(
                 # node and the field of a bad value
                 "freshness": AnyJson(),
                 "state": AnyJson(),
+                # the configs that change what is built (saosim.inputs._config.build_config)
+                **{key: AnyJson() for key in BUILD_KEYS if key != "materialized"},
             }
         ),
     },
@@ -154,10 +162,15 @@ MANIFEST = Obj(
             required=("dbt_schema_version",),
         ),
         **{section: MapOf(NODE) for section in MANIFEST_SECTIONS},
+        # dbt 1.0 kept tests of disabled models enabled: their ids say which edges to drop
+        "disabled": KeysOf(),
     },
     required=("metadata",),
 )
 
+
+#: What tells one artifact from another: ``metadata.dbt_schema_version`` (the rest is skipped).
+ARTIFACT_KIND = Obj({"metadata": Obj({"dbt_schema_version": _TEXT})})
 
 _ID = OneOf(Str(), Int(), what="an id (text or number)")
 
@@ -197,6 +210,8 @@ RUN_RESULTS = Obj(
                 "select": _SELECTION,
                 "models": _SELECTION,
                 "full_refresh": Bool(),
+                # any value: a number of threads is read, anything else means "not given"
+                "threads": AnyJson(),
             }
         ),
     },

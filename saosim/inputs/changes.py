@@ -26,6 +26,7 @@ import polars as pl
 from saosim.errors import ArtifactError
 from saosim.inputs._config import build_config, checksum_of
 from saosim.inputs._io import parse_time, read_json
+from saosim.inputs._shapes import MANIFEST
 from saosim.inputs.manifest import manifest_metadata
 from saosim.inputs.schema import TABLES, validate
 
@@ -41,7 +42,7 @@ def manifest_versions(
 
     ``data`` is the already parsed manifest, when the caller has it (saves a second read).
     """
-    data = read_json(path) if data is None else data
+    data = read_json(path, shape=MANIFEST) if data is None else data
     meta = manifest_metadata(data, path=str(path))
     generated = parse_time(meta.get("generated_at"), path=path, field="metadata.generated_at")
     if generated is None:

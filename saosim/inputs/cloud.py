@@ -47,7 +47,7 @@ import polars as pl
 
 from saosim.errors import ArtifactError, SaosimWarning, SchemaError, reading
 from saosim.inputs._io import is_json_file, parse_time, read_json
-from saosim.inputs._shape import Bool, Int, ListOf, Obj, Str, check
+from saosim.inputs._shape import Bool, Int, ListOf, Obj, OneOf, Str, check
 from saosim.inputs.history import History
 from saosim.inputs.runs import artifact_kind, read_run_results, read_sources
 from saosim.inputs.schema import TABLES, empty, validate
@@ -80,6 +80,8 @@ API_RUN = Obj(
 )
 _LIST_RESPONSE = Obj({"data": ListOf(API_RUN)}, required=("data",))
 _ONE_RESPONSE = Obj({"data": API_RUN}, required=("data",))
+# what is decoded of a listing (either response); checked against one of the two above
+_RESPONSE = Obj({"data": OneOf(ListOf(API_RUN), API_RUN, what="runs")})
 #: dbt Cloud run statuses (API v2): queued, starting, running, success, error, cancelled.
 _STATUS = {1: "queued", 2: "starting", 3: "running", 10: "success", 20: "error", 30: "cancelled"}
 _DBT_STEP = re.compile(r"`(dbt\s[^`]+)`|^(dbt\s.+)$")
@@ -119,7 +121,7 @@ def cloud_runs(paths: list[Path]) -> list[dict[str, Any]]:
     seen: dict[int, Path] = {}
     for path in paths:
         with reading(path):
-            data = read_json(path)
+            data = read_json(path, shape=_RESPONSE)
             many = isinstance(data.get("data"), list)
             check(data, _LIST_RESPONSE if many else _ONE_RESPONSE, path=str(path))
             listed = data["data"] if isinstance(data["data"], list) else [data["data"]]

@@ -39,6 +39,7 @@ import polars as pl
 
 from saosim.errors import ArtifactError, SaosimWarning, SchemaError
 from saosim.inputs._io import read_json, schema_version
+from saosim.inputs._shapes import ARTIFACT_KIND, MANIFEST
 from saosim.inputs.changes import code_changes, manifest_versions
 from saosim.inputs.cloud import is_cloud_export, read_cloud_export
 from saosim.inputs.estate import Estate, load_estate
@@ -58,7 +59,7 @@ def _kind_of_file(file: Path) -> str:
     if kind:
         return kind
     if file.name.lower().endswith((".json", ".json.gz")):
-        found, _ = schema_version(read_json(file), file)
+        found, _ = schema_version(read_json(file, shape=ARTIFACT_KIND), file)
         if found in _KIND_BY_SCHEMA:
             return _KIND_BY_SCHEMA[found]
     raise ArtifactError(
@@ -89,7 +90,7 @@ def load_project(path: str | Path) -> Project:
     if base.is_dir() and (base / "estate.json").is_file():
         return load_estate(base).project
     if base.is_file():
-        return project_from_manifest(read_json(base), path=str(base))
+        return project_from_manifest(read_json(base, shape=MANIFEST), path=str(base))
     if not base.exists():
         raise ArtifactError("does not exist", path=str(base))
     manifests = find_artifacts(base)["manifest"]
@@ -108,7 +109,7 @@ def _manifests(files: list[Path]) -> tuple[Project | None, pl.DataFrame | None]:
     newest: tuple[datetime, Path, dict[str, Any]] | None = None
     versions = []
     for file in files:
-        data = read_json(file)
+        data = read_json(file, shape=MANIFEST)
         at, per_node = manifest_versions(file, data)
         versions.append((at, per_node))
         if newest is None or at > newest[0]:

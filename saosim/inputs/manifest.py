@@ -99,7 +99,7 @@ def read_manifest(path: str | Path) -> Project:
     ...
     saosim.errors.ArtifactError: missing.json: does not exist or is not a file
     """
-    return project_from_manifest(read_json(path), path=str(path))
+    return project_from_manifest(read_json(path, shape=MANIFEST), path=str(path))
 
 
 def manifest_metadata(data: dict[str, Any], *, path: str) -> dict[str, Any]:

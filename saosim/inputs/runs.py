@@ -186,7 +186,7 @@ def read_run_results(
 
 
 def _read_run_results(file: Path, job_id: str | None) -> tuple[dict[str, Any], pl.DataFrame]:
-    data = read_json(file)
+    data = read_json(file, shape=RUN_RESULTS)
     _check_version(data, file, "run-results", RUN_RESULTS_VERSIONS)
     meta = data["metadata"]
     run_id = meta.get("invocation_id")
@@ -416,7 +416,7 @@ def read_sources(paths: str | Path | Iterable[str | Path]) -> pl.DataFrame:
 
 
 def _observations(file: Path) -> pl.DataFrame:
-    data = read_json(file)
+    data = read_json(file, shape=SOURCES)
     _check_version(data, file, "sources", SOURCES_VERSIONS)
     results = _results(data, file)
     ids = pl.Series("unique_id", [r["unique_id"] for r in results], dtype=pl.String)

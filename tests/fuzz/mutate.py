@@ -17,10 +17,9 @@ import random
 import shutil
 import signal
 import time
-import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import orjson
 import yaml
 
 from saosim.errors import SaosimError
+from tests.fuzz.memory import Meter
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "artifacts"
@@ -544,16 +544,15 @@ def _names_the_file(message: str, case: Case) -> bool:
     return str(path.name) in message or str(path.parent.name) in message
 
 
-def run_case(case: Case, *, timeout_s: float = 30.0, trace_memory: bool = False) -> Outcome:
-    """Read one case and classify what happened (see the module docstring)."""
+def run_case(case: Case, *, timeout_s: float = 30.0, measure_memory: bool = False) -> Outcome:
+    """Read one case and classify what happened (see the module docstring); with
+    ``measure_memory``, ``peak_bytes`` is what the read took (:class:`tests.fuzz.memory.Meter`)."""
     import warnings
 
     start = time.perf_counter()
-    peak = 0
-    if trace_memory:
-        tracemalloc.start()
+    meter = Meter() if measure_memory else None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), meter or nullcontext():
             warnings.simplefilter("ignore")
             with _alarm(timeout_s):
                 _read(case)
@@ -564,45 +563,18 @@ def run_case(case: Case, *, timeout_s: float = 30.0, trace_memory: bool = False)
         result = "refused" if _names_the_file(message, case) else "unnamed"
         if "\n" in message:
             result, message = "unnamed", "multi-line message: " + message
-        return Outcome(
-            case, result, message[:300], time.perf_counter() - start, _peak(trace_memory)
-        )
+        return Outcome(case, result, message[:300], time.perf_counter() - start, _peak(meter))
     except Exception as exc:  # the property's failure: anything but a SaosimError
         import traceback
 
         where = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc!s:.200} at {Path(where.filename).name}:{where.lineno}"
-        return Outcome(case, "traceback", detail, time.perf_counter() - start, _peak(trace_memory))
-    finally:
-        if trace_memory:
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
+        return Outcome(case, "traceback", detail, time.perf_counter() - start, _peak(meter))
     seconds = time.perf_counter() - start
     if case.must_fail:
-        return Outcome(case, "silent", "accepted a mutation that must be refused", seconds, peak)
-    return Outcome(case, "read", "", seconds, peak)
+        return Outcome(case, "silent", "accepted a mutation that must be refused", seconds)
+    return Outcome(case, "read", "", seconds, _peak(meter))
 
 
-def _peak(tracing: bool) -> int:
-    return tracemalloc.get_traced_memory()[1] if tracing else 0
-
-
-def input_bytes(path: Path) -> int:
-    """Bytes of a case's input as read (decompressed; a folder's files summed)."""
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    total = 0
-    for file in files:
-        data = file.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            try:
-                with gzip.open(file, "rb") as handle:
-                    while chunk := handle.read(1 << 20):
-                        total += len(chunk)
-                        if total > 1 << 30:
-                            break
-                continue
-            except (OSError, EOFError, zlib.error):  # damaged: count what decompressed, at least
-                total = max(total, len(data))
-                continue
-        total += len(data)
-    return total
+def _peak(meter: Meter | None) -> int:
+    return meter.peak if meter is not None else 0
