@@ -135,9 +135,21 @@ class ProjectIndex:
         self.csr = _csr_parents(project, infos)
         pos = project.position
         #: per node, what the run finishes before reaching it (in-run schedule), CSR
-        self.run_csr = _csr(
-            [[pos[p] for p in project.run_parents(u) if p in infos] for u in project.order]
+        # parents first, then their data tests: a run that runs no tests scans only the
+        # parents (a test not run in this run is never waited for)
+        groups = [
+            sorted(
+                (pos[p] for p in project.run_parents(u) if p in infos),
+                key=lambda i: (project.nodes[project.order[i]].is_test, i),
+            )
+            for u in project.order
+        ]
+        rptr, ridx = _csr(groups)
+        rtest = rptr[:-1] + np.array(
+            [sum(not project.nodes[project.order[i]].is_test for i in g) for g in groups],
+            dtype=np.int64,
         )
+        self.run_csr = (rptr, ridx, rtest)
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
 
     def lists(self, *, direct: bool = False) -> tuple[list[int], list[int]]:

@@ -57,6 +57,7 @@ class Graph(NamedTuple):
     d2e: np.ndarray  # the effective edge of the same parent (-1: none)
     rptr: np.ndarray  # what a run finishes before it reaches a node: its decided direct
     ridx: np.ndarray  # parents and their data tests (Project.run_parents), CSR
+    rtest: np.ndarray  # where a node's parents' data tests start in ridx (parents come first)
 
 
 class NodeStates(NamedTuple):

@@ -66,7 +66,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
     Returns whether any node failed or was skipped.
     """
     # arrays out of their records once (a reference count per use inside the loop)
-    flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, rptr, ridx = g
+    flags, window_s, tol_s, eptr, eidx, dptr, didx, d2e, rptr, ridx, rtest = g
     (
         at_node,
         threads,
@@ -110,6 +110,14 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
     # in another run (a job without state does not look)
     waits = guarded and prof != P_BASELINE
     any_failed = False
+    # a run that runs no data test waits for parents only: the tests listed after them in
+    # ridx (from rtest on) are never done in it
+    tests_run = False
+    for j in range(len(walk)):
+        n = walk[j]
+        if (flags[n] & F_TEST) != 0 and (not walk_all or selected[n] == r):
+            tests_run = True
+            break
     for j in range(len(walk)):
         n = walk[j]
         f = flags[n]
@@ -118,7 +126,8 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
             continue
         # -- the clock: when the run reaches n (saosim.core.facts.Clock)
         ready = at
-        for e in range(rptr[n], rptr[n + 1]):
+        r_end = rptr[n + 1] if tests_run else rtest[n]
+        for e in range(rptr[n], r_end):
             q = ridx[e]
             if c_done[q] == r and c_fin[q] > ready:
                 ready = c_fin[q]
@@ -126,7 +135,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
         if c_rec[n] != NONE:
             # the history's start, earlier by the least time saved on what n waited for
             slack = NONE
-            for e in range(rptr[n], rptr[n + 1]):
+            for e in range(rptr[n], r_end):
                 q = ridx[e]
                 if c_done[q] == r and c_rec[q] != NONE and c_rdur[q] != NONE:
                     saved = c_rec[q] + c_rdur[q] - c_fin[q]

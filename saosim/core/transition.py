@@ -52,7 +52,7 @@ def snapshots(r, nodes, act, status, fp, fin_t, looks_through_views, direct, g, 
     parent's state has not changed.
     """
     # arrays out of their records once (a reference count per use inside a loop)
-    flags, _w, _t, eptr, eidx, _dp, _di, _de, _rp, _ri = g
+    flags, _w, _t, eptr, eidx, _dp, _di, _de, _rp, _ri, _rt = g
     has, built, fps, dv, tf, exists, seen = st
     src_ptr, src_times, src_next, read = ck.src_ptr, ck.src_times, ck.src_next, ck.read
     s_stamp, s_built, s_fp, s_dv, s_tf, s_seen, s_nodes = snap

@@ -76,6 +76,7 @@ class KernelInputs:
     decided: np.ndarray  # int32: every node the planner decides, topological order
     rptr: np.ndarray  # what a run finishes before reaching a node (Project.run_parents)
     ridx: np.ndarray
+    rtest: np.ndarray
     cptr: np.ndarray  # code-change times per node
     ctimes: np.ndarray
     cvals: np.ndarray  # int64: the fingerprint id from that change on (0: the node's first)
@@ -131,7 +132,7 @@ class KernelInputs:
         """The project as the core's rules read it."""
         return Graph(
             self.flags, self.window_s, self.tol_s, self.eptr, self.eidx, self.dptr, self.didx,
-            self.d2e, self.rptr, self.ridx,
+            self.d2e, self.rptr, self.ridx, self.rtest,
         )  # fmt: skip
 
     @property
@@ -251,6 +252,7 @@ def project_fields(project: Project, graph: Graph, flags: np.ndarray) -> dict[st
         "decided": np.array([pos[u] for u in index.order], dtype=np.int32),
         "rptr": graph.rptr,
         "ridx": graph.ridx,
+        "rtest": graph.rtest,
     }
 
 

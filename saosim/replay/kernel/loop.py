@@ -108,7 +108,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     )
     # arrays out of their records once: taking one out inside a loop costs a reference count
     # each time (measured: the loop 10x slower)
-    flags, _window, _tol, eptr, _eidx, _dptr, _didx, _d2e, _rptr, _ridx = g
+    flags, _window, _tol, eptr, _eidx, _dptr, _didx, _d2e, _rptr, _ridx, _rtest = g
     st_has, st_built, st_fp, st_dv, st_tf, st_exists, st_seen = st
     m_selected, m_changed, m_failing, m_in_flight = (
         mk.selected,
