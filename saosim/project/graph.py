@@ -232,18 +232,32 @@ class Project:
 
     def run_parents(self, unique_id: str) -> tuple[str, ...]:
         """What ``dbt build`` finishes before it starts a node: its direct parents and the
-        data tests of those parents (sorted ids).
+        data tests of those parents (sorted ids). An ephemeral parent is never executed (dbt
+        inlines it), so the node also waits for what that parent would wait for.
 
         >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "fct": ["stg"]})
         >>> p.run_parents("model.demo.fct")
         ('model.demo.stg',)
+        >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "eph": ["stg"], "fct": ["eph"]})
+        >>> p = p.replace_node("model.demo.eph", materialization="ephemeral")
+        >>> p.run_parents("model.demo.fct")
+        ('model.demo.eph', 'model.demo.stg')
         """
-        extra = self._tests_before.get(unique_id, ())
-        return (
-            tuple(sorted({*self._parents[unique_id], *extra}))
-            if extra
-            else self._parents[unique_id]
-        )
+        return self._run_parents[unique_id]
+
+    @cached_property
+    def _run_parents(self) -> dict[str, tuple[str, ...]]:
+        tests_before = self._tests_before
+        out: dict[str, tuple[str, ...]] = {}
+        for uid in self._dag_order:
+            parents = self._parents[uid]
+            extra = tests_before.get(uid, ())
+            through = [out[p] for p in parents if self.nodes[p].is_ephemeral]
+            if extra or through:
+                out[uid] = tuple(sorted({*parents, *extra, *(q for t in through for q in t)}))
+            else:
+                out[uid] = parents
+        return out
 
     @cached_property
     def order(self) -> tuple[str, ...]:

@@ -111,6 +111,25 @@ def test_a_node_waits_for_a_parent_that_now_takes_longer() -> None:
     assert result.decision("fct").started_at == T0 + H
 
 
+@pytest.mark.parametrize("profile", ["baseline", "sao"])
+def test_a_node_waits_for_what_its_ephemeral_parent_reads(profile: str) -> None:
+    # dbt inlines an ephemeral model and never runs it (a history's run_results do not list
+    # it): fct waits for stg, which now takes an hour, through eph
+    project = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "eph": ["stg"], "fct": ["eph"]})
+    project = project.replace_node("model.demo.eph", materialization="ephemeral")
+    schedule = RunSchedule(
+        threads=4,
+        durations_s={STG: 3600.0, FCT: 60.0},
+        recorded={STG: (T0, 60.0), FCT: (T0 + timedelta(minutes=2), 60.0)},
+    )
+    result = plan(
+        project, State.empty(), at=T0, source_versions={SRC: T0}, profile=profile,
+        select=[STG, FCT], schedule=schedule,
+    )  # fmt: skip
+    assert result.decision("fct").reached_at == T0 + H
+    assert result.decision("fct").started_at == T0 + H
+
+
 @pytest.mark.parametrize("engine", ["plain", "fast"])
 def test_baseline_replay_keeps_the_historys_start_times(engine: str) -> None:
     if not EXAMPLE.is_dir():
