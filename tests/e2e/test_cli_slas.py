@@ -103,6 +103,11 @@ def test_demo_json_one_object_per_scenario_and_an_honest_recommendation(tmp_path
     chosen = [r for r in rows.values() if r["recommended"]]
     assert len(chosen) == 1
     assert chosen[0]["sla_breach_pct"] <= rows["baseline"]["sla_breach_pct"]
+    # the demo's tuned scenario is one a team could adopt: cheaper, and no worse on the SLAs
+    tuned, baseline = rows["tuned"], rows["baseline"]
+    assert tuned["sla_breach_pct"] <= baseline["sla_breach_pct"]
+    assert tuned["bill_usd"] < baseline["bill_usd"]
+    assert tuned["recommended"]
 
 
 def test_tiers_warns_about_a_window_at_the_jobs_interval(estate_dir: Path, tmp_path: Path):
