@@ -10,10 +10,11 @@ first non-blank byte is not ``{`` is refused at once. The bound is ``max_bytes=`
 ``SAOSIM_MAX_JSON_MB`` environment variable (default 2048 MB).
 
 Memory stays near the file's size: a reader passes the shape of what it uses and only those
-fields are built into Python objects (:mod:`saosim.inputs._prune`); gzip text is decompressed
-into a memory map that grows without copies; the text is released as soon as it is decoded.
-A read takes at most 2× its input (or 2× the decompressed text of a gzip file), which the fuzz
-suite checks (``tests/fuzz/memory.py``).
+fields are built into Python objects (:mod:`saosim.inputs._prune`). A plain file's text is
+released as soon as it is decoded. A gzip file's text is never whole in memory: it is decoded
+as it decompresses (:mod:`saosim.inputs._stream`), so a read holds a window of the text and
+what the shape keeps — which, for a manifest, is mostly its SQL and can itself be several
+times the compressed file. The fuzz suite checks the bounds (``tests/fuzz/memory.py``).
 
 >>> import tempfile, pathlib
 >>> with tempfile.TemporaryDirectory() as d:
@@ -25,10 +26,10 @@ suite checks (``tests/fuzz/memory.py``).
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ import polars as pl
 from saosim.errors import ArtifactError, reading
 from saosim.inputs._prune import decode_type
 from saosim.inputs._shape import Shape
+from saosim.inputs._stream import LONE_SURROGATE, SyntaxFault, decode_stream
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -52,19 +54,16 @@ __all__ = [
 
 #: Default bound on the bytes of one JSON artifact (after decompression): 2 GiB.
 MAX_JSON_BYTES = 2048 * 2**20
-# Bytes per step of gunzip (read and decompressed) and of counting lines: each step's output
-# is a copy beside the text until it is appended, so small steps add little to a read's peak.
-_CHUNK = 1 << 16
+# Bytes per step of gunzip (read and decompressed) and of counting lines. Each step allocates
+# its input, its output and zlib's unconsumed input anew: at 64 KB these fragmented the heap
+# (a streamed read that keeps nothing of a 40 MB text took 2.6 MB resident), at 16 KB 0.6 MB.
+_CHUNK = 1 << 14
 _MAX_LEADING_BLANK = 1 << 20
 _BLANK = frozenset(b" \t\r\n")
 _FIRST_BYTE = re.compile(rb"[^ \t\r\n]")
-# \uD800-\uDBFF not followed by \uDC00-\uDFFF, or a low half alone (not after an escaped \)
-_LONE_SURROGATE = re.compile(
-    rb"(?<!\\)\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    rb"|(?<![\\]u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
-
 _JSON_SUFFIXES = (".json", ".json.gz")
+#: Decode gzip files as they decompress (off: decompress whole, then decode; tests compare both).
+STREAM_GZIP = True
 Buffer = bytes | bytearray | memoryview
 # dbt Fusion writes nanoseconds; datetime keeps microseconds, so extra digits are cut, not rounded.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -131,39 +130,11 @@ def _check_start(file: Path, buffer: Buffer, final: bool, *, blank_before: int =
     return True
 
 
-class _Text:
-    """Decompressed text, appended into an anonymous memory map.
-
-    A ``bytearray`` grown by ``+=`` is copied by ``realloc`` whenever the heap cannot extend it
-    in place, and the old copies stay resident until the heap is trimmed: a 2 MB text took
-    4–5 MB. A map grows by ``mremap`` (no copy), and its pages not yet written take no memory,
-    so the capacity can double freely.
-    """
-
-    def __init__(self) -> None:
-        # private: a shared anonymous map is backed by a file that mremap does not grow
-        self.map = mmap.mmap(-1, _CHUNK * 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        self.size = 0
-
-    def append(self, chunk: bytes) -> None:
-        end = self.size + len(chunk)
-        if end > len(self.map):
-            self.map.resize(max(end, 2 * len(self.map)))
-        self.map[self.size : end] = chunk
-        self.size = end
-
-    def view(self) -> memoryview:
-        """The text so far (release it before :meth:`close`)."""
-        return memoryview(self.map)[: self.size]
-
-    def close(self) -> None:
-        self.map.close()
-
-
-def _gunzip(file: Path, bound: int, out: _Text) -> None:
-    """Decompress a (possibly multi-member) gzip file into ``out`` in chunks, never past
-    ``bound`` bytes."""
+def _gunzip(file: Path, bound: int) -> Iterator[bytes]:
+    """The text of a (possibly multi-member) gzip file, a chunk at a time, never past ``bound``
+    bytes; checks that it starts as a JSON object as soon as a non-blank byte arrives."""
     started = in_member = False
+    size = 0
     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         with file.open("rb") as handle:
@@ -184,21 +155,30 @@ def _gunzip(file: Path, bound: int, out: _Text) -> None:
                     pending = decomp.unused_data.lstrip(b"\x00")
                     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     in_member = False
-                if out.size + len(chunk) > bound:
+                if size + len(chunk) > bound:
                     raise _too_big(file, bound, "decompresses to")
                 if not started:
-                    started = _check_start(file, chunk, final=False, blank_before=out.size)
-                out.append(chunk)
+                    started = _check_start(file, chunk, final=False, blank_before=size)
+                size += len(chunk)
+                if chunk:
+                    yield chunk
             if in_member:
-                out.append(decomp.flush())
+                chunk = decomp.flush()
                 if not decomp.eof:
                     raise EOFError("the gzip stream ends before its end marker")
-                if out.size > bound:
+                if size + len(chunk) > bound:
                     raise _too_big(file, bound, "decompresses to")
+                if not started:
+                    started = _check_start(file, chunk, final=False, blank_before=size)
+                size += len(chunk)
+                if chunk:
+                    yield chunk
     except (EOFError, zlib.error) as exc:
         raise ArtifactError(
             f"is a damaged or truncated gzip file ({exc}); download it again", path=str(file)
         ) from None
+    if not started:
+        _check_start(file, b"", final=True, blank_before=size)
 
 
 def _line_column(raw: Buffer, pos: int) -> tuple[int, int]:
@@ -214,6 +194,21 @@ def _line_column(raw: Buffer, pos: int) -> tuple[int, int]:
     return line, pos - line_start + 1
 
 
+def _not_json(
+    file: Path, reason: str, pos: int, total: int, line: int, column: int
+) -> ArtifactError:
+    return ArtifactError(
+        f"is not valid JSON: {reason} at line {line}, column {column} "
+        f"(byte {pos} of {total}); the file may be truncated",
+        path=str(file),
+    )
+
+
+def _too_deep(file: Path) -> ArtifactError:
+    # dbt writes a few levels of nesting; thousands are damage, and would exhaust the stack
+    return ArtifactError("nests arrays or objects too deeply to be a dbt artifact", path=str(file))
+
+
 def _decode(file: Path, raw: Buffer, shape: Shape | None) -> Any:
     """The JSON in ``raw`` (only what ``shape`` names, when given), or an error naming the file
     and the line, column and byte of the first fault."""
@@ -227,21 +222,37 @@ def _decode(file: Path, raw: Buffer, shape: Shape | None) -> Any:
         pos = int(found.group(1)) if found else len(raw)
         reason = re.sub(r"^JSON is malformed: |\s*\(byte \d+\)$", "", str(exc))
         # msgspec also says "truncated" of an unpaired surrogate escape (\ud800) anywhere
-        lone = _LONE_SURROGATE.search(raw) if not found else None
+        lone = LONE_SURROGATE.search(raw) if not found else None
         if lone is not None:
             pos = lone.start()
             reason = f"{bytes(raw[pos : pos + 6]).decode()} is half of a UTF-16 surrogate pair"
         line, column = _line_column(raw, pos)
-        raise ArtifactError(
-            f"is not valid JSON: {reason} at line {line}, column {column} "
-            f"(byte {pos} of {len(raw)}); the file may be truncated",
-            path=str(file),
+        raise _not_json(file, reason, pos, len(raw), line, column) from None
+    except RecursionError:
+        raise _too_deep(file) from None
+
+
+def _decode_gzip(file: Path, bound: int, shape: Shape | None) -> Any:
+    """The JSON of a gzip file, decoded as it decompresses (:mod:`saosim.inputs._stream`), so
+    its text is never whole in memory; with :data:`STREAM_GZIP` off, decompressed whole and
+    decoded at once (as plain files are)."""
+    chunks = _gunzip(file, bound)
+    try:
+        if not STREAM_GZIP:
+            raw = b"".join(chunks)
+            _check_start(file, raw, final=True)
+            return _decode(file, raw, shape)
+        return decode_stream(chunks, shape)
+    except SyntaxFault as fault:
+        raise _not_json(
+            file, fault.reason, fault.pos, fault.total, fault.line, fault.column
         ) from None
     except RecursionError:
-        # dbt writes a few levels of nesting; thousands are damage, and would exhaust the stack
-        raise ArtifactError(
-            "nests arrays or objects too deeply to be a dbt artifact", path=str(file)
-        ) from None
+        for _ in chunks:  # a damaged stream or the bound is named first, as when read whole
+            pass
+        raise _too_deep(file) from None
+    finally:
+        chunks.close()
 
 
 def read_json(
@@ -265,33 +276,22 @@ def read_json(
     with reading(file):
         if not file.is_file():
             raise ArtifactError("does not exist or is not a file", path=str(file))
-        text = _Text()
-        raw: Buffer = b""
         try:
-            try:
-                with file.open("rb") as handle:
-                    magic = handle.read(2)
-                size = file.stat().st_size
-                if magic == b"\x1f\x8b":
-                    _gunzip(file, bound, text)
-                    raw = text.view()
-                elif size > bound:
-                    raise _too_big(file, bound, "is")
-                else:
-                    raw = file.read_bytes()
-            except OSError as exc:
-                raise ArtifactError(
-                    f"cannot be read ({exc.strerror or exc})", path=str(file)
-                ) from None
-            _check_start(file, raw, final=True)
-            data = _decode(file, raw, shape)
-            if not isinstance(data, dict):
-                raise _not_an_object(file, bytes(raw[:12]))
-            return data
-        finally:
-            if isinstance(raw, memoryview):
-                raw.release()
-            text.close()
+            with file.open("rb") as handle:
+                magic = handle.read(2)
+            if magic == b"\x1f\x8b":
+                # the text's first byte is checked as it decompresses: it is an object
+                return _decode_gzip(file, bound, shape)  # type: ignore[no-any-return]
+            if file.stat().st_size > bound:
+                raise _too_big(file, bound, "is")
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"cannot be read ({exc.strerror or exc})", path=str(file)) from None
+        _check_start(file, raw, final=True)
+        data = _decode(file, raw, shape)
+        if not isinstance(data, dict):
+            raise _not_an_object(file, raw[:12])
+        return data
 
 
 def schema_version(data: dict[str, Any], path: str | Path) -> tuple[str, int]:

@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 
 from saosim.inputs._shape import KeysOf, ListOf, MapOf, Obj, OneOf, Shape
 
-__all__ = ["decode_type"]
+__all__ = ["SKIPPED", "decode_type"]
 
 _names = itertools.count()
 
@@ -41,7 +41,7 @@ class _Nothing(TypedDict, total=False):
 # The JSON values other than an object or a list, which any position also takes (see above).
 _SCALAR = str | int | float | bool | None
 # A value whose content is not read: an object becomes {}, a list keeps its items' places only.
-_SKIPPED = _Nothing | list[_Nothing | list[Any] | _SCALAR] | _SCALAR
+SKIPPED = _Nothing | list[_Nothing | list[Any] | _SCALAR] | _SCALAR
 
 
 @cache
@@ -58,7 +58,7 @@ def decode_type(shape: Shape) -> Any:
     if isinstance(shape, MapOf):
         return dict[str, decode_type(shape.value)] | list[Any] | _SCALAR  # type: ignore[misc]
     if isinstance(shape, KeysOf):
-        return dict[str, _SKIPPED] | list[_SKIPPED] | _SCALAR  # type: ignore[misc]
+        return dict[str, SKIPPED] | list[SKIPPED] | _SCALAR  # type: ignore[misc]
     if isinstance(shape, ListOf):
         return list[decode_type(shape.item)] | dict[str, Any] | _SCALAR  # type: ignore[misc]
     if isinstance(shape, OneOf):

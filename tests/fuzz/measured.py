@@ -4,7 +4,8 @@ Run it in the environment of :func:`tests.fuzz.memory.measured_env` (else it say
 measure and stops); it reads every seed once unmeasured (:func:`warm`), then writes one JSON
 line per case: the seed, the mutation, what happened, the input's size on disk and as read, and the
 read's peak. ``tests/fuzz/test_fuzz_memory.py`` runs it and checks the bound; the long run
-is ``benchmarks/fuzz.py --memory``.
+is ``benchmarks/fuzz.py --memory``. With ``--big FILE`` it measures one unmutated read of a large
+real artifact instead (in a process of its own: a second read would reuse the first one's heap).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.fuzz.memory import input_sizes, measurable
-from tests.fuzz.mutate import Case, Outcome, Seed, corpus, make_case, run_case
+from tests.fuzz.mutate import FIXTURES, Case, Outcome, Seed, corpus, make_case, run_case
 
-__all__ = ["cases", "warm"]
+__all__ = ["big", "cases", "warm"]
 
 
 def warm(seeds: list[Seed], scratch: Path) -> None:
@@ -46,13 +47,28 @@ def cases(n: int, *, seed: int = 0, real: bool = True) -> Iterator[tuple[Outcome
             yield outcome, on_disk, size
 
 
+def big(path: Path) -> Outcome:
+    """One measured read of ``path``, a real manifest too large for the fuzz corpus, as the
+    fuzz cases read a manifest; warmed on the fixture manifest."""
+    fixture = FIXTURES / "manifest_v12.json"
+    run_case(Case(Seed("manifest", fixture), "warm-up", False, fixture))
+    return run_case(Case(Seed("manifest", path), "unmutated", False, path), measure_memory=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--big", type=Path, help="measure one read of this file instead")
     args = parser.parse_args()
     if not measurable():
         print(json.dumps({"unmeasurable": "needs /proc/self/clear_refs and measured_env()"}))
+        return 0
+    if args.big is not None:
+        outcome = big(args.big)
+        on_disk, size = input_sizes(args.big)
+        line = {"result": outcome.result, "detail": outcome.detail[:200], "on_disk": on_disk}
+        print(json.dumps({**line, "size": size, "peak": outcome.peak_bytes}), flush=True)
         return 0
     for outcome, on_disk, size in cases(args.n, seed=args.seed):
         case = outcome.case

@@ -1,9 +1,12 @@
-"""Decoding only what the shapes name (saosim.inputs._prune) changes no reader's answer.
+"""Decoding only what the shapes name (saosim.inputs._prune) changes no reader's answer, and
+neither does decoding a gzip file as it decompresses (saosim.inputs._stream).
 
 Every reader is run twice on every fixture and real artifact: once as shipped, and once with
 the pruning switched off (the whole file decoded, as before). The projects, code versions, run
 tables and observations must be equal: a field a reader uses but its shape forgot would be
-dropped by the pruned decode and show up here as a difference.
+dropped by the pruned decode and show up here as a difference. Each file is also read gzipped
+(streamed) and plain; the real gzip manifests (40 MB of text each) are read streamed and
+decompressed whole.
 """
 
 from __future__ import annotations
@@ -63,8 +66,8 @@ def _read(kind: str, path: Path) -> Any:
             history = read_runs(path)
             return history.runs.to_dicts(), history.node_runs.to_dicts()
         return read_sources(path).to_dicts()
-    except SaosimError as exc:  # the same refusal, word for word
-        return type(exc).__name__, str(exc)
+    except SaosimError as exc:  # the same refusal, word for word (the file named alike)
+        return type(exc).__name__, str(exc).replace(str(path), "<file>")
 
 
 @pytest.mark.parametrize(("kind", "path"), _files(), ids=lambda v: getattr(v, "name", v))
@@ -81,3 +84,35 @@ def test_an_export_folder_and_a_target_tree_read_the_same(monkeypatch: pytest.Mo
     pruned = ingest(paths).summary()
     monkeypatch.setattr(_io, "decode_type", lambda shape: Any)
     assert ingest(paths).summary() == pruned
+
+
+@pytest.mark.parametrize(("kind", "path"), _files(), ids=lambda v: getattr(v, "name", v))
+def test_a_gzipped_file_streamed_reads_what_the_plain_file_reads(
+    kind: str, path: Path, tmp_path: Path
+) -> None:
+    text = path.read_bytes()
+    if text[:2] == b"\x1f\x8b":
+        text = gzip.decompress(text)
+    copy = tmp_path / path.name.removesuffix(".gz")
+    copy.write_bytes(text)
+    plain = _read(kind, copy)
+    copy.write_bytes(gzip.compress(text, compresslevel=1))  # gzip is known by its magic bytes
+    assert _read(kind, copy) == plain
+
+
+def _big_gzip() -> list[Path]:
+    if not REAL.is_dir():
+        return []
+    return [p for p in sorted(REAL.glob("*/*.json.gz")) if p.stat().st_size > _MAX_BYTES // 8]
+
+
+@pytest.mark.slow
+@pytest.mark.real_artifacts
+@pytest.mark.parametrize("path", _big_gzip(), ids=lambda p: p.name)
+def test_a_big_gzip_manifest_streamed_reads_what_its_whole_text_reads(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streamed = _read("manifest", path)
+    assert len(streamed[2]) > 1000  # a project was read, not a refusal
+    monkeypatch.setattr(_io, "STREAM_GZIP", False)
+    assert _read("manifest", path) == streamed
