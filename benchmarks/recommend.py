@@ -24,7 +24,7 @@ from pathlib import Path
 from saosim.inputs.estate import Estate, load_estate
 from saosim.project.tiers import Tiers
 from saosim.replay.cadence import job_cadences, lint_cadence
-from saosim.tune.demo import TUNED_TIERS, bundled_example
+from saosim.tune.demo import bundled_example, tuned_scenario
 from saosim.tune.recommend import recommend
 from saosim.tune.recommend_exec import ProcessExecutor, RayExecutor
 from saosim.tune.recommend_score import HISTORY, Candidate, CompiledEstate
@@ -89,7 +89,7 @@ def main() -> None:
     if args.only_large:
         return
     t = time.perf_counter()
-    tuned = {"tuned": {"profile": "sao", "tiers": TUNED_TIERS}}
+    tuned = {"tuned": tuned_scenario(example.project)}
     rec = recommend(
         example, SLAS, budget=args.budget, executor=f"processes:{args.workers}", scenarios=tuned
     )

@@ -34,8 +34,9 @@ def recommend(
         list[str] | None,
         typer.Option(
             "--schedule",
-            help="job schedules to search (repeatable): history, or 'CRON[@SELECTOR]; …'; "
-            "default: history and one hourly job on *",
+            help="job schedules to search (repeatable): history, per-sla, or "
+            "'CRON[@SELECTOR]; …'; default: history, one hourly job on *, and per-sla (one job "
+            "per SLA, round the clock and within the hours each other schedule runs)",
         ),
     ] = None,
     max_tiers: Annotated[int, typer.Option("--max-tiers", help="at most this many tiers")] = 5,

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +42,30 @@ from saosim.inputs.estate import Estate, load_estate
 from saosim.project.slas import Slas
 from saosim.tune.recommend_exec import make_executor
 from saosim.tune.recommend_result import Point, Recommendation, explain, pareto
+from saosim.tune.recommend_schedules import (
+    PER_SLA,
+    active_hours,
+    history_hours,
+    sla_schedule,
+    sla_schedule_within,
+)
 from saosim.tune.recommend_score import HISTORY, Candidate, CompiledEstate, Schedule, Score
-from saosim.tune.recommend_search import candidate as make_candidate
 from saosim.tune.recommend_search import (
+    allowed_windows,
     node_facts,
     propose,
     repair,
     schedule_intervals,
 )
+from saosim.tune.recommend_search import candidate as make_candidate
 from saosim.tune.recommend_tiers import candidate_of_tiers, tiers_and_windows
 
 __all__ = ["DEFAULT_SCHEDULES", "Recommendation", "parse_budget", "recommend", "sla_schedule"]
 
-#: a schedule derived from the SLAs (:func:`sla_schedule`)
-PER_SLA = "per-sla"
 #: the schedules searched by default: the history's own jobs, one hourly job on every model,
-#: and one job per SLA at about half its SLA
+#: and the SLA-derived ones (:mod:`saosim.tune.recommend_schedules`: one job per SLA at about
+#: half its SLA, round the clock and within the hours of each other schedule searched)
 DEFAULT_SCHEDULES = ("history", "0 * * * *", PER_SLA)
-#: the cron intervals (hours) a derived job may run at
-_CRON_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 #: candidates scored when no budget is given
 DEFAULT_BUDGET = 40
 #: repair rounds per schedule at most (each halves the windows of the nodes still breaching)
@@ -92,24 +96,6 @@ def parse_budget(budget: int | float | str | None) -> tuple[int, float | None]:
     if budget < 1:
         raise ConfigError("a budget of at least one candidate", field="--budget")
     return int(budget), None
-
-
-def sla_schedule(slas: Slas) -> Schedule:
-    """One job per SLA, on its selector, every interval of :data:`_CRON_HOURS` up to half its
-    SLA: frequent runs only where a tight SLA is declared, the rest at the pace its own SLA
-    allows. (The models upstream of a tight SLA are refreshed by the ``default`` job, as a
-    history's hourly job on ``tag:hourly`` leaves them to its daily jobs.)
-
-    >>> sla_schedule(Slas.from_dict({"default": "26h", "tag:hourly": "2h"})).describe()
-    '0 */12 * * * on *; 0 * * * * on tag:hourly'
-    """
-    parts = []
-    for rule in slas.rules:
-        hours = max([h for h in _CRON_HOURS if h * 3600 <= rule.sla_s / 2] or [1])
-        cron = "0 0 * * *" if hours == 24 else ("0 * * * *" if hours == 1 else f"0 */{hours} * * *")
-        select = "*" if rule.selector == "default" else rule.selector
-        parts.append(f"{cron}@{select}")
-    return replace(Schedule.parse("; ".join(parts)), name=PER_SLA)
 
 
 class _Search:
@@ -194,16 +180,8 @@ def recommend(
     declared = Slas.coerce(slas)
     if declared is None:
         raise ConfigError("the recommender needs SLAs to keep", field="slas")
-    scheds = [
-        s
-        if isinstance(s, Schedule)
-        else sla_schedule(declared)
-        if s == PER_SLA
-        else Schedule.parse(s)
-        for s in schedules or DEFAULT_SCHEDULES
-    ]
-    if not scheds:
-        scheds = [HISTORY]
+    mine = _parse_scenarios(scenarios)
+    scheds = _schedules(est, declared, schedules or DEFAULT_SCHEDULES, mine)
     n_cands, seconds = parse_budget(budget)
     say(f"compiling the estate for {len(scheds)} schedule(s)")
     ce = CompiledEstate.build(
@@ -217,10 +195,11 @@ def recommend(
         ex.start(ce)
         search = _Search(ce, ex, n_cands, seconds)
         rounds = _structure(search, ce, scheds, facts, lint, target, say)
+        _seed_from_scenarios(search, ce, scheds, rounds, lint, mine, say)
         say(f"structure: {len(search.points)} candidates; tiers next")
         tried = _tiers_stage(search, ce, scheds, rounds, lint, max_tiers, seed, target, say)
         executor_name = f"{ex.name} ({ex.workers} worker{'s' if ex.workers != 1 else ''})"
-    user_points = _user_scenarios(est, ce, scenarios)
+    user_points = _user_scenarios(est, ce, mine)
     return _decide(
         est, ce, search, tried, rounds, facts, lint, target, user_points,
         seed=seed, seconds=time.perf_counter() - t0, executor=executor_name,
@@ -276,6 +255,53 @@ def _structure(
                 still.append(s)
         active = still
     return rounds
+
+
+def _seed_from_scenarios(
+    search: _Search,
+    ce: CompiledEstate,
+    scheds: list[Schedule],
+    rounds: dict[str, list[np.ndarray]],
+    lint: dict[str, tuple[np.ndarray, np.ndarray]],
+    mine: Sequence[Any],
+    say: Callable[[str], None],
+) -> None:
+    """Start from the settings the user already has, too: each of the user's scenarios with
+    tiers gives its per-node windows (each clamped to the longest window the cadence lint
+    leaves alone on the schedule's jobs), scored on every schedule and added as that
+    schedule's last round, so the tiers stage tries them first."""
+    project = ce.estate.project
+    for scenario in mine:
+        if scenario.tiers is None:
+            continue
+        resolved = scenario.tiers.resolve(project)
+        wanted = np.array(
+            [_window_of(resolved.for_node(u), ce.profile.value) for u in ce.nodes], np.int64
+        )
+        batch = []
+        for s in scheds:
+            clean_lint = lint[s.name][0]
+            windows = np.array(
+                [
+                    max((x for x in allowed_windows(clean_lint[i]) if x <= w), default=0)
+                    for i, w in enumerate(wanted.tolist())
+                ],
+                dtype=np.int64,
+            )
+            label = f"{s.name} from {scenario.name}'s windows"
+            every = np.zeros(len(ce.nodes), bool)
+            batch.append((make_candidate(label, s.name, windows, every), "per-node", None))
+            rounds[s.name].append(windows)
+        for (cand, *_), sc in zip(batch, search.score(batch), strict=True):
+            if sc is not None:
+                say(f"  {cand.label}: ${sc.price_usd:,.0f}, breach {sc.sla_breach_pct:.2f}%")
+
+
+def _window_of(fresh: Any, profile: str) -> int:
+    """A node's window in seconds (``dbt_state``: its lag tolerance where one is set)."""
+    if profile == "dbt_state" and fresh.lag_tolerance_s is not None:
+        return int(fresh.lag_tolerance_s)
+    return int(fresh.build_after.window_s) if fresh.build_after is not None else 0
 
 
 def _tiers_stage(
@@ -340,19 +366,60 @@ def _tiers_stage(
     return tried
 
 
-def _user_scenarios(
-    est: Estate, ce: CompiledEstate, scenarios: Mapping[str, Any] | None
-) -> list[Point]:
-    """The user's own scenarios, scored by ``simulate`` under the same SLAs and rates."""
-    if not scenarios:
-        return []
-    from saosim.replay.engine import Scenario, simulate
+def _parse_scenarios(scenarios: Mapping[str, Any] | None) -> list[Any]:
+    """The user's own scenarios as :class:`~saosim.replay.engine.Scenario` objects."""
+    from saosim.replay.engine import Scenario
     from saosim.replay.scenario_config import scenario_from_dict
 
-    chosen = [
+    return [
         v if isinstance(v, Scenario) else scenario_from_dict(dict(v), str(k))
-        for k, v in scenarios.items()
+        for k, v in (scenarios or {}).items()
     ]
+
+
+def _schedules(
+    est: Estate, slas: Slas, given: Sequence[str | Schedule], mine: Sequence[Any]
+) -> list[Schedule]:
+    """The schedules to search: those ``given`` (``per-sla`` expanded), then the jobs of the
+    user's own scenarios; with ``per-sla``, also one job per SLA within the hours each of the
+    others runs (:func:`~saosim.tune.recommend_schedules.sla_schedule_within`)."""
+    out: list[Schedule] = []
+    derive = False
+    for s in given:
+        if isinstance(s, Schedule):
+            out.append(s)
+        elif s == PER_SLA:
+            derive = True
+            out.append(sla_schedule(slas))
+        else:
+            out.append(Schedule.parse(s))
+    for scenario in mine:
+        if scenario.jobs:
+            out.append(Schedule(f"{scenario.name}'s jobs", tuple(scenario.jobs)))
+    if derive:
+        for base in [s for s in out if s.name != PER_SLA]:
+            if base.jobs is None:
+                hours = history_hours(est.runs)
+                name = "per-sla in the history's hours"
+            else:
+                hours = active_hours(base)
+                name = f"per-sla in the hours of {base.name}"
+            # a base that runs every hour of the week adds nothing to the round-the-clock one
+            if hours and sum(len(h) for h in hours.values()) < 7 * 24:
+                out.append(sla_schedule_within(slas, hours, name))
+    unique: dict[str, Schedule] = {}
+    for s in out:
+        if all(s.jobs != u.jobs for u in unique.values()):
+            unique.setdefault(s.name, s)
+    return list(unique.values()) or [HISTORY]
+
+
+def _user_scenarios(est: Estate, ce: CompiledEstate, chosen: Sequence[Any]) -> list[Point]:
+    """The user's own scenarios, scored by ``simulate`` under the same SLAs and rates."""
+    if not chosen:
+        return []
+    from saosim.replay.engine import simulate
+
     cmp = simulate(est, chosen, slas=ce.slas, cost_model=ce.cost_model)
     rows = cmp.summary().filter(~cmp.summary()["scenario"].eq("baseline"))
     return [

@@ -184,7 +184,8 @@ class CompiledEstate:
         profile = parse_profile(profile)
         if profile not in (Profile.SAO, Profile.DBT_STATE):
             raise ConfigError(f"profile {profile.value!r}: recommend sao or dbt_state", "profile")
-        model = cost_model or CostModel()
+        # what-if runs take dbt's threads from the rates, else from the history, as in simulate
+        model = (cost_model or CostModel()).with_history_threads(estate.history_threads)
         costs = fit_costs(estate, model)
         history = Timeline.from_estate(estate)
         base = Scenario("baseline", Profile.BASELINE)

@@ -12,14 +12,19 @@ import pytest
 from typer.testing import CliRunner
 
 from saosim.cli import app
-from saosim.inputs.estate import Estate
+from saosim.inputs.estate import Estate, load_estate
 from saosim.project.freshness_yaml import read_project_freshness
 from saosim.project.graph import Project
+from saosim.project.slas import Slas
 from saosim.project.tiers import Tiers
 from saosim.replay.cadence import job_cadences, lint_cadence
+from saosim.replay.engine import simulate
+from saosim.replay.scenario_config import scenario_from_dict
 from saosim.synth.estate import synthetic_estate
+from saosim.tune.demo import bundled_example, tuned_scenario
 from saosim.tune.recommend import recommend
-from saosim.tune.recommend_score import HISTORY, Candidate, CompiledEstate
+from saosim.tune.recommend_schedules import active_hours, history_hours, sla_schedule_within
+from saosim.tune.recommend_score import HISTORY, Candidate, CompiledEstate, Schedule
 from saosim.tune.recommend_search import allowed_windows
 from saosim.tune.recommend_tiers import merge_windows, tiers_mapping
 
@@ -171,3 +176,58 @@ def test_processes_and_serial_give_the_same_answer() -> None:
     two = recommend(est, {"default": "26h"}, executor="processes:2", **kw).to_dict()
     assert one["recommended"] == two["recommended"]
     assert one["frontier"] == two["frontier"]
+
+
+def test_a_candidate_on_cron_jobs_is_scored_as_simulate_scores_it() -> None:
+    # the scorer must take dbt's threads from the history, as simulate does (it took 4, not
+    # the history's, and priced every what-if schedule's runs longer)
+    est = synthetic_estate(n_models=40, days=3, seed=5)
+    tiers = {"default": {"build_after": {"count": 23, "period": "hour"}, "sla": "26h"}}
+    jobs = [{"name": "job1", "cron": "15 6-20 * * *", "select": "*"}]
+    scenario = {"profile": "sao", "tiers": tiers, "jobs": jobs}
+    ce = CompiledEstate.build(est, {"default": "26h"}, schedules=[Schedule.parse("15 6-20 * * *")])
+    cfg = Tiers.from_dict(tiers).resolve(est.project)
+    n = len(ce.nodes)
+    windows = tuple(cfg.for_node(u).window_s for u in ce.nodes)
+    got = ce.score(Candidate("t", "15 6-20 * * *", windows, (False,) * n))
+    want = (
+        simulate(est, [scenario_from_dict(scenario, "t")], slas={"default": "26h"})
+        .summary()
+        .filter(pl.col("scenario") == "t")
+        .row(0, named=True)
+    )
+    assert est.history_threads not in (None, 4)
+    assert got.bill_usd == pytest.approx(want["bill_usd"])
+    assert got.cost_usd == pytest.approx(want["cost_usd"])
+    assert got.sla_breach_pct == pytest.approx(want["sla_breach_pct"])
+
+
+def test_per_sla_schedules_keep_the_hours_a_schedule_runs_in() -> None:
+    slas = Slas.from_dict({"default": "26h", "tag:hourly": "2h"})
+    week = Schedule.parse("15 6-20 * * 1-5; 0 6 * * 0,6")
+    hours = active_hours(week)
+    assert sorted(hours) == list(range(7)) and sorted(hours[0]) == list(range(6, 21))
+    derived = sla_schedule_within(slas, hours, "x")
+    fires = active_hours(derived)
+    assert all(h in hours[d] for d, hs in fires.items() for h in hs)  # never outside them
+    by_select = {j.select: j.cron for j in derived.jobs if j.cron.endswith("1-5")}
+    assert by_select == {"*": "15 6,18 * * 1-5", "tag:hourly": "15 6-20 * * 1-5"}
+
+
+@pytest.mark.slow
+def test_on_the_bundled_example_it_beats_the_hand_tuned_demo() -> None:
+    est = load_estate(bundled_example())
+    hours = history_hours(est.runs)
+    assert set(hours[0]) >= set(range(6, 21)) and 3 not in hours[0]  # working days, no 03:00
+    slas = {"default": "26h", "tag:hourly": "2h"}
+    rec = recommend(est, slas, seed=0, scenarios={"tuned": tuned_scenario(est.project)})
+    tuned = next(p for p in rec.scenarios if p.label == "tuned")
+    assert not rec.recommends_baseline
+    assert rec.recommended.price_usd < tuned.price_usd < rec.baseline.price_usd
+    assert rec.recommended.sla_breach_pct <= rec.baseline.sla_breach_pct
+    assert tuned.sla_breach_pct <= rec.baseline.sla_breach_pct
+    # never a setting the cadence lint flags, on the recommended jobs
+    project = est.project
+    cfg = Tiers.from_dict(dict(rec.tiers)).resolve(project)
+    jobs = rec.schedule.jobs
+    assert not lint_cadence(project, cfg, job_cadences(est, jobs), scenario="recommended")
