@@ -199,9 +199,11 @@ def view_data_version(p, r, at, flags, eptr, eidx, has, built, dv, hit, hit_t, m
                       stack):  # fmt: skip
     """dbt_state looks through views: a view's data version is the latest of its own build
     and its parents' (through views, recursively). ``hit`` stamps the parents that count with
-    a fixed time in this pass: built now → ``at`` when planning; built ok → ``hit_t`` when
-    applying (``at`` < 0). Arrays come one by one, not in their records: taking an array
-    out of a record inside a loop costs a reference count each time (measured 10x slower)."""
+    a fixed time in this pass: built now → ``at`` when planning with the clock at the run's
+    start; their end ``hit_t`` when ``at`` < 0 (planning with the clock at the node, and
+    applying), so the memo is the same whichever node asks first. Arrays come one by one, not
+    in their records: taking an array out of a record inside a loop costs a reference count
+    each time (measured 10x slower)."""
     top = 1
     stack[0] = p
     while top > 0:

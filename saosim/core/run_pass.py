@@ -235,9 +235,12 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
                             if vstamp[p] == r:
                                 v = vmemo[p]
                             else:
+                                # a parent built in this run counts from its end when the
+                                # clock is at the node (as a direct parent does above), so the
+                                # memo does not depend on which node asked first
                                 v = view_data_version(
-                                    p, r, t, flags, eptr, eidx, has_state, built, dv, m_built,
-                                    m_built, vstamp, vmemo, stack,
+                                    p, r, -1 if at_node else t, flags, eptr, eidx, has_state,
+                                    built, dv, m_built, c_fin, vstamp, vmemo, stack,
                                 )  # fmt: skip
                         if dbt and (lnow == NONE or v > lnow):
                             lnow = v

@@ -16,7 +16,7 @@ from functools import cache
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from saosim.core.decision import ProfileOptions
@@ -178,6 +178,8 @@ def test_builds_only_log_is_the_build_rows() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1))
+# dbt_state once differed here: a view's data version memo depended on which node read it first
+@example(seed=661)
 def test_kernel_equals_plain_for_any_seed(profile: str, seed: int) -> None:
     # hypothesis picks the seed of the estate and of every random choice above (tiers,
     # options, cron or history runs, cost model, sources without arrival data); small
