@@ -1,44 +1,131 @@
-"""Replay a synthetic estate's own history (not a cron what-if): wall time and peak memory.
+"""Replay an estate's own history, whole CLI and Python API: decisions, time, rate, peak memory.
 
-    .venv/bin/python benchmarks/history.py [--models 10000] [--days 90]
+    .venv/bin/python benchmarks/history.py --estate /tmp/est10k365 [--hourly] [--skip-cli]
+    .venv/bin/python benchmarks/history.py --models 10000 --days 90   # generates the estate
 
-Prints the generation time, the replay of baseline + SAO on the history's runs (fast kernel),
-the summary (staleness included) and the process's peak RSS.
+Each measurement runs in a fresh child process (its peak RSS is the child's own, from
+``resource.getrusage(RUSAGE_CHILDREN)`` of a wrapper), one after another, never side by side:
+
+- **CLI**: ``saosim simulate ESTATE --scenario sao=…`` (baseline + sao, summary printed);
+- **API**: ``load_estate`` + ``simulate`` + ``summary()``, with the time of each step;
+- ``--hourly`` adds a what-if scenario, a job building every model hourly (sao rules);
+- the **lean loop** (``benchmarks/lean_loop.py``: the sao rule in plain Python over the same
+  DAG and runs), measured in the same run, as the yardstick for decisions per second.
+
+Decisions are the log's rows (node and test decisions of every scenario).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+_HOURLY = 'profile: sao\njobs:\n  - {name: hourly, cron: "0 * * * *", select: "*"}\n'
+
+_API = r"""
+import json, resource, sys, time
 import saosim
+t0 = time.perf_counter()
+estate = saosim.load_estate(sys.argv[1])
+t1 = time.perf_counter()
+scenarios = [saosim.Scenario("sao", "sao")]
+if len(sys.argv) > 2:
+    scenarios.append(saosim.load_scenario(sys.argv[2], "hourly"))
+cmp = saosim.simulate(estate, scenarios)
+t2 = time.perf_counter()
+summary = cmp.summary()
+t3 = time.perf_counter()
+print(json.dumps({
+    "decisions": cmp.log.height, "load_s": t1 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
+    "builds": dict(zip(summary["scenario"], summary["node_builds"])),
+}))
+"""
+
+
+#: runs a command and prints its peak RSS (kB) last on stderr: a fresh process per measure,
+#: because RUSAGE_CHILDREN reports the largest child a process ever waited for
+_MEASURE = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(r.returncode)"
+)
+
+
+def _child(args: list[str]) -> tuple[float, float, str]:
+    """Run a command to completion: (wall seconds, its peak RSS in GB, stdout)."""
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args], capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t
+    if done.returncode:
+        sys.exit(f"{' '.join(args[:3])}… failed:\n{done.stderr[-2000:]}")
+    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    return wall, peak_kb / 1e6, done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--estate", type=Path, help="an estate folder (default: generate one)")
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--hourly", action="store_true", help="add an hourly cron what-if")
+    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--lean-runs", type=int, default=2_000, help="runs the lean loop replays")
     args = parser.parse_args()
+    python = sys.executable
+    saosim_cli = str(Path(python).with_name("saosim"))
+    scratch = Path(tempfile.mkdtemp(prefix="saosim-bench-"))
+    estate = args.estate
+    if estate is None:
+        estate = scratch / "estate"
+        t = time.perf_counter()
+        subprocess.run(
+            [saosim_cli, "synth", str(estate), "--models", str(args.models),
+             "--days", str(args.days), "--seed", str(args.seed)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        print(f"generated {estate}: {time.perf_counter() - t:.0f} s")
+    sao = scratch / "sao.yml"
+    sao.write_text("profile: sao\n")
+    hourly = scratch / "hourly.yml"
+    hourly.write_text(_HOURLY)
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; estate {estate}")
 
-    t = time.perf_counter()
-    estate = saosim.synthetic_estate(n_models=args.models, days=args.days, seed=args.seed)
+    wall, _, out = _child([python, str(HERE / "lean_loop.py"), str(estate)])
+    lean = float(out.split("decisions, ")[1].split(" M")[0]) * 1e6
+    print(f"lean loop (sao rule, pure Python): {lean / 1e6:.2f} M decisions/s")
+
+    rows = []
+    extra = [str(hourly)] if args.hourly else []
+    wall, peak, out = _child([python, "-c", _API, str(estate), *extra])
+    api = json.loads(out.strip().splitlines()[-1])
+    rate = api["decisions"] / wall
+    rows.append(("API", api["decisions"], wall, rate, peak))
     print(
-        f"synthetic estate: {time.perf_counter() - t:.1f} s, {estate.runs.height:,} runs, "
-        f"{estate.node_runs.height:,} node runs"
+        f"API steps: load {api['load_s']:.1f} s, simulate {api['simulate_s']:.1f} s, "
+        f"summary {api['summary_s']:.1f} s; builds {api['builds']}"
     )
-    t = time.perf_counter()
-    comparison = saosim.simulate(estate, [saosim.Scenario("sao", "sao")])
-    print(
-        f"replay baseline + sao: {time.perf_counter() - t:.1f} s, "
-        f"{comparison.decisions.height:,} decisions"
-    )
-    t = time.perf_counter()
-    summary = comparison.summary()
-    print(f"summary (staleness included): {time.perf_counter() - t:.1f} s")
-    print(summary.select("scenario", "node_builds", "reuses", "reuse_pct", "savings_pct"))
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB")
+    if not args.skip_cli:
+        cmd = [saosim_cli, "simulate", str(estate), "--scenario", f"sao={sao}"]
+        if args.hourly:
+            cmd += ["--scenario", f"hourly={hourly}"]
+        wall, peak, _ = _child(cmd)
+        rows.append(("CLI", api["decisions"], wall, api["decisions"] / wall, peak))
+    print("| call | decisions | wall s | M decisions/s | × lean loop | peak RSS GB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, n, wall, rate, peak in rows:
+        cells = f"{n:,} | {wall:.1f} | {rate / 1e6:.2f} | {rate / lean:.2f} | {peak:.2f}"
+        print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":

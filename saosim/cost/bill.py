@@ -110,7 +110,7 @@ class Bill:
 
 
 def price_bill(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     cost_model: CostModel,
@@ -122,8 +122,8 @@ def price_bill(
     """Price every scenario of a decision log with its billing model.
 
     Args:
-        decisions: the ``decisions`` table (column ``scenario``; absent means one scenario
-            ``""``), with ``started_at`` / ``finished_at`` of each node run.
+        decisions: the ``decisions`` table, in memory or scanned (column ``scenario``; absent
+            means one scenario ``""``), with ``started_at`` / ``finished_at`` of each node run.
         project: the DAG (views, tables referenced per query).
         cost_model: the comparison's cost model; ``cost_models`` overrides it per scenario.
         profiles: scenario → profile (``baseline`` runs no metadata queries); default
@@ -132,10 +132,12 @@ def price_bill(
     """
     cost_models = dict(cost_models or {})
     profiles = dict(profiles or {})
-    frame = _queries_frame(decisions)
-    if "scenario" in decisions.columns:
-        column = decisions.get_column("scenario")
-        names = [str(x) for x in column.unique(maintain_order=True).to_list()]
+    log = decisions.lazy()
+    schema = log.collect_schema()
+    frame = _queries_frame(log)
+    if "scenario" in schema:
+        column = log.select(pl.col("scenario").unique(maintain_order=True)).collect()
+        names = [str(x) for x in column.to_series().to_list()]
     else:
         names = [""]
     if start is None or end is None:
@@ -161,7 +163,9 @@ def price_bill(
         queries = part.filter(query)
         state_aware = profile != "baseline"
         # the log itself, when its rows are this scenario's and none is left out by name
-        raw = decisions if len(names) == 1 and model.bills_views(profile) else None
+        raw = None
+        if isinstance(decisions, pl.DataFrame) and len(names) == 1 and model.bills_views(profile):
+            raw = decisions
         row, day, ses = _PRICERS[model.billing.name](
             queries,
             runs,
@@ -211,10 +215,14 @@ def _runs(part: pl.LazyFrame) -> pl.DataFrame:
     return runs
 
 
-def _queries_frame(decisions: pl.DataFrame) -> pl.LazyFrame:
+def _queries_frame(decisions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """The columns pricing needs, in the log's own types (no per-row string made: a
     Categorical or Enum column compares with strings as it is)."""
-    cols = decisions.columns
+    log = decisions.lazy()
+    cols = log.collect_schema().names()
+    nulls = log.select(
+        *[pl.col(c).null_count() for c in ("started_at", "finished_at") if c in cols]
+    ).collect()
     scenario = pl.col("scenario") if "scenario" in cols else pl.lit("").alias("scenario")
     start = pl.col("started_at") if "started_at" in cols else pl.col("run_at")
     runtime = pl.col("runtime_s").cast(pl.Float64) if "runtime_s" in cols else pl.lit(0.0)
@@ -222,12 +230,12 @@ def _queries_frame(decisions: pl.DataFrame) -> pl.LazyFrame:
     if "finished_at" in cols:
         finish = (
             pl.col("finished_at")
-            if not decisions.get_column("finished_at").null_count()
+            if not nulls.get_column("finished_at")[0]
             else pl.coalesce("finished_at", finish)
         )
-    if "started_at" in cols and decisions.get_column("started_at").null_count():
+    if "started_at" in cols and nulls.get_column("started_at")[0]:
         start = pl.coalesce(start, pl.col("run_at"))
-    return decisions.lazy().select(
+    return log.select(
         scenario,
         pl.col("run_id"),
         (pl.col("job_id") if "job_id" in cols else pl.lit(None, pl.String)).alias("job_id"),

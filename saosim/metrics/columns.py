@@ -12,7 +12,7 @@ import polars as pl
 
 from saosim.errors import SchemaError
 
-__all__ = ["check_node_ids", "node_codes", "scenario_column"]
+__all__ = ["check_log_ids", "check_node_ids", "log_schema", "node_codes", "scenario_column"]
 
 
 def check_node_ids(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> None:
@@ -28,13 +28,16 @@ def check_node_ids(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> 
     known = set(node_ids)
     unknown = [u for u in ids.unique().cast(pl.String).to_list() if u not in known]
     if unknown:
-        bad = unknown[0]
-        row = int((ids.cast(pl.String) == bad).arg_true()[0]) + 1
-        raise SchemaError(
-            f"{bad!r} is not a node of the project ({len(unknown)} unknown ids)",
-            field=field,
-            row=row,
-        )
+        row = int((ids.cast(pl.String) == unknown[0]).arg_true()[0]) + 1
+        raise _unknown(unknown, field, row)
+
+
+def _unknown(unknown: list[str], field: str, row: int) -> SchemaError:
+    return SchemaError(
+        f"{unknown[0]!r} is not a node of the project ({len(unknown)} unknown ids)",
+        field=field,
+        row=row,
+    )
 
 
 def node_codes(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> np.ndarray:
@@ -80,10 +83,46 @@ def node_codes(ids: pl.Series, node_ids: tuple[str, ...], *, field: str) -> np.n
     return out
 
 
-def scenario_column(decisions: pl.DataFrame) -> pl.Expr:
+def log_schema(decisions: pl.DataFrame | pl.LazyFrame | pl.Schema) -> pl.Schema:
+    """The columns and types of a decision log held in memory, scanned from files or given.
+
+    >>> log_schema(pl.LazyFrame({"a": [1]})).names()
+    ['a']
+    """
+    if isinstance(decisions, pl.Schema):
+        return decisions
+    if isinstance(decisions, pl.LazyFrame):
+        return decisions.collect_schema()
+    return decisions.schema
+
+
+def scenario_column(decisions: pl.DataFrame | pl.LazyFrame | pl.Schema) -> pl.Expr:
     """The ``scenario`` column (``""`` when the log has none), left as Enum/Categorical if so."""
-    if "scenario" not in decisions.columns:
+    schema = log_schema(decisions)
+    if "scenario" not in schema:
         return pl.lit("").alias("scenario")
-    if decisions.schema["scenario"] == pl.String:
+    if schema["scenario"] == pl.String:
         return pl.col("scenario").fill_null("")
     return pl.col("scenario")
+
+
+def check_log_ids(log: pl.LazyFrame, node_ids: tuple[str, ...], *, field: str) -> None:
+    """:func:`check_node_ids` of a log's ``unique_id`` without reading the log into memory:
+    the distinct ids are collected (a few thousand), a row only when one is bad.
+
+    >>> check_log_ids(pl.LazyFrame({"unique_id": ["a", "z"]}), ("a",), field="x")
+    Traceback (most recent call last):
+    saosim.errors.SchemaError: row 2, field "x": 'z' is not a node of the project (1 unknown ids)
+    """
+    ids = pl.col("unique_id")
+    found = log.select(
+        ids.unique().cast(pl.String).implode().alias("ids"), ids.null_count().alias("nulls")
+    ).collect()
+    known = set(node_ids)
+    unknown = [u for u in found.get_column("ids")[0] if u is not None and u not in known]
+    empty = bool(found.get_column("nulls")[0])
+    if not empty and not unknown:
+        return
+    bad = ids.is_null() if empty else ids.cast(pl.String) == unknown[0]
+    row = log.with_row_index("row").filter(bad).select("row").head(1).collect().item() + 1
+    raise SchemaError("is empty", field=field, row=row) if empty else _unknown(unknown, field, row)

@@ -21,7 +21,7 @@ import polars as pl
 from saosim.cost.rates import CostModel
 from saosim.errors import SchemaError
 from saosim.inputs.schema import DECISION_ACTIONS
-from saosim.metrics.columns import node_codes, scenario_column
+from saosim.metrics.columns import check_log_ids, log_schema, scenario_column
 from saosim.metrics.staleness import UNTIERED, _config_for
 from saosim.project.graph import Project
 from saosim.project.slas import SlaTargets
@@ -76,36 +76,40 @@ def _kinds(project: Project) -> np.ndarray:
 
 
 def prepare(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     project: Project,
     cost_model: CostModel | None,
     profiles: Mapping[str, str] | None,
     baseline: str,
 ) -> Prepared:
-    """Check the log and reduce it to the three aggregates (see the module docstring)."""
+    """Check the log and reduce it to the three aggregates (see the module docstring). A
+    scanned log is read chunk by chunk (polars' streaming engine), never whole."""
+    log = decisions.lazy()
+    schema = log_schema(log)
     for column in ("run_id", "unique_id", "action", "run_at"):
-        if column not in decisions.columns:
+        if column not in schema:
             raise SchemaError("required column is missing (table decisions)", field=column)
     cost_model = cost_model or CostModel()
-    scenarios = [str(x) for x in decisions.select(scenario_column(decisions)).to_series().unique()]
-    profiles = _profiles(scenarios, profiles, baseline)
+    scenarios = log.select(scenario_column(schema).unique()).collect().to_series()
+    profiles = _profiles([str(x) for x in scenarios], profiles, baseline)
     order = project.order
-    node = node_codes(decisions.get_column("unique_id"), order, field="decisions.unique_id")
+    check_log_ids(log, order, field="decisions.unique_id")
     kinds = _kinds(project)
-    action = decisions.schema["action"]
+    action = schema["action"]
     keep = isinstance(action, pl.Enum) and set(DECISION_ACTIONS) <= set(action.categories)
-    frame = decisions.select(
-        scenario_column(decisions),
+    # a node's position in the project's order, from the ids' categories (no string per row)
+    node = pl.col("unique_id").cast(pl.Enum(list(order))).to_physical().cast(pl.Int64)
+    frame = log.select(
+        scenario_column(schema),
         pl.col("run_id"),
         pl.col("action") if keep else pl.col("action").cast(pl.String),
         pl.col("run_at"),
         *[
-            (pl.col(c) if c in decisions.columns else pl.lit(None)).cast(pl.Float64).alias(c)
+            (pl.col(c) if c in schema else pl.lit(None)).cast(pl.Float64).alias(c)
             for c in ("runtime_s", "cost_usd")
         ],
-    ).with_columns(
-        pl.Series("node", node, dtype=pl.Int64), pl.Series("kind", kinds[node], dtype=pl.UInt8)
-    )
+        node.alias("node"),
+    ).with_columns(pl.lit(pl.Series(kinds, dtype=pl.UInt8)).gather(pl.col("node")).alias("kind"))
     unbilled_view = pl.lit(False)
     for scenario, profile in profiles.items():
         if not cost_model.bills_views(profile):
@@ -118,7 +122,7 @@ def prepare(
         if cost_model.basis == "runtime"
         else pl.lit(None, dtype=pl.Float64)
     )
-    lf = frame.lazy().with_columns(
+    lf = frame.with_columns(
         pl.when(billed)
         .then(pl.col("runtime_s").fill_null(0.0) / cost_model.concurrency)
         .otherwise(0.0)
@@ -126,6 +130,11 @@ def prepare(
         pl.when(billed).then(pl.coalesce("cost_usd", fallback)).otherwise(0.0).alias("row_usd"),
     )
     buildable = pl.col("kind").is_in([KIND_TABLE, KIND_VIEW])
+    # (UTC day, node) as one integer: a year of 10,000 models is millions of such groups, and
+    # an integer key holds them in a third of the memory a (date, node) pair takes
+    n_nodes = max(len(order), 1)
+    day = pl.col("run_at").dt.epoch("d").cast(pl.Int64)
+    day_node = (day * n_nodes + pl.col("node")).alias("day_node")
     by_node, by_run, reused, by_day = pl.collect_all(
         [
             lf.group_by("scenario", "node", "action").agg(
@@ -149,25 +158,28 @@ def prepare(
                 .alias("test_runs"),
             ),
             lf.filter((pl.col("action") == "reuse") & (pl.col("kind") == KIND_TABLE))
-            .select("scenario", "node", pl.col("run_at").dt.date().alias("day"))
+            .select("scenario", day_node)
             .unique()
             .group_by("scenario")
             .agg(pl.len().cast(pl.Int64).alias("tables_reused_days")),
             # dbt Labs' own measure of SAO: of the models selected on a day, how many were not
             # rebuilt that day
             lf.filter(buildable & pl.col("action").is_in(("build", "reuse", "skip")))
-            .group_by("scenario", pl.col("run_at").dt.date().alias("day"), "node")
-            .agg((pl.col("action") == "build").any().alias("built"))
-            .group_by("scenario", "day")
+            .group_by("scenario", day_node)
+            .agg((pl.col("action") == "build").max().alias("built"))
+            .group_by("scenario", (pl.col("day_node") // n_nodes).alias("day"))
             .agg(
                 pl.len().cast(pl.Int64).alias("models_selected"),
                 (~pl.col("built")).sum().cast(pl.Int64).alias("models_not_rebuilt"),
-            ),
-        ]
+            )
+            .with_columns(pl.from_epoch("day", time_unit="d")),
+        ],
+        engine="streaming",
     )
     if by_node.get_column("missing").sum():
-        missing = frame.lazy().select(billed & pl.coalesce("cost_usd", fallback).is_null())
-        row = int(missing.collect().to_series().arg_true()[0]) + 1
+        missing = billed & pl.coalesce("cost_usd", fallback).is_null()
+        first = frame.with_row_index("row").filter(missing).select("row").head(1)
+        row = first.collect().item() + 1
         raise SchemaError(
             "a build/run row has neither cost_usd nor runtime_s on the runtime basis; price the "
             "decisions with saosim.cost.runtime.fit_costs(...).cost_usd_array",

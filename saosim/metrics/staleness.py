@@ -60,7 +60,7 @@ import polars as pl
 
 from saosim.errors import SchemaError
 from saosim.inputs.schema import validate
-from saosim.metrics.columns import check_node_ids, node_codes, scenario_column
+from saosim.metrics.columns import check_log_ids, log_schema, node_codes, scenario_column
 from saosim.metrics.staleness_kernel import replay_staleness
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
@@ -333,7 +333,7 @@ _DAY_SCHEMA = {
 
 
 def staleness(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     arrivals: pl.DataFrame,
@@ -346,7 +346,8 @@ def staleness(
     """Staleness of every measured model, per scenario of a decision log.
 
     Args:
-        decisions: the ``decisions`` table; uses scenario (absent: one scenario ``""``),
+        decisions: the ``decisions`` table, in memory or scanned (only each scenario's
+            successful builds are collected); uses scenario (absent: one scenario ``""``),
             unique_id, action, run_at, started_at, finished_at and an optional ``status``.
         project: the DAG the decisions are about.
         arrivals: the ``source_arrivals`` table (unique_id, arrived_at).
@@ -362,8 +363,10 @@ def staleness(
     """
 
     graph = staleness_graph(project, live_views=live_views)
-    frame = _events_frame(decisions, graph)
-    t0, t1 = _window(frame, decisions, start, end)
+    log = decisions.lazy()
+    schema = log_schema(log)
+    frame = _events_frame(log, schema, graph)
+    t0, t1 = _window(frame, schema, start, end)
     arr_ptr, arr_t = _arrivals(arrivals, graph)
     day0 = datetime(t0.year, t0.month, t0.day, tzinfo=UTC)
     t0_us, t1_us, day0_us = (_us(x) for x in (t0, t1, day0))
@@ -371,11 +374,11 @@ def staleness(
     bin_s = max((t1_us - t0_us) / _US / N_BINS, 1e-6)
     measured = np.flatnonzero(graph.measured)
     out: dict[str, StalenessResult] = {}
-    scenarios = decisions.select(scenario_column(decisions).unique()).to_series().to_list()
+    scenarios = log.select(scenario_column(schema).unique()).collect().to_series().to_list()
     for scenario in sorted(str(x) for x in scenarios):
         cfg = _config_for(freshness, scenario, project)
         tiers, tier_of, sla_s = _tiers(cfg, graph, slas)
-        b_node, b_start, b_finish = _builds(decisions, scenario, t0_us, t1_us, graph)
+        b_node, b_start, b_finish = _builds(log, schema, scenario, t0_us, t1_us, graph)
         acc = replay_staleness(
             graph,
             arr_ptr,
@@ -421,60 +424,59 @@ def _us(x: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
 
 
-def _events_frame(decisions: pl.DataFrame, graph: StalenessGraph) -> pl.LazyFrame:
+def _events_frame(log: pl.LazyFrame, schema: pl.Schema, graph: StalenessGraph) -> pl.LazyFrame:
     """The columns staleness reads, checked, as a lazy frame: a year's log is tens of millions
     of rows, and only one scenario's builds are ever collected at once."""
     for column in ("unique_id", "action", "run_at"):
-        if column not in decisions.columns:
+        if column not in schema:
             raise SchemaError("required column is missing (table decisions)", field=column)
-    action = decisions.schema["action"]
+    action = schema["action"]
     keep = isinstance(action, pl.Enum) and "build" in action.categories.to_list()
     cols = [
-        scenario_column(decisions),
+        scenario_column(schema),
         pl.col("unique_id"),
         pl.col("action") if keep else pl.col("action").cast(pl.String),
     ]
     # absent start/finish columns stay absent (no 80 M-row null columns): run_at stands in
-    times = [c for c in ("run_at", "started_at", "finished_at") if c in decisions.columns]
+    times = [c for c in ("run_at", "started_at", "finished_at") if c in schema]
     for name in times:
-        dtype = decisions.schema[name]
+        dtype = schema[name]
         if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
             raise SchemaError(
                 f"expected timezone-aware timestamps, got {dtype}", field=f"decisions.{name}"
             )
         cols.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
-    cols.append(_succeeded(decisions))
-    run_at = decisions.get_column("run_at")
-    if run_at.null_count():
-        row = int(run_at.is_null().arg_true()[0]) + 1
-        raise SchemaError("is empty", field="decisions.run_at", row=row)
-    check_node_ids(decisions.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
-    return decisions.lazy().select(cols)
+    cols.append(_succeeded(schema))
+    if log.select(pl.col("run_at").null_count()).collect().item():
+        row = log.with_row_index("row").filter(pl.col("run_at").is_null()).head(1)
+        raise SchemaError(
+            "is empty", field="decisions.run_at", row=row.select("row").collect().item() + 1
+        )
+    check_log_ids(log, graph.node_ids, field="decisions.unique_id")
+    return log.select(cols)
 
 
-def _built(decisions: pl.DataFrame, scenario: str) -> pl.Expr:
+def _built(schema: pl.Schema, scenario: str) -> pl.Expr:
     """``scenario``'s successful builds, on the log's own columns: filtered before any column
     is derived, so the derived ones exist for those rows only."""
     action = pl.col("action")
-    if not isinstance(decisions.schema["action"], pl.Enum):
+    if not isinstance(schema["action"], pl.Enum):
         action = action.cast(pl.String)
-    return (scenario_column(decisions) == scenario) & (action == "build") & _succeeded(decisions)
+    return (scenario_column(schema) == scenario) & (action == "build") & _succeeded(schema)
 
 
-def _start_finish(frame: pl.DataFrame | pl.LazyFrame) -> tuple[pl.Expr, pl.Expr]:
+def _start_finish(schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
     """A build's start (started_at, else run_at) and finish (finished_at, else its start)."""
-    start = (
-        pl.coalesce("started_at", "run_at") if "started_at" in frame.columns else pl.col("run_at")
-    )
-    finish = pl.coalesce("finished_at", start) if "finished_at" in frame.columns else start
+    start = pl.coalesce("started_at", "run_at") if "started_at" in schema else pl.col("run_at")
+    finish = pl.coalesce("finished_at", start) if "finished_at" in schema else start
     return start, finish
 
 
-def _succeeded(decisions: pl.DataFrame) -> pl.Expr:
+def _succeeded(schema: pl.Schema) -> pl.Expr:
     """True unless the optional ``status`` says the build failed (no string per row for Enums)."""
-    if "status" not in decisions.columns:
+    if "status" not in schema:
         return pl.lit(True).alias("ok")
-    dtype = decisions.schema["status"]
+    dtype = schema["status"]
     if isinstance(dtype, pl.Enum):
         cats = dtype.categories.to_list()
         bad = [i for i, c in enumerate(cats) if c in FAILED_STATUSES]
@@ -485,12 +487,12 @@ def _succeeded(decisions: pl.DataFrame) -> pl.Expr:
 
 
 def _window(
-    frame: pl.LazyFrame, decisions: pl.DataFrame, start: datetime | None, end: datetime | None
+    frame: pl.LazyFrame, schema: pl.Schema, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
     if start is None:
         start = frame.select(pl.col("run_at").min()).collect(engine="streaming").item()
     if end is None:
-        bounds = pl.max_horizontal(_start_finish(decisions))
+        bounds = pl.max_horizontal(_start_finish(schema))
         end = frame.select(bounds.max()).collect(engine="streaming").item()
     if start is None or end is None:
         raise SchemaError("the decision log is empty; pass start= and end=", field="decisions")
@@ -566,23 +568,23 @@ def _tiers(
 
 
 def _builds(
-    decisions: pl.DataFrame,
+    log: pl.LazyFrame,
+    schema: pl.Schema,
     scenario: str,
     t0_us: int,
     t1_us: int,
     graph: StalenessGraph,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    start, finish = _start_finish(decisions)
+    start, finish = _start_finish(schema)
     builds = (
-        decisions.lazy()
-        .filter(_built(decisions, scenario))
+        log.filter(_built(schema, scenario))
         .select("unique_id", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
         .filter((pl.col("s") > t0_us) & (pl.col("s") <= t1_us))
         .collect()
     )
     node = node_codes(builds.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
     s = builds.get_column("s").to_numpy().astype(np.int64, copy=False)
-    if "finished_at" not in decisions.columns and "started_at" not in decisions.columns:
+    if "finished_at" not in schema and "started_at" not in schema:
         return node, s, s  # instantaneous builds: one array, not two
     f = np.maximum(builds.get_column("f").to_numpy(), s)
     return node, s, f

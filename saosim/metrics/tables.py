@@ -90,7 +90,7 @@ class Metrics:
 
 
 def report(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     arrivals: pl.DataFrame,
@@ -126,7 +126,7 @@ def report(
 
 
 def summarize(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     arrivals: pl.DataFrame,
@@ -150,7 +150,7 @@ def summarize(
 
 
 def per_model(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     arrivals: pl.DataFrame,
@@ -180,7 +180,7 @@ def per_model(
 
 
 def per_tier(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     arrivals: pl.DataFrame,
@@ -213,7 +213,7 @@ def per_tier(
 
 
 def per_day(
-    decisions: pl.DataFrame,
+    decisions: pl.DataFrame | pl.LazyFrame,
     *,
     project: Project,
     arrivals: pl.DataFrame,

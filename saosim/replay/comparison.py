@@ -25,6 +25,7 @@ from saosim.metrics import tables as metrics
 from saosim.metrics.tables import staleness
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.slas import Slas, SlaTargets, resolve_slas
+from saosim.replay.decision_log import DecisionLog
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,8 +46,10 @@ class Comparison:
     Attributes:
         estate: what was replayed.
         scenarios: the scenarios, the baseline first.
-        decisions: one row per scenario × run × selected node (the ``decisions`` table plus
-            ``status``: success / error / skipped / pass / fail / warn, null for reuses).
+        log: every scenario's decision log, one row per scenario × run × selected node (the
+            ``decisions`` table plus ``status``: success / error / skipped / pass / fail / warn,
+            null for reuses); a long one is on disk (:mod:`saosim.replay.decision_log`), and
+            the metrics, staleness and bill scan it. :attr:`decisions` reads it all.
         cost_model: the rates used.
         start, end: the replay window.
         sla_declared: the comparison's own ``slas:`` (``--sla FILE``, ``simulate(slas=…)``);
@@ -56,12 +59,30 @@ class Comparison:
 
     estate: Estate
     scenarios: tuple[Scenario, ...]
-    decisions: pl.DataFrame
+    log: DecisionLog
     cost_model: CostModel
     start: datetime
     end: datetime
     sla_declared: Slas | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def decisions(self) -> pl.DataFrame:
+        """The whole decision log as one frame (read from disk, once, if it was spilled)."""
+        if "decisions" not in self._cache:
+            self._cache["decisions"] = self.log.frame()
+        return self._cache["decisions"]
+
+    def scan_decisions(self, scenario: str | None = None) -> pl.LazyFrame:
+        """The decision log (one scenario's, or all) as a lazy frame, without reading it.
+
+        >>> from saosim.synth.estate import synthetic_estate
+        >>> from saosim.replay.engine import Scenario, simulate
+        >>> cmp = simulate(synthetic_estate(n_models=20, days=1, seed=1), [Scenario("sao")])
+        >>> cmp.scan_decisions("sao").select(pl.len()).collect().item() > 0
+        True
+        """
+        return self.log.scan(scenario)
 
     @cached_property
     def slas(self) -> SlaTargets:
@@ -93,7 +114,7 @@ class Comparison:
         if "staleness" not in self._cache:
             if results is None:
                 results = staleness(
-                    self.decisions,
+                    self.log.scan(),
                     project=self.estate.project,
                     arrivals=self.estate.source_arrivals,
                     freshness=dict(self.freshness),
@@ -113,7 +134,7 @@ class Comparison:
         """
         if "metrics" not in self._cache:
             self._cache["metrics"] = metrics.report(
-                self.decisions,
+                self.log.scan(),
                 project=self.estate.project,
                 arrivals=self.estate.source_arrivals,
                 freshness=dict(self.freshness),
@@ -132,7 +153,7 @@ class Comparison:
         comparison's cost model for every scenario, unless a scenario brings its own."""
         if "bill" not in self._cache:
             self._cache["bill"] = price_bill(
-                self.decisions,
+                self.log.scan(),
                 project=self.estate.project,
                 cost_model=self.cost_model,
                 cost_models={s.name: s.cost_model for s in self.scenarios if s.cost_model},
@@ -206,7 +227,7 @@ class Comparison:
         """The decision log of one scenario."""
         if scenario not in {s.name for s in self.scenarios}:
             raise KeyError(f"no scenario named {scenario!r}")
-        return self.decisions.filter(pl.col("scenario") == scenario)
+        return self.log.frame(scenario)
 
     def to_pandas(self, table: str = "summary") -> pd.DataFrame:
         """A table as pandas: summary, per_model, per_tier, per_day or decisions."""
@@ -223,10 +244,10 @@ class Comparison:
         return frames[table]().to_pandas()
 
     def write_decisions(self, path: str | Path) -> Path:
-        """Write the decision log as Parquet."""
+        """Write the decision log as one Parquet file (streamed from disk if it was spilled)."""
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        self.decisions.write_parquet(out)
+        self.log.write_parquet(out)
         return out
 
 

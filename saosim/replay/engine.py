@@ -46,6 +46,7 @@ from saosim.inputs.schema import TABLES
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.slas import Slas, resolve_slas
 from saosim.replay.comparison import Comparison
+from saosim.replay.decision_log import SPILL_ROWS, DecisionLog, PartWriter
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.progress import Progress as _Progress
 from saosim.replay.progress import want_progress as _want_progress
@@ -127,6 +128,7 @@ def simulate(
     end: datetime | None = None,
     progress: bool | None = None,
     slas: Slas | Mapping[str, Any] | str | Path | None = None,
+    spill_rows: int = SPILL_ROWS,
 ) -> Comparison:
     """Replay ``estate`` under each scenario and compare them.
 
@@ -144,6 +146,9 @@ def simulate(
             "tag:hourly": "2h"}``), a ``slas:`` YAML file or :class:`~saosim.project.slas.Slas`;
             with the tiers' ``sla:`` keys, every scenario is scored against them
             (:func:`saosim.project.slas.resolve_slas`; a conflict is an error naming both).
+        spill_rows: a scenario whose log has at least this many rows (fast engine) is written
+            to Parquet files in a temporary folder while it is replayed, not kept in memory
+            (:mod:`saosim.replay.decision_log`); the comparison reads it from there.
 
     >>> from saosim.synth.estate import synthetic_estate
     >>> estate = synthetic_estate(n_models=60, days=2, seed=1)
@@ -167,7 +172,7 @@ def simulate(
     history_threads = estate.history_threads
     cost_model = (cost_model or CostModel()).with_history_threads(history_threads)
     show = _want_progress(progress)
-    frames = []
+    log = DecisionLog()
     timelines: dict[tuple[Job, ...] | None, Timeline] = {}
     fitted: list[tuple[CostModel, BuildCosts]] = []
     for scenario in chosen:
@@ -180,21 +185,22 @@ def simulate(
         if costs is None:
             costs = fit_costs(estate, model)
             fitted.append((model, costs))
-        frames.append(
-            replay(
-                estate,
-                scenario,
-                timeline=timelines[key],
-                costs=costs,
-                engine=engine,
-                progress=show,
-            )
+        writer = log.writer(scenario.name, min_rows=spill_rows)
+        frame = replay(
+            estate,
+            scenario,
+            timeline=timelines[key],
+            costs=costs,
+            engine=engine,
+            progress=show,
+            sink=writer,
         )
+        log.add(scenario.name, frame, writer)
     timeline = next(iter(timelines.values()))
     return Comparison(
         estate=estate,
         scenarios=tuple(chosen),
-        decisions=pl.concat(frames, how="vertical"),
+        log=log,
         cost_model=cost_model,
         start=timeline.start,
         end=timeline.end,
@@ -257,13 +263,17 @@ def replay(
     costs: BuildCosts,
     engine: str = "auto",
     progress: bool = False,
+    sink: PartWriter | None = None,
 ) -> pl.DataFrame:
-    """The decision log of one scenario (``decisions`` table columns plus ``status``)."""
+    """The decision log of one scenario (``decisions`` table columns plus ``status``).
+
+    With a ``sink``, the fast engine writes a log of ``sink.min_rows`` rows or more there as
+    it goes and returns an empty frame (see :func:`saosim.replay.kernel.fast.replay_fast`)."""
     if engine not in ("auto", "plain", "fast"):
         raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
     if engine in ("auto", "fast") and (kernel.supports(scenario, timeline) or engine == "fast"):
         return kernel.replay_fast(
-            estate, scenario, timeline=timeline, costs=costs, progress=progress
+            estate, scenario, timeline=timeline, costs=costs, progress=progress, sink=sink
         )
     return _PlainReplay(estate, scenario, timeline, costs).run(progress)
 

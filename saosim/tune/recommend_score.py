@@ -36,6 +36,7 @@ from saosim.metrics.tables import staleness
 from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.project.slas import Slas
 from saosim.replay.comparison import Comparison
+from saosim.replay.decision_log import DecisionLog
 from saosim.replay.engine import Scenario, replay
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.kernel.compile import compile_replay
@@ -218,12 +219,14 @@ class CompiledEstate:
 
     def _comparison(self, scenario: Scenario, log: pl.DataFrame) -> Comparison:
         scenarios = (Scenario("baseline", Profile.BASELINE),)
+        logs = {"baseline": self.baseline_log}
         if scenario.profile != Profile.BASELINE:
             scenarios = (*scenarios, scenario)
+            logs[scenario.name] = log
         return Comparison(
             estate=self.estate,
             scenarios=scenarios,
-            decisions=pl.concat([self.baseline_log, log], how="vertical"),
+            log=DecisionLog.of_scenarios(logs),
             cost_model=self.cost_model,
             start=self.start,
             end=self.end,

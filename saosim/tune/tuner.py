@@ -34,6 +34,7 @@ from saosim.inputs.estate import Estate
 from saosim.metrics.tables import staleness
 from saosim.project.tiers import Tiers
 from saosim.replay.comparison import Comparison
+from saosim.replay.decision_log import DecisionLog
 from saosim.replay.engine import Scenario, replay, simulate
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.kernel.compile import compile_replay
@@ -183,7 +184,7 @@ class Tuner:
         comparison = Comparison(
             estate=self.estate,
             scenarios=(self.baseline, scenario),
-            decisions=pl.concat([self._baseline_log, log], how="vertical"),
+            log=DecisionLog.of_scenarios({self.baseline.name: self._baseline_log, self.name: log}),
             cost_model=self.cost_model,
             start=self.timeline.start,
             end=self.timeline.end,

@@ -41,6 +41,7 @@ from saosim.replay.progress import Progress
 if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
     from saosim.inputs.estate import Estate
+    from saosim.replay.decision_log import PartWriter
     from saosim.replay.engine import Scenario
     from saosim.replay.timeline import Timeline
 
@@ -126,6 +127,28 @@ def _populate(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> bool:
     return True
 
 
+#: Linux's madvise(MADV_DONTNEED): drop the pages (an anonymous map reads zeros after).
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)
+
+
+def _release(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> None:
+    """Give the pages wholly inside rows ``lo:hi`` of the loop's output arrays back to the OS,
+    once those rows are written to disk: the loop only ever writes further on, so a spilled
+    log keeps a few chunks of rows in memory, not the whole log."""
+    for a in arrays:
+        buf = a.base.obj if isinstance(a.base, memoryview) else a.base
+        if not isinstance(buf, mmap.mmap):
+            continue
+        # inward to whole pages: a page shared with rows the loop may still write is kept
+        start = -(-lo * a.itemsize // mmap.PAGESIZE) * mmap.PAGESIZE
+        end = hi * a.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > start:
+            try:
+                buf.madvise(_DONTNEED, start, end - start)
+            except (OSError, ValueError):
+                return
+
+
 def out_buffers(cap: int) -> tuple[np.ndarray, ...]:
     """The loop's output arrays for ``cap`` rows (action, reason, status, start, end,
     runtime, cost, run, node, reached))."""
@@ -157,12 +180,20 @@ _CHUNK_ROWS = 1 << 22
 
 
 def _stream(
-    k: KernelInputs, scenario: str, builds_only: bool, label: str | None
-) -> tuple[tuple[np.ndarray, ...], list[dict[str, pl.Series]], float]:
+    k: KernelInputs,
+    scenario: str,
+    builds_only: bool,
+    label: str | None,
+    sink: PartWriter | None = None,
+) -> tuple[tuple[np.ndarray, ...], list[dict[str, pl.Series]], float, tuple | None]:
     """Run the loop in a thread (it releases the GIL) and, for a full log, gather the log's
     per-row columns of the runs already done meanwhile, so most of the log is built on the
     other core by the time the loop ends. Returns the loop's arrays, the gathered chunks
-    (covering the rows from 0 in order) and when the loop ended (perf_counter)."""
+    (covering the rows from 0 in order), when the loop ended (perf_counter) and the output
+    buffers (None for a builds-only log, which the loop allocates and may grow).
+
+    With a ``sink`` the gathered rows are written to it as whole log chunks and their pages
+    released instead (no chunk is returned; the rows after ``sink.rows`` are left)."""
     progress = np.zeros(1, dtype=np.int64)
     result: list[tuple[np.ndarray, ...]] = []
     error: list[BaseException] = []
@@ -186,9 +217,14 @@ def _stream(
     rows_done = 0
     chunks: list[dict[str, pl.Series]] = []
     faulted = 0
-    while out is not None and faulted < k.n_rows and thread.is_alive():
+    # a spilled log faults in a few chunks ahead of the loop only: the rest would be memory
+    # the spill is there to save
+    ahead = 3 * _CHUNK_ROWS if sink is not None else k.n_rows
+    can_populate = True
+    while out is not None and faulted < min(k.n_rows, ahead) and thread.is_alive():
         step = min(k.n_rows, faulted + _CHUNK_ROWS // 2)
         if not _populate(out, faulted, step):
+            can_populate = False
             break
         faulted = step
     while thread.is_alive():
@@ -205,8 +241,19 @@ def _stream(
             # left after it is gathered on every core
             upto = int(k.run_out_start[np.searchsorted(k.run_out_start, rows_done + _CHUNK_ROWS)])
         if out is not None and upto - rows_done >= _CHUNK_ROWS and thread.is_alive():
-            chunks.append(row_columns(k, scenario, tuple(a[rows_done:upto] for a in out)))
+            rows = tuple(a[rows_done:upto] for a in out)
+            if sink is None:
+                chunks.append(row_columns(k, scenario, rows))
+            else:
+                sink.write(frame(row_columns(k, scenario, rows), rows))
+                del rows
+                _release(out, rows_done, upto)
             rows_done = upto
+        if sink is not None and can_populate and faulted < min(k.n_rows, rows_done + ahead):
+            step = min(k.n_rows, rows_done + ahead)
+            # never behind the rows written out: their pages are given back
+            can_populate = _populate(out, max(faulted, rows_done), step)
+            faulted = step
     if bar is not None:
         bar.close()
     if error:
@@ -214,7 +261,7 @@ def _stream(
     codes = result[0]
     if chunks and not np.may_share_memory(codes[0], out[0]):
         chunks = []  # the loop grew its arrays (never for a full log): gather them afresh
-    return codes, chunks, ended[0]
+    return codes, chunks, ended[0], out
 
 
 def _join(
@@ -231,6 +278,28 @@ def _join(
     return frame(gathered, codes)
 
 
+def _spill_rest(
+    k: KernelInputs,
+    scenario: str,
+    codes: tuple[np.ndarray, ...],
+    out: tuple[np.ndarray, ...],
+    sink: PartWriter,
+) -> pl.DataFrame:
+    """Write the rows the loop made after the last chunk written during it (``codes`` are
+    views of the buffers ``out``); returns the log's empty frame (its columns and types)."""
+    total = len(codes[0])
+    lo = sink.rows
+    while lo < total:
+        hi = min(total, lo + _CHUNK_ROWS)
+        rows = tuple(a[lo:hi] for a in codes)
+        sink.write(frame(row_columns(k, scenario, rows, threads=True), rows))
+        del rows
+        _release(out, lo, hi)
+        lo = hi
+    empty = tuple(a[:0] for a in codes)
+    return frame(row_columns(k, scenario, empty), empty)
+
+
 def replay_fast(
     estate: Estate,
     scenario: Scenario,
@@ -239,6 +308,7 @@ def replay_fast(
     costs: BuildCosts,
     builds_only: bool = False,
     progress: bool = False,
+    sink: PartWriter | None = None,
 ) -> pl.DataFrame:
     """The decision log of one scenario, as the plain replay makes it, from the kernel.
 
@@ -247,12 +317,24 @@ def replay_fast(
         builds_only: keep only build and test-run rows (a much smaller log for long replays;
             reuses, skips and no-ops cost nothing and are left out).
         progress: show a progress bar over the runs.
+        sink: where a log of at least ``sink.min_rows`` rows goes, chunk by chunk while the
+            loop runs (:class:`saosim.replay.decision_log.PartWriter`); the frame returned is
+            then empty (the log's columns only) and ``sink.rows`` holds the count. A smaller
+            log, or a ``builds_only`` one, is returned as usual.
     """
     t0 = time.perf_counter()
     k = compile_replay(estate, scenario, timeline, costs)
     t1 = time.perf_counter()
-    codes, chunks, t2 = _stream(k, scenario.name, builds_only, scenario.name if progress else None)
-    log = _join(k, scenario.name, codes, chunks)
+    if sink is not None and (builds_only or k.n_rows < sink.min_rows):
+        sink = None
+    label = scenario.name if progress else None
+    codes, chunks, t2, out = _stream(k, scenario.name, builds_only, label, sink)
+    if sink is None:
+        log = _join(k, scenario.name, codes, chunks)
+        rows = log.height
+    else:
+        log = _spill_rest(k, scenario.name, codes, out, sink)
+        rows = sink.rows
     t3 = time.perf_counter()
-    LAST.compile_s, LAST.loop_s, LAST.log_s, LAST.rows = t1 - t0, t2 - t1, t3 - t2, log.height
+    LAST.compile_s, LAST.loop_s, LAST.log_s, LAST.rows = t1 - t0, t2 - t1, t3 - t2, rows
     return log
