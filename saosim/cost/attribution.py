@@ -35,6 +35,7 @@ import polars as pl
 
 from saosim.cost.billing import Billing
 from saosim.inputs.estate import Estate
+from saosim.inputs.schema import ID
 
 __all__ = ["query_costs", "with_query_costs"]
 
@@ -74,8 +75,10 @@ def with_query_costs(
     Returns ``(estate, matched, unmatched)``: node runs given a cost, and (invocation, node)
     pairs of the query history that match no node run (another project, or runs not ingested).
     """
-    costs = query_costs(queries, billing).rename(
-        {"invocation_id": "run_id", "node_id": "unique_id", "cost_usd": "_cost"}
+    costs = (
+        query_costs(queries, billing)
+        .rename({"invocation_id": "run_id", "node_id": "unique_id", "cost_usd": "_cost"})
+        .with_columns(pl.col("run_id", "unique_id").cast(pl.String).cast(ID))
     )
     node_runs = estate.node_runs.join(
         costs.select("run_id", "unique_id", "_cost"), on=["run_id", "unique_id"], how="left"

@@ -29,7 +29,7 @@ import orjson
 import polars as pl
 
 from saosim.errors import ArtifactError, SaosimInputError, SchemaError
-from saosim.inputs.schema import TABLES, empty, validate
+from saosim.inputs.schema import ID, TABLES, empty, validate
 from saosim.project.graph import Node, Project
 
 __all__ = [
@@ -222,8 +222,19 @@ def _read_table(folder: Path, table: str) -> pl.DataFrame:
     file = folder / f"{table}.parquet"
     if not file.is_file():
         raise ArtifactError("is missing from the estate folder", path=str(file))
+    ids = [name for name, dtype in TABLES[table].items() if dtype == ID]
     try:
-        return pl.read_parquet(file)
+        if not ids:
+            return pl.read_parquet(file)
+        # ids become categories as each row group is read: an older estate's 25 M string ids
+        # are never all in memory at once
+        present = pl.scan_parquet(file).collect_schema()
+        cast = [
+            (pl.col(c) if present[c] in (pl.String, ID) else pl.col(c).cast(pl.String)).cast(ID)
+            for c in ids
+            if c in present
+        ]
+        return pl.scan_parquet(file).with_columns(cast).collect(engine="streaming")
     except Exception as exc:  # polars raises several kinds for a damaged file
         raise ArtifactError(f"cannot be read as Parquet ({exc})", path=str(file)) from None
 

@@ -33,7 +33,10 @@ class History:
         return History(
             **{
                 table: validate(
-                    pl.concat([getattr(self, table), getattr(other, table)], how="vertical"),
+                    # relaxed: a reader's String ids meet an empty table's Categorical ones
+                    pl.concat(
+                        [getattr(self, table), getattr(other, table)], how="vertical_relaxed"
+                    ),
                     table,
                 )
                 for table in HISTORY_TABLES

@@ -254,7 +254,7 @@ def _known_only(
     tables["code_changes"] = changes.filter(changes.get_column("unique_id").is_in(known))
     for table in ("node_runs", "source_arrivals"):
         frame = tables[table]
-        ids = frame.get_column("unique_id")
+        ids = frame.get_column("unique_id").cast(pl.String)
         hook = ids.str.starts_with("operation.")
         unknown = ~ids.is_in(known) & ~hook
         if unknown.any():

@@ -34,6 +34,7 @@ import orjson
 import polars as pl
 
 from saosim.inputs.estate import Estate
+from saosim.inputs.schema import ID
 from saosim.project.graph import Node, Project
 
 __all__ = ["manifest_dict", "write_artifacts", "write_manifest"]
@@ -490,7 +491,7 @@ def _freshness_by_run(estate: Estate) -> dict[str, list[dict[str, Any]]]:
         return {}
     grid = (
         estate.runs.select("run_id", "started_at")
-        .join(pl.DataFrame({"unique_id": sources}), how="cross")
+        .join(pl.DataFrame({"unique_id": sources}, schema={"unique_id": ID}), how="cross")
         .sort("started_at")
     )
     arrivals = estate.source_arrivals.select("unique_id", "arrived_at").sort("arrived_at")

@@ -34,6 +34,7 @@ def _duck_type(dtype: pl.DataType | type[pl.DataType]) -> str:
         pl.Int32: "INTEGER",
         pl.Boolean: "BOOLEAN",
         pl.Enum: "VARCHAR",
+        pl.Categorical: "VARCHAR",
     }
     for kind, name in simple.items():
         if isinstance(dtype, kind):

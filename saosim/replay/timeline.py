@@ -280,7 +280,9 @@ def _history_heads(estate: Estate, start: datetime, end: datetime) -> tuple[RunH
     ran = np.zeros(runs.height, dtype=np.bool_)
     if estate.node_runs.height:
         ran[
-            estate.node_runs.select(pl.col("run_id").cast(pl.Enum(runs["run_id"])).to_physical())
+            estate.node_runs.select(
+                pl.col("run_id").cast(pl.Enum(runs["run_id"].cast(pl.String))).to_physical()
+            )
             .to_series()
             .unique()
             .to_numpy()
@@ -393,7 +395,7 @@ def history_node_runs(estate: Estate) -> pl.DataFrame:
     # ids repeat, and sorting or joining on strings dominates (the estate has checked that
     # every id is a project node and every run id a run)
     node = pl.col("unique_id").cast(pl.Categorical).to_physical()
-    run_row = pl.col("run_id").cast(pl.Enum(runs["run_id"])).to_physical()
+    run_row = pl.col("run_id").cast(pl.Enum(runs["run_id"].cast(pl.String))).to_physical()
 
     def when_worked(name: str) -> pl.Expr:
         value = pl.col(name).cast(pl.Float64) if name in cols else pl.lit(None, pl.Float64)

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -168,7 +169,7 @@ def test_live_plan_execute_end_to_end(wh: Warehouse) -> None:
     recorded = live.estate(jaffle, project=late.project, target=wh.target)
     assert recorded.runs.height == 5  # the cosmetic plan built nothing, so ran nothing
     builds = recorded.node_runs.filter(
-        recorded.node_runs.get_column("unique_id").str.starts_with("model.")
+        recorded.node_runs.get_column("unique_id").cast(pl.String).str.starts_with("model.")
     )
     executed = (first, second, logic, held, late)
     assert builds.height == sum(1 for p in executed for u in p.built if u.startswith("model."))
@@ -186,7 +187,7 @@ def test_live_plan_execute_end_to_end(wh: Warehouse) -> None:
     assert (
         summary["baseline"]["node_builds"]
         == recorded.node_runs.filter(
-            ~recorded.node_runs.get_column("unique_id").str.starts_with("test.")
+            ~recorded.node_runs.get_column("unique_id").cast(pl.String).str.starts_with("test.")
         ).height
     )
     assert 0 < summary["sao"]["node_builds"] <= summary["baseline"]["node_builds"]

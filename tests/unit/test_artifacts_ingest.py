@@ -7,6 +7,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from saosim import load_estate
@@ -25,7 +26,7 @@ def test_manifest_plus_folder_of_runs() -> None:
     assert (summary["runs"], summary["source_arrivals"]) == (3, 3)
     # the on-run-end hook's result is dropped without a warning: hooks are not DAG nodes
     assert summary["node_runs"] == 14
-    assert not estate.node_runs["unique_id"].str.starts_with("operation.").any()
+    assert not estate.node_runs["unique_id"].cast(pl.String).str.starts_with("operation.").any()
 
 
 def test_target_folder_with_manifest_inside(tmp_path: Path) -> None:

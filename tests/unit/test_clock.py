@@ -150,6 +150,7 @@ def test_baseline_replay_keeps_the_historys_start_times(engine: str) -> None:
         estate.node_runs.join(
             estate.runs.filter(pl.col("started_at") < end).select("run_id"), on="run_id"
         )
+        .with_columns(pl.col("run_id", "unique_id").cast(pl.String))
         .filter(pl.col("status") != "skipped")
         .select("run_id", "unique_id", pl.col("started_at").alias("recorded"))
     )

@@ -58,7 +58,7 @@ def _plain_states(comparison, scenario: str, profile: str):
 def _with_failures(estate):
     """Every 7th model run fails and every 5th test run fails (error severity)."""
     nr = estate.node_runs.with_row_index("i")
-    kind = pl.col("unique_id").str.split(".").list.first()
+    kind = pl.col("unique_id").cast(pl.String).str.split(".").list.first()
     nr = nr.with_columns(
         pl.when((kind == "model") & (pl.col("i") % 7 == 0) & (pl.col("status") == "success"))
         .then(pl.lit("error"))

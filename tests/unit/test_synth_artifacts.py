@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from saosim.inputs.estate import Estate
+from saosim.inputs.schema import ID
 from saosim.inputs.write import manifest_dict, write_artifacts
 from saosim.project.graph import Node
 from saosim.synth.estate import synthetic_estate, synthetic_history
@@ -106,7 +107,10 @@ def test_round_trip_arrivals_at_the_precision_of_sources_json(
     # the arrivals that come back are, per check, the latest arrival at or before it.
     checks = estate.runs.select(pl.col("started_at").alias("check")).sort("check")
     latest = (
-        checks.join(pl.DataFrame({"unique_id": list(estate.project.sources)}), how="cross")
+        checks.join(
+            pl.DataFrame({"unique_id": list(estate.project.sources)}, schema={"unique_id": ID}),
+            how="cross",
+        )
         .sort("check")
         .join_asof(
             estate.source_arrivals.sort("arrived_at"),

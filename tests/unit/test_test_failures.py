@@ -120,7 +120,10 @@ def test_baseline_replay_skips_exactly_what_the_history_skipped() -> None:
         pl.col("unique_id").cast(pl.String),
         pl.col("status").cast(pl.String).alias("replayed"),
     )
-    history = estate.node_runs.select("run_id", "unique_id", pl.col("status").alias("recorded"))
+    history = estate.node_runs.select(
+        pl.col("run_id", "unique_id").cast(pl.String),
+        pl.col("status").cast(pl.String).alias("recorded"),
+    )
     both = history.join(log, on=["run_id", "unique_id"], how="left")
     skipped = both.filter(pl.col("recorded") == "skipped")
     assert skipped.height > 100  # the example's history has test failures that skip children
