@@ -17,7 +17,7 @@ import polars as pl
 
 from saosim._jit import jit_cached
 
-__all__ = ["segment_median", "sort_by_node_time"]
+__all__ = ["argsort_pairs", "segment_median", "sort_by_node_time"]
 
 
 def segment_median(code: np.ndarray, v: np.ndarray, m: int) -> np.ndarray:
@@ -68,15 +68,41 @@ def _segment_median(v, starts, counts):  # pragma: no cover - compiled
     return out
 
 
+def argsort_pairs(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """The row order that sorts rows by (``major``, ``minor``), both non-negative integers.
+
+    One int64 key (``major`` in the high digits) and numpy's stable sort, several times faster
+    than polars' sort on two columns (and no string column rides along). Rows that share a
+    pair are ordered by polars' two-column sort, as before this function: which of two equal
+    rows comes first is then polars' choice, not this function's.
+
+    >>> argsort_pairs(np.array([1, 0, 0]), np.array([5, 9, 2])).tolist()
+    [2, 1, 0]
+    """
+    major = np.asarray(major, dtype=np.int64)
+    minor = np.asarray(minor, dtype=np.int64)
+    if major.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    span = int(minor.max()) + 1
+    if major.min() < 0 or minor.min() < 0 or (int(major.max()) + 1) * span >= 2**63:
+        return _polars_argsort(major, minor)
+    key = major * span + minor
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    if (ordered[1:] == ordered[:-1]).any():
+        return _polars_argsort(major, minor)
+    return order
+
+
+def _polars_argsort(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    pairs = pl.DataFrame({"major": major, "minor": minor})
+    return pairs.select(pl.arg_sort_by("major", "minor")).to_series().to_numpy().astype(np.int64)
+
+
 def sort_by_node_time(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (int ``node``, datetime ``t`` and any other columns) sorted by node then time,
-    nulls of ``t`` last.
-
-    One integer key (``node`` in the high bits, microseconds since the earliest ``t`` in the
-    low ones) sorts several times faster than two columns, and gives back node and time
-    without gathering them. The order is the two-column sort's whenever no two rows share
-    (node, t); with such ties (or null times, or a span too long for the key) it is the
-    two-column sort itself, so the result never depends on which path ran.
+    nulls of ``t`` last: :func:`argsort_pairs` of node and microseconds since the earliest
+    ``t`` (a frame with null times takes polars' own sort).
 
     >>> from datetime import datetime
     >>> f = pl.DataFrame({"node": [1, 0, 0], "t": [datetime(2025, 1, 1), datetime(2025, 1, 3),
@@ -85,27 +111,8 @@ def sort_by_node_time(frame: pl.DataFrame) -> pl.DataFrame:
     [3.0, 2.0, 1.0]
     """
     t = frame.get_column("t")
-    if frame.height < 2 or t.null_count() or getattr(t.dtype, "time_unit", None) != "us":
+    if frame.height < 2 or t.null_count():
         return frame.sort("node", "t", nulls_last=True)
-    node = frame.get_column("node").to_numpy()
     us = t.to_physical().to_numpy()
-    t0 = int(us.min())
-    low = max(int(us.max()) - t0, 1).bit_length()
-    if node.min() < 0 or int(node.max()).bit_length() + low > 62:
-        return frame.sort("node", "t", nulls_last=True)
-    key = (node.astype(np.int64) << low) | (us - t0)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    if (key[1:] == key[:-1]).any():
-        return frame.sort("node", "t", nulls_last=True)
-    rows = pl.Series(order)
-    return pl.DataFrame(
-        [
-            pl.Series("node", key >> low).cast(frame.schema["node"])
-            if name == "node"
-            else pl.Series("t", (key & ((1 << low) - 1)) + t0).cast(t.dtype)
-            if name == "t"
-            else frame.get_column(name).gather(rows)
-            for name in frame.columns
-        ]
-    )
+    rows = pl.Series(argsort_pairs(frame.get_column("node").to_numpy(), us - us.min()))
+    return frame.select(pl.all().gather(rows))
