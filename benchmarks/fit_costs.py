@@ -14,6 +14,8 @@ import argparse
 import resource
 import time
 
+import numpy as np
+
 from saosim.cost.rates import CostModel
 from saosim.cost.runtime import fit_costs
 from saosim.inputs.estate import load_estate
@@ -30,8 +32,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--basis", default="runtime", choices=("runtime", "bytes", "history"))
     args = parser.parse_args()
-    # compile (or load) numba's code on a small estate, so the timing is the fit's own
+    # compile (or load) numba's code first, so the timing is the fit's own
     fit_costs(synthetic_estate(n_models=60, days=3, seed=1))
+    try:
+        from saosim.cost.segments import segment_median
+    except ImportError:  # a checkout from before the segment medians (to compare with)
+        pass
+    else:
+        segment_median(np.zeros(1, dtype=np.int64), np.zeros(1), 1)
     t = time.perf_counter()
     estate = load_estate(args.estate)
     print(

@@ -1,8 +1,10 @@
-"""Per-node statistics over observations kept in contiguous per-node segments.
+"""Sorting by (node, time) once, and per-node statistics without sorting again.
 
 The runtime fit keeps every observation sorted by (node, time), so each node's rows are one
 segment and a per-node statistic needs no sort of the whole array: the robust fit takes a
 median of every node's residuals at each of its iterations, over tens of millions of rows.
+:func:`argsort_pairs` is the one sort, of two integer columns as one key (the replay's
+history uses it for its (run, node) and (node, run) orders too).
 
 >>> import numpy as np
 >>> code = np.array([0, 0, 0, 1, 1])
@@ -21,8 +23,8 @@ __all__ = ["argsort_pairs", "segment_median", "sort_by_node_time"]
 
 
 def segment_median(code: np.ndarray, v: np.ndarray, m: int) -> np.ndarray:
-    """The median of ``v`` within each group ``0..m-1`` of ``code`` (non-decreasing, so each
-    group is one run of rows); NaN for an empty group.
+    """The median of ``v`` within each group ``0..m-1`` of ``code``; NaN for an empty group.
+    Rows grouped already (``code`` non-decreasing, as the fit keeps them) are not moved.
 
     The value is exactly the former global sort's: ``(lo + hi) / 2`` of the two middle
     elements, NaNs ordered last (so a NaN changes a median only when it reaches the middle).
