@@ -50,6 +50,7 @@ import numpy as np
 import polars as pl
 
 from saosim.cost.rates import TIB, CostModel
+from saosim.cost.segments import segment_median, sort_by_node_time
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.project.graph import Node, Project
@@ -279,29 +280,28 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
         pl.col(quantity).cast(pl.Float64).alias("y"),
     )
     if estate.node_runs.get_column("started_at").null_count():
-        runs = estate.runs.lazy().select("run_id", pl.col("started_at").alias("run_started_at"))
-        frame = frame.join(runs, on="run_id", how="left").with_columns(
-            pl.coalesce("started_at", "run_started_at").alias("started_at")
-        )
+        # the run's start by its row in runs (the estate has checked that run ids are unique
+        # and known): a gather, where a join on string ids of every node run is slow
+        run_row = pl.col("run_id").cast(pl.Enum(estate.runs["run_id"])).to_physical()
+        run_start = pl.lit(estate.runs["started_at"]).gather(run_row)
+        frame = frame.with_columns(pl.coalesce("started_at", run_start).alias("started_at"))
+    kept = frame.filter(
+        pl.when(pl.col("node").is_in(tests))
+        .then(pl.col("status").is_in(_TEST_OK))
+        .otherwise(pl.col("status") == "success")
+        & pl.col("y").is_not_null()
+        & (pl.col("y") >= 0)
+    ).select("node", pl.col("started_at").alias("t"), "y")
+    obs = sort_by_node_time(kept.collect())
     same = pl.col("node") == pl.col("node").shift(1)
-    return (
-        frame.filter(
-            pl.when(pl.col("node").is_in(tests))
-            .then(pl.col("status").is_in(_TEST_OK))
-            .otherwise(pl.col("status") == "success")
-            & pl.col("y").is_not_null()
-            & (pl.col("y") >= 0)
-        )
-        .select("node", pl.col("started_at").alias("t"), "y")
-        .sort("node", "t", nulls_last=True)
-        .with_columns(
-            pl.when(same)
-            .then((pl.col("t") - pl.col("t").shift(1)).dt.total_microseconds() / 1e6)
-            .otherwise(None)
-            .alias("gap_s")
-        )
-        .collect()
-    )
+    step_us = obs.select(
+        pl.when(same).then((pl.col("t") - pl.col("t").shift(1)).dt.total_microseconds())
+    ).to_series()
+    # × 1e-6 in numpy, not polars' ``/ 1e6``: polars multiplies by the reciprocal in most
+    # chunks but divides in a few, so its gaps moved in the last bit with the chunking from
+    # one call to the next; this is the reciprocal everywhere (what it gave on ~all rows)
+    gap = step_us.cast(pl.Float64).to_numpy() * 1e-6
+    return obs.with_columns(pl.Series("gap_s", gap).fill_nan(None))
 
 
 def _node_stats(obs: pl.DataFrame) -> pl.DataFrame:
@@ -349,10 +349,10 @@ def _incremental_fits(
     for _ in range(_IRLS_STEPS):
         a, b = _wls(code, x, y, w, m)
         r = y - a[code] - b[code] * x
-        scale = 1.4826 * _group_median(code, np.abs(r), m)
+        scale = 1.4826 * segment_median(code, np.abs(r), m)
         k = _HUBER_K * np.maximum(scale, 1e-9 * (np.abs(y).mean() + 1e-12))[code]
         w = np.where(np.abs(r) <= k, 1.0, k / np.maximum(np.abs(r), 1e-300))
-    med = _group_median(code, y, m)
+    med = segment_median(code, y, m)
     neg_b = b < 0
     a = np.where(neg_b, med, a)
     b = np.where(neg_b, 0.0, b)
@@ -367,7 +367,7 @@ def _incremental_fits(
         all_obs = obs.filter(pl.col("node").is_in(ids.tolist()))
         c2 = np.searchsorted(ids, all_obs.get_column("node").to_numpy())
         gaps = all_obs.get_column("gap_s").to_numpy()
-        typical = _group_median(code, x, m)  # the same typical gap the predictions use
+        typical = segment_median(code, x, m)  # the same typical gap the predictions use
         xs = np.where(np.isfinite(gaps) & (np.nan_to_num(gaps) > 0), gaps / 3600.0, typical[c2])
         pred = np.bincount(c2, np.maximum(a[c2] + b[c2] * xs, 0), m)
         actual = np.bincount(c2, all_obs.get_column("y").to_numpy(), m)
@@ -387,16 +387,6 @@ def _wls(code, x, y, w, m):
     b = np.where(ok, (sw * sxy - sx * sy) / np.where(ok, det, 1.0), 0.0)
     a = (sy - b * sx) / np.maximum(sw, 1e-300)
     return a, b
-
-
-def _group_median(code: np.ndarray, v: np.ndarray, m: int) -> np.ndarray:
-    order = np.lexsort((v, code))
-    counts = np.bincount(code, None, m).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    sv = v[order]
-    lo = sv[starts + (counts - 1) // 2]
-    hi = sv[starts + counts // 2]
-    return (lo + hi) / 2
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 from croniter import croniter
 
+from saosim.cost.segments import argsort_pairs
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.project.graph import Project
@@ -427,20 +428,14 @@ def history_node_runs(estate: Estate) -> pl.DataFrame:
     by_start = runs.select("started_at", "run_id", pl.int_range(pl.len()).alias("row"))
     run_rank = np.empty(runs.height, dtype=np.int64)
     run_rank[by_start.sort("started_at", "run_id")["row"].to_numpy()] = np.arange(runs.height)
-    ok = (
-        rows.select(
-            "node",
-            "t",
-            pl.Series("rank", run_rank[rows["run_row"].to_numpy()]),
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-        )
-        .filter(rows["status"] == "success")
-        .sort("node", "rank")
-    )
-    same = ok["node"] == ok["node"].shift(1)
-    step = (ok["t"] - ok["t"].shift(1)).dt.total_microseconds().to_numpy() / 1e6
+    success = np.flatnonzero((rows["status"] == "success").fill_null(False).to_numpy())
+    ok = success[argsort_pairs(codes[success], run_rank[rows["run_row"].to_numpy()[success]])]
+    ok_node, ok_t = codes[ok], rows["t"].gather(pl.Series(ok))
+    step = (ok_t - ok_t.shift(1)).dt.total_microseconds().to_numpy() / 1e6
     gap = np.full(rows.height, np.nan)
-    gap[ok["row"].to_numpy()] = np.where(same.fill_null(False).to_numpy(), step, np.nan)
+    same = np.zeros(len(ok), dtype=np.bool_)
+    same[1:] = ok_node[1:] == ok_node[:-1]
+    gap[ok] = np.where(same, step, np.nan)
     return rows.select(
         "run_id",
         "unique_id",

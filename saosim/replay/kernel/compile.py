@@ -22,9 +22,11 @@ True
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -46,6 +48,7 @@ from saosim.core.facts import Graph, NodeStates, Options
 from saosim.core.planner import options_record
 from saosim.core.schedule import threads_of
 from saosim.cost.rates import TIB
+from saosim.cost.segments import argsort_pairs
 from saosim.replay.timeline import RunSpec, Timeline, history_node_runs, to_us
 
 if TYPE_CHECKING:
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
     from saosim.project.graph import Project
     from saosim.replay.engine import Scenario
 
-__all__ = ["KernelInputs", "compile_replay", "empty_state"]
+__all__ = ["KernelInputs", "compile_replay", "empty_state", "shared_runs"]
 
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 BASIS_CODE = {"runtime": 0, "bytes": 1, "history": 2}
@@ -163,8 +166,6 @@ def compile_replay(
     """Flatten one scenario's replay into :class:`KernelInputs`."""
     project = estate.project
     order = project.order
-    pos = project.position
-    index = project_index(project)
     profile = Profile(scenario.profile)
     cfg = scenario.resolve_freshness(estate)
     opts = scenario.options
@@ -173,22 +174,12 @@ def compile_replay(
     flags = graph.flags.copy()
     if not model.bills_views(profile.value):
         flags[(flags & F_VIEW) != 0] |= F_UNBILLED
-    decided = set(index.order)
     n = len(order)
-    cptr, ctimes = _times_csr(order, timeline.code_changes)
-    aptr, atimes = _times_csr(order, timeline.arrivals)
-    fail_times: dict[str, np.ndarray] = {}
-    if not all(r.from_history for r in timeline.heads):
-        fail_times = _failure_times(estate)
-    fptr, ftimes = _times_csr(order, fail_times)
-    flags[np.diff(cptr) > 0] |= F_CHANGES
-    flags[np.diff(fptr) > 0] |= F_FAILS
+    times = _memo(estate, timeline, "kernel_times", _timeline_times)
+    flags[np.diff(times["cptr"]) > 0] |= F_CHANGES
+    flags[np.diff(times["fptr"]) > 0] |= F_FAILS
     sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
-    # the runs' arrays are the same for every scenario replayed on this timeline
-    compiled = timeline.memo.get("kernel_runs")
-    if compiled is None:
-        compiled = timeline.memo["kernel_runs"] = _compile_runs(estate, timeline, pos, decided)
-    runs = dict(compiled)
+    runs = dict(shared_runs(estate, timeline))
     runs["run_profile"] = np.full(timeline.n_runs, PROFILES.index(profile.value), np.int64)
     use = costs.usage
     fparams = np.array(
@@ -198,16 +189,7 @@ def compile_replay(
     fixed = _fixed_costs(flags, rt, use, model)
     return KernelInputs(
         **project_fields(project, graph, flags),
-        cptr=cptr,
-        ctimes=ctimes,
-        cvals=np.concatenate(
-            [np.arange(1, cptr[i + 1] - cptr[i] + 1, dtype=np.int64) for i in range(n)]
-            or [np.zeros(0, dtype=np.int64)]
-        ),
-        aptr=aptr,
-        atimes=atimes,
-        fptr=fptr,
-        ftimes=ftimes,
+        **times,
         sources=sources,
         **runs,
         rt_a=np.ascontiguousarray(rt.a_s, dtype=np.float64),
@@ -232,6 +214,74 @@ def compile_replay(
         threads=threads_of(model),
         at_node=opts.clock == "node",
     )
+
+
+def shared_runs(estate: Estate, timeline: Timeline) -> dict[str, object]:
+    """The runs' part of :class:`KernelInputs` (the history's node runs of every run, the
+    what-if runs' selections), compiled once per timeline and estate: every scenario of a
+    comparison, and the recommender's candidates, replay the same runs. Read-only arrays.
+
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> est = synthetic_estate(n_models=20, days=1, seed=3)
+    >>> tl = Timeline.from_estate(est)
+    >>> shared_runs(est, tl) is shared_runs(est, tl)
+    True
+    """
+    return _memo(estate, timeline, "kernel_runs", _compile_runs)
+
+
+def _memo(
+    estate: Estate,
+    timeline: Timeline,
+    name: str,
+    build: Callable[[Estate, Timeline], dict[str, Any]],
+) -> dict[str, Any]:
+    """``build(estate, timeline)``, once per timeline and estate, its arrays made read-only:
+    every scenario replayed on the timeline reads the same ones, so none may write to them."""
+    # Valid to keep: a Timeline never changes after construction, nor do an estate's frames
+    # (polars frames are values). The estate is checked by identity, its frames included, so a
+    # timeline replayed against another estate, or one whose tables were replaced, compiles
+    # afresh. The estate is held weakly (the memo does not keep it alive), its frames strongly
+    # (they are the estate's own: no copy), so an identity is never that of a freed object.
+    inputs = (estate.project, estate.runs, estate.node_runs)
+    cached = timeline.memo.get(name)
+    if (
+        isinstance(cached, tuple)
+        and cached[0]() is estate
+        and all(a is b for a, b in zip(cached[1], inputs, strict=True))
+    ):
+        return cached[2]
+    out = build(estate, timeline)
+    for value in out.values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    timeline.memo[name] = (weakref.ref(estate), inputs, out)
+    return out
+
+
+def _timeline_times(estate: Estate, timeline: Timeline) -> dict[str, np.ndarray]:
+    """Code changes (with each change's version), arrivals and, for a what-if, the history's
+    failures: per node, as CSR."""
+    order = estate.project.order
+    cptr, ctimes = _times_csr(order, timeline.code_changes)
+    aptr, atimes = _times_csr(order, timeline.arrivals)
+    fail_times: dict[str, np.ndarray] = {}
+    if not all(r.from_history for r in timeline.heads):
+        fail_times = _failure_times(estate)
+    fptr, ftimes = _times_csr(order, fail_times)
+    cvals = np.concatenate(
+        [np.arange(1, cptr[i + 1] - cptr[i] + 1, dtype=np.int64) for i in range(len(order))]
+        or [np.zeros(0, dtype=np.int64)]
+    )
+    return {
+        "cptr": cptr,
+        "ctimes": ctimes,
+        "cvals": cvals,
+        "aptr": aptr,
+        "atimes": atimes,
+        "fptr": fptr,
+        "ftimes": ftimes,
+    }
 
 
 def project_fields(project: Project, graph: Graph, flags: np.ndarray) -> dict[str, object]:
@@ -310,9 +360,9 @@ def _failure_times(estate: Estate) -> dict[str, np.ndarray]:
     }
 
 
-def _compile_runs(
-    estate: Estate, timeline: Timeline, pos: dict[str, int], decided: set[str]
-) -> dict[str, object]:
+def _compile_runs(estate: Estate, timeline: Timeline) -> dict[str, Any]:
+    pos = estate.project.position
+    decided = set(project_index(estate.project).order)
     runs = timeline.heads  # a history's selections are read column-wise, not run by run
     n_runs = len(runs)
     run_at = np.array([to_us(r.at) for r in runs], dtype=np.int64)
@@ -399,38 +449,34 @@ def _history_part(
     rows = history_node_runs(estate)
     node = rows["node"].to_numpy()
     run = run_of_row[rows["run_row"].to_numpy()]
-    rows = (
-        rows.with_columns(
-            pl.Series("run", run),
-            pl.Series("is_test", is_test[node]),
-            pl.Series("keep", (run >= 0) & is_decided[node]),
-        )
-        .filter(pl.col("keep"))
-        .with_columns(
-            pl.when(pl.col("is_test") & pl.col("status").is_in(_TEST_STATUS))
-            .then(pl.col("status").replace_strict(_STATUS_CODE, return_dtype=pl.UInt8))
-            .otherwise(0)
-            .cast(pl.UInt8)
-            .alias("test_status"),
-            (
-                pl.col("status").is_in(("error", "runtime error"))
-                | (pl.col("is_test") & pl.col("status").is_in(("fail", "error")))
-            ).alias("failing"),
-        )
-        .sort("run", "node")
-    )
+    kept = np.flatnonzero((run >= 0) & is_decided[node])
+    # row numbers in (run, node) order: the string columns never move (gathering tens of
+    # millions of strings was most of this step), only the numbers each slice needs
+    sel = kept[argsort_pairs(run[kept], node[kept])]
+    node, test = node[sel], is_test[node[sel]]
+    status = rows["status"].replace_strict(_STATUS_CLASS, default=0, return_dtype=pl.UInt8)
+    status = status.to_numpy()[sel]
     return {
-        "run": rows["run"].to_numpy(),
-        "sel_node": rows["node"].to_numpy(),
-        "sel_failing": rows["failing"].to_numpy(),
-        "sel_test_status": rows["test_status"].to_numpy(),
-        "sel_known": np.ones(rows.height, dtype=np.bool_),
-        "sel_rt": rows["rt"].fill_null(np.nan).to_numpy(),
-        "sel_gap": rows["gap_s"].fill_null(np.nan).to_numpy(),
-        "sel_bytes": rows["bytes"].fill_null(np.nan).to_numpy(),
-        "sel_cost": rows["cost"].fill_null(np.nan).to_numpy(),
-        "sel_start": rows["t"].dt.epoch("us").fill_null(NONE).to_numpy(),
+        "run": run[sel],
+        "sel_node": node,
+        "sel_failing": np.where(test, _FAILS_TEST[status], _FAILS[status]),
+        "sel_test_status": np.where(test, _TEST_CODE[status], 0).astype(np.uint8),
+        "sel_known": np.ones(len(sel), dtype=np.bool_),
+        "sel_rt": rows["rt"].fill_null(np.nan).to_numpy()[sel],
+        "sel_gap": rows["gap_s"].fill_null(np.nan).to_numpy()[sel],
+        "sel_bytes": rows["bytes"].fill_null(np.nan).to_numpy()[sel],
+        "sel_cost": rows["cost"].fill_null(np.nan).to_numpy()[sel],
+        "sel_start": rows["t"].dt.epoch("us").fill_null(NONE).to_numpy()[sel],
     }
+
+
+# a history status as a small code (0: any other): what a test's status is, and whether the
+# node run failed (an error; for a data test a fail too)
+_STATUS_CLASS = {s: k + 1 for k, s in enumerate(("pass", "fail", "warn", "error", "runtime error"))}
+_TEST_CODE = np.array([0] + [_STATUS_CODE[s] if s in _TEST_STATUS else 0 for s in _STATUS_CLASS],
+                      dtype=np.uint8)  # fmt: skip
+_FAILS = np.array([False] + [s in ("error", "runtime error") for s in _STATUS_CLASS])
+_FAILS_TEST = np.array([False] + [s in ("error", "runtime error", "fail") for s in _STATUS_CLASS])
 
 
 def _spec_part(spec: RunSpec, pos: dict[str, int], decided: set[str]) -> dict[str, np.ndarray]:
