@@ -282,7 +282,9 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
     if estate.node_runs.get_column("started_at").null_count():
         # the run's start by its row in runs (the estate has checked that run ids are unique
         # and known): a gather, where a join on string ids of every node run is slow
-        run_row = pl.col("run_id").cast(pl.Enum(estate.runs["run_id"])).to_physical()
+        run_row = (
+            pl.col("run_id").cast(pl.Enum(estate.runs["run_id"].cast(pl.String))).to_physical()
+        )
         run_start = pl.lit(estate.runs["started_at"]).gather(run_row)
         frame = frame.with_columns(pl.coalesce("started_at", run_start).alias("started_at"))
     kept = frame.filter(
