@@ -175,6 +175,9 @@ def prepare(
             .with_columns(pl.from_epoch("day", time_unit="d")),
         ],
         engine="streaming",
+        # each aggregate streams its own scan: a shared subplan would be cached whole, as big
+        # as the log (measured: 0.6 GB per 10 M rows)
+        optimizations=pl.QueryOptFlags(comm_subplan_elim=False),
     )
     if by_node.get_column("missing").sum():
         missing = billed & pl.coalesce("cost_usd", fallback).is_null()

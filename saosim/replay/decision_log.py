@@ -20,7 +20,8 @@ log is garbage-collected.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,17 +50,36 @@ class PartWriter:
 
     def write(self, chunk: pl.DataFrame) -> None:
         """Append ``chunk`` (a frame of log rows, in log order) as the next file."""
-        if not chunk.height:
-            return
+        self.write_many([lambda: chunk])
+
+    def write_many(self, chunks: Sequence[Callable[[], pl.DataFrame]], threads: int = 1) -> None:
+        """Append the chunks ``chunks`` make, in order, as the next files; with ``threads``
+        more than one, several are made and written at once (polars writes without the GIL).
+        """
         if self.folder is None:
             self.folder = self.make_folder()
-        # lz4: the files are scratch space read back once or twice; speed beats size
-        chunk.write_parquet(self.folder / f"part-{self.parts:05d}.parquet", compression="lz4")
-        self.parts += 1
-        self.rows += chunk.height
+        first = self.parts
+        self.parts += len(chunks)
+
+        def put(k: int) -> int:
+            chunk = chunks[k]()
+            # uncompressed: scratch files read back once or twice; lz4 took 1.35x the time
+            # (Arrow IPC writes faster still, but a scan of it maps the file into the RSS)
+            chunk.write_parquet(
+                self.folder / f"part-{first + k:05d}.parquet", compression="uncompressed"
+            )
+            return chunk.height
+
+        if threads > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                self.rows += sum(pool.map(put, range(len(chunks))))
+        else:
+            self.rows += sum(put(k) for k in range(len(chunks)))
 
     def files(self) -> list[Path]:
-        return [] if self.folder is None else sorted(self.folder.glob("part-*.parquet"))
+        if self.folder is None:
+            return []
+        return [self.folder / f"part-{k:05d}.parquet" for k in range(self.parts)]
 
 
 @dataclass(eq=False)

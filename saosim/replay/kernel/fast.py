@@ -24,9 +24,11 @@ to compare with a plain log).
 from __future__ import annotations
 
 import mmap
+import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -288,14 +290,18 @@ def _spill_rest(
     """Write the rows the loop made after the last chunk written during it (``codes`` are
     views of the buffers ``out``); returns the log's empty frame (its columns and types)."""
     total = len(codes[0])
-    lo = sink.rows
-    while lo < total:
-        hi = min(total, lo + _CHUNK_ROWS)
-        rows = tuple(a[lo:hi] for a in codes)
-        sink.write(frame(row_columns(k, scenario, rows, threads=True), rows))
-        del rows
-        _release(out, lo, hi)
-        lo = hi
+    bounds = list(range(sink.rows, total, _CHUNK_ROWS))
+
+    def chunk(lo: int) -> Callable[[], pl.DataFrame]:
+        def make() -> pl.DataFrame:
+            rows = tuple(a[lo : min(total, lo + _CHUNK_ROWS)] for a in codes)
+            return frame(row_columns(k, scenario, rows), rows)
+
+        return make
+
+    # the loop has ended: both cores make and write chunks
+    sink.write_many([chunk(lo) for lo in bounds], threads=min(2, os.cpu_count() or 1))
+    _release(out, 0, total)
     empty = tuple(a[:0] for a in codes)
     return frame(row_columns(k, scenario, empty), empty)
 
