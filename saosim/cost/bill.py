@@ -136,12 +136,14 @@ def price_bill(
     schema = log.collect_schema()
     frame = _queries_frame(log)
     if "scenario" in schema:
-        column = log.select(pl.col("scenario").unique(maintain_order=True)).collect()
+        column = log.select(pl.col("scenario").unique(maintain_order=True))
+        column = column.collect(engine="streaming")
         names = [str(x) for x in column.to_series().to_list()]
     else:
         names = [""]
     if start is None or end is None:
-        lo, hi = frame.select(pl.col("run_at").min(), pl.col("finished_at").max()).collect().row(0)
+        bounds = frame.select(pl.col("run_at").min(), pl.col("finished_at").max())
+        lo, hi = bounds.collect(engine="streaming").row(0)
         start = start or lo
         end = end or hi or lo
     window_h = 0.0 if start is None or end is None else (end - start).total_seconds() / 3600
@@ -202,16 +204,16 @@ def price_bill(
 
 
 def _runs(part: pl.LazyFrame) -> pl.DataFrame:
-    """run_id, job_id, run_at of every run: the first row of each run (a log holds a run's rows
-    together; a log that does not is grouped instead)."""
+    """run_id, job_id, run_at of every run, in the log's order of runs (by start: a log out of
+    that order is sorted, stably), from each run's first row — streamed, so a log of hundreds
+    of millions of rows is never held to find its few thousand runs."""
     runs = (
         part.select("run_id", "job_id", "run_at")
-        .filter((pl.col("run_id") != pl.col("run_id").shift(1)).fill_null(True))
-        .collect()
+        .unique(subset=["run_id"], keep="first", maintain_order=True)
+        .collect(engine="streaming")
     )
-    if runs.height and runs.get_column("run_id").n_unique() != runs.height:
-        runs = part.group_by("run_id").agg(pl.col("job_id").first(), pl.col("run_at").first())
-        runs = runs.sort("run_at").collect()
+    if not runs.get_column("run_at").is_sorted():
+        runs = runs.sort("run_at", maintain_order=True)
     return runs
 
 
@@ -222,7 +224,7 @@ def _queries_frame(decisions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     cols = log.collect_schema().names()
     nulls = log.select(
         *[pl.col(c).null_count() for c in ("started_at", "finished_at") if c in cols]
-    ).collect()
+    ).collect(engine="streaming")
     scenario = pl.col("scenario") if "scenario" in cols else pl.lit("").alias("scenario")
     start = pl.col("started_at") if "started_at" in cols else pl.col("run_at")
     runtime = pl.col("runtime_s").cast(pl.Float64) if "runtime_s" in cols else pl.lit(0.0)
@@ -284,7 +286,9 @@ def _query_seconds(queries, runs, model: CostModel, *, state_aware, project, win
         pl.coalesce("cost_usd", fallback).alias("usd"),
     )
     per_run = runs.join(
-        rows.group_by("run_id").agg(pl.col("billed_s").sum(), pl.col("usd").sum()).collect(),
+        rows.group_by("run_id")
+        .agg(pl.col("billed_s").sum(), pl.col("usd").sum())
+        .collect(engine="streaming"),
         on="run_id",
         how="left",
     ).with_columns(pl.col("billed_s").fill_null(0.0), pl.col("usd").fill_null(0.0))
@@ -321,7 +325,7 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h, 
     else:
         q = queries.select(
             *(["run_id"] if several else []), _us("started_at"), _us("finished_at")
-        ).collect()
+        ).collect(engine="streaming")
         if several:
             run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
             wh = q.select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
@@ -502,7 +506,7 @@ def _bigquery_on_demand(
     per_byte = model.usd_per_tib / TIB
     q = queries.select(
         pl.col("unique_id").cast(pl.String), "started_at", "runtime_s", "cost_usd"
-    ).collect()
+    ).collect(engine="streaming")
     q = q.join(tables, on="unique_id", how="left").with_columns(
         pl.max_horizontal(
             pl.col("cost_usd").fill_null(0.0) / per_byte if per_byte > 0 else pl.lit(0.0),
@@ -541,7 +545,8 @@ def _bigquery_editions(
     b = model.billing
     counted = raw_second_counts(raw) if raw is not None else None
     if counted is None:
-        q = queries.select(_us("started_at"), _us("finished_at"), "runtime_s").collect()
+        q = queries.select(_us("started_at"), _us("finished_at"), "runtime_s")
+        q = q.collect(engine="streaming")
         start = q.get_column("started_at").to_numpy()
         end = np.maximum(q.get_column("finished_at").to_numpy(), start)
         counted = (*second_counts(start, end), float(q.get_column("runtime_s").sum()))

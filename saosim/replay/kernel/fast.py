@@ -196,7 +196,10 @@ def _stream(
 
     With a ``sink`` the gathered rows are written to it as whole log chunks and their pages
     released instead (no chunk is returned; the rows after ``sink.rows`` are left)."""
-    progress = np.zeros(1, dtype=np.int64)
+    # runs done; with a sink, rows written and the most rows the loop may run ahead of them
+    progress = np.zeros(3, dtype=np.int64)
+    if sink is not None:
+        progress[2] = 3 * _CHUNK_ROWS
     result: list[tuple[np.ndarray, ...]] = []
     error: list[BaseException] = []
     ended: list[float] = []
@@ -229,33 +232,38 @@ def _stream(
             can_populate = False
             break
         faulted = step
-    while thread.is_alive():
-        thread.join(0.05)
-        now = int(progress[0])
-        if bar is not None:
-            bar.update(now - runs_done)
-        runs_done = now
-        # rows of a run are final once the loop has counted it done; the one in progress
-        # is never read
-        upto = int(k.run_out_start[now])
-        if upto - rows_done > 2 * _CHUNK_ROWS:
-            # at most about one chunk at a time: the loop may end meanwhile, and what is
-            # left after it is gathered on every core
-            upto = int(k.run_out_start[np.searchsorted(k.run_out_start, rows_done + _CHUNK_ROWS)])
-        if out is not None and upto - rows_done >= _CHUNK_ROWS and thread.is_alive():
-            rows = tuple(a[rows_done:upto] for a in out)
-            if sink is None:
-                chunks.append(row_columns(k, scenario, rows))
-            else:
-                sink.write(frame(row_columns(k, scenario, rows), rows))
-                del rows
-                _release(out, rows_done, upto)
-            rows_done = upto
-        if sink is not None and can_populate and faulted < min(k.n_rows, rows_done + ahead):
-            step = min(k.n_rows, rows_done + ahead)
-            # never behind the rows written out: their pages are given back
-            can_populate = _populate(out, max(faulted, rows_done), step)
-            faulted = step
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+            now = int(progress[0])
+            if bar is not None:
+                bar.update(now - runs_done)
+            runs_done = now
+            # rows of a run are final once the loop has counted it done; the one in progress
+            # is never read
+            upto = int(k.run_out_start[now])
+            if upto - rows_done > 2 * _CHUNK_ROWS:
+                # at most about one chunk at a time: the loop may end meanwhile, and what is
+                # left after it is gathered on every core
+                at = np.searchsorted(k.run_out_start, rows_done + _CHUNK_ROWS)
+                upto = int(k.run_out_start[at])
+            if out is not None and upto - rows_done >= _CHUNK_ROWS and thread.is_alive():
+                rows = tuple(a[rows_done:upto] for a in out)
+                if sink is None:
+                    chunks.append(row_columns(k, scenario, rows))
+                else:
+                    sink.write(frame(row_columns(k, scenario, rows), rows))
+                    del rows
+                    _release(out, rows_done, upto)
+                rows_done = upto
+                progress[1] = rows_done
+            if sink is not None and can_populate and faulted < min(k.n_rows, rows_done + ahead):
+                step = min(k.n_rows, rows_done + ahead)
+                # never behind the rows written out: their pages are given back
+                can_populate = _populate(out, max(faulted, rows_done), step)
+                faulted = step
+    finally:
+        progress[2] = 0  # a writer that failed must not leave the loop waiting for it
     if bar is not None:
         bar.close()
     if error:

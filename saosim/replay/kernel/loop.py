@@ -17,7 +17,10 @@ finish wins).
 from __future__ import annotations
 
 import math
+import time
+import warnings
 
+import numba
 import numpy as np
 
 from saosim._jit import jit_cached
@@ -48,6 +51,11 @@ from saosim.replay.kernel.timing import grow, timedelta_us
 
 __all__ = ["run_loop"]
 
+# the wait for a writer sleeps in object mode (with the GIL, by design): no parallel section
+warnings.filterwarnings(
+    "ignore", message="Code running in object mode", category=numba.NumbaWarning
+)
+
 
 @jit_cached(nogil=True)
 def _stamps(n):
@@ -66,12 +74,15 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     """Replay every run; returns the decision-log code arrays (see the module docstring).
 
     With ``builds_only`` only build and test-run rows are written, with their run and node.
-    ``progress`` (int64[1]) receives the number of runs done, for a progress bar. The
+    ``progress`` (int64[1]) receives the number of runs done, for a progress bar; an int64[3]
+    also holds the rows a writer has taken ([1]) and how many rows the loop may be ahead of it
+    ([2], 0: no limit) — the loop then waits for the writer after a run. The
     ``o_*`` arrays receive the rows (their initial content does not matter; the returned
     slices hold exactly the rows written). The state starts as ``st0`` (copied); a run's
     profile is ``run_profile[r]`` (a job that is not state-aware still writes the state).
     """
     guarded = o.profile != P_DBT_STATE
+    ahead = progress[2] if len(progress) > 2 else 0
     n_nodes = len(g.flags)
     n_edges = len(g.eidx)
     st = NodeStates(
@@ -395,6 +406,13 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             o_reach[row] = c_reach[n]
             row += 1
         progress[0] = r + 1
+        if ahead > 0:
+            # a log written to disk as it goes: wait while this many rows are not written yet,
+            # so its pages are given back before more are made (the call lets the writer's
+            # count be read afresh)
+            while row - progress[1] > ahead:
+                with numba.objmode():
+                    time.sleep(0.002)
         # -- the state after this run (saosim.core.transition) --------------------------------
         # (dbt_state looks through views; a baseline job beside it does not)
         looks = ro.profile == P_DBT_STATE
