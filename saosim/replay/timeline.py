@@ -382,7 +382,9 @@ def history_node_runs(estate: Estate) -> pl.DataFrame:
 
     A node run the history skipped did no work: its ``rt``, ``bytes`` and ``cost`` are
     null, so a replay that builds it prices it with the fitted runtime, never as a free
-    success.
+    success. The compiled replay takes the same columns one at a time
+    (:func:`history_codes`, :func:`history_starts`, :func:`history_gaps`,
+    :func:`history_worked`), so a year of history never sits in memory twice.
 
     >>> from saosim.synth.estate import synthetic_estate
     >>> rows = history_node_runs(synthetic_estate(n_models=20, days=1, seed=1))
@@ -390,61 +392,91 @@ def history_node_runs(estate: Estate) -> pl.DataFrame:
     ['run_id', 'unique_id', 'status', 't']
     """
     nr = estate.node_runs
-    cols = nr.columns
+    node, run_row = history_codes(estate)
+    t = history_starts(estate, run_row)
+    gap = history_gaps(estate, node, run_row, t)
+
+    def worked(name: str) -> pl.Series:
+        value = history_worked(estate, name)
+        return value if value is not None else pl.Series(name, [None] * nr.height, pl.Float64)
+
+    return pl.DataFrame(
+        [
+            nr["run_id"],
+            nr["unique_id"],
+            nr["status"],
+            t,
+            worked("execution_time_s").alias("rt"),
+            pl.Series("gap_s", gap).fill_nan(None),
+            worked("bytes_processed").alias("bytes"),
+            worked("cost").alias("cost"),
+            pl.Series("node", node),
+            pl.Series("run_row", run_row),
+        ]
+    )
+
+
+def history_codes(estate: Estate) -> tuple[np.ndarray, np.ndarray]:
+    """Per node run: its node's position in ``project.order`` and its run's row in
+    ``estate.runs`` (both int32).
+
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> node, run_row = history_codes(synthetic_estate(n_models=20, days=1, seed=1))
+    >>> node.dtype, run_row.dtype
+    (dtype('int32'), dtype('int32'))
+    """
     runs = estate.runs
     # ids as small integers: a year of history has tens of millions of rows whose string
     # ids repeat, and sorting or joining on strings dominates (the estate has checked that
     # every id is a project node and every run id a run)
-    node = pl.col("unique_id").cast(pl.Categorical).to_physical()
-    run_row = pl.col("run_id").cast(pl.Enum(runs["run_id"].cast(pl.String))).to_physical()
-
-    def when_worked(name: str) -> pl.Expr:
-        value = pl.col(name).cast(pl.Float64) if name in cols else pl.lit(None, pl.Float64)
-        return pl.when(pl.col("status") != "skipped").then(value).otherwise(None)
-
-    rows = nr.select(
-        "run_id",
-        "unique_id",
-        "status",
-        "started_at",
-        when_worked("execution_time_s").alias("rt"),
-        when_worked("bytes_processed").alias("bytes"),
-        when_worked("cost").alias("cost"),
-        node.alias("node"),
-        run_row.alias("run_row"),
-    )
-    rows = rows.with_columns(
-        pl.coalesce("started_at", pl.lit(runs["started_at"]).gather(pl.col("run_row"))).alias("t")
-    )
+    run_enum = pl.Enum(runs["run_id"].cast(pl.String))
+    run_row = estate.node_runs["run_id"].cast(run_enum).to_physical().to_numpy()
+    codes = estate.node_runs["unique_id"].cast(pl.Categorical).to_physical().to_numpy()
     # the global string cache gives a string one code per process: code -> position
     order_codes = pl.Series(estate.project.order).cast(pl.Categorical).to_physical().to_numpy()
-    codes = rows["node"].to_numpy()
     to_position = np.zeros(max(int(order_codes.max(initial=0)), int(codes.max(initial=0))) + 1,
                            dtype=np.int32)  # fmt: skip
     to_position[order_codes] = np.arange(len(order_codes), dtype=np.int32)
+    return to_position[codes], run_row.astype(np.int32, copy=False)
+
+
+def history_starts(estate: Estate, run_row: np.ndarray) -> pl.Series:
+    """Per node run, when it started: its recorded start, else its run's (``t``)."""
+    started = estate.node_runs["started_at"]
+    if not started.null_count():
+        return started.alias("t")
+    run_start = estate.runs["started_at"].gather(pl.Series(run_row))
+    return pl.select(pl.coalesce(pl.lit(started), pl.lit(run_start))).to_series().alias("t")
+
+
+def history_worked(estate: Estate, name: str) -> pl.Series | None:
+    """A node run's ``name`` column as float, null where the history skipped the node (it
+    did no work); None when the history has no such column."""
+    nr = estate.node_runs
+    if name not in nr.columns:
+        return None
+    return nr.select(
+        pl.when(pl.col("status") != "skipped").then(pl.col(name).cast(pl.Float64))
+    ).to_series()
+
+
+def history_gaps(estate: Estate, node: np.ndarray, run_row: np.ndarray, t: pl.Series) -> np.ndarray:
+    """Per node run, seconds since its node's previous successful build started (NaN: none,
+    or not a success)."""
+    runs = estate.runs
     # the previous build is the previous one in the order a replay takes the runs (start,
     # run id), which is not always time order when runs overlap: a replay of the history's
     # own builds then sees the very same gaps, so it shifts no runtime
     by_start = runs.select("started_at", "run_id", pl.int_range(pl.len()).alias("row"))
     run_rank = np.empty(runs.height, dtype=np.int64)
     run_rank[by_start.sort("started_at", "run_id")["row"].to_numpy()] = np.arange(runs.height)
-    success = np.flatnonzero((rows["status"] == "success").fill_null(False).to_numpy())
-    ok = success[argsort_pairs(codes[success], run_rank[rows["run_row"].to_numpy()[success]])]
-    ok_node, ok_t = codes[ok], rows["t"].gather(pl.Series(ok))
+    status = estate.node_runs["status"]
+    success = np.flatnonzero((status == "success").fill_null(False).to_numpy())
+    ok = success[argsort_pairs(node[success], run_rank[run_row[success]])]
+    ok_node, ok_t = node[ok], t.gather(pl.Series(ok))
     step = (ok_t - ok_t.shift(1)).dt.total_microseconds().to_numpy() / 1e6
-    gap = np.full(rows.height, np.nan)
+    gap = np.full(len(node), np.nan)
     same = np.zeros(len(ok), dtype=np.bool_)
     same[1:] = ok_node[1:] == ok_node[:-1]
     gap[ok] = np.where(same, step, np.nan)
-    return rows.select(
-        "run_id",
-        "unique_id",
-        "status",
-        "t",
-        "rt",
-        pl.Series("gap_s", gap).fill_nan(None),
-        "bytes",
-        "cost",
-        pl.Series("node", to_position[codes]),
-        "run_row",
-    )
+    return gap

@@ -15,7 +15,7 @@ from saosim.replay import engine
 from saosim.replay.engine import Scenario, simulate
 from saosim.replay.kernel import compile as kernel_compile
 from saosim.replay.kernel.compile import compile_replay, shared_runs
-from saosim.replay.timeline import Timeline, history_node_runs
+from saosim.replay.timeline import Timeline, history_codes, history_node_runs
 from saosim.synth.estate import synthetic_estate
 from saosim.tune.recommend_score import HISTORY, CompiledEstate
 
@@ -37,7 +37,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
         return counted
 
-    monkeypatch.setattr(kernel_compile, "history_node_runs", spy(history_node_runs))
+    monkeypatch.setattr(kernel_compile, "history_codes", spy(history_codes))
     monkeypatch.setattr(engine, "history_node_runs", spy(history_node_runs))
     return seen
 

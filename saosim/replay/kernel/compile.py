@@ -49,7 +49,15 @@ from saosim.core.planner import options_record
 from saosim.core.schedule import threads_of
 from saosim.cost.rates import TIB
 from saosim.cost.segments import argsort_pairs
-from saosim.replay.timeline import RunSpec, Timeline, history_node_runs, to_us
+from saosim.replay.timeline import (
+    RunSpec,
+    Timeline,
+    history_codes,
+    history_gaps,
+    history_starts,
+    history_worked,
+    to_us,
+)
 
 if TYPE_CHECKING:
     from saosim.cost.runtime import BuildCosts
@@ -105,8 +113,8 @@ class KernelInputs:
     sel_rt: np.ndarray  # float64: history runtime (NaN: none)
     sel_start: np.ndarray  # int64 µs: when the history started it (NONE: not a history run)
     sel_gap: np.ndarray  # float64: history gap since the previous successful build
-    sel_bytes: np.ndarray  # float64 (NaN: none)
-    sel_cost: np.ndarray  # float64 (NaN: none)
+    sel_bytes: np.ndarray  # float64 (NaN: none; empty: none known at all)
+    sel_cost: np.ndarray  # float64 (NaN: none; empty: none known at all)
     # costs
     rt_a: np.ndarray
     rt_b: np.ndarray
@@ -395,12 +403,12 @@ def _compile_runs(estate: Estate, timeline: Timeline) -> dict[str, Any]:
             parts.append(part)
         starts[k], ends[k] = shared[key]
     out: dict[str, object] = {}
+    lengths = [len(p["sel_node"]) for p in parts]
     for name, dtype in _SEL_COLUMNS.items():
-        out[name] = (
-            np.concatenate([p[name] for p in parts]).astype(dtype, copy=False)
-            if parts
-            else np.zeros(0, dtype=dtype)
-        )
+        # each column let go from its parts once joined (a year's history is gigabytes)
+        columns = [p.pop(name) for p in parts]
+        out[name] = _join_columns(name, columns, lengths, dtype)
+        del columns
     out_start = np.zeros(n_runs + 1, dtype=np.int64)
     np.cumsum(ends - starts, out=out_start[1:])
     out.update(
@@ -416,6 +424,25 @@ def _compile_runs(estate: Estate, timeline: Timeline) -> dict[str, Any]:
     return out
 
 
+def _join_columns(
+    name: str, columns: list[np.ndarray | None], lengths: list[int], dtype: type
+) -> np.ndarray:
+    """One ``sel_*`` column from its parts, without a copy when there is one part. Bytes or
+    cost the history does not have (a None part) are NaN, and a ``sel_bytes`` / ``sel_cost``
+    that would be NaN throughout is empty, which the loop reads as "not known" (a year of
+    NaN is 200 MB)."""
+    if name in _OPTIONAL and all(c is None or np.isnan(c).all() for c in columns):
+        return np.zeros(0, dtype=dtype)
+    if len(columns) == 1 and columns[0] is not None:
+        return columns[0].astype(dtype, copy=False)
+    pairs = zip(columns, lengths, strict=True)
+    filled = [c if c is not None else np.full(m, np.nan) for c, m in pairs]
+    if not filled:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate(filled).astype(dtype, copy=False)
+
+
+_OPTIONAL = ("sel_bytes", "sel_cost")
 _SEL_COLUMNS = {
     "sel_node": np.int32,
     "sel_failing": np.bool_,
@@ -432,9 +459,13 @@ _TEST_STATUS = ("pass", "fail", "warn", "error")
 
 def _history_part(
     estate: Estate, hist_index: dict[str, int], pos: dict[str, int], decided: set[str]
-) -> dict[str, np.ndarray]:
+) -> dict[str, np.ndarray | None]:
     """The node runs of every history run, as selected slices sorted by (run, node): a run
-    of the history selects exactly the nodes it ran (``Timeline`` does the same)."""
+    of the history selects exactly the nodes it ran (``Timeline`` does the same).
+
+    Column by column: each is made, put in slice order and let go before the next, so the
+    year's node runs are never held twice (``sel_bytes`` / ``sel_cost`` are None when the
+    history has no such column)."""
     project = estate.project
     is_decided = np.zeros(len(project.order), dtype=np.bool_)
     is_test = np.zeros(len(project.order), dtype=np.bool_)
@@ -442,32 +473,48 @@ def _history_part(
         is_decided[pos[u]] = True
         is_test[pos[u]] = project.nodes[u].is_test
     # runs.row -> replay run index (-1: not replayed)
-    run_of_row = np.full(estate.runs.height, -1, dtype=np.int64)
+    run_of_row = np.full(estate.runs.height, -1, dtype=np.int32)
     row_of_run = dict(zip(estate.runs["run_id"], range(estate.runs.height), strict=True))
     for run_id, k in hist_index.items():
         run_of_row[row_of_run[run_id]] = k
-    rows = history_node_runs(estate)
-    node = rows["node"].to_numpy()
-    run = run_of_row[rows["run_row"].to_numpy()]
+    node, run_row = history_codes(estate)
+    t = history_starts(estate, run_row)
+    gap = history_gaps(estate, node, run_row, t)
+    run = run_of_row[run_row]
     kept = np.flatnonzero((run >= 0) & is_decided[node])
     # row numbers in (run, node) order: the string columns never move (gathering tens of
     # millions of strings was most of this step), only the numbers each slice needs
     sel = kept[argsort_pairs(run[kept], node[kept])]
-    node, test = node[sel], is_test[node[sel]]
-    status = rows["status"].replace_strict(_STATUS_CLASS, default=0, return_dtype=pl.UInt8)
+    del kept
+    part: dict[str, np.ndarray | None] = {"run": run[sel]}
+    del run, run_row
+    part["sel_node"] = node = node[sel]
+    test = is_test[node]
+    status = estate.node_runs["status"].replace_strict(
+        _STATUS_CLASS, default=0, return_dtype=pl.UInt8
+    )
     status = status.to_numpy()[sel]
-    return {
-        "run": run[sel],
-        "sel_node": node,
-        "sel_failing": np.where(test, _FAILS_TEST[status], _FAILS[status]),
-        "sel_test_status": np.where(test, _TEST_CODE[status], 0).astype(np.uint8),
-        "sel_known": np.ones(len(sel), dtype=np.bool_),
-        "sel_rt": rows["rt"].fill_null(np.nan).to_numpy()[sel],
-        "sel_gap": rows["gap_s"].fill_null(np.nan).to_numpy()[sel],
-        "sel_bytes": rows["bytes"].fill_null(np.nan).to_numpy()[sel],
-        "sel_cost": rows["cost"].fill_null(np.nan).to_numpy()[sel],
-        "sel_start": rows["t"].dt.epoch("us").fill_null(NONE).to_numpy()[sel],
-    }
+    part["sel_failing"] = np.where(test, _FAILS_TEST[status], _FAILS[status])
+    part["sel_test_status"] = np.where(test, _TEST_CODE[status], 0).astype(np.uint8)
+    del status, test
+    part["sel_known"] = np.ones(len(sel), dtype=np.bool_)
+    part["sel_gap"] = gap[sel]
+    del gap
+    part["sel_start"] = t.dt.epoch("us").fill_null(NONE).to_numpy()[sel]
+    del t
+    for name, column in (
+        ("sel_rt", "execution_time_s"),
+        ("sel_bytes", "bytes_processed"),
+        ("sel_cost", "cost"),
+    ):
+        value = history_worked(estate, column)
+        if value is None or value.null_count() == len(value):
+            part[name] = None
+        else:
+            part[name] = value.fill_null(np.nan).to_numpy()[sel]
+    if part["sel_rt"] is None:
+        part["sel_rt"] = np.full(len(sel), np.nan)
+    return part
 
 
 # a history status as a small code (0: any other): what a test's status is, and whether the

@@ -362,8 +362,11 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                     cost = runtime / fparams[0] * fparams[1]
                 else:
                     value = math.nan
-                    if sel_known[i]:
-                        value = sel_bytes[i] if basis == 1 else sel_cost[i]
+                    # (an empty column: the history knows none)
+                    if sel_known[i] and basis == 1 and len(sel_bytes):
+                        value = sel_bytes[i]
+                    elif sel_known[i] and basis != 1 and len(sel_cost):
+                        value = sel_cost[i]
                     if math.isnan(value):
                         gp = gap if not math.isnan(gap) else use_typ[n]
                         if math.isnan(gp):
