@@ -128,4 +128,11 @@ def sort_by_node_time(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.sort("node", "t", nulls_last=True)
     us = t.to_physical().to_numpy()
     rows = pl.Series(argsort_pairs(frame.get_column("node").to_numpy(), us - us.min()))
-    return frame.select(pl.all().gather(rows))
+    del t, us
+    # column by column, each let go once gathered: the caller's frame is passed on, so a
+    # year of observations is held once and a column, not twice
+    columns = []
+    for name in frame.columns:
+        columns.append(frame.get_column(name).gather(rows))
+        frame = frame.drop(name)
+    return pl.DataFrame(columns)

@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 from croniter import croniter
 
+from saosim.core.codes import NONE
 from saosim.cost.segments import argsort_pairs
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
@@ -449,15 +450,39 @@ def history_starts(estate: Estate, run_row: np.ndarray) -> pl.Series:
     return pl.select(pl.coalesce(pl.lit(started), pl.lit(run_start))).to_series().alias("t")
 
 
+#: a node run did work unless the history skipped it
+_WORKED = pl.col("status") != "skipped"
+
+
 def history_worked(estate: Estate, name: str) -> pl.Series | None:
     """A node run's ``name`` column as float, null where the history skipped the node (it
     did no work); None when the history has no such column."""
     nr = estate.node_runs
     if name not in nr.columns:
         return None
-    return nr.select(
-        pl.when(pl.col("status") != "skipped").then(pl.col(name).cast(pl.Float64))
-    ).to_series()
+    return nr.select(pl.when(_WORKED).then(pl.col(name).cast(pl.Float64))).to_series()
+
+
+def history_worked_at(estate: Estate, name: str, rows: np.ndarray) -> np.ndarray | None:
+    """:func:`history_worked` of the node runs at ``rows``, NaN for null, as numpy; None when
+    the history has no such column or it is null throughout. One column of the year at a
+    time, gathered before anything else is made of it."""
+    nr = estate.node_runs
+    if name not in nr.columns or nr[name].null_count() == nr.height:
+        return None
+    # a float column without nulls is not copied; otherwise its nulls become NaN
+    values = nr[name].cast(pl.Float64).to_numpy()[rows]
+    idle = ~nr.select(_WORKED.fill_null(False)).to_series().to_numpy()[rows]
+    values[idle] = np.nan
+    return values
+
+
+def history_start_us(t: pl.Series, rows: np.ndarray) -> np.ndarray:
+    """:func:`history_starts`' times at ``rows`` in µs since the epoch (NONE: unknown)."""
+    if getattr(t.dtype, "time_unit", "us") != "us":
+        t = t.dt.cast_time_unit("us")
+    us = t.to_physical()  # µs since the epoch, whatever the time zone shows
+    return (us.fill_null(NONE) if us.null_count() else us).to_numpy()[rows]
 
 
 def history_gaps(estate: Estate, node: np.ndarray, run_row: np.ndarray, t: pl.Series) -> np.ndarray:

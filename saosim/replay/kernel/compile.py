@@ -54,8 +54,9 @@ from saosim.replay.timeline import (
     Timeline,
     history_codes,
     history_gaps,
+    history_start_us,
     history_starts,
-    history_worked,
+    history_worked_at,
     to_us,
 )
 
@@ -478,8 +479,6 @@ def _history_part(
     for run_id, k in hist_index.items():
         run_of_row[row_of_run[run_id]] = k
     node, run_row = history_codes(estate)
-    t = history_starts(estate, run_row)
-    gap = history_gaps(estate, node, run_row, t)
     run = run_of_row[run_row]
     kept = np.flatnonzero((run >= 0) & is_decided[node])
     # row numbers in (run, node) order: the string columns never move (gathering tens of
@@ -487,7 +486,12 @@ def _history_part(
     sel = kept[argsort_pairs(run[kept], node[kept])]
     del kept
     part: dict[str, np.ndarray | None] = {"run": run[sel]}
-    del run, run_row
+    del run
+    t = history_starts(estate, run_row)
+    part["sel_gap"] = history_gaps(estate, node, run_row, t)[sel]
+    del run_row
+    part["sel_start"] = history_start_us(t, sel)
+    del t
     part["sel_node"] = node = node[sel]
     test = is_test[node]
     status = estate.node_runs["status"].replace_strict(
@@ -498,22 +502,11 @@ def _history_part(
     part["sel_test_status"] = np.where(test, _TEST_CODE[status], 0).astype(np.uint8)
     del status, test
     part["sel_known"] = np.ones(len(sel), dtype=np.bool_)
-    part["sel_gap"] = gap[sel]
-    del gap
-    part["sel_start"] = t.dt.epoch("us").fill_null(NONE).to_numpy()[sel]
-    del t
-    for name, column in (
-        ("sel_rt", "execution_time_s"),
-        ("sel_bytes", "bytes_processed"),
-        ("sel_cost", "cost"),
-    ):
-        value = history_worked(estate, column)
-        if value is None or value.null_count() == len(value):
-            part[name] = None
-        else:
-            part[name] = value.fill_null(np.nan).to_numpy()[sel]
+    part["sel_rt"] = history_worked_at(estate, "execution_time_s", sel)
     if part["sel_rt"] is None:
         part["sel_rt"] = np.full(len(sel), np.nan)
+    part["sel_bytes"] = history_worked_at(estate, "bytes_processed", sel)
+    part["sel_cost"] = history_worked_at(estate, "cost", sel)
     return part
 
 

@@ -179,6 +179,9 @@ def _run(
 
 #: Rows of the decision log gathered at once while the loop runs.
 _CHUNK_ROWS = 1 << 22
+#: How many chunks a spilled log's loop may run ahead of what is written (each is ~240 MB
+#: of output buffers: two let one be written while the next is made).
+_AHEAD_CHUNKS = 2
 
 
 def _stream(
@@ -199,7 +202,7 @@ def _stream(
     # runs done; with a sink, rows written and the most rows the loop may run ahead of them
     progress = np.zeros(3, dtype=np.int64)
     if sink is not None:
-        progress[2] = 3 * _CHUNK_ROWS
+        progress[2] = _AHEAD_CHUNKS * _CHUNK_ROWS
     result: list[tuple[np.ndarray, ...]] = []
     error: list[BaseException] = []
     ended: list[float] = []
@@ -224,7 +227,7 @@ def _stream(
     faulted = 0
     # a spilled log faults in a few chunks ahead of the loop only: the rest would be memory
     # the spill is there to save
-    ahead = 3 * _CHUNK_ROWS if sink is not None else k.n_rows
+    ahead = _AHEAD_CHUNKS * _CHUNK_ROWS if sink is not None else k.n_rows
     can_populate = True
     while out is not None and faulted < min(k.n_rows, ahead) and thread.is_alive():
         step = min(k.n_rows, faulted + _CHUNK_ROWS // 2)
