@@ -394,8 +394,10 @@ def history_node_runs(estate: Estate) -> pl.DataFrame:
     """
     nr = estate.node_runs
     node, run_row = history_codes(estate)
-    t = history_starts(estate, run_row)
-    gap = history_gaps(estate, node, run_row, t)
+    t_us = history_starts(estate, run_row)
+    gap = history_gaps(estate, node, run_row, t_us)
+    t = pl.Series("t", t_us).cast(pl.Datetime("us", "UTC"))
+    t = t.set(pl.Series(t_us == NONE), None) if (t_us == NONE).any() else t
 
     def worked(name: str) -> pl.Series:
         value = history_worked(estate, name)
@@ -441,13 +443,31 @@ def history_codes(estate: Estate) -> tuple[np.ndarray, np.ndarray]:
     return to_position[codes], run_row.astype(np.int32, copy=False)
 
 
-def history_starts(estate: Estate, run_row: np.ndarray) -> pl.Series:
-    """Per node run, when it started: its recorded start, else its run's (``t``)."""
-    started = estate.node_runs["started_at"]
-    if not started.null_count():
-        return started.alias("t")
-    run_start = estate.runs["started_at"].gather(pl.Series(run_row))
-    return pl.select(pl.coalesce(pl.lit(started), pl.lit(run_start))).to_series().alias("t")
+def history_starts(estate: Estate, run_row: np.ndarray) -> np.ndarray:
+    """Per node run, when it started, in µs since the epoch: its recorded start, else its
+    run's (NONE: neither is known). One int64 array; only the missing starts are looked up.
+
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> est = synthetic_estate(n_models=20, days=1, seed=1)
+    >>> history_starts(est, history_codes(est)[1]).dtype
+    dtype('int64')
+    """
+    started = _micros(estate.node_runs["started_at"])
+    missing = started.is_null().to_numpy()
+    us = started.fill_null(NONE).to_numpy() if missing.any() else started.to_numpy()
+    if missing.any():
+        us = us.copy() if not us.flags.writeable else us
+        rows = np.flatnonzero(missing)
+        run_us = _micros(estate.runs["started_at"]).fill_null(NONE).to_numpy()
+        us[rows] = run_us[run_row[rows]]
+    return us
+
+
+def _micros(t: pl.Series) -> pl.Series:
+    """A datetime column as µs since the epoch (its physical value once in µs)."""
+    if getattr(t.dtype, "time_unit", "us") != "us":
+        t = t.dt.cast_time_unit("us")
+    return t.to_physical()
 
 
 #: a node run did work unless the history skipped it
@@ -477,17 +497,11 @@ def history_worked_at(estate: Estate, name: str, rows: np.ndarray) -> np.ndarray
     return values
 
 
-def history_start_us(t: pl.Series, rows: np.ndarray) -> np.ndarray:
-    """:func:`history_starts`' times at ``rows`` in µs since the epoch (NONE: unknown)."""
-    if getattr(t.dtype, "time_unit", "us") != "us":
-        t = t.dt.cast_time_unit("us")
-    us = t.to_physical()  # µs since the epoch, whatever the time zone shows
-    return (us.fill_null(NONE) if us.null_count() else us).to_numpy()[rows]
-
-
-def history_gaps(estate: Estate, node: np.ndarray, run_row: np.ndarray, t: pl.Series) -> np.ndarray:
+def history_gaps(
+    estate: Estate, node: np.ndarray, run_row: np.ndarray, t_us: np.ndarray
+) -> np.ndarray:
     """Per node run, seconds since its node's previous successful build started (NaN: none,
-    or not a success)."""
+    or not a success); ``t_us`` from :func:`history_starts`."""
     runs = estate.runs
     # the previous build is the previous one in the order a replay takes the runs (start,
     # run id), which is not always time order when runs overlap: a replay of the history's
@@ -498,10 +512,12 @@ def history_gaps(estate: Estate, node: np.ndarray, run_row: np.ndarray, t: pl.Se
     status = estate.node_runs["status"]
     success = np.flatnonzero((status == "success").fill_null(False).to_numpy())
     ok = success[argsort_pairs(node[success], run_rank[run_row[success]])]
-    ok_node, ok_t = node[ok], t.gather(pl.Series(ok))
-    step = (ok_t - ok_t.shift(1)).dt.total_microseconds().to_numpy() / 1e6
+    del success
+    ok_node, ok_t = node[ok], t_us[ok]
     gap = np.full(len(node), np.nan)
     same = np.zeros(len(ok), dtype=np.bool_)
-    same[1:] = ok_node[1:] == ok_node[:-1]
+    same[1:] = (ok_node[1:] == ok_node[:-1]) & (ok_t[1:] != NONE) & (ok_t[:-1] != NONE)
+    step = np.full(len(ok), np.nan)
+    step[1:] = (ok_t[1:] - ok_t[:-1]) / 1e6
     gap[ok] = np.where(same, step, np.nan)
     return gap

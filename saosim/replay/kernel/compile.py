@@ -54,7 +54,6 @@ from saosim.replay.timeline import (
     Timeline,
     history_codes,
     history_gaps,
-    history_start_us,
     history_starts,
     history_worked_at,
     to_us,
@@ -487,11 +486,11 @@ def _history_part(
     del kept
     part: dict[str, np.ndarray | None] = {"run": run[sel]}
     del run
-    t = history_starts(estate, run_row)
-    part["sel_gap"] = history_gaps(estate, node, run_row, t)[sel]
+    t_us = history_starts(estate, run_row)
+    part["sel_gap"] = history_gaps(estate, node, run_row, t_us)[sel]
     del run_row
-    part["sel_start"] = history_start_us(t, sel)
-    del t
+    part["sel_start"] = t_us[sel]
+    del t_us
     part["sel_node"] = node = node[sel]
     test = is_test[node]
     status = estate.node_runs["status"].replace_strict(
