@@ -50,7 +50,7 @@ import numpy as np
 import polars as pl
 
 from saosim.cost.rates import TIB, CostModel
-from saosim.cost.segments import segment_median, sort_by_node_time
+from saosim.cost.segments import node_time_order, segment_median
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
 from saosim.project.graph import Node, Project
@@ -294,15 +294,25 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
         & pl.col("y").is_not_null()
         & (pl.col("y") >= 0)
     ).select("node", pl.col("started_at").alias("t"), "y")
-    obs = sort_by_node_time(kept.collect())
-    same = pl.col("node") == pl.col("node").shift(1)
-    step_us = obs.select(
-        pl.when(same).then((pl.col("t") - pl.col("t").shift(1)).dt.total_microseconds())
-    ).to_series()
-    # × 1e-6 in numpy, not polars' ``/ 1e6``: polars multiplies by the reciprocal in most
-    # chunks but divides in a few, so its gaps moved in the last bit with the chunking from
-    # one call to the next; this is the reciprocal everywhere (what it gave on ~all rows)
-    gap = step_us.cast(pl.Float64).to_numpy() * 1e-6
+    # streamed: the filter keeps most rows, but never holds the unfiltered columns whole
+    frame = kept.collect(engine="streaming")
+    rows = node_time_order(frame)
+    columns = dict(zip(frame.columns, frame.get_columns(), strict=True))
+    del frame
+    # column by column, each let go once gathered: a year of observations held once, not twice
+    obs = pl.DataFrame([columns.pop(name).gather(rows) for name in list(columns)])
+    del rows
+    node = obs.get_column("node").to_numpy()
+    t = obs.get_column("t")
+    us = t.to_physical().fill_null(0).to_numpy()
+    known = t.is_not_null().to_numpy()
+    same = np.zeros(obs.height, dtype=np.bool_)
+    same[1:] = (node[1:] == node[:-1]) & known[1:] & known[:-1]
+    # × 1e-6, not / 1e6: polars multiplied by the reciprocal in most chunks but divided in a
+    # few, so gaps moved in the last bit from one call to the next; this is the reciprocal
+    # everywhere (what it gave on ~all rows)
+    gap = np.full(obs.height, np.nan)
+    gap[1:] = np.where(same[1:], (us[1:] - us[:-1]).astype(np.float64) * 1e-6, np.nan)
     return obs.with_columns(pl.Series("gap_s", gap).fill_nan(None))
 
 

@@ -97,12 +97,13 @@ def test_sort_by_node_time_is_the_two_column_sort(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    rows=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10**6)), max_size=80),
+    rows=st.lists(st.tuples(st.integers(0, 40), st.integers(-(10**6), 10**16)), max_size=80),
     wide=st.booleans(),
 )
 def test_argsort_pairs_is_lexsorts_order(rows: list[tuple[int, int]], wide: bool) -> None:
-    """Both paths (16-bit majors: two stable passes; wider: one combined key) sort by (major,
-    minor) exactly; with a tie, polars' two-column sort decides (checked on distinct pairs)."""
+    """Both paths (16-bit majors: a stable sort then a counting sort; wider: one combined key)
+    sort by (major, minor) exactly, minors of any sign and up to µs since the epoch; with a
+    tie, polars' two-column sort decides (checked on distinct pairs)."""
     rows = list(dict.fromkeys(rows))  # distinct pairs: the order is then unique
     major = np.array([r[0] for r in rows], dtype=np.int64) + (70_000 if wide else 0)
     minor = np.array([r[1] for r in rows], dtype=np.int64)
