@@ -45,7 +45,7 @@ a query under ``dbt_state``, which does not rebuild views), laid out at their ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,7 +61,7 @@ from saosim.cost.slots import (
     raw_second_counts,
     second_counts,
 )
-from saosim.cost.uptime import run_blocks, sessions, split_by_day
+from saosim.cost.uptime import BlockMerger, sessions, split_by_day
 from saosim.project.graph import Project
 
 __all__ = ["Bill", "price_bill"]
@@ -217,6 +217,15 @@ def _runs(part: pl.LazyFrame) -> pl.DataFrame:
     return runs
 
 
+#: rows of a scanned log priced at once
+_BATCH_ROWS = 1 << 22
+
+
+def _batches(query: pl.LazyFrame) -> Iterator[pl.DataFrame]:
+    """``query``'s rows in order, a few million at a time (streamed from a scanned log)."""
+    yield from query.collect_batches(chunk_size=_BATCH_ROWS, maintain_order=True)
+
+
 def _queries_frame(decisions: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """The columns pricing needs, in the log's own types (no per-row string made: a
     Categorical or Enum column compares with strings as it is)."""
@@ -321,24 +330,28 @@ def _uptime(queries, runs, model: CostModel, *, state_aware, project, window_h, 
     one = per_run[0] if per_run.size else default
     fast = _raw_blocks(raw, runs, per_run, several, one) if raw is not None else None
     if fast is not None:
-        segment, row, b_start, b_end, count = fast
+        block_wh, b_start, b_end, count = fast
     else:
-        q = queries.select(
-            *(["run_id"] if several else []), _us("started_at"), _us("finished_at")
-        ).collect(engine="streaming")
-        if several:
-            run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
-            wh = q.select("run_id").join(run_codes, on="run_id", how="left", maintain_order="left")
-            segment = wh.get_column("wh").fill_null(default).to_numpy()
-        else:
-            segment = np.full(q.height, one, dtype=np.int64)
-        # overlapping neighbours on one warehouse merge into one interval: the same union
-        row, b_start, b_end, count = run_blocks(
-            segment,
-            q.get_column("started_at").to_numpy(),
-            q.get_column("finished_at").to_numpy(),
-        )
-    group = [segment[row]]
+        # overlapping neighbours on one warehouse merge into one interval (the same union),
+        # batch by batch: a scanned log of a year is never held whole
+        merger = BlockMerger()
+        run_codes = runs.select("run_id").with_columns(pl.Series("wh", per_run, dtype=pl.Int64))
+        q = queries.select(*(["run_id"] if several else []), _us("started_at"), _us("finished_at"))
+        for batch in _batches(q):
+            if several:
+                wh = batch.select("run_id").join(
+                    run_codes, on="run_id", how="left", maintain_order="left"
+                )
+                segment = wh.get_column("wh").fill_null(default).to_numpy()
+            else:
+                segment = np.full(batch.height, one, dtype=np.int64)
+            merger.add(
+                segment,
+                batch.get_column("started_at").to_numpy(),
+                batch.get_column("finished_at").to_numpy(),
+            )
+        block_wh, b_start, b_end, count = merger.blocks()
+    group = [block_wh]
     start, end, counts = [b_start], [b_end], [count]
     extra_s = model.dbt_startup_s
     if b.name == "databricks_sql" and state_aware:
@@ -430,7 +443,7 @@ def _raw_blocks(raw: pl.DataFrame, runs, per_run, several: bool, one: int):
         lookup,
         one,
     )
-    return seg, np.arange(seg.size), b_start, b_end, count
+    return seg, b_start, b_end, count
 
 
 @numba.njit(cache=True)

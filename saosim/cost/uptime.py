@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["Sessions", "run_blocks", "sessions", "split_by_day"]
+__all__ = ["BlockMerger", "Sessions", "run_blocks", "sessions", "split_by_day"]
 
 _US = 1_000_000
 DAY_US = 86_400 * _US
@@ -151,20 +151,77 @@ def run_blocks(
     seg = np.asarray(segment, dtype=np.int64)
     start = np.asarray(start_us, dtype=np.int64)
     end = np.maximum(np.asarray(end_us, dtype=np.int64), start)
-    return _merge_neighbours(seg, start, end)
+    row, _, b_start, b_end, count = _merge_neighbours(seg, start, end, _NO_BLOCK)
+    return row, b_start, b_end, count
+
+
+class BlockMerger:
+    """:func:`run_blocks` fed batch by batch, for a log read in pieces: the same stretches as
+    one call over all the rows in order (the stretch open at a batch's end goes on into the
+    next), each with its segment instead of its first row.
+
+    >>> m = BlockMerger()
+    >>> m.add(np.array([0, 0]), np.array([0, 5]), np.array([10, 8]))
+    >>> m.add(np.array([0, 1]), np.array([20, 0]), np.array([30, 4]))
+    >>> [a.tolist() for a in m.blocks()]
+    [[0, 0, 1], [0, 20, 0], [10, 30, 4], [2, 1, 1]]
+    """
+
+    def __init__(self) -> None:
+        self._closed: list[tuple[np.ndarray, ...]] = []
+        self._open = _NO_BLOCK
+
+    def add(self, segment: np.ndarray, start_us: np.ndarray, end_us: np.ndarray) -> None:
+        """Merge the next rows (in order) into the stretches so far."""
+        start = np.asarray(start_us, dtype=np.int64)
+        if not start.size:
+            return
+        end = np.maximum(np.asarray(end_us, dtype=np.int64), start)
+        _, seg, b_start, b_end, count = _merge_neighbours(
+            np.asarray(segment, dtype=np.int64), start, end, self._open
+        )
+        # copies: the slices would keep a batch-sized buffer alive each
+        self._closed.append(tuple(a[:-1].copy() for a in (seg, b_start, b_end, count)))
+        self._open = np.array([seg[-1], b_start[-1], b_end[-1], count[-1]], dtype=np.int64)
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(segment, start_us, end_us, count)`` of every stretch, in order."""
+        parts = [*self._closed]
+        if self._open[3] > 0:
+            parts.append(tuple(self._open[i : i + 1] for i in range(4)))
+        if not parts:
+            return tuple(np.zeros(0, dtype=np.int64) for _ in range(4))  # type: ignore[return-value]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))  # type: ignore[return-value]
+
+
+#: no stretch open yet: (segment, start, end, count)
+_NO_BLOCK = np.zeros(4, dtype=np.int64)
 
 
 @numba.njit(cache=True)
-def _merge_neighbours(seg, start, end):  # pragma: no cover - compiled
+def _merge_neighbours(seg, start, end, carry):  # pragma: no cover - compiled
+    """The stretches of rows in order, the first continuing ``carry`` (segment, start, end,
+    count; count 0: none) when it has queries. Returns (first row, -1 for the carried one;
+    segment, start, end, count)."""
     n = start.shape[0]
-    out_row = np.empty(n, np.int64)
-    out_s = np.empty(n, np.int64)
-    out_e = np.empty(n, np.int64)
-    out_n = np.empty(n, np.int64)
+    out_row = np.empty(n + 1, np.int64)
+    out_seg = np.empty(n + 1, np.int64)
+    out_s = np.empty(n + 1, np.int64)
+    out_e = np.empty(n + 1, np.int64)
+    out_n = np.empty(n + 1, np.int64)
     k = -1
+    if carry[3] > 0:
+        k = 0
+        out_row[0], out_seg[0], out_s[0], out_e[0], out_n[0] = (
+            -1,
+            carry[0],
+            carry[1],
+            carry[2],
+            carry[3],
+        )
     for i in range(n):
         s, e = start[i], end[i]
-        if k >= 0 and seg[i] == seg[out_row[k]] and s <= out_e[k] and e >= out_s[k]:
+        if k >= 0 and seg[i] == out_seg[k] and s <= out_e[k] and e >= out_s[k]:
             if s < out_s[k]:
                 out_s[k] = s
             if e > out_e[k]:
@@ -173,10 +230,11 @@ def _merge_neighbours(seg, start, end):  # pragma: no cover - compiled
         else:
             k += 1
             out_row[k] = i
+            out_seg[k] = seg[i]
             out_s[k] = s
             out_e[k] = e
             out_n[k] = 1
-    return out_row[: k + 1], out_s[: k + 1], out_e[: k + 1], out_n[: k + 1]
+    return out_row[: k + 1], out_seg[: k + 1], out_s[: k + 1], out_e[: k + 1], out_n[: k + 1]
 
 
 def split_by_day(

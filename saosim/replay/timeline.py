@@ -485,16 +485,22 @@ def history_worked(estate: Estate, name: str) -> pl.Series | None:
 
 def history_worked_at(estate: Estate, name: str, rows: np.ndarray) -> np.ndarray | None:
     """:func:`history_worked` of the node runs at ``rows``, NaN for null, as numpy; None when
-    the history has no such column or it is null throughout. One column of the year at a
-    time, gathered before anything else is made of it."""
+    the history has no such column or it is null throughout. Gathered a few million rows at a
+    time: the year's column is never copied whole."""
     nr = estate.node_runs
     if name not in nr.columns or nr[name].null_count() == nr.height:
         return None
-    # a float column without nulls is not copied; otherwise its nulls become NaN
-    values = nr[name].cast(pl.Float64).to_numpy()[rows]
-    idle = ~nr.select(_WORKED.fill_null(False)).to_series().to_numpy()[rows]
-    values[idle] = np.nan
-    return values
+    worked = pl.when(_WORKED).then(pl.col(name).cast(pl.Float64))
+    out = np.empty(len(rows), dtype=np.float64)
+    for lo in range(0, len(rows), _GATHER_ROWS):
+        at = pl.Series(rows[lo : lo + _GATHER_ROWS])
+        piece = nr.select(pl.col("status", name).gather(at)).select(worked).to_series()
+        out[lo : lo + len(at)] = piece.fill_null(np.nan).to_numpy()
+    return out
+
+
+#: rows gathered at once from the history's columns
+_GATHER_ROWS = 1 << 22
 
 
 def history_gaps(

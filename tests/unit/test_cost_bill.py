@@ -4,15 +4,18 @@ the bill in a comparison."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saosim.cost.bill import price_bill
 from saosim.cost.billing import Billing
 from saosim.cost.rates import CostModel
-from saosim.cost.uptime import run_blocks, sessions, split_by_day
+from saosim.cost.uptime import BlockMerger, run_blocks, sessions, split_by_day
 from saosim.errors import ConfigError
 from saosim.project.graph import Project
 
@@ -337,3 +340,59 @@ def test_the_log_fast_path_bills_what_the_filtered_path_bills(billing, warehouse
             assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
     assert fast.sessions.equals(slow.sessions)
     assert fast.summary.get_column("bill_usd")[0] > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 300), st.integers(0, 60)), max_size=60
+    ),
+    cuts=st.lists(st.integers(0, 60), max_size=6),
+)
+def test_block_merger_over_batches_is_run_blocks(rows, cuts) -> None:
+    """Rows merged batch by batch (a stretch open at a batch's end goes on into the next)
+    give run_blocks' stretches exactly, wherever the batches are cut."""
+    seg = np.array([r[0] for r in rows], dtype=np.int64)
+    start = np.array([r[1] for r in rows], dtype=np.int64)
+    end = start + np.array([r[2] for r in rows], dtype=np.int64)
+    row, want_s, want_e, want_n = run_blocks(seg, start, end)
+    merger = BlockMerger()
+    bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
+    for lo, hi in pairwise(bounds):
+        merger.add(seg[lo:hi], start[lo:hi], end[lo:hi])
+    got_seg, got_s, got_e, got_n = merger.blocks()
+    assert got_seg.tolist() == seg[row].tolist()
+    assert (got_s.tolist(), got_e.tolist(), got_n.tolist()) == (
+        want_s.tolist(),
+        want_e.tolist(),
+        want_n.tolist(),
+    )
+
+
+@pytest.mark.parametrize("warehouses", [None, {"default": "A", "hourly": "B"}])
+def test_a_scanned_log_is_billed_batch_by_batch_as_in_memory(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, warehouses
+) -> None:
+    """A log scanned from Parquet is priced a few rows at a time (batches of 7 here, cutting
+    runs apart) and bills what the same log in memory bills."""
+    from saosim.cost import bill as bill_module
+    from saosim.replay.engine import Scenario, simulate
+    from saosim.synth.estate import synthetic_estate
+
+    estate = synthetic_estate(n_models=60, days=2, seed=5)
+    cmp = simulate(estate, [Scenario("sao")], engine="fast")
+    rates = {"billing": "snowflake_warehouse", "auto_suspend_s": 90, "dbt_startup_s": 5}
+    if warehouses:
+        rates["warehouses"] = {**warehouses, str(estate.runs["job_id"][0]): "B"}
+    model = CostModel.from_config(rates)
+    log = cmp.decisions
+    log.write_parquet(tmp_path / "log.parquet")
+    profiles = {"baseline": "baseline", "sao": "sao"}
+    want = price_bill(log, project=estate.project, cost_model=model, profiles=profiles)
+    monkeypatch.setattr(bill_module, "_BATCH_ROWS", 7)
+    scanned = pl.scan_parquet(tmp_path / "log.parquet")
+    got = price_bill(scanned, project=estate.project, cost_model=model, profiles=profiles)
+    for g, w in zip(got.summary.to_dicts(), want.summary.to_dicts(), strict=True):
+        for key, value in w.items():
+            assert g[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert got.sessions.equals(want.sessions)

@@ -178,8 +178,8 @@ def _run(
 
 
 #: Rows of the decision log gathered at once while the loop runs.
-_CHUNK_ROWS = 1 << 22
-#: How many chunks a spilled log's loop may run ahead of what is written (each is ~240 MB
+_CHUNK_ROWS = 1 << 21
+#: How many chunks a spilled log's loop may run ahead of what is written (each is ~120 MB
 #: of output buffers: two let one be written while the next is made).
 _AHEAD_CHUNKS = 2
 
