@@ -203,11 +203,15 @@ def _history_cadences(estate: Estate) -> list[JobCadence]:
         .agg(pl.col("started_at").diff().dt.total_microseconds().median().alias("gap_us"))
     )
     buildable = list(estate.project.buildable)
+    # the two id columns only, streamed: a year of node runs is never copied
     nodes = (
-        estate.node_runs.filter(pl.col("unique_id").is_in(buildable))
-        .join(runs.select("run_id", "job_id"), on="run_id")
+        estate.node_runs.lazy()
+        .select("run_id", "unique_id")
+        .filter(pl.col("unique_id").is_in(buildable))
+        .join(runs.lazy().select("run_id", "job_id"), on="run_id")
         .group_by("job_id")
         .agg(pl.col("unique_id").unique())
+        .collect(engine="streaming")
     )
     selected = dict(zip(nodes["job_id"], nodes["unique_id"].to_list(), strict=True))
     return [
