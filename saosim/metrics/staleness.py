@@ -61,7 +61,7 @@ import polars as pl
 from saosim.errors import SchemaError
 from saosim.inputs.schema import validate
 from saosim.metrics.columns import check_log_ids, log_schema, node_codes, scenario_column
-from saosim.metrics.staleness_kernel import replay_staleness
+from saosim.metrics.staleness_kernel import replay_staleness, start_order
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
 from saosim.project.slas import SlaTargets
@@ -580,11 +580,20 @@ def _builds(
         log.filter(_built(schema, scenario))
         .select("unique_id", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
         .filter((pl.col("s") > t0_us) & (pl.col("s") <= t1_us))
-        .collect()
+        .collect(engine="streaming")
     )
-    node = node_codes(builds.get_column("unique_id"), graph.node_ids, field="decisions.unique_id")
-    s = builds.get_column("s").to_numpy().astype(np.int64, copy=False)
+    # column by column, each let go once it is an array, and put in (start, node) order here
+    # so the replay never holds a log-sized array twice (a year of an hourly what-if has tens
+    # of millions of builds)
+    columns = dict(zip(builds.columns, builds.get_columns(), strict=True))
+    del builds
+    node = node_codes(columns.pop("unique_id"), graph.node_ids, field="decisions.unique_id")
+    s = columns.pop("s").to_numpy().astype(np.int64, copy=False)
+    f = columns.pop("f").to_numpy()
+    order = start_order(s, node)
+    if order is not None:
+        node, s, f = node[order], s[order], f[order]
+    del order
     if "finished_at" not in schema and "started_at" not in schema:
         return node, s, s  # instantaneous builds: one array, not two
-    f = np.maximum(builds.get_column("f").to_numpy(), s)
-    return node, s, f
+    return node, s, np.maximum(f, s)

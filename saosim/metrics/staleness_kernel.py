@@ -32,7 +32,7 @@ import numpy as np
 if TYPE_CHECKING:
     from saosim.metrics.staleness import StalenessGraph
 
-__all__ = ["replay_staleness"]
+__all__ = ["replay_staleness", "start_order"]
 
 _INF = np.int64(2**62)
 _DAY_US = np.int64(86_400_000_000)
@@ -122,6 +122,13 @@ def replay_staleness(
     out["day_integral"] /= 1e12
     out["day_sla"] /= 1e6
     return out
+
+
+def start_order(t: np.ndarray, node: np.ndarray) -> np.ndarray | None:
+    """The order the replay takes builds in (by time, then node: a parent's first), or None
+    when they are in it already; a caller that sorts its builds with it can let the unsorted
+    ones go before the replay starts."""
+    return _order(t, node)
 
 
 def _order(t: np.ndarray, node: np.ndarray) -> np.ndarray | None:
