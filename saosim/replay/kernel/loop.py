@@ -44,7 +44,7 @@ from saosim.core.codes import (
     S_SUCCESS,
     SKIP,
 )
-from saosim.core.facts import Clock, NodeStates, Options, RunMarks
+from saosim.core.facts import Clock, NodeStates, Options, RunMarks, stamped_pair
 from saosim.core.run_pass import decide_run
 from saosim.core.transition import Snapshots, snapshots
 from saosim.replay.kernel.timing import grow, timedelta_us
@@ -135,8 +135,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         snap.seen,
         snap.nodes,
     )
-    ok_stamp = _stamps(n_nodes)
-    ok_fin = np.zeros(n_nodes, dtype=np.int64)
+    ok_stamp, ok_fin = stamped_pair(n_nodes, 0)
     astamp = _stamps(n_nodes)
     amemo = np.zeros(n_nodes, dtype=np.int64)
     stack = np.zeros(n_nodes + 1, dtype=np.int64)
@@ -144,14 +143,16 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     cur_rsn = np.zeros(n_nodes, dtype=np.int64)
     cur_st = np.zeros(n_nodes, dtype=np.int64)
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
+    cur_fin = np.zeros(n_nodes, dtype=np.int64)  # c_fin, contiguous as other callers pass it
     sel_pos = np.zeros(n_nodes, dtype=np.int64)
     acur = aptr[:-1].copy()  # per source: its first arrival after the run's start
+    done, fin = stamped_pair(n_nodes, NONE)
     ck = Clock(
         at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64),
         np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
-        np.full(n_nodes, NONE, dtype=np.int64), _stamps(n_nodes),
+        np.full(n_nodes, NONE, dtype=np.int64), done,
         np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
-        np.full(n_nodes, NONE, dtype=np.int64), np.zeros(max(threads, 1), dtype=np.int64),
+        fin, np.zeros(max(threads, 1), dtype=np.int64),
         aptr, atimes, acur, np.full(n_nodes, NONE, dtype=np.int64),
     )  # fmt: skip
     c_dur, c_rec, c_rdur, c_busy, c_done, c_reach, c_start, c_fin = (
@@ -390,6 +391,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                 status = S_SKIPPED
             end = c_fin[n]
             cur_st[n] = status
+            cur_fin[n] = end
             if act == BUILD:
                 inflight[n] = end
             if builds_only and act != BUILD and act != RUN:
@@ -416,7 +418,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         # -- the state after this run (saosim.core.transition) --------------------------------
         # (dbt_state looks through views; a baseline job beside it does not)
         looks = ro.profile == P_DBT_STATE
-        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, c_fin, looks, guarded, g, st,
+        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, cur_fin, looks, guarded, g, st,
                            ck, ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
         if guarded:
             continue
