@@ -266,7 +266,8 @@ def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     ptr = np.zeros(len(groups) + 1, dtype=np.int64)
     np.cumsum([len(g) for g in groups], out=ptr[1:])
     flat = [x for g in groups for x in g]
-    return ptr, np.asarray(flat, dtype=np.int32)
+    # unsigned: compiled code indexes with them without numba's negative-index wraparound
+    return ptr, np.asarray(flat, dtype=np.uint32)
 
 
 def _csr_parents(project: Project, infos: dict[str, NodeInfo]) -> tuple[np.ndarray, ...]:

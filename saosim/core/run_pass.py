@@ -221,6 +221,9 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
             early = not record and not dbt and (f & F_UPDATES_ALL) == 0
             for e in range(eptr[n], eptr[n + 1]):
                 p = eidx[e]
+                if dbt and seen[e] > lseen:
+                    # (dbt_state's scan covers every edge: the latest seen in the same pass)
+                    lseen = seen[e]
                 mark = EDGE_STALE
                 if m_built[p] == r:
                     mark = EDGE_FRESH
@@ -264,10 +267,6 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
                     n_fresh += 1
                     if early:
                         break
-            if dbt:
-                for e in range(eptr[n], eptr[n + 1]):
-                    if seen[e] > lseen:
-                        lseen = seen[e]
         facts = Facts(
             f,
             t,
