@@ -102,7 +102,7 @@ def apply_plan(
         np.zeros(n, dtype=np.int64),
         np.zeros(n, dtype=np.bool_),
         np.full(len(graph.eidx), codes.NONE, dtype=np.int64),
-        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.uint32),  # as the replay's loop makes it (one compiled layout)
     )
     # ok_stamp and ok_fin interleaved, as the replay's loop passes them (one compiled layout)
     scratch = [*stamped_pair(n, 0), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)]

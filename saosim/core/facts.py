@@ -46,7 +46,11 @@ EDGE_STALE, EDGE_FRESH, EDGE_NO_METADATA = 1, 2, 3
 
 
 class Graph(NamedTuple):
-    """The project as the rules see it, indexed by position in ``project.order``."""
+    """The project as the rules see it, indexed by position in ``project.order``.
+
+    CSR offsets are uint64 and node indices uint32: numba indexes with unsigned integers (and
+    a loop variable over an unsigned range) without its negative-index wraparound code.
+    """
 
     flags: np.ndarray  # int32 bit mask (saosim.core.codes.F_*)
     window_s: np.ndarray  # float64 build_after window (orchestra: after inheritance)

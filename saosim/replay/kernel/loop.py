@@ -115,7 +115,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         np.zeros(n_nodes, dtype=np.int64),
         np.zeros(n_nodes, dtype=np.bool_),
         np.zeros(n_edges, dtype=np.int64),
-        np.zeros(n_nodes, dtype=np.int64),
+        np.zeros(n_nodes, dtype=np.uint32),  # unsigned node indices: no wraparound code
     )
     # arrays out of their records once: taking one out inside a loop costs a reference count
     # each time (measured: the loop 10x slower)
@@ -174,7 +174,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     # per node winning, as the plain replay's heap pops them
     cap = 1024
     p_time = np.zeros(cap, dtype=np.int64)
-    p_node = np.zeros(cap, dtype=np.int64)
+    p_node = np.zeros(cap, dtype=np.uint32)
     p_built = np.zeros(cap, dtype=np.int64)
     p_fp = np.zeros(cap, dtype=np.int64)
     p_dv = np.zeros(cap, dtype=np.int64)
@@ -193,7 +193,9 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             top = 0
             for j in range(n_pending):
                 x = p_node[j]
-                d = eptr[x + 1] - eptr[x]
+                # signed here: the pool's offsets are int64 (uint64 with int64 is float64)
+                e0 = np.int64(eptr[x])
+                d = np.int64(eptr[x + 1]) - e0
                 if p_time[j] <= at:
                     if b_stamp[x] == r and p_time[j] < b_time[x]:
                         continue
@@ -207,7 +209,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                     st_dv[x] = p_dv[j]
                     st_tf[x] = p_tf[j]
                     for q in range(d):
-                        st_seen[eptr[x] + q] = pool[p_off[j] + q]
+                        st_seen[e0 + q] = pool[p_off[j] + q]
                     continue
                 # still running: keep, in order (moving down never overwrites unread data)
                 p_time[kept] = p_time[j]
@@ -433,11 +435,12 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                 p_dv = grow(p_dv, cap)
                 p_tf = grow(p_tf, cap)
                 p_off = grow(p_off, cap)
-            deg = eptr[x + 1] - eptr[x]
+            e0 = np.int64(eptr[x])
+            deg = np.int64(eptr[x + 1]) - e0
             if pool_top + deg > len(pool):
                 pool = grow(pool, 2 * (pool_top + deg))
             for q in range(deg):
-                pool[pool_top + q] = sn_seen[eptr[x] + q]
+                pool[pool_top + q] = sn_seen[e0 + q]
             p_off[n_pending] = pool_top
             pool_top += deg
             p_time[n_pending] = c_fin[x] if c_done[x] == r else at
