@@ -27,6 +27,7 @@ import numpy as np
 
 from saosim.core import codes
 from saosim.core.decision import Action, Profile
+from saosim.core.facts import stamped_pair
 from saosim.core.state import NodeState, State
 from saosim.core.times import from_us, to_us
 from saosim.core.transition import Snapshots, snapshots
@@ -101,10 +102,10 @@ def apply_plan(
         np.zeros(n, dtype=np.int64),
         np.zeros(n, dtype=np.bool_),
         np.full(len(graph.eidx), codes.NONE, dtype=np.int64),
-        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.uint32),  # as the replay's loop makes it (one compiled layout)
     )
-    scratch = [np.full(n, -1, dtype=np.int64) if k % 2 == 0 else np.zeros(n, dtype=np.int64)
-               for k in range(4)]  # fmt: skip
+    # ok_stamp and ok_fin interleaved, as the replay's loop passes them (one compiled layout)
+    scratch = [*stamped_pair(n, 0), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)]
     count = snapshots(0, nodes, act, status, np.zeros(n, dtype=np.int64), fin_t,
                       plan.profile is Profile.DBT_STATE, False, graph, inputs.states,
                       inputs.clock, *scratch,

@@ -147,7 +147,7 @@ class ProjectIndex:
         rptr, ridx = _csr(groups)
         rtest = rptr[:-1] + np.array(
             [sum(not project.nodes[project.order[i]].is_test for i in g) for g in groups],
-            dtype=np.int64,
+            dtype=np.uint64,
         )
         self.run_csr = (rptr, ridx, rtest)
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
@@ -266,7 +266,9 @@ def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     ptr = np.zeros(len(groups) + 1, dtype=np.int64)
     np.cumsum([len(g) for g in groups], out=ptr[1:])
     flat = [x for g in groups for x in g]
-    return ptr, np.asarray(flat, dtype=np.int32)
+    # unsigned offsets and indices: compiled code indexes with them (and with a loop variable
+    # over an unsigned range) without numba's negative-index wraparound
+    return ptr.astype(np.uint64), np.asarray(flat, dtype=np.uint32)
 
 
 def _csr_parents(project: Project, infos: dict[str, NodeInfo]) -> tuple[np.ndarray, ...]:

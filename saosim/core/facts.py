@@ -37,6 +37,7 @@ __all__ = [
     "Options",
     "RunMarks",
     "new_clock",
+    "stamped_pair",
     "view_data_version",
 ]
 
@@ -45,7 +46,11 @@ EDGE_STALE, EDGE_FRESH, EDGE_NO_METADATA = 1, 2, 3
 
 
 class Graph(NamedTuple):
-    """The project as the rules see it, indexed by position in ``project.order``."""
+    """The project as the rules see it, indexed by position in ``project.order``.
+
+    CSR offsets are uint64 and node indices uint32: numba indexes with unsigned integers (and
+    a loop variable over an unsigned range) without its negative-index wraparound code.
+    """
 
     flags: np.ndarray  # int32 bit mask (saosim.core.codes.F_*)
     window_s: np.ndarray  # float64 build_after window (orchestra: after inheritance)
@@ -109,6 +114,7 @@ class Clock(NamedTuple):
     rec: np.ndarray  # int64 µs per node: its recorded start in this history run, else NONE
     rec_dur: np.ndarray  # int64 µs: its recorded duration, NONE when unknown
     busy: np.ndarray  # int64 µs: until when another run is building it (NONE: none)
+    # done and fin are read together by a random parent index: :func:`stamped_pair` views
     done: np.ndarray  # stamp: scheduled in run r (the three arrays below are valid)
     reach: np.ndarray  # int64 µs: when the run reached it
     start: np.ndarray  # int64 µs: when its build or test started (after waiting)
@@ -134,12 +140,32 @@ def new_clock(
     def times() -> np.ndarray:
         return np.full(n_nodes, NONE, dtype=np.int64)
 
+    done, fin = stamped_pair(n_nodes, NONE)
     return Clock(
         at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64), times(), times(), times(),
-        np.full(n_nodes, -1, dtype=np.int64), times(), times(), times(),
+        done, times(), times(), fin,
         np.zeros(max(threads, 1), dtype=np.int64), np.zeros(n_nodes + 1, dtype=np.int64),
         np.zeros(0, dtype=np.int64), np.zeros(n_nodes, dtype=np.int64), times(),
     )  # fmt: skip
+
+
+@jit_cached(nogil=True)
+def stamped_pair(n, fill):
+    """A run stamp (-1: no run) and an int64 value (``fill``) per node, interleaved in one
+    (n, 2) block and returned as its two column views. Loops read both at a random parent
+    index (the clock's done/fin, the transition's ok_stamp/ok_fin): one cache line, not two
+    (per-node arrays are L3-sized: a miss each). Every creator uses it, so the compiled code
+    sees one array layout.
+
+    >>> stamp, value = stamped_pair(2, 7)
+    >>> stamp.tolist(), value.tolist(), stamp.strides
+    ([-1, -1], [7, 7], (16,))
+    """
+    block = np.empty((n, 2), dtype=np.int64)
+    for i in range(n):
+        block[i, 0] = -1
+        block[i, 1] = fill
+    return block[:, 0], block[:, 1]
 
 
 @jit_cached(nogil=True)

@@ -34,7 +34,7 @@ class Snapshots(NamedTuple):
     dv: np.ndarray
     tf: np.ndarray
     seen: np.ndarray
-    nodes: np.ndarray  # the changed nodes, in order
+    nodes: np.ndarray  # uint32: the changed nodes, in order (unsigned: no wraparound code)
 
 
 @jit_cached(nogil=True)

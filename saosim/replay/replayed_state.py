@@ -29,7 +29,7 @@ import polars as pl
 from saosim.core import codes
 from saosim.core.arrays import graph_arrays, project_index
 from saosim.core.decision import Profile
-from saosim.core.facts import NodeStates, new_clock
+from saosim.core.facts import NodeStates, new_clock, stamped_pair
 from saosim.core.state import NodeState, State
 from saosim.core.times import from_us
 from saosim.core.transition import Snapshots, snapshots
@@ -117,8 +117,9 @@ def _fold(project, timeline: Timeline, log: pl.DataFrame, at_node: bool) -> Stat
     src_ptr, src_times = _arrival_csr(order, timeline.arrivals)
     sources = np.flatnonzero(np.diff(src_ptr) > 0)
     clock = clock._replace(src_ptr=src_ptr, src_times=src_times, src_next=src_ptr[:-1].copy())
-    scratch = [np.full(n, -1, np.int64), np.zeros(n, np.int64), np.full(n, -1, np.int64),
-               np.zeros(n, np.int64), np.zeros(n + 1, np.int64)]  # fmt: skip
+    # ok_stamp and ok_fin interleaved, as the replay's loop passes them (one compiled layout)
+    scratch = [*stamped_pair(n, 0), np.full(n, -1, np.int64), np.zeros(n, np.int64),
+               np.zeros(n + 1, np.int64)]  # fmt: skip
     unused = Snapshots(*(np.zeros(0, np.int64) for _ in Snapshots._fields))
     act = np.full(n, -1, np.int64)
     status = np.zeros(n, np.int64)

@@ -84,7 +84,7 @@ class KernelInputs:
     dptr: np.ndarray  # direct data parents as dbt lists them (orchestra)
     didx: np.ndarray
     d2e: np.ndarray  # int64: the effective edge of the same parent (-1: none)
-    decided: np.ndarray  # int32: every node the planner decides, topological order
+    decided: np.ndarray  # uint32: every node the planner decides, topological order
     rptr: np.ndarray  # what a run finishes before reaching a node (Project.run_parents)
     ridx: np.ndarray
     rtest: np.ndarray
@@ -95,7 +95,7 @@ class KernelInputs:
     atimes: np.ndarray
     fptr: np.ndarray  # historical failure times per node (cron what-if only)
     ftimes: np.ndarray
-    sources: np.ndarray  # int32 node index of every source
+    sources: np.ndarray  # uint32 node index of every source
     # runs
     run_ids: tuple[str, ...]
     job_ids: tuple[str, ...]
@@ -106,7 +106,7 @@ class KernelInputs:
     run_sel_end: np.ndarray
     run_out_start: np.ndarray  # int64: first decision-log row of each run
     # selected nodes of each run (history runs: one slice each; cron jobs: shared)
-    sel_node: np.ndarray  # int32, topological order within a slice
+    sel_node: np.ndarray  # uint32, topological order within a slice
     sel_failing: np.ndarray  # bool: fails in this run if built (history)
     sel_test_status: np.ndarray  # uint8 status code a test had in the history (0: pass)
     sel_known: np.ndarray  # bool: the history has this node run
@@ -186,7 +186,7 @@ def compile_replay(
     times = _memo(estate, timeline, "kernel_times", _timeline_times)
     flags[np.diff(times["cptr"]) > 0] |= F_CHANGES
     flags[np.diff(times["fptr"]) > 0] |= F_FAILS
-    sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.int32)
+    sources = np.array([i for i in range(n) if flags[i] & F_SOURCE], dtype=np.uint32)
     runs = dict(shared_runs(estate, timeline))
     runs["run_profile"] = np.full(timeline.n_runs, PROFILES.index(profile.value), np.int64)
     use = costs.usage
@@ -307,7 +307,7 @@ def project_fields(project: Project, graph: Graph, flags: np.ndarray) -> dict[st
         "dptr": graph.dptr,
         "didx": graph.didx,
         "d2e": graph.d2e,
-        "decided": np.array([pos[u] for u in index.order], dtype=np.int32),
+        "decided": np.array([pos[u] for u in index.order], dtype=np.uint32),
         "rptr": graph.rptr,
         "ridx": graph.ridx,
         "rtest": graph.rtest,
@@ -444,7 +444,7 @@ def _join_columns(
 
 _OPTIONAL = ("sel_bytes", "sel_cost")
 _SEL_COLUMNS = {
-    "sel_node": np.int32,
+    "sel_node": np.uint32,  # node indices unsigned, as the graph's (no wraparound code)
     "sel_failing": np.bool_,
     "sel_test_status": np.uint8,
     "sel_known": np.bool_,
@@ -525,7 +525,7 @@ _FAILS_TEST = np.array([False] + [s in ("error", "runtime error", "fail") for s 
 
 def _spec_part(spec: RunSpec, pos: dict[str, int], decided: set[str]) -> dict[str, np.ndarray]:
     """A what-if run's selection (shared by every run of its job)."""
-    nodes = np.sort(np.array([pos[u] for u in spec.selected if u in decided], dtype=np.int32))
+    nodes = np.sort(np.array([pos[u] for u in spec.selected if u in decided], dtype=np.uint32))
     m = len(nodes)
     fail = np.array(sorted(pos[u] for u in spec.failing if u in pos), dtype=np.int32)
     status = np.zeros(m, dtype=np.uint8)

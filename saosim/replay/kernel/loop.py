@@ -44,7 +44,7 @@ from saosim.core.codes import (
     S_SUCCESS,
     SKIP,
 )
-from saosim.core.facts import Clock, NodeStates, Options, RunMarks
+from saosim.core.facts import Clock, NodeStates, Options, RunMarks, stamped_pair
 from saosim.core.run_pass import decide_run
 from saosim.core.transition import Snapshots, snapshots
 from saosim.replay.kernel.timing import grow, timedelta_us
@@ -115,7 +115,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         np.zeros(n_nodes, dtype=np.int64),
         np.zeros(n_nodes, dtype=np.bool_),
         np.zeros(n_edges, dtype=np.int64),
-        np.zeros(n_nodes, dtype=np.int64),
+        np.zeros(n_nodes, dtype=np.uint32),  # unsigned node indices: no wraparound code
     )
     # arrays out of their records once: taking one out inside a loop costs a reference count
     # each time (measured: the loop 10x slower)
@@ -135,8 +135,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         snap.seen,
         snap.nodes,
     )
-    ok_stamp = _stamps(n_nodes)
-    ok_fin = np.zeros(n_nodes, dtype=np.int64)
+    ok_stamp, ok_fin = stamped_pair(n_nodes, 0)
     astamp = _stamps(n_nodes)
     amemo = np.zeros(n_nodes, dtype=np.int64)
     stack = np.zeros(n_nodes + 1, dtype=np.int64)
@@ -144,14 +143,16 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     cur_rsn = np.zeros(n_nodes, dtype=np.int64)
     cur_st = np.zeros(n_nodes, dtype=np.int64)
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
+    cur_fin = np.zeros(n_nodes, dtype=np.int64)  # c_fin, contiguous as other callers pass it
     sel_pos = np.zeros(n_nodes, dtype=np.int64)
     acur = aptr[:-1].copy()  # per source: its first arrival after the run's start
+    done, fin = stamped_pair(n_nodes, NONE)
     ck = Clock(
         at_node, threads, guarded, np.zeros(n_nodes, dtype=np.int64),
         np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
-        np.full(n_nodes, NONE, dtype=np.int64), _stamps(n_nodes),
+        np.full(n_nodes, NONE, dtype=np.int64), done,
         np.full(n_nodes, NONE, dtype=np.int64), np.full(n_nodes, NONE, dtype=np.int64),
-        np.full(n_nodes, NONE, dtype=np.int64), np.zeros(max(threads, 1), dtype=np.int64),
+        fin, np.zeros(max(threads, 1), dtype=np.int64),
         aptr, atimes, acur, np.full(n_nodes, NONE, dtype=np.int64),
     )  # fmt: skip
     c_dur, c_rec, c_rdur, c_busy, c_done, c_reach, c_start, c_fin = (
@@ -173,7 +174,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     # per node winning, as the plain replay's heap pops them
     cap = 1024
     p_time = np.zeros(cap, dtype=np.int64)
-    p_node = np.zeros(cap, dtype=np.int64)
+    p_node = np.zeros(cap, dtype=np.uint32)
     p_built = np.zeros(cap, dtype=np.int64)
     p_fp = np.zeros(cap, dtype=np.int64)
     p_dv = np.zeros(cap, dtype=np.int64)
@@ -192,7 +193,9 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             top = 0
             for j in range(n_pending):
                 x = p_node[j]
-                d = eptr[x + 1] - eptr[x]
+                # signed here: the pool's offsets are int64 (uint64 with int64 is float64)
+                e0 = np.int64(eptr[x])
+                d = np.int64(eptr[x + 1]) - e0
                 if p_time[j] <= at:
                     if b_stamp[x] == r and p_time[j] < b_time[x]:
                         continue
@@ -206,7 +209,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                     st_dv[x] = p_dv[j]
                     st_tf[x] = p_tf[j]
                     for q in range(d):
-                        st_seen[eptr[x] + q] = pool[p_off[j] + q]
+                        st_seen[e0 + q] = pool[p_off[j] + q]
                     continue
                 # still running: keep, in order (moving down never overwrites unread data)
                 p_time[kept] = p_time[j]
@@ -393,6 +396,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                 status = S_SKIPPED
             end = c_fin[n]
             cur_st[n] = status
+            cur_fin[n] = end
             if act == BUILD:
                 inflight[n] = end
             if builds_only and act != BUILD and act != RUN:
@@ -419,7 +423,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         # -- the state after this run (saosim.core.transition) --------------------------------
         # (dbt_state looks through views; a baseline job beside it does not)
         looks = ro.profile == P_DBT_STATE
-        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, c_fin, looks, guarded, g, st,
+        n_snap = snapshots(r, selection, cur_act, cur_st, cur_fp, cur_fin, looks, guarded, g, st,
                            ck, ok_stamp, ok_fin, astamp, amemo, stack, snap)  # fmt: skip
         if guarded:
             continue
@@ -434,11 +438,12 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                 p_dv = grow(p_dv, cap)
                 p_tf = grow(p_tf, cap)
                 p_off = grow(p_off, cap)
-            deg = eptr[x + 1] - eptr[x]
+            e0 = np.int64(eptr[x])
+            deg = np.int64(eptr[x + 1]) - e0
             if pool_top + deg > len(pool):
                 pool = grow(pool, 2 * (pool_top + deg))
             for q in range(deg):
-                pool[pool_top + q] = sn_seen[eptr[x] + q]
+                pool[pool_top + q] = sn_seen[e0 + q]
             p_off[n_pending] = pool_top
             pool_top += deg
             p_time[n_pending] = c_fin[x] if c_done[x] == r else at

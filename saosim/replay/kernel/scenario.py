@@ -88,11 +88,11 @@ def compile_scenario(
     offset = 0
     for job in scenario.jobs:
         chosen = index.selected(project, job.select, job.exclude)
-        nodes = np.array(sorted(pos[u] for u in chosen), dtype=np.int32)
+        nodes = np.array(sorted(pos[u] for u in chosen), dtype=np.uint32)
         slices[job.name] = (offset, offset + len(nodes))
         offset += len(nodes)
         parts.append(nodes)
-    sel_node = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    sel_node = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
     # the timeline's events, as the plain replay applies them
     events = sorted(scenario.events, key=lambda e: e.at)
     base = to_us(scenario.base_version())
@@ -149,7 +149,7 @@ def compile_scenario(
         atimes=atimes,
         fptr=fptr,
         ftimes=ftimes,
-        sources=np.flatnonzero(flags & codes.F_SOURCE).astype(np.int32),
+        sources=np.flatnonzero(flags & codes.F_SOURCE).astype(np.uint32),
         run_ids=tuple(str(k) for k in range(len(runs))),
         job_ids=tuple(job.name for _, job in runs),
         run_at=np.array([to_us(at) for at, _ in runs], dtype=np.int64),
