@@ -492,15 +492,15 @@ def history_worked_at(estate: Estate, name: str, rows: np.ndarray) -> np.ndarray
         return None
     worked = pl.when(_WORKED).then(pl.col(name).cast(pl.Float64))
     out = np.empty(len(rows), dtype=np.float64)
-    for lo in range(0, len(rows), _GATHER_ROWS):
-        at = pl.Series(rows[lo : lo + _GATHER_ROWS])
+    for lo in range(0, len(rows), GATHER_ROWS):
+        at = pl.Series(rows[lo : lo + GATHER_ROWS])
         piece = nr.select(pl.col("status", name).gather(at)).select(worked).to_series()
         out[lo : lo + len(at)] = piece.fill_null(np.nan).to_numpy()
     return out
 
 
 #: rows gathered at once from the history's columns
-_GATHER_ROWS = 1 << 22
+GATHER_ROWS = 1 << 22
 
 
 def history_gaps(

@@ -49,6 +49,7 @@ from saosim.core.planner import options_record
 from saosim.core.schedule import threads_of
 from saosim.cost.rates import TIB
 from saosim.cost.segments import argsort_pairs
+from saosim.replay import timeline as timeline_module
 from saosim.replay.timeline import (
     RunSpec,
     Timeline,
@@ -496,8 +497,8 @@ def _history_part(
     # the status's class, a few million rows at a time (a whole categorical column replaced
     # at once made 600 MB)
     status = np.empty(len(sel), dtype=np.uint8)
-    for lo in range(0, len(sel), 1 << 22):
-        at = pl.Series(sel[lo : lo + (1 << 22)])
+    for lo in range(0, len(sel), timeline_module.GATHER_ROWS):
+        at = pl.Series(sel[lo : lo + timeline_module.GATHER_ROWS])
         piece = estate.node_runs.get_column("status").gather(at)
         status[lo : lo + len(at)] = piece.replace_strict(
             _STATUS_CLASS, default=0, return_dtype=pl.UInt8
