@@ -453,13 +453,12 @@ def history_starts(estate: Estate, run_row: np.ndarray) -> np.ndarray:
     dtype('int64')
     """
     started = _micros(estate.node_runs["started_at"])
-    missing = started.is_null().to_numpy()
-    us = started.fill_null(NONE).to_numpy() if missing.any() else started.to_numpy()
-    if missing.any():
-        us = us.copy() if not us.flags.writeable else us
-        rows = np.flatnonzero(missing)
-        run_us = _micros(estate.runs["started_at"]).fill_null(NONE).to_numpy()
-        us[rows] = run_us[run_row[rows]]
+    if not started.null_count():
+        return started.to_numpy()
+    rows = np.flatnonzero(started.is_null().to_numpy())
+    us = np.array(started.fill_null(NONE).to_numpy())  # writable
+    run_us = _micros(estate.runs["started_at"]).fill_null(NONE).to_numpy()
+    us[rows] = run_us[run_row[rows]]
     return us
 
 
