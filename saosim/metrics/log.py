@@ -20,8 +20,8 @@ import polars as pl
 
 from saosim.cost.rates import CostModel
 from saosim.errors import SchemaError
-from saosim.inputs.schema import DECISION_ACTIONS
 from saosim.metrics.columns import check_log_ids, log_schema, scenario_column
+from saosim.metrics.log_pass import LogPass, Rates
 from saosim.metrics.staleness import UNTIERED, _config_for
 from saosim.project.graph import Project
 from saosim.project.slas import SlaTargets
@@ -30,6 +30,9 @@ __all__ = ["KIND_TABLE", "KIND_TEST", "KIND_VIEW", "Prepared", "prepare", "tier_
 
 _PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
 _BILLED_ACTIONS = ("build", "run")
+_US_PER_DAY = 86_400_000_000
+#: rows per batch of the pass: big enough that per-batch work is noise, small in memory
+_BATCH_ROWS = 1 << 22
 #: node kinds: buildable tables (models that are not views/ephemeral, seeds, snapshots), views,
 #: data tests; everything else (sources, ephemerals, exposures) is 0
 KIND_TABLE, KIND_VIEW, KIND_TEST = 1, 2, 3
@@ -82,118 +85,74 @@ def prepare(
     profiles: Mapping[str, str] | None,
     baseline: str,
 ) -> Prepared:
-    """Check the log and reduce it to the three aggregates (see the module docstring). A
-    scanned log is read chunk by chunk (polars' streaming engine), never whole."""
+    """Check the log and reduce it to the aggregates (see the module docstring) in one pass
+    over its columns (:mod:`saosim.metrics.log_pass`). A scanned log is read a few million
+    rows at a time, never whole."""
     log = decisions.lazy()
     schema = log_schema(log)
     for column in ("run_id", "unique_id", "action", "run_at"):
         if column not in schema:
             raise SchemaError("required column is missing (table decisions)", field=column)
     cost_model = cost_model or CostModel()
-    scenarios = log.select(scenario_column(schema).unique()).collect().to_series()
-    profiles = _profiles([str(x) for x in scenarios], profiles, baseline)
     order = project.order
-    check_log_ids(log, order, field="decisions.unique_id")
     kinds = _kinds(project)
-    action = schema["action"]
-    keep = isinstance(action, pl.Enum) and set(DECISION_ACTIONS) <= set(action.categories)
-    # a node's position in the project's order, from the ids' categories (no string per row)
-    node = pl.col("unique_id").cast(pl.Enum(list(order))).to_physical().cast(pl.Int64)
-    frame = log.select(
-        scenario_column(schema),
-        pl.col("run_id"),
-        pl.col("action") if keep else pl.col("action").cast(pl.String),
-        pl.col("run_at"),
+    at_us = pl.col("run_at").dt.epoch("us")
+    span = log.select(
+        at_us.min().alias("lo"), at_us.max().alias("hi"), at_us.null_count().alias("nulls")
+    ).collect(engine="streaming")
+    lo, hi, nulls = span.row(0)
+    if nulls:
+        row = log.with_row_index("row").filter(pl.col("run_at").is_null()).select("row")
+        first = row.head(1).collect().item() + 1
+        raise SchemaError("is empty", field="decisions.run_at", row=first)
+    day0 = 0 if lo is None else lo // _US_PER_DAY
+    n_days = 0 if hi is None else hi // _US_PER_DAY - day0 + 1
+
+    def profile_of(scenario: str | None) -> str:
+        return _profiles([scenario or ""], profiles, baseline)[scenario or ""]
+
+    usd_per_s = cost_model.usd_per_second if cost_model.basis == "runtime" else 0.0
+    accumulators = LogPass(
+        kinds=kinds,
+        position=project.position,
+        rates=Rates(1.0 / cost_model.concurrency, usd_per_s, cost_model.basis == "runtime"),
+        unbilled_view=lambda scenario: not cost_model.bills_views(profile_of(scenario)),
+        day0=day0,
+        n_days=n_days,
+    )
+    query = log.select(
+        scenario_column(schema).alias("scenario"),
+        "run_id",
+        "unique_id",
+        "action",
+        at_us.alias("run_at_us"),
         *[
-            (pl.col(c) if c in schema else pl.lit(None)).cast(pl.Float64).alias(c)
+            (pl.col(c) if c in schema else pl.lit(None))
+            .cast(pl.Float64)
+            .fill_null(float("nan"))
+            .alias(c)
             for c in ("runtime_s", "cost_usd")
         ],
-        node.alias("node"),
-    ).with_columns(pl.lit(pl.Series(kinds, dtype=pl.UInt8)).gather(pl.col("node")).alias("kind"))
-    unbilled_view = pl.lit(False)
-    for scenario, profile in profiles.items():
-        if not cost_model.bills_views(profile):
-            unbilled_view = unbilled_view | (pl.col("scenario") == scenario)
-    billed = pl.col("action").is_in(_BILLED_ACTIONS) & ~(
-        (pl.col("kind") == KIND_VIEW) & unbilled_view
     )
-    fallback = (
-        pl.col("runtime_s") / cost_model.concurrency * cost_model.usd_per_second
-        if cost_model.basis == "runtime"
-        else pl.lit(None, dtype=pl.Float64)
-    )
-    lf = frame.with_columns(
-        pl.when(billed)
-        .then(pl.col("runtime_s").fill_null(0.0) / cost_model.concurrency)
-        .otherwise(0.0)
-        .alias("billed_s"),
-        pl.when(billed).then(pl.coalesce("cost_usd", fallback)).otherwise(0.0).alias("row_usd"),
-    )
-    buildable = pl.col("kind").is_in([KIND_TABLE, KIND_VIEW])
-    # (UTC day, node) as one integer: a year of 10,000 models is millions of such groups, and
-    # an integer key holds them in a third of the memory a (date, node) pair takes
-    n_nodes = max(len(order), 1)
-    day = pl.col("run_at").dt.epoch("d").cast(pl.Int64)
-    day_node = (day * n_nodes + pl.col("node")).alias("day_node")
-    by_node, by_run, reused, by_day = pl.collect_all(
-        [
-            lf.group_by("scenario", "node", "action").agg(
-                pl.len().cast(pl.Int64).alias("n"),
-                pl.col("billed_s").sum(),
-                pl.col("row_usd").sum().alias("cost_usd"),
-                pl.col("row_usd").is_null().sum().alias("missing"),
-            ),
-            lf.group_by("scenario", "run_id").agg(
-                pl.col("run_at").min(),
-                pl.col("billed_s").sum(),
-                pl.col("row_usd").sum().alias("cost_usd"),
-                (buildable & (pl.col("action") == "build"))
-                .sum()
-                .cast(pl.Int64)
-                .alias("node_builds"),
-                (buildable & (pl.col("action") == "reuse")).sum().cast(pl.Int64).alias("reuses"),
-                ((pl.col("kind") == KIND_TEST) & (pl.col("action") == "run"))
-                .sum()
-                .cast(pl.Int64)
-                .alias("test_runs"),
-            ),
-            lf.filter((pl.col("action") == "reuse") & (pl.col("kind") == KIND_TABLE))
-            .select("scenario", day_node)
-            .unique()
-            .group_by("scenario")
-            .agg(pl.len().cast(pl.Int64).alias("tables_reused_days")),
-            # dbt Labs' own measure of SAO: of the models selected on a day, how many were not
-            # rebuilt that day
-            lf.filter(buildable & pl.col("action").is_in(("build", "reuse", "skip")))
-            .group_by("scenario", day_node)
-            .agg((pl.col("action") == "build").max().alias("built"))
-            .group_by("scenario", (pl.col("day_node") // n_nodes).alias("day"))
-            .agg(
-                pl.len().cast(pl.Int64).alias("models_selected"),
-                (~pl.col("built")).sum().cast(pl.Int64).alias("models_not_rebuilt"),
-            )
-            .with_columns(pl.from_epoch("day", time_unit="d")),
-        ],
-        engine="streaming",
-        # each aggregate streams its own scan: a shared subplan would be cached whole, as big
-        # as the log (measured: 0.6 GB per 10 M rows)
-        optimizations=pl.QueryOptFlags(comm_subplan_elim=False),
-    )
-    if by_node.get_column("missing").sum():
-        missing = billed & pl.coalesce("cost_usd", fallback).is_null()
-        first = frame.with_row_index("row").filter(missing).select("row").head(1)
-        row = first.collect().item() + 1
+    for batch in query.collect_batches(chunk_size=_BATCH_ROWS, maintain_order=True):
+        accumulators.add(batch)
+        if accumulators.unknown_node:
+            check_log_ids(log, order, field="decisions.unique_id")
+    if accumulators.missing:
         raise SchemaError(
             "a build/run row has neither cost_usd nor runtime_s on the runtime basis; price the "
             "decisions with saosim.cost.runtime.fit_costs(...).cost_usd_array",
             field="decisions.cost_usd",
-            row=row,
+            row=_first_unpriced_row(log, schema, project, cost_model, profile_of),
         )
-    by_run = named(by_run)
-    state_aware = np.array([profiles[s] != "baseline" for s in by_run.get_column("scenario")])
+    names = [s or "" for s in accumulators.scenarios.values]
+    profiles = {s: profile_of(s) for s in names}
+    by_run = accumulators.by_run()
+    state_aware = np.array([profiles[s or ""] != "baseline" for s in by_run.get_column("scenario")])
     overhead = cost_model.run_overhead_usd_array(
         by_run.get_column("billed_s").to_numpy(), state_aware
     )
+    run_at = pl.Datetime("us", getattr(schema["run_at"], "time_zone", None))
     nodes = pl.DataFrame(
         {
             "node": np.arange(len(order), dtype=np.int64),
@@ -206,12 +165,39 @@ def prepare(
     return Prepared(
         cost_model=cost_model,
         profiles=profiles,
-        by_node=named(by_node.drop("missing")).with_columns(pl.col("action").cast(pl.String)),
-        by_run=by_run.with_columns(pl.Series("overhead_usd", overhead, dtype=pl.Float64)),
-        reused_tables=named(reused),
+        by_node=accumulators.by_node(),
+        by_run=by_run.select(
+            "scenario",
+            "run_id",
+            pl.col("run_at_us").cast(run_at).cast(schema["run_at"]).alias("run_at"),
+            pl.exclude("scenario", "run_id", "run_at_us"),
+        ).with_columns(pl.Series("overhead_usd", overhead, dtype=pl.Float64)),
+        reused_tables=accumulators.reused_tables(),
         nodes=nodes,
-        by_day=named(by_day),
+        by_day=accumulators.by_day().with_columns(pl.from_epoch("day", time_unit="d")),
     )
+
+
+def _first_unpriced_row(
+    log: pl.LazyFrame, schema: pl.Schema, project: Project, cost_model: CostModel, profile_of
+) -> int:
+    """The 1-based row of the first build/run row that is billed and has no price: only
+    looked for when the pass found one, for the error message."""
+    kinds = pl.Series(_kinds(project), dtype=pl.UInt8)
+    node = pl.col("unique_id").cast(pl.String).cast(pl.Enum(list(project.order)))
+    scenario = scenario_column(schema).cast(pl.String).fill_null("")
+    unbilled = [s for s in log.select(scenario.unique()).collect().to_series() if
+                not cost_model.bills_views(profile_of(s))]  # fmt: skip
+    view = pl.lit(kinds).gather(node.to_physical()) == KIND_VIEW
+    billed = pl.col("action").cast(pl.String).is_in(_BILLED_ACTIONS) & ~(
+        view & scenario.is_in(unbilled)
+    )
+    price = pl.col("cost_usd") if "cost_usd" in schema else pl.lit(None, dtype=pl.Float64)
+    if cost_model.basis == "runtime" and "runtime_s" in schema:
+        price = pl.coalesce(price.fill_nan(None), pl.col("runtime_s"))
+    unpriced = billed & price.cast(pl.Float64).fill_nan(None).is_null()
+    first = log.with_row_index("row").filter(unpriced).select("row").head(1).collect()
+    return first.item() + 1
 
 
 def named(frame: pl.DataFrame) -> pl.DataFrame:
