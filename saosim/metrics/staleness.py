@@ -61,7 +61,12 @@ import polars as pl
 from saosim.errors import SchemaError
 from saosim.inputs.schema import validate
 from saosim.metrics.columns import check_log_ids, log_schema, node_codes, scenario_column
-from saosim.metrics.staleness_kernel import replay_staleness, start_order
+from saosim.metrics.staleness_kernel import (
+    KIND_SOURCE,
+    StalenessGraph,
+    StalenessReplay,
+    staleness_graph,
+)
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
 from saosim.project.slas import SlaTargets
@@ -72,63 +77,11 @@ _INF = np.int64(2**62)
 _US = 1_000_000
 _DAY_US = 86_400 * _US
 N_BINS = 2**17
+#: log rows read at a time when feeding the replay
+_BATCH_ROWS = 1 << 22
 UNTIERED = "untiered"
 #: decision statuses of a build that did not succeed (optional ``status`` column)
 FAILED_STATUSES = ("error", "fail", "runtime error", "skipped")
-
-KIND_SOURCE, KIND_TABLE, KIND_LIVE, KIND_OTHER = 0, 1, 2, 3
-
-
-@dataclass(frozen=True, eq=False)
-class StalenessGraph:
-    """The project as arrays in topological order (index = position in ``project.order``)."""
-
-    node_ids: tuple[str, ...]
-    kind: np.ndarray  # int8, KIND_*
-    parent_ptr: np.ndarray
-    parent_idx: np.ndarray
-    live_ptr: np.ndarray  # live children of each node (propagated eagerly)
-    live_idx: np.ndarray
-    measured: np.ndarray  # bool: nodes whose staleness is reported
-
-
-def staleness_graph(project: Project, *, live_views: bool = True) -> StalenessGraph:
-    """The arrays the staleness replay needs.
-
-    >>> g = staleness_graph(Project.from_spec({"raw.a": [], "m": ["raw.a"]}))
-    >>> g.kind.tolist(), g.parent_idx.tolist()
-    ([0, 1], [0])
-    """
-    order = project.order
-    pos = project.position
-    kind = np.full(len(order), KIND_OTHER, dtype=np.int8)
-    measured = np.zeros(len(order), dtype=np.bool_)
-    for i, uid in enumerate(order):
-        node = project.nodes[uid]
-        if node.resource_type == "source":
-            kind[i] = KIND_SOURCE
-        elif node.is_buildable:
-            live = node.is_ephemeral or (live_views and node.materialization == "view")
-            kind[i] = KIND_LIVE if live else KIND_TABLE
-            measured[i] = node.resource_type in ("model", "snapshot") and not node.is_ephemeral
-    p_ptr = np.zeros(len(order) + 1, dtype=np.int64)
-    p_idx: list[int] = []
-    children: list[list[int]] = [[] for _ in order]
-    for i, uid in enumerate(order):
-        if kind[i] in (KIND_TABLE, KIND_LIVE):
-            for parent in project.parents(uid):
-                j = pos[parent]
-                if kind[j] != KIND_OTHER:
-                    p_idx.append(j)
-                    if kind[i] == KIND_LIVE:
-                        children[j].append(i)
-        p_ptr[i + 1] = len(p_idx)
-    l_ptr = np.zeros(len(order) + 1, dtype=np.int64)
-    l_ptr[1:] = np.cumsum([len(c) for c in children])
-    l_idx = np.array([c for cs in children for c in cs], dtype=np.int64)
-    return StalenessGraph(
-        order, kind, p_ptr, np.array(p_idx, dtype=np.int64), l_ptr, l_idx, measured
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -378,24 +331,15 @@ def staleness(
     for scenario in sorted(str(x) for x in scenarios):
         cfg = _config_for(freshness, scenario, project)
         tiers, tier_of, sla_s = _tiers(cfg, graph, slas)
-        b_node, b_start, b_finish = _builds(log, schema, scenario, t0_us, t1_us, graph)
-        acc = replay_staleness(
-            graph,
-            arr_ptr,
-            arr_t,
-            b_node,
-            b_start,
-            b_finish,
-            t0_us=t0_us,
-            t1_us=t1_us,
-            day0_us=day0_us,
-            n_days=n_days,
-            tier_of=tier_of,
-            n_tiers=len(tiers),
-            sla_s=sla_s,
-            bin_s=bin_s,
-            n_bins=N_BINS,
-        )
+        window = dict(t0_us=t0_us, t1_us=t1_us, day0_us=day0_us, n_days=n_days)
+        window |= dict(tier_of=tier_of, n_tiers=len(tiers), sla_s=sla_s, bin_s=bin_s)
+        replay = StalenessReplay(graph, arr_ptr, arr_t, **window, n_bins=N_BINS)
+        if not _feed(replay, log, schema, scenario, graph, in_order=True):
+            # a build started before the point replayed to: the log is not in run_at order,
+            # so take this scenario's builds all at once
+            replay = StalenessReplay(graph, arr_ptr, arr_t, **window, n_bins=N_BINS)
+            _feed(replay, log, schema, scenario, graph, in_order=False)
+        acc = replay.result()
         out[scenario] = StalenessResult(
             scenario=scenario,
             start=t0,
@@ -567,33 +511,45 @@ def _tiers(
     return tuple(names), tier_of, sla
 
 
-def _builds(
+def _feed(
+    replay: StalenessReplay,
     log: pl.LazyFrame,
     schema: pl.Schema,
     scenario: str,
-    t0_us: int,
-    t1_us: int,
     graph: StalenessGraph,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    *,
+    in_order: bool,
+) -> bool:
+    """Feed ``scenario``'s successful builds in the window to ``replay`` a batch at a time.
+    ``in_order``: replay each batch's events up to its last ``run_at`` at once (a year's hourly
+    what-if never holds its tens of millions of builds); False when a build starts before a
+    point already replayed to (the log is not in run order; feed again with
+    ``in_order=False``, which keeps every build until the end)."""
     start, finish = _start_finish(schema)
-    builds = (
+    instant = "finished_at" not in schema and "started_at" not in schema
+    query = (
         log.filter(_built(schema, scenario))
-        .select("unique_id", start.dt.epoch("us").alias("s"), finish.dt.epoch("us").alias("f"))
-        .filter((pl.col("s") > t0_us) & (pl.col("s") <= t1_us))
-        .collect(engine="streaming")
+        .select(
+            "unique_id",
+            start.dt.epoch("us").alias("s"),
+            finish.dt.epoch("us").alias("f"),
+            pl.col("run_at").dt.epoch("us").alias("r"),
+        )
+        .filter((pl.col("s") > replay.t0_us) & (pl.col("s") <= replay.t1_us))
     )
-    # column by column, each let go once it is an array, and put in (start, node) order here
-    # so the replay never holds a log-sized array twice (a year of an hourly what-if has tens
-    # of millions of builds)
-    columns = dict(zip(builds.columns, builds.get_columns(), strict=True))
-    del builds
-    node = node_codes(columns.pop("unique_id"), graph.node_ids, field="decisions.unique_id")
-    s = columns.pop("s").to_numpy().astype(np.int64, copy=False)
-    f = columns.pop("f").to_numpy()
-    order = start_order(s, node)
-    if order is not None:
-        node, s, f = node[order], s[order], f[order]
-    del order
-    if "finished_at" not in schema and "started_at" not in schema:
-        return node, s, s  # instantaneous builds: one array, not two
-    return node, s, np.maximum(f, s)
+    reached = None
+    for batch in query.collect_batches(chunk_size=_BATCH_ROWS, maintain_order=True):
+        if not batch.height:
+            continue
+        node = node_codes(
+            batch.get_column("unique_id"), graph.node_ids, field="decisions.unique_id"
+        )
+        s = batch.get_column("s").to_numpy()
+        if in_order and reached is not None and int(s.min()) < reached:
+            return False
+        f = s if instant else np.maximum(batch.get_column("f").to_numpy(), s)
+        if in_order:
+            last_run = int(batch.get_column("r").max())
+            reached = last_run if reached is None else max(reached, last_run)
+        replay.add(node, s, f, upto=reached)
+    return True
