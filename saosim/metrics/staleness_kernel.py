@@ -338,7 +338,7 @@ def _fresh(kind, p_ptr, p_idx, arr_ptr, arr_t, t0):
     return u, ptr
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _step(
     kind, measured, p_ptr, p_idx, l_ptr, l_idx, arr_ptr, arr_t, a_node, a_time, ia,
     b_node, b_start, b_finish, s_order, f_order, unew, stop,
