@@ -151,6 +151,8 @@ class ProjectIndex:
         )
         self.run_csr = (rptr, ridx, rtest)
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
+        self._edge_names: dict[str, list[str]] = {}
+        self.project_order = project.order
 
     def lists(self, *, direct: bool = False) -> tuple[list[int], list[int]]:
         """The effective (or, ``direct``, dbt's direct) parents as CSR Python lists."""
@@ -160,6 +162,14 @@ class ProjectIndex:
             ptr, idx = (dptr, didx) if direct else (eptr, eidx)
             self._lists[key] = (ptr.tolist(), idx.tolist())
         return self._lists[key]
+
+    def edge_names(self, *, direct: bool = False) -> list[str]:
+        """The parent each edge of :meth:`lists` points to, by unique id (edge order)."""
+        key = "direct names" if direct else "effective names"
+        if key not in self._edge_names:
+            order = self.project_order
+            self._edge_names[key] = [order[x] for x in self.lists(direct=direct)[1]]
+        return self._edge_names[key]
 
     def orchestra_windows(self, cfg: FreshnessConfig) -> dict[str, tuple[float, str | None]]:
         """Window per node after dbt-orchestra's inheritance: a node without ``build_after``

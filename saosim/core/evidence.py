@@ -1,0 +1,321 @@
+"""A run's decisions with their evidence: the compiled pass's codes become :class:`Decision`\\ s.
+
+:func:`saosim.core.run_pass.decide_run` leaves an action and a reason code per node and, per
+parent edge, what the facts step found there (fresh, stale, no arrival data). :class:`Evidence`
+reads those arrays, and the state and project the run was decided from, into one
+:class:`~saosim.core.decision.Decision` per selected node. The fields every decision carries
+(``built_at``, the ``build_after`` in force, ``code_changed``, the schedule's times) are read
+column-wise, once per plan; only the reasons that name parents, tests or options
+(``new_upstream_data``, ``upstream_failed``, …) look at a node's edges one by one.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from saosim.core.planner import State, plan
+>>> from saosim.project.graph import Project
+>>> p = Project.from_spec({"raw.a": [], "m": ["raw.a"]})
+>>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+>>> state = plan(p, State.empty(), at=t, source_versions={}).apply(finished_at=t)
+>>> later = t + timedelta(hours=1)
+>>> again = plan(p, state, at=later, source_versions={"source.demo.raw.a": later})
+>>> again.decisions[0].reason.value, again.decisions[0].fresh_parents
+('new_upstream_data', ('source.demo.raw.a',))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import compress, repeat
+
+import numpy as np
+
+from saosim.core import codes
+from saosim.core.arrays import BUILTIN_MATERIALIZATIONS, NodeInfo, ProjectIndex
+from saosim.core.decision import (
+    Action,
+    Decision,
+    DecisionDraft,
+    Profile,
+    ProfileOptions,
+    Reason,
+    Tolerance,
+    freeze_decisions,
+)
+from saosim.core.facts import EDGE_FRESH, EDGE_NO_METADATA, Clock, Graph, NodeStates, RunMarks
+from saosim.core.times import from_us
+from saosim.project.freshness import FreshnessConfig
+from saosim.project.graph import Project
+
+__all__ = ["Evidence"]
+
+_ACTIONS = tuple(Action(a) for a in codes.ACTIONS)
+_REASONS = tuple(Reason(r) for r in codes.REASONS)
+_UPDATES_ON = ("any", "all")
+_NO_WINDOW = (0.0, None)
+#: reasons whose evidence names the parents with new data
+_WITH_FRESH = frozenset(
+    {
+        Reason.WAITING_FOR_ALL_UPSTREAMS,
+        Reason.CODE_CHANGED,
+        Reason.WITHIN_BUILD_AFTER,
+        Reason.NEW_UPSTREAM_DATA,
+        Reason.UPSTREAM_CODE_CHANGED,
+        Reason.WITHIN_LAG_TOLERANCE,
+        Reason.NO_NEW_DATA,
+        Reason.TESTED_NODE_BUILT,
+    }
+)
+#: reasons that carry nothing beyond the fields every decision has (NO_NEW_DATA: except in
+#: dbt_state, which names the parents and marks views)
+_PLAIN = frozenset(
+    {
+        Reason.STATELESS,
+        Reason.EPHEMERAL,
+        Reason.PYTHON_MODEL,
+        Reason.NEVER_BUILT,
+        Reason.TABLE_MISSING,
+        Reason.PREVIOUS_TEST_FAILED,
+        Reason.TESTED_NODE_REUSED,
+        Reason.TEST_CODE_CHANGED,
+        Reason.IN_FLIGHT_ELSEWHERE,
+        Reason.NO_NEW_DATA,
+    }
+)
+_TOLERANCE_REASONS = frozenset({Reason.WITHIN_LAG_TOLERANCE, Reason.NEW_UPSTREAM_DATA})
+_NO_METADATA_REASONS = frozenset(
+    {
+        Reason.CODE_CHANGED,
+        Reason.NEW_UPSTREAM_DATA,
+        Reason.WITHIN_BUILD_AFTER,
+        Reason.WAITING_FOR_ALL_UPSTREAMS,
+        Reason.WITHIN_LAG_TOLERANCE,
+    }
+)
+
+
+def _times(values: list[int]) -> list[datetime]:
+    """Each µs value as a datetime: a run has a few distinct times, each converted once."""
+    known = {v: from_us(v) for v in set(values)}
+    return [known[v] for v in values]
+
+
+class Evidence:
+    """Turns one run's codes and recorded parent edges into :class:`Decision` objects."""
+
+    def __init__(
+        self,
+        project: Project,
+        index: ProjectIndex,
+        graph: Graph,
+        states: NodeStates,
+        marks: RunMarks,
+        edge_mark: np.ndarray,
+        prof: Profile,
+        opts: ProfileOptions,
+        cfg: FreshnessConfig,
+        failed_tests: frozenset[str],
+    ) -> None:
+        self.project, self.index, self.prof, self.opts, self.cfg = project, index, prof, opts, cfg
+        self.graph, self.states, self.marks = graph, states, marks
+        self.failed_tests = failed_tests
+        self.order = project.order
+        self.windows = index.orchestra_windows(cfg) if prof is Profile.ORCHESTRA else None
+        idx = graph.didx if prof is Profile.ORCHESTRA else graph.eidx
+        used = np.unique(idx[np.flatnonzero(edge_mark[: len(idx)] == EDGE_NO_METADATA)])
+        #: sources without arrival data that counted as fresh somewhere in this run
+        self.no_metadata_used = {project.order[int(x)] for x in used}
+        self.mark = edge_mark
+        self.tol_s = graph.tol_s.tolist()
+        # per reason kind, the parents it names, grouped by node (made when first asked)
+        self._groups: dict[str, tuple[list[str], list[int]]] = {}
+        self._tolerances: dict[tuple[float, str], Tolerance] = {}
+
+    def decisions(
+        self,
+        chosen: Sequence[str],
+        sel: np.ndarray,
+        act: np.ndarray,
+        rsn: np.ndarray,
+        clock: Clock | None = None,
+    ) -> tuple[Decision, ...]:
+        """One decision per node of ``chosen`` (positions ``sel``), from the run's codes;
+        with ``clock`` (a scheduled run), each carries when it was reached, started and ended.
+        """
+        states, graph = self.states, self.graph
+        built = states.built[sel].tolist()
+        has = states.has[sel].tolist()
+        known = {v: from_us(v) for v in set(compress(built, has))}
+        built_at = [known[v] if h else None for v, h in zip(built, has, strict=True)]
+        window_s = graph.window_s[sel].tolist()
+        updates_on = [
+            _UPDATES_ON[x] for x in ((graph.flags[sel] & codes.F_UPDATES_ALL) != 0).tolist()
+        ]
+        windows = self.windows
+        inherited = (
+            [windows.get(u, _NO_WINDOW)[1] for u in chosen] if windows is not None else repeat(None)
+        )
+        changed = (self.marks.changed[sel] == 0).tolist()
+        if clock is None:
+            reached = started = finished = repeat(None)
+        else:
+            reached, started, finished = (
+                _times(t[sel].tolist()) for t in (clock.reach, clock.start, clock.fin)
+            )
+        plain = _PLAIN if self.prof is not Profile.DBT_STATE else _PLAIN - {Reason.NO_NEW_DATA}
+        reasons = [_REASONS[r] for r in rsn[sel].tolist()]
+        rows = zip(
+            chosen, sel.tolist(), act[sel].tolist(), reasons, built_at, window_s, updates_on,
+            inherited, changed, reached, started, finished, strict=False,
+        )  # fmt: skip
+        # fmt: off
+        drafts = [
+            # the fields of Decision, in order
+            DecisionDraft(uid, _ACTIONS[a], r, (), None, b, w, u, inh, (), (), (), c, None, None,
+                          None, False, (), ra, sa, fa)
+            if r in plain
+            else self._draft(uid, i, _ACTIONS[a], r, b, w, u, inh, c, ra, sa, fa)
+            for uid, i, a, r, b, w, u, inh, c, ra, sa, fa in rows
+        ]
+        # fmt: on
+        return freeze_decisions(drafts)
+
+    def _group(self, kind: str) -> tuple[list[str], list[int]]:
+        """The parents of one kind, every node's in a row (node ``i``'s from ``starts[i]`` to
+        ``starts[i + 1]``): ``fresh`` (new data found), ``no_meta`` (fresh without arrival
+        data), ``built`` (built in this run), ``failed`` (failed or skipped in this run, or an
+        error-severity test on it failed) and ``code`` (dbt_state: built for a code change)."""
+        group = self._groups.get(kind)
+        if group is None:
+            graph, marks, index = self.graph, self.marks, self.index
+            if kind in ("fresh", "no_meta"):
+                orchestra = self.prof is Profile.ORCHESTRA
+                ptr, idx = (graph.dptr, graph.didx) if orchestra else (graph.eptr, graph.eidx)
+                names = index.edge_names(direct=orchestra)
+                mark = self.mark[: len(idx)]
+                hit = mark >= EDGE_FRESH if kind == "fresh" else mark == EDGE_NO_METADATA
+            else:
+                ptr, names = graph.eptr, index.edge_names()
+                if kind == "failed":
+                    stamped = (marks.failed == 0) | (marks.test_failed == 0)
+                else:
+                    stamped = (marks.built if kind == "built" else marks.code) == 0
+                hit = stamped[graph.eidx]
+            edges = np.flatnonzero(hit)
+            group = ([names[e] for e in edges.tolist()], np.searchsorted(edges, ptr).tolist())
+            self._groups[kind] = group
+        return group
+
+    def _parents(self, kind: str, i: int) -> tuple[str, ...]:
+        """Node ``i``'s parents of one kind (:meth:`_group`)."""
+        names, starts = self._group(kind)
+        return tuple(names[starts[i] : starts[i + 1]])
+
+    def _tolerance(self, uid: str, i: int) -> Tolerance:
+        source = _tolerance_source(self.cfg.for_node(uid))
+        key = (self.tol_s[i], source)
+        # a frozen value: the nodes with the same tolerance share one
+        tolerance = self._tolerances.get(key)
+        if tolerance is None:
+            tolerance = self._tolerances[key] = Tolerance(*key, self.opts.lag_mode)
+        return tolerance
+
+    def _draft(
+        self,
+        uid: str,
+        i: int,
+        action: Action,
+        reason: Reason,
+        built_at: datetime | None,
+        window_s: float,
+        updates_on: str,
+        inherited: str | None,
+        code_changed: bool,
+        reached: datetime | None,
+        started: datetime | None,
+        finished: datetime | None,
+    ) -> DecisionDraft:
+        """A decision whose reason names parents, tests, options or a window's end."""
+        prof, opts = self.prof, self.opts
+        fresh: tuple[str, ...] = ()
+        no_meta: tuple[str, ...] = ()
+        dbt = prof is Profile.DBT_STATE
+        if reason in _WITH_FRESH and (reason is not Reason.NO_NEW_DATA or dbt):
+            fresh = self._parents("fresh", i)
+            if self.no_metadata_used and reason in _NO_METADATA_REASONS:
+                no_meta = self._parents("no_meta", i)
+            if reason is Reason.TESTED_NODE_BUILT:
+                now = self._parents("built", i)
+                fresh = (*now, *(p for p in fresh if p not in now))
+        failed: tuple[str, ...] = ()
+        tests: tuple[str, ...] = ()
+        changed_upstream: tuple[str, ...] = ()
+        option = always = tolerance = ends = None
+        view = False
+        if reason is Reason.UPSTREAM_FAILED:
+            failed = self._parents("failed", i)
+            tests = tuple(
+                t for p in failed for t in self.project.tests_of(p) if t in self.failed_tests
+            )
+        elif reason is Reason.UPSTREAM_CODE_CHANGED:
+            changed_upstream = self._parents("code", i)
+        elif reason is Reason.FULL_REFRESH:
+            option = "full_refresh=True"
+        elif reason is Reason.ALWAYS_BUILDS:
+            always = _always_builds(self.index.infos[uid], opts)
+        elif reason is Reason.CODE_CHANGED and prof is Profile.SAO:
+            if opts.code_change_overrides_window:
+                option = "code_change_overrides_window=True"
+        elif reason is Reason.NO_NEW_DATA and prof is Profile.DBT_STATE:
+            view = self.index.infos[uid].materialization == "view"
+        if dbt and reason in _TOLERANCE_REASONS:
+            tolerance = self._tolerance(uid, i)
+        if built_at is not None:
+            if reason is Reason.WITHIN_BUILD_AFTER:
+                orchestra = prof is Profile.ORCHESTRA
+                ends = built_at + timedelta(seconds=window_s // 60 * 60 if orchestra else window_s)
+            elif reason is Reason.WITHIN_LAG_TOLERANCE and opts.lag_mode == "build_age":
+                ends = built_at + timedelta(seconds=self.tol_s[i])
+        return DecisionDraft(
+            uid,
+            action,
+            reason,
+            fresh,
+            ends,
+            built_at,
+            window_s,
+            updates_on,
+            inherited,
+            failed,
+            changed_upstream,
+            no_meta,
+            code_changed,
+            tolerance,
+            option,
+            always,
+            view,
+            tests,
+            reached,
+            started,
+            finished,
+        )
+
+
+def _tolerance_source(nf: object) -> str:
+    if nf.lag_tolerance_s is not None:  # type: ignore[attr-defined]
+        return "lag_tolerance"
+    if nf.build_after is not None:  # type: ignore[attr-defined]
+        return "build_after"
+    return "project default"
+
+
+def _always_builds(info: NodeInfo, opts: ProfileOptions) -> str:
+    kind = info.resource_type
+    mat = info.materialization
+    if kind == "snapshot":
+        return "orchestra: snapshots"
+    if kind == "seed":
+        return "seed_state_orchestration=False"
+    if info.language == "python":
+        return "python model"
+    if kind == "model" and mat is not None and mat not in BUILTIN_MATERIALIZATIONS:
+        return f"custom materialization {mat}"
+    return "orchestra: package model without parents"
