@@ -64,22 +64,6 @@ _WITH_FRESH = frozenset(
         Reason.TESTED_NODE_BUILT,
     }
 )
-#: reasons that carry nothing beyond the fields every decision has (NO_NEW_DATA: except in
-#: dbt_state, which names the parents and marks views)
-_PLAIN = frozenset(
-    {
-        Reason.STATELESS,
-        Reason.EPHEMERAL,
-        Reason.PYTHON_MODEL,
-        Reason.NEVER_BUILT,
-        Reason.TABLE_MISSING,
-        Reason.PREVIOUS_TEST_FAILED,
-        Reason.TESTED_NODE_REUSED,
-        Reason.TEST_CODE_CHANGED,
-        Reason.IN_FLIGHT_ELSEWHERE,
-        Reason.NO_NEW_DATA,
-    }
-)
 _TOLERANCE_REASONS = frozenset({Reason.WITHIN_LAG_TOLERANCE, Reason.NEW_UPSTREAM_DATA})
 _NO_METADATA_REASONS = frozenset(
     {
@@ -140,43 +124,101 @@ class Evidence:
         """One decision per node of ``chosen`` (positions ``sel``), from the run's codes;
         with ``clock`` (a scheduled run), each carries when it was reached, started and ended.
         """
-        states, graph = self.states, self.graph
+        prof, opts, graph, states = self.prof, self.opts, self.graph, self.states
+        infos = self.index.infos
+        dbt = prof is Profile.DBT_STATE
+        m = len(chosen)
+        positions = sel.tolist()
+        reason_codes = rsn[sel]
+        reasons = [_REASONS[r] for r in reason_codes.tolist()]
+
+        def having(*wanted: Reason) -> list[int]:
+            """Where (in ``chosen``) the decisions with one of these reasons are."""
+            hit = np.isin(reason_codes, [_REASONS.index(r) for r in wanted])
+            return np.flatnonzero(hit).tolist()
+
+        # the fields every decision has
         built = states.built[sel].tolist()
         has = states.has[sel].tolist()
         known = {v: from_us(v) for v in set(compress(built, has))}
         built_at = [known[v] if h else None for v, h in zip(built, has, strict=True)]
         window_s = graph.window_s[sel].tolist()
-        updates_on = [
-            _UPDATES_ON[x] for x in ((graph.flags[sel] & codes.F_UPDATES_ALL) != 0).tolist()
-        ]
+        flags = ((graph.flags[sel] & codes.F_UPDATES_ALL) != 0).tolist()
+        updates_on = [_UPDATES_ON[x] for x in flags]
         windows = self.windows
         inherited = (
             [windows.get(u, _NO_WINDOW)[1] for u in chosen] if windows is not None else repeat(None)
         )
-        changed = (self.marks.changed[sel] == 0).tolist()
         if clock is None:
             reached = started = finished = repeat(None)
         else:
             reached, started, finished = (
                 _times(t[sel].tolist()) for t in (clock.reach, clock.start, clock.fin)
             )
-        plain = _PLAIN if self.prof is not Profile.DBT_STATE else _PLAIN - {Reason.NO_NEW_DATA}
-        reasons = [_REASONS[r] for r in rsn[sel].tolist()]
-        rows = zip(
-            chosen, sel.tolist(), act[sel].tolist(), reasons, built_at, window_s, updates_on,
-            inherited, changed, reached, started, finished, strict=False,
+
+        # the evidence particular to some reasons
+        fresh: list[tuple[str, ...]] = [()] * m
+        wanted = _WITH_FRESH if dbt else _WITH_FRESH - {Reason.NO_NEW_DATA}
+        with_fresh = having(*wanted)
+        if with_fresh:
+            names, starts = self._group("fresh")
+            for k in with_fresh:
+                i = positions[k]
+                fresh[k] = tuple(names[starts[i] : starts[i + 1]])
+        for k in having(Reason.TESTED_NODE_BUILT):
+            now = self._parents("built", positions[k])
+            fresh[k] = (*now, *(p for p in fresh[k] if p not in now))
+        no_meta: list[tuple[str, ...]] = [()] * m
+        if self.no_metadata_used:
+            for k in having(*_NO_METADATA_REASONS):
+                no_meta[k] = self._parents("no_meta", positions[k])
+        failed: list[tuple[str, ...]] = [()] * m
+        tests: list[tuple[str, ...]] = [()] * m
+        for k in having(Reason.UPSTREAM_FAILED):
+            failed[k] = self._parents("failed", positions[k])
+            tests[k] = tuple(
+                t for p in failed[k] for t in self.project.tests_of(p) if t in self.failed_tests
+            )
+        changed_upstream: list[tuple[str, ...]] = [()] * m
+        for k in having(Reason.UPSTREAM_CODE_CHANGED):
+            changed_upstream[k] = self._parents("code", positions[k])
+        option: list[str | None] = [None] * m
+        for k in having(Reason.FULL_REFRESH):
+            option[k] = "full_refresh=True"
+        if prof is Profile.SAO and opts.code_change_overrides_window:
+            for k in having(Reason.CODE_CHANGED):
+                option[k] = "code_change_overrides_window=True"
+        always: list[str | None] = [None] * m
+        for k in having(Reason.ALWAYS_BUILDS):
+            always[k] = _always_builds(infos[chosen[k]])
+        view = [False] * m
+        tolerance: list[Tolerance | None] = [None] * m
+        if dbt:
+            for k in having(Reason.NO_NEW_DATA):
+                view[k] = infos[chosen[k]].materialization == "view"
+            for k in having(*_TOLERANCE_REASONS):
+                tolerance[k] = self._tolerance(chosen[k], positions[k])
+        ends: list[datetime | None] = [None] * m
+        for k in having(Reason.WITHIN_BUILD_AFTER):
+            if built_at[k] is not None:
+                w = window_s[k]
+                # dbt-orchestra reads its window in whole minutes
+                seconds = w // 60 * 60 if prof is Profile.ORCHESTRA else w
+                ends[k] = built_at[k] + timedelta(seconds=seconds)
+        if opts.lag_mode == "build_age":
+            for k in having(Reason.WITHIN_LAG_TOLERANCE):
+                if built_at[k] is not None:
+                    ends[k] = built_at[k] + timedelta(seconds=self.tol_s[positions[k]])
+
+        actions = [_ACTIONS[a] for a in act[sel].tolist()]
+        code_changed = (self.marks.changed[sel] == 0).tolist()
+        # the columns in the order of Decision's fields
+        columns = (
+            chosen, actions, reasons, fresh, ends, built_at, window_s, updates_on, inherited,
+            failed, changed_upstream, no_meta, code_changed, tolerance, option, always, view,
+            tests, reached, started, finished,
         )  # fmt: skip
-        # fmt: off
-        drafts = [
-            # the fields of Decision, in order
-            DecisionDraft(uid, _ACTIONS[a], r, (), None, b, w, u, inh, (), (), (), c, None, None,
-                          None, False, (), ra, sa, fa)
-            if r in plain
-            else self._draft(uid, i, _ACTIONS[a], r, b, w, u, inh, c, ra, sa, fa)
-            for uid, i, a, r, b, w, u, inh, c, ra, sa, fa in rows
-        ]
-        # fmt: on
-        return freeze_decisions(drafts)
+        return freeze_decisions(list(map(DecisionDraft, *columns)))
 
     def _group(self, kind: str) -> tuple[list[str], list[int]]:
         """The parents of one kind, every node's in a row (node ``i``'s from ``starts[i]`` to
@@ -218,86 +260,6 @@ class Evidence:
             tolerance = self._tolerances[key] = Tolerance(*key, self.opts.lag_mode)
         return tolerance
 
-    def _draft(
-        self,
-        uid: str,
-        i: int,
-        action: Action,
-        reason: Reason,
-        built_at: datetime | None,
-        window_s: float,
-        updates_on: str,
-        inherited: str | None,
-        code_changed: bool,
-        reached: datetime | None,
-        started: datetime | None,
-        finished: datetime | None,
-    ) -> DecisionDraft:
-        """A decision whose reason names parents, tests, options or a window's end."""
-        prof, opts = self.prof, self.opts
-        fresh: tuple[str, ...] = ()
-        no_meta: tuple[str, ...] = ()
-        dbt = prof is Profile.DBT_STATE
-        if reason in _WITH_FRESH and (reason is not Reason.NO_NEW_DATA or dbt):
-            fresh = self._parents("fresh", i)
-            if self.no_metadata_used and reason in _NO_METADATA_REASONS:
-                no_meta = self._parents("no_meta", i)
-            if reason is Reason.TESTED_NODE_BUILT:
-                now = self._parents("built", i)
-                fresh = (*now, *(p for p in fresh if p not in now))
-        failed: tuple[str, ...] = ()
-        tests: tuple[str, ...] = ()
-        changed_upstream: tuple[str, ...] = ()
-        option = always = tolerance = ends = None
-        view = False
-        if reason is Reason.UPSTREAM_FAILED:
-            failed = self._parents("failed", i)
-            tests = tuple(
-                t for p in failed for t in self.project.tests_of(p) if t in self.failed_tests
-            )
-        elif reason is Reason.UPSTREAM_CODE_CHANGED:
-            changed_upstream = self._parents("code", i)
-        elif reason is Reason.FULL_REFRESH:
-            option = "full_refresh=True"
-        elif reason is Reason.ALWAYS_BUILDS:
-            always = _always_builds(self.index.infos[uid], opts)
-        elif reason is Reason.CODE_CHANGED and prof is Profile.SAO:
-            if opts.code_change_overrides_window:
-                option = "code_change_overrides_window=True"
-        elif reason is Reason.NO_NEW_DATA and prof is Profile.DBT_STATE:
-            view = self.index.infos[uid].materialization == "view"
-        if dbt and reason in _TOLERANCE_REASONS:
-            tolerance = self._tolerance(uid, i)
-        if built_at is not None:
-            if reason is Reason.WITHIN_BUILD_AFTER:
-                orchestra = prof is Profile.ORCHESTRA
-                ends = built_at + timedelta(seconds=window_s // 60 * 60 if orchestra else window_s)
-            elif reason is Reason.WITHIN_LAG_TOLERANCE and opts.lag_mode == "build_age":
-                ends = built_at + timedelta(seconds=self.tol_s[i])
-        return DecisionDraft(
-            uid,
-            action,
-            reason,
-            fresh,
-            ends,
-            built_at,
-            window_s,
-            updates_on,
-            inherited,
-            failed,
-            changed_upstream,
-            no_meta,
-            code_changed,
-            tolerance,
-            option,
-            always,
-            view,
-            tests,
-            reached,
-            started,
-            finished,
-        )
-
 
 def _tolerance_source(nf: object) -> str:
     if nf.lag_tolerance_s is not None:  # type: ignore[attr-defined]
@@ -307,7 +269,7 @@ def _tolerance_source(nf: object) -> str:
     return "project default"
 
 
-def _always_builds(info: NodeInfo, opts: ProfileOptions) -> str:
+def _always_builds(info: NodeInfo) -> str:
     kind = info.resource_type
     mat = info.materialization
     if kind == "snapshot":
