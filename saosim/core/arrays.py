@@ -117,6 +117,10 @@ class ProjectIndex:
         self.infos = infos
         #: every node the planner decides (buildable and data tests), topological order
         self.order = tuple(order)
+        #: their positions in ``project.order`` (copy before handing it out: it is shared)
+        self.positions = np.array([project.position[u] for u in order], dtype=np.int64)
+        #: their code identity in the project (a plan's default fingerprints)
+        self.fingerprints = {u: infos[u].fingerprint for u in order}
         self.buildable_children = {
             u: tuple(c for c in project.children(u) if nodes[c].is_buildable)
             for u in order
@@ -153,6 +157,7 @@ class ProjectIndex:
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
         self._edge_names: dict[str, list[str]] = {}
         self.project_order = project.order
+        self.project_position = project.position
 
     def lists(self, *, direct: bool = False) -> tuple[list[int], list[int]]:
         """The effective (or, ``direct``, dbt's direct) parents as CSR Python lists."""

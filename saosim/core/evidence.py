@@ -157,31 +157,40 @@ class Evidence:
             )
 
         # the evidence particular to some reasons
+        def parents(kind: str, where: list[int]) -> list[tuple[str, ...]]:
+            """The parents of one kind (:meth:`_group`) of the decisions at ``where``."""
+            if not where:
+                return []
+            names, starts = self._group(kind)
+            return [
+                tuple(names[starts[i] : starts[i + 1]]) for i in map(positions.__getitem__, where)
+            ]
+
         fresh: list[tuple[str, ...]] = [()] * m
         wanted = _WITH_FRESH if dbt else _WITH_FRESH - {Reason.NO_NEW_DATA}
-        with_fresh = having(*wanted)
-        if with_fresh:
-            names, starts = self._group("fresh")
-            for k in with_fresh:
-                i = positions[k]
-                fresh[k] = tuple(names[starts[i] : starts[i + 1]])
-        for k in having(Reason.TESTED_NODE_BUILT):
-            now = self._parents("built", positions[k])
+        where = having(*wanted)
+        for k, names in zip(where, parents("fresh", where), strict=True):
+            fresh[k] = names
+        where = having(Reason.TESTED_NODE_BUILT)
+        for k, now in zip(where, parents("built", where), strict=True):
             fresh[k] = (*now, *(p for p in fresh[k] if p not in now))
         no_meta: list[tuple[str, ...]] = [()] * m
         if self.no_metadata_used:
-            for k in having(*_NO_METADATA_REASONS):
-                no_meta[k] = self._parents("no_meta", positions[k])
+            where = having(*_NO_METADATA_REASONS)
+            for k, names in zip(where, parents("no_meta", where), strict=True):
+                no_meta[k] = names
         failed: list[tuple[str, ...]] = [()] * m
         tests: list[tuple[str, ...]] = [()] * m
-        for k in having(Reason.UPSTREAM_FAILED):
-            failed[k] = self._parents("failed", positions[k])
+        where = having(Reason.UPSTREAM_FAILED)
+        for k, names in zip(where, parents("failed", where), strict=True):
+            failed[k] = names
             tests[k] = tuple(
-                t for p in failed[k] for t in self.project.tests_of(p) if t in self.failed_tests
+                t for p in names for t in self.project.tests_of(p) if t in self.failed_tests
             )
         changed_upstream: list[tuple[str, ...]] = [()] * m
-        for k in having(Reason.UPSTREAM_CODE_CHANGED):
-            changed_upstream[k] = self._parents("code", positions[k])
+        where = having(Reason.UPSTREAM_CODE_CHANGED)
+        for k, names in zip(where, parents("code", where), strict=True):
+            changed_upstream[k] = names
         option: list[str | None] = [None] * m
         for k in having(Reason.FULL_REFRESH):
             option[k] = "full_refresh=True"
@@ -245,11 +254,6 @@ class Evidence:
             group = ([names[e] for e in edges.tolist()], np.searchsorted(edges, ptr).tolist())
             self._groups[kind] = group
         return group
-
-    def _parents(self, kind: str, i: int) -> tuple[str, ...]:
-        """Node ``i``'s parents of one kind (:meth:`_group`)."""
-        names, starts = self._group(kind)
-        return tuple(names[starts[i] : starts[i + 1]])
 
     def _tolerance(self, uid: str, i: int) -> Tolerance:
         source = _tolerance_source(self.cfg.for_node(uid))

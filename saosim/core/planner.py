@@ -295,22 +295,25 @@ def plan(
     graph = graph_arrays(project, cfg, prof, opts)
     chosen = index.selected(project, select, exclude)
     pos = project.position
-    current = {
-        uid: (
-            index.infos[uid].fingerprint
-            if fingerprints is None
-            else fingerprints.get(uid, index.infos[uid].fingerprint)
-        )
-        for uid in (index.order if prof is Profile.ORCHESTRA else chosen)
-    }
-    states = _state_arrays(project, index, graph, state, source_versions)
+    # the code identity each decided node runs with now
+    decided = index.order if prof is Profile.ORCHESTRA else chosen
+    if decided is index.order:
+        current = dict(index.fingerprints)
+    else:
+        current = {uid: index.fingerprints[uid] for uid in decided}
+    if fingerprints:
+        current.update({uid: fingerprints[uid] for uid in fingerprints if uid in current})
+    states = _state_arrays(project, index, state, source_versions)
     marks = _run_marks(len(project.order))
-    sel = np.fromiter((pos[u] for u in chosen), dtype=np.int64, count=len(chosen))
+    sel = _positions(index, chosen)
     marks.selected[sel] = 0
-    for uid, fp in current.items():
-        ns = state.nodes.get(uid)
-        if ns is not None and ns.fingerprint != fp:
-            marks.changed[pos[uid]] = 0
+    nodes = state.nodes
+    changed = [
+        pos[uid]
+        for uid, fp in current.items()
+        if (ns := nodes.get(uid)) is not None and ns.fingerprint != fp
+    ]
+    marks.changed[changed] = 0
     for uid in failing:
         if uid in pos:
             marks.failing[pos[uid]] = 0
@@ -321,7 +324,7 @@ def plan(
     # dbt-orchestra decides every node, selected or not (see saosim.core.run_pass)
     walk = sel
     if prof is Profile.ORCHESTRA and len(chosen) != len(index.order):
-        walk = np.fromiter((pos[u] for u in index.order), dtype=np.int64, count=len(index.order))
+        walk = _positions(index, index.order)
     n = len(project.order)
     act = np.zeros(n, dtype=np.int64)
     rsn = np.zeros(n, dtype=np.int64)
@@ -332,9 +335,9 @@ def plan(
     )  # fmt: skip
     decide_run(0, to_us(at), walk, walk is not sel, full_refresh, graph, states, marks,
                options_record(prof, opts), clock, act, rsn, True, edge_mark)  # fmt: skip
-    failed_tests = frozenset(
-        u for u in chosen if act[pos[u]] == codes.RUN and marks.failing[pos[u]] == 0
-    )
+    # data tests that ran and failed in this run
+    tests = sel[(act[sel] == codes.RUN) & (marks.failing[sel] == 0)]
+    failed_tests = frozenset(project.order[i] for i in tests.tolist())
     evidence = Evidence(
         project, index, graph, states, marks, edge_mark, prof, opts, cfg, failed_tests
     )
@@ -347,6 +350,14 @@ def plan(
     return Plan(decisions, at, prof, opts, frozenset(failing), inputs)
 
 
+def _positions(index: ProjectIndex, chosen: tuple[str, ...]) -> np.ndarray:
+    """The positions in ``project.order`` of decided nodes (a fresh array: callers write)."""
+    if chosen is index.order:
+        return index.positions.copy()
+    pos = index.project_position
+    return np.fromiter((pos[u] for u in chosen), dtype=np.int64, count=len(chosen))
+
+
 def _run_marks(n: int) -> RunMarks:
     def stamps() -> np.ndarray:
         return np.full(n, -1, dtype=np.int64)
@@ -357,49 +368,50 @@ def _run_marks(n: int) -> RunMarks:
 def _state_arrays(
     project: Project,
     index: ProjectIndex,
-    graph: Graph,
     state: State,
     source_versions: Mapping[str, datetime],
 ) -> NodeStates:
-    """``state`` and the sources' data versions as the arrays the compiled rules read
-    (filled as lists: a numpy item assignment costs more than the conversion)."""
+    """``state`` and the sources' data versions as the arrays the compiled rules read.
+
+    Read column by column: the entries' fields into lists, each distinct time converted once
+    (a state holds few: its runs' ends and arrivals), then scattered into arrays at once.
+    """
     n = len(project.order)
     pos = project.position
-    none = codes.NONE
-    has = [False] * n
-    built = [none] * n
-    dv = [none] * n
-    tf = [False] * n
-    exists = [True] * n
-    seen = [none] * len(graph.eidx)
-    for uid, version in source_versions.items():
-        i = pos.get(uid)
-        if i is not None and uid in index.sources and version is not None:
-            dv[i] = to_us(version)
-    order = project.order
-    eptr, eidx = index.lists()
     infos = index.infos
-    for uid, ns in state.nodes.items():
-        i = pos.get(uid)
-        if i is None or uid not in infos:
-            continue
-        has[i] = True
-        built[i] = to_us(ns.built_at)
-        dv[i] = to_us(ns.data_version)
-        tf[i] = ns.tests_failed
-        exists[i] = ns.table_exists
+    entries = [(pos[uid], ns) for uid, ns in state.nodes.items() if uid in infos]
+    at = [i for i, _ in entries]
+    built_t = [ns.built_at for _, ns in entries]
+    dv_t = [ns.data_version for _, ns in entries]
+    sources = [
+        (pos[uid], version)
+        for uid, version in source_versions.items()
+        if version is not None and uid in index.sources and uid in pos
+    ]
+    # the version each effective parent edge of a node with a state had at its build
+    eptr, _ = index.lists()
+    names = index.edge_names()
+    seen_t: list[datetime | None] = [None] * len(names)
+    for i, ns in entries:
         versions = ns.seen_versions
         if versions:
-            for e in range(eptr[i], eptr[i + 1]):
-                v = versions.get(order[eidx[e]])
-                if v is not None:
-                    seen[e] = to_us(v)
-    return NodeStates(
-        np.array(has, dtype=np.bool_),
-        np.array(built, dtype=np.int64),
-        np.zeros(n, dtype=np.int64),
-        np.array(dv, dtype=np.int64),
-        np.array(tf, dtype=np.bool_),
-        np.array(exists, dtype=np.bool_),
-        np.array(seen, dtype=np.int64),
-    )
+            start, end = eptr[i], eptr[i + 1]
+            seen_t[start:end] = map(versions.get, names[start:end])
+    us = {t: to_us(t) for t in {*built_t, *dv_t, *(v for _, v in sources)}}
+    us.update((t, to_us(t)) for t in {*seen_t} - us.keys() - {None})
+    us[None] = codes.NONE  # a parent the node did not see
+    has = np.zeros(n, dtype=np.bool_)
+    built = np.full(n, codes.NONE, dtype=np.int64)
+    dv = np.full(n, codes.NONE, dtype=np.int64)
+    tf = np.zeros(n, dtype=np.bool_)
+    exists = np.ones(n, dtype=np.bool_)
+    if sources:
+        dv[[i for i, _ in sources]] = [us[v] for _, v in sources]
+    if entries:
+        has[at] = True
+        built[at] = [us[t] for t in built_t]
+        dv[at] = [us[t] for t in dv_t]
+        tf[at] = [ns.tests_failed for _, ns in entries]
+        exists[at] = [ns.table_exists for _, ns in entries]
+    seen = np.array([us[t] for t in seen_t], dtype=np.int64)
+    return NodeStates(has, built, np.zeros(n, dtype=np.int64), dv, tf, exists, seen)
