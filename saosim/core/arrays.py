@@ -154,6 +154,10 @@ class ProjectIndex:
             dtype=np.uint64,
         )
         self.run_csr = (rptr, ridx, rtest)
+        eptr = self.csr[0].astype(np.int64)
+        #: per node, how many effective parents it has; per effective edge, whose it is
+        self.edge_counts = np.diff(eptr)
+        self.edge_owner = np.repeat(np.arange(len(project.order)), self.edge_counts)
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
         self._edge_names: dict[str, list[str]] = {}
         self.project_order = project.order

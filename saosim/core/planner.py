@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain, compress
 
 import numpy as np
 import polars as pl
@@ -378,29 +379,25 @@ def _state_arrays(
     """
     n = len(project.order)
     pos = project.position
-    infos = index.infos
-    entries = [(pos[uid], ns) for uid, ns in state.nodes.items() if uid in infos]
-    at = [i for i, _ in entries]
-    built_t = [ns.built_at for _, ns in entries]
-    dv_t = [ns.data_version for _, ns in entries]
+    nodes = state.nodes
+    # the decided nodes with a state entry, in the order of their edges (parallel lists, not
+    # pairs: every container made here is one more for the garbage collector to visit)
+    found = list(map(nodes.get, index.order))
+    at = list(compress(index.positions.tolist(), [ns is not None for ns in found]))
+    entries = [ns for ns in found if ns is not None]
+    built_t = [ns.built_at for ns in entries]
+    dv_t = [ns.data_version for ns in entries]
     sources = [
         (pos[uid], version)
         for uid, version in source_versions.items()
         if version is not None and uid in index.sources and uid in pos
     ]
-    # the version each effective parent edge of a node with a state had at its build
-    eptr, _ = index.lists()
-    names = index.edge_names()
-    seen_t: list[datetime | None] = [None] * len(names)
-    for i, ns in entries:
-        versions = ns.seen_versions
-        if versions:
-            start, end = eptr[i], eptr[i + 1]
-            seen_t[start:end] = map(versions.get, names[start:end])
+    has = np.zeros(n, dtype=np.bool_)
+    has[at] = True
+    edges, seen_t = _seen_versions(index, has, [ns.seen_versions for ns in entries])
     us = {t: to_us(t) for t in {*built_t, *dv_t, *(v for _, v in sources)}}
     us.update((t, to_us(t)) for t in {*seen_t} - us.keys() - {None})
     us[None] = codes.NONE  # a parent the node did not see
-    has = np.zeros(n, dtype=np.bool_)
     built = np.full(n, codes.NONE, dtype=np.int64)
     dv = np.full(n, codes.NONE, dtype=np.int64)
     tf = np.zeros(n, dtype=np.bool_)
@@ -408,10 +405,34 @@ def _state_arrays(
     if sources:
         dv[[i for i, _ in sources]] = [us[v] for _, v in sources]
     if entries:
-        has[at] = True
         built[at] = [us[t] for t in built_t]
         dv[at] = [us[t] for t in dv_t]
-        tf[at] = [ns.tests_failed for _, ns in entries]
-        exists[at] = [ns.table_exists for _, ns in entries]
-    seen = np.array([us[t] for t in seen_t], dtype=np.int64)
+        tf[at] = [ns.tests_failed for ns in entries]
+        exists[at] = [ns.table_exists for ns in entries]
+    seen = np.full(len(index.edge_owner), codes.NONE, dtype=np.int64)
+    seen[edges] = [us[t] for t in seen_t]
     return NodeStates(has, built, np.zeros(n, dtype=np.int64), dv, tf, exists, seen)
+
+
+def _seen_versions(
+    index: ProjectIndex, has: np.ndarray, seen: list[Mapping[str, datetime]]
+) -> tuple[np.ndarray | slice, list[datetime | None]]:
+    """The effective parent edges of the nodes marked in ``has``, and the parent's data
+    version each node saw at its last build (``None``: not seen); ``seen`` holds those nodes'
+    ``seen_versions``, in order."""
+    eptr, _ = index.lists()
+    names = index.edge_names()
+    mine = has[index.edge_owner]
+    # the usual state (made by Plan.apply, or read from a store): each node saw each of its
+    # parents, listed in edge order; then the versions are the maps' values, in a row
+    if list(map(len, seen)) == index.edge_counts[has].tolist() and list(
+        compress(names, mine.tolist())
+    ) == list(chain.from_iterable(seen)):
+        # (a generator: each values view is freed as soon as it is read)
+        return mine, list(chain.from_iterable(versions.values() for versions in seen))
+    out: list[datetime | None] = [None] * len(names)
+    for i, versions in zip(np.flatnonzero(has).tolist(), seen, strict=True):
+        if versions:
+            start, end = eptr[i], eptr[i + 1]
+            out[start:end] = map(versions.get, names[start:end])
+    return slice(None), out
