@@ -141,18 +141,16 @@ class ProjectIndex:
         #: per node, what the run finishes before reaching it (in-run schedule), CSR
         # parents first, then their data tests: a run that runs no tests scans only the
         # parents (a test not run in this run is never waited for)
-        groups = [
-            sorted(
-                (pos[p] for p in project.run_parents(u) if p in infos),
-                key=lambda i: (project.nodes[project.order[i]].is_test, i),
-            )
-            for u in project.order
-        ]
+        is_test = [nodes[u].is_test for u in project.order]
+        groups: list[list[int]] = []
+        n_parents: list[int] = []
+        for u in project.order:
+            run_after = sorted(pos[p] for p in project.run_parents(u) if p in infos)
+            parents = [i for i in run_after if not is_test[i]]
+            n_parents.append(len(parents))
+            groups.append(parents + [i for i in run_after if is_test[i]])
         rptr, ridx = _csr(groups)
-        rtest = rptr[:-1] + np.array(
-            [sum(not project.nodes[project.order[i]].is_test for i in g) for g in groups],
-            dtype=np.uint64,
-        )
+        rtest = rptr[:-1] + np.array(n_parents, dtype=np.uint64)
         self.run_csr = (rptr, ridx, rtest)
         eptr = self.csr[0].astype(np.int64)
         #: per node, how many effective parents it has; per effective edge, whose it is
@@ -301,11 +299,18 @@ def _csr_parents(project: Project, infos: dict[str, NodeInfo]) -> tuple[np.ndarr
         direct.append([pos[p] for p in info.direct] if info else [])
     eptr, eidx = _csr(eff)
     dptr, didx = _csr(direct)
-    d2e = np.full(len(didx), -1, dtype=np.int64)
-    for i in range(len(project.order)):
-        where = {int(eidx[e]): e for e in range(eptr[i], eptr[i + 1])}
-        for d in range(dptr[i], dptr[i + 1]):
-            d2e[d] = where.get(int(didx[d]), -1)
+    # each direct edge's effective edge: the same (node, parent) pair, found by a search
+    # among the effective edges sorted by that pair
+    n = len(project.order)
+    e_key = np.repeat(np.arange(n), np.diff(eptr.astype(np.int64))) * n + eidx
+    d_key = np.repeat(np.arange(n), np.diff(dptr.astype(np.int64))) * n + didx
+    by_key = np.argsort(e_key, kind="stable")
+    found = np.searchsorted(e_key[by_key], d_key).clip(max=max(len(e_key) - 1, 0))
+    if len(e_key):
+        hit = e_key[by_key][found] == d_key
+        d2e = np.where(hit, by_key[found], -1).astype(np.int64)
+    else:
+        d2e = np.full(len(didx), -1, dtype=np.int64)
     return eptr, eidx, dptr, didx, d2e
 
 
