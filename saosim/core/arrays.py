@@ -142,14 +142,17 @@ class ProjectIndex:
         # parents first, then their data tests: a run that runs no tests scans only the
         # parents (a test not run in this run is never waited for)
         is_test = [nodes[u].is_test for u in project.order]
-        groups: list[list[int]] = []
+        counts: list[int] = []
+        flat: list[int] = []
         n_parents: list[int] = []
         for u in project.order:
             run_after = sorted(pos[p] for p in project.run_parents(u) if p in infos)
             parents = [i for i in run_after if not is_test[i]]
+            flat += parents
+            flat += (i for i in run_after if is_test[i])
+            counts.append(len(run_after))
             n_parents.append(len(parents))
-            groups.append(parents + [i for i in run_after if is_test[i]])
-        rptr, ridx = _csr(groups)
+        rptr, ridx = _csr(counts, flat)
         rtest = rptr[:-1] + np.array(n_parents, dtype=np.uint64)
         self.run_csr = (rptr, ridx, rtest)
         eptr = self.csr[0].astype(np.int64)
@@ -279,10 +282,11 @@ def _static_flags(project: Project, infos: dict[str, NodeInfo]) -> np.ndarray:
     return flags
 
 
-def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    ptr = np.zeros(len(groups) + 1, dtype=np.int64)
-    np.cumsum([len(g) for g in groups], out=ptr[1:])
-    flat = [x for g in groups for x in g]
+def _csr(counts: list[int], flat: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """CSR offsets and indices from each row's length and the rows in a row (built flat:
+    a list per row is one more container for the garbage collector to visit)."""
+    ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
     # unsigned offsets and indices: compiled code indexes with them (and with a loop variable
     # over an unsigned range) without numba's negative-index wraparound
     return ptr.astype(np.uint64), np.asarray(flat, dtype=np.uint32)
@@ -291,14 +295,19 @@ def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 def _csr_parents(project: Project, infos: dict[str, NodeInfo]) -> tuple[np.ndarray, ...]:
     """Effective parents, direct parents and direct edge → effective edge, as CSR."""
     pos = project.position
-    eff: list[list[int]] = []
-    direct: list[list[int]] = []
+    e_counts: list[int] = []
+    e_flat: list[int] = []
+    d_counts: list[int] = []
+    d_flat: list[int] = []
     for uid in project.order:
         info = infos.get(uid)
-        eff.append([pos[p] for p in info.parents] if info else [])
-        direct.append([pos[p] for p in info.direct] if info else [])
-    eptr, eidx = _csr(eff)
-    dptr, didx = _csr(direct)
+        effective, direct = (info.parents, info.direct) if info else ((), ())
+        e_counts.append(len(effective))
+        e_flat += map(pos.__getitem__, effective)
+        d_counts.append(len(direct))
+        d_flat += map(pos.__getitem__, direct)
+    eptr, eidx = _csr(e_counts, e_flat)
+    dptr, didx = _csr(d_counts, d_flat)
     # each direct edge's effective edge: the same (node, parent) pair, found by a search
     # among the effective edges sorted by that pair
     n = len(project.order)
