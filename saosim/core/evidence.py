@@ -22,7 +22,7 @@ column-wise, once per plan; only the reasons that name parents, tests or options
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import compress, repeat
 
@@ -124,13 +124,9 @@ class Evidence:
         """One decision per node of ``chosen`` (positions ``sel``), from the run's codes;
         with ``clock`` (a scheduled run), each carries when it was reached, started and ended.
         """
-        prof, opts, graph, states = self.prof, self.opts, self.graph, self.states
-        infos = self.index.infos
-        dbt = prof is Profile.DBT_STATE
-        m = len(chosen)
+        graph, states = self.graph, self.states
         positions = sel.tolist()
         reason_codes = rsn[sel]
-        reasons = [_REASONS[r] for r in reason_codes.tolist()]
 
         def having(*wanted: Reason) -> list[int]:
             """Where (in ``chosen``) the decisions with one of these reasons are."""
@@ -138,6 +134,8 @@ class Evidence:
             return np.flatnonzero(hit).tolist()
 
         # the fields every decision has
+        actions = [_ACTIONS[a] for a in act[sel].tolist()]
+        reasons = [_REASONS[r] for r in reason_codes.tolist()]
         built = states.built[sel].tolist()
         has = states.has[sel].tolist()
         known = {v: from_us(v) for v in set(compress(built, has))}
@@ -149,14 +147,33 @@ class Evidence:
         inherited = (
             [windows.get(u, _NO_WINDOW)[1] for u in chosen] if windows is not None else repeat(None)
         )
+        code_changed = (self.marks.changed[sel] == 0).tolist()
         if clock is None:
             reached = started = finished = repeat(None)
         else:
             reached, started, finished = (
                 _times(t[sel].tolist()) for t in (clock.reach, clock.start, clock.fin)
             )
-
         # the evidence particular to some reasons
+        fresh, no_meta, failed, tests, changed_upstream = self._named_parents(having, positions)
+        option, always, view, tolerance, ends = self._settings(
+            having, chosen, positions, built_at, window_s
+        )
+        # the columns in the order of Decision's fields
+        columns = (
+            chosen, actions, reasons, fresh, ends, built_at, window_s, updates_on, inherited,
+            failed, changed_upstream, no_meta, code_changed, tolerance, option, always, view,
+            tests, reached, started, finished,
+        )  # fmt: skip
+        return freeze_decisions(list(map(DecisionDraft, *columns)))
+
+    def _named_parents(
+        self, having: Callable[..., list[int]], positions: list[int]
+    ) -> tuple[list[tuple[str, ...]], ...]:
+        """The parents the decisions name, as columns: fresh (and of them, those without
+        arrival data), failed (and their failed data tests), changed upstream."""
+        m = len(positions)
+
         def parents(kind: str, where: list[int]) -> list[tuple[str, ...]]:
             """The parents of one kind (:meth:`_group`) of the decisions at ``where``."""
             if not where:
@@ -167,8 +184,8 @@ class Evidence:
             ]
 
         fresh: list[tuple[str, ...]] = [()] * m
-        wanted = _WITH_FRESH if dbt else _WITH_FRESH - {Reason.NO_NEW_DATA}
-        where = having(*wanted)
+        dbt = self.prof is Profile.DBT_STATE
+        where = having(*(_WITH_FRESH if dbt else _WITH_FRESH - {Reason.NO_NEW_DATA}))
         for k, names in zip(where, parents("fresh", where), strict=True):
             fresh[k] = names
         where = having(Reason.TESTED_NODE_BUILT)
@@ -191,6 +208,20 @@ class Evidence:
         where = having(Reason.UPSTREAM_CODE_CHANGED)
         for k, names in zip(where, parents("code", where), strict=True):
             changed_upstream[k] = names
+        return fresh, no_meta, failed, tests, changed_upstream
+
+    def _settings(
+        self,
+        having: Callable[..., list[int]],
+        chosen: Sequence[str],
+        positions: list[int],
+        built_at: list[datetime | None],
+        window_s: list[float],
+    ) -> tuple[list, ...]:
+        """The options, profile rules and windows the decisions cite, as columns: option,
+        always_builds, view_passthrough, tolerance, window_ends_at."""
+        prof, opts, infos = self.prof, self.opts, self.index.infos
+        m = len(chosen)
         option: list[str | None] = [None] * m
         for k in having(Reason.FULL_REFRESH):
             option[k] = "full_refresh=True"
@@ -202,7 +233,7 @@ class Evidence:
             always[k] = _always_builds(infos[chosen[k]])
         view = [False] * m
         tolerance: list[Tolerance | None] = [None] * m
-        if dbt:
+        if prof is Profile.DBT_STATE:
             for k in having(Reason.NO_NEW_DATA):
                 view[k] = infos[chosen[k]].materialization == "view"
             for k in having(*_TOLERANCE_REASONS):
@@ -218,16 +249,7 @@ class Evidence:
             for k in having(Reason.WITHIN_LAG_TOLERANCE):
                 if built_at[k] is not None:
                     ends[k] = built_at[k] + timedelta(seconds=self.tol_s[positions[k]])
-
-        actions = [_ACTIONS[a] for a in act[sel].tolist()]
-        code_changed = (self.marks.changed[sel] == 0).tolist()
-        # the columns in the order of Decision's fields
-        columns = (
-            chosen, actions, reasons, fresh, ends, built_at, window_s, updates_on, inherited,
-            failed, changed_upstream, no_meta, code_changed, tolerance, option, always, view,
-            tests, reached, started, finished,
-        )  # fmt: skip
-        return freeze_decisions(list(map(DecisionDraft, *columns)))
+        return option, always, view, tolerance, ends
 
     def _group(self, kind: str) -> tuple[list[str], list[int]]:
         """The parents of one kind, every node's in a row (node ``i``'s from ``starts[i]`` to
@@ -242,7 +264,9 @@ class Evidence:
                 ptr, idx = (graph.dptr, graph.didx) if orchestra else (graph.eptr, graph.eidx)
                 names = index.edge_names(direct=orchestra)
                 mark = self.mark[: len(idx)]
-                hit = mark >= EDGE_FRESH if kind == "fresh" else mark == EDGE_NO_METADATA
+                hit = mark == EDGE_NO_METADATA
+                if kind == "fresh":  # a source without arrival data counted as fresh too
+                    hit |= mark == EDGE_FRESH
             else:
                 ptr, names = graph.eptr, index.edge_names()
                 if kind == "failed":
