@@ -110,7 +110,7 @@ class Evidence:
         self.mark = edge_mark
         self.tol_s = graph.tol_s.tolist()
         # per reason kind, the parents it names, grouped by node (made when first asked)
-        self._groups: dict[str, tuple[list[str], list[int]]] = {}
+        self._groups: dict[str, tuple[list[str], np.ndarray]] = {}
         self._tolerances: dict[tuple[float, str], Tolerance] = {}
 
     def decisions(
@@ -155,7 +155,7 @@ class Evidence:
                 _times(t[sel].tolist()) for t in (clock.reach, clock.start, clock.fin)
             )
         # the evidence particular to some reasons
-        fresh, no_meta, failed, tests, changed_upstream = self._named_parents(having, positions)
+        fresh, no_meta, failed, tests, changed_upstream = self._named_parents(having, sel)
         option, always, view, tolerance, ends = self._settings(
             having, chosen, positions, built_at, window_s
         )
@@ -168,19 +168,22 @@ class Evidence:
         return freeze_decisions(list(map(DecisionDraft, *columns)))
 
     def _named_parents(
-        self, having: Callable[..., list[int]], positions: list[int]
+        self, having: Callable[..., list[int]], sel: np.ndarray
     ) -> tuple[list[tuple[str, ...]], ...]:
         """The parents the decisions name, as columns: fresh (and of them, those without
         arrival data), failed (and their failed data tests), changed upstream."""
-        m = len(positions)
+        m = len(sel)
 
         def parents(kind: str, where: list[int]) -> list[tuple[str, ...]]:
             """The parents of one kind (:meth:`_group`) of the decisions at ``where``."""
             if not where:
                 return []
             names, starts = self._group(kind)
+            at = sel[where]
+            # most nodes name none: no slice made for them
             return [
-                tuple(names[starts[i] : starts[i + 1]]) for i in map(positions.__getitem__, where)
+                tuple(names[lo:hi]) if lo != hi else ()
+                for lo, hi in zip(starts[at].tolist(), starts[at + 1].tolist(), strict=True)
             ]
 
         fresh: list[tuple[str, ...]] = [()] * m
@@ -251,7 +254,7 @@ class Evidence:
                     ends[k] = built_at[k] + timedelta(seconds=self.tol_s[positions[k]])
         return option, always, view, tolerance, ends
 
-    def _group(self, kind: str) -> tuple[list[str], list[int]]:
+    def _group(self, kind: str) -> tuple[list[str], np.ndarray]:
         """The parents of one kind, every node's in a row (node ``i``'s from ``starts[i]`` to
         ``starts[i + 1]``): ``fresh`` (new data found), ``no_meta`` (fresh without arrival
         data), ``built`` (built in this run), ``failed`` (failed or skipped in this run, or an
@@ -275,7 +278,7 @@ class Evidence:
                     stamped = (marks.built if kind == "built" else marks.code) == 0
                 hit = stamped[graph.eidx]
             edges = np.flatnonzero(hit)
-            group = ([names[e] for e in edges.tolist()], np.searchsorted(edges, ptr).tolist())
+            group = ([names[e] for e in edges.tolist()], np.searchsorted(edges, ptr))
             self._groups[kind] = group
         return group
 
