@@ -174,7 +174,12 @@ class ProjectIndex:
         return self._lists[key]
 
     def edge_names(self, *, direct: bool = False) -> list[str]:
-        """The parent each edge of :meth:`lists` points to, by unique id (edge order)."""
+        """The parent each edge of :meth:`lists` points to, by unique id (edge order).
+
+        >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "fct": ["stg", "raw.a"]})
+        >>> project_index(p).edge_names()
+        ['source.demo.raw.a', 'model.demo.stg', 'source.demo.raw.a']
+        """
         key = "direct names" if direct else "effective names"
         if key not in self._edge_names:
             order = self.project_order
