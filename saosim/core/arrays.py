@@ -117,6 +117,10 @@ class ProjectIndex:
         self.infos = infos
         #: every node the planner decides (buildable and data tests), topological order
         self.order = tuple(order)
+        #: their positions in ``project.order`` (copy before handing it out: it is shared)
+        self.positions = np.array([project.position[u] for u in order], dtype=np.int64)
+        #: their code identity in the project (a plan's default fingerprints)
+        self.fingerprints = {u: infos[u].fingerprint for u in order}
         self.buildable_children = {
             u: tuple(c for c in project.children(u) if nodes[c].is_buildable)
             for u in order
@@ -137,20 +141,28 @@ class ProjectIndex:
         #: per node, what the run finishes before reaching it (in-run schedule), CSR
         # parents first, then their data tests: a run that runs no tests scans only the
         # parents (a test not run in this run is never waited for)
-        groups = [
-            sorted(
-                (pos[p] for p in project.run_parents(u) if p in infos),
-                key=lambda i: (project.nodes[project.order[i]].is_test, i),
-            )
-            for u in project.order
-        ]
-        rptr, ridx = _csr(groups)
-        rtest = rptr[:-1] + np.array(
-            [sum(not project.nodes[project.order[i]].is_test for i in g) for g in groups],
-            dtype=np.uint64,
-        )
+        is_test = [nodes[u].is_test for u in project.order]
+        counts: list[int] = []
+        flat: list[int] = []
+        n_parents: list[int] = []
+        for u in project.order:
+            run_after = sorted(pos[p] for p in project.run_parents(u) if p in infos)
+            parents = [i for i in run_after if not is_test[i]]
+            flat += parents
+            flat += (i for i in run_after if is_test[i])
+            counts.append(len(run_after))
+            n_parents.append(len(parents))
+        rptr, ridx = _csr(counts, flat)
+        rtest = rptr[:-1] + np.array(n_parents, dtype=np.uint64)
         self.run_csr = (rptr, ridx, rtest)
+        eptr = self.csr[0].astype(np.int64)
+        #: per node, how many effective parents it has; per effective edge, whose it is
+        self.edge_counts = np.diff(eptr)
+        self.edge_owner = np.repeat(np.arange(len(project.order)), self.edge_counts)
         self._lists: dict[str, tuple[list[int], list[int]]] = {}
+        self._edge_names: dict[str, list[str]] = {}
+        self.project_order = project.order
+        self.project_position = project.position
 
     def lists(self, *, direct: bool = False) -> tuple[list[int], list[int]]:
         """The effective (or, ``direct``, dbt's direct) parents as CSR Python lists."""
@@ -160,6 +172,19 @@ class ProjectIndex:
             ptr, idx = (dptr, didx) if direct else (eptr, eidx)
             self._lists[key] = (ptr.tolist(), idx.tolist())
         return self._lists[key]
+
+    def edge_names(self, *, direct: bool = False) -> list[str]:
+        """The parent each edge of :meth:`lists` points to, by unique id (edge order).
+
+        >>> p = Project.from_spec({"raw.a": [], "stg": ["raw.a"], "fct": ["stg", "raw.a"]})
+        >>> project_index(p).edge_names()
+        ['source.demo.raw.a', 'model.demo.stg', 'source.demo.raw.a']
+        """
+        key = "direct names" if direct else "effective names"
+        if key not in self._edge_names:
+            order = self.project_order
+            self._edge_names[key] = [order[x] for x in self.lists(direct=direct)[1]]
+        return self._edge_names[key]
 
     def orchestra_windows(self, cfg: FreshnessConfig) -> dict[str, tuple[float, str | None]]:
         """Window per node after dbt-orchestra's inheritance: a node without ``build_after``
@@ -262,10 +287,11 @@ def _static_flags(project: Project, infos: dict[str, NodeInfo]) -> np.ndarray:
     return flags
 
 
-def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    ptr = np.zeros(len(groups) + 1, dtype=np.int64)
-    np.cumsum([len(g) for g in groups], out=ptr[1:])
-    flat = [x for g in groups for x in g]
+def _csr(counts: list[int], flat: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """CSR offsets and indices from each row's length and the rows in a row (built flat:
+    a list per row is one more container for the garbage collector to visit)."""
+    ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
     # unsigned offsets and indices: compiled code indexes with them (and with a loop variable
     # over an unsigned range) without numba's negative-index wraparound
     return ptr.astype(np.uint64), np.asarray(flat, dtype=np.uint32)
@@ -274,19 +300,31 @@ def _csr(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 def _csr_parents(project: Project, infos: dict[str, NodeInfo]) -> tuple[np.ndarray, ...]:
     """Effective parents, direct parents and direct edge → effective edge, as CSR."""
     pos = project.position
-    eff: list[list[int]] = []
-    direct: list[list[int]] = []
+    e_counts: list[int] = []
+    e_flat: list[int] = []
+    d_counts: list[int] = []
+    d_flat: list[int] = []
     for uid in project.order:
         info = infos.get(uid)
-        eff.append([pos[p] for p in info.parents] if info else [])
-        direct.append([pos[p] for p in info.direct] if info else [])
-    eptr, eidx = _csr(eff)
-    dptr, didx = _csr(direct)
-    d2e = np.full(len(didx), -1, dtype=np.int64)
-    for i in range(len(project.order)):
-        where = {int(eidx[e]): e for e in range(eptr[i], eptr[i + 1])}
-        for d in range(dptr[i], dptr[i + 1]):
-            d2e[d] = where.get(int(didx[d]), -1)
+        effective, direct = (info.parents, info.direct) if info else ((), ())
+        e_counts.append(len(effective))
+        e_flat += map(pos.__getitem__, effective)
+        d_counts.append(len(direct))
+        d_flat += map(pos.__getitem__, direct)
+    eptr, eidx = _csr(e_counts, e_flat)
+    dptr, didx = _csr(d_counts, d_flat)
+    # each direct edge's effective edge: the same (node, parent) pair, found by a search
+    # among the effective edges sorted by that pair
+    n = len(project.order)
+    e_key = np.repeat(np.arange(n), np.diff(eptr.astype(np.int64))) * n + eidx
+    d_key = np.repeat(np.arange(n), np.diff(dptr.astype(np.int64))) * n + didx
+    by_key = np.argsort(e_key, kind="stable")
+    found = np.searchsorted(e_key[by_key], d_key).clip(max=max(len(e_key) - 1, 0))
+    if len(e_key):
+        hit = e_key[by_key][found] == d_key
+        d2e = np.where(hit, by_key[found], -1).astype(np.int64)
+    else:
+        d2e = np.full(len(didx), -1, dtype=np.int64)
     return eptr, eidx, dptr, didx, d2e
 
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import chain, compress
 
 import numpy as np
 import polars as pl
@@ -34,7 +35,6 @@ import polars as pl
 from saosim.core import codes
 from saosim.core.apply import apply_plan
 from saosim.core.arrays import (
-    BUILTIN_MATERIALIZATIONS,
     ProjectIndex,
     graph_arrays,
     project_index,
@@ -45,13 +45,11 @@ from saosim.core.decision import (
     Profile,
     ProfileOptions,
     Reason,
-    Tolerance,
     parse_profile,
 )
+from saosim.core.evidence import Evidence
 from saosim.core.explain import explain_decision
 from saosim.core.facts import (
-    EDGE_FRESH,
-    EDGE_NO_METADATA,
     Clock,
     Graph,
     NodeStates,
@@ -61,7 +59,7 @@ from saosim.core.facts import (
 from saosim.core.run_pass import decide_run
 from saosim.core.schedule import RunSchedule, clock_for
 from saosim.core.state import NodeState, State
-from saosim.core.times import from_us, to_us
+from saosim.core.times import to_us
 from saosim.errors import ConfigError, SaosimWarning
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.graph import Project
@@ -78,22 +76,6 @@ __all__ = [
     "options_record",
     "plan",
 ]
-
-_ACTIONS = tuple(Action(a) for a in codes.ACTIONS)
-_REASONS = tuple(Reason(r) for r in codes.REASONS)
-#: reasons whose evidence names the parents with new data
-_WITH_FRESH = frozenset(
-    {
-        Reason.WAITING_FOR_ALL_UPSTREAMS,
-        Reason.CODE_CHANGED,
-        Reason.WITHIN_BUILD_AFTER,
-        Reason.NEW_UPSTREAM_DATA,
-        Reason.UPSTREAM_CODE_CHANGED,
-        Reason.WITHIN_LAG_TOLERANCE,
-        Reason.NO_NEW_DATA,
-        Reason.TESTED_NODE_BUILT,
-    }
-)
 
 
 def options_record(profile: Profile, options: ProfileOptions) -> Options:
@@ -314,22 +296,25 @@ def plan(
     graph = graph_arrays(project, cfg, prof, opts)
     chosen = index.selected(project, select, exclude)
     pos = project.position
-    current = {
-        uid: (
-            index.infos[uid].fingerprint
-            if fingerprints is None
-            else fingerprints.get(uid, index.infos[uid].fingerprint)
-        )
-        for uid in (index.order if prof is Profile.ORCHESTRA else chosen)
-    }
-    states = _state_arrays(project, index, graph, state, source_versions)
+    # the code identity each decided node runs with now
+    decided = index.order if prof is Profile.ORCHESTRA else chosen
+    if decided is index.order:
+        current = dict(index.fingerprints)
+    else:
+        current = {uid: index.fingerprints[uid] for uid in decided}
+    if fingerprints:
+        current.update({uid: fingerprints[uid] for uid in fingerprints if uid in current})
+    states = _state_arrays(project, index, state, source_versions)
     marks = _run_marks(len(project.order))
-    sel = np.fromiter((pos[u] for u in chosen), dtype=np.int64, count=len(chosen))
+    sel = _positions(index, chosen)
     marks.selected[sel] = 0
-    for uid, fp in current.items():
-        ns = state.nodes.get(uid)
-        if ns is not None and ns.fingerprint != fp:
-            marks.changed[pos[uid]] = 0
+    nodes = state.nodes
+    changed = [
+        pos[uid]
+        for uid, fp in current.items()
+        if (ns := nodes.get(uid)) is not None and ns.fingerprint != fp
+    ]
+    marks.changed[changed] = 0
     for uid in failing:
         if uid in pos:
             marks.failing[pos[uid]] = 0
@@ -340,7 +325,7 @@ def plan(
     # dbt-orchestra decides every node, selected or not (see saosim.core.run_pass)
     walk = sel
     if prof is Profile.ORCHESTRA and len(chosen) != len(index.order):
-        walk = np.fromiter((pos[u] for u in index.order), dtype=np.int64, count=len(index.order))
+        walk = _positions(index, index.order)
     n = len(project.order)
     act = np.zeros(n, dtype=np.int64)
     rsn = np.zeros(n, dtype=np.int64)
@@ -351,31 +336,27 @@ def plan(
     )  # fmt: skip
     decide_run(0, to_us(at), walk, walk is not sel, full_refresh, graph, states, marks,
                options_record(prof, opts), clock, act, rsn, True, edge_mark)  # fmt: skip
-    failed_tests = frozenset(
-        u for u in chosen if act[pos[u]] == codes.RUN and marks.failing[pos[u]] == 0
-    )
-    evidence = _Evidence(
+    # data tests that ran and failed in this run
+    tests = sel[(act[sel] == codes.RUN) & (marks.failing[sel] == 0)]
+    failed_tests = frozenset(project.order[i] for i in tests.tolist())
+    evidence = Evidence(
         project, index, graph, states, marks, edge_mark, prof, opts, cfg, failed_tests
     )
-    decisions = tuple(
-        evidence.decision(uid, int(act[pos[uid]]), int(rsn[pos[uid]])) for uid in chosen
-    )
-    if schedule is not None:
-        decisions = tuple(
-            replace(
-                d,
-                reached_at=from_us(int(clock.reach[pos[d.node_id]])),
-                started_at=from_us(int(clock.start[pos[d.node_id]])),
-                finished_at=from_us(int(clock.fin[pos[d.node_id]])),
-            )
-            for d in decisions
-        )
+    decisions = evidence.decisions(chosen, sel, act, rsn, clock if schedule is not None else None)
     if evidence.no_metadata_used:
         _warn_no_metadata(evidence.no_metadata_used, prof)
     inputs = _Inputs(
         project, state, source_versions, fingerprints, index, graph, states, current, clock
     )
     return Plan(decisions, at, prof, opts, frozenset(failing), inputs)
+
+
+def _positions(index: ProjectIndex, chosen: tuple[str, ...]) -> np.ndarray:
+    """The positions in ``project.order`` of decided nodes (a fresh array: callers write)."""
+    if chosen is index.order:
+        return index.positions.copy()
+    pos = index.project_position
+    return np.fromiter((pos[u] for u in chosen), dtype=np.int64, count=len(chosen))
 
 
 def _run_marks(n: int) -> RunMarks:
@@ -388,201 +369,70 @@ def _run_marks(n: int) -> RunMarks:
 def _state_arrays(
     project: Project,
     index: ProjectIndex,
-    graph: Graph,
     state: State,
     source_versions: Mapping[str, datetime],
 ) -> NodeStates:
-    """``state`` and the sources' data versions as the arrays the compiled rules read
-    (filled as lists: a numpy item assignment costs more than the conversion)."""
+    """``state`` and the sources' data versions as the arrays the compiled rules read.
+
+    Read column by column: the entries' fields into lists, each distinct time converted once
+    (a state holds few: its runs' ends and arrivals), then scattered into arrays at once.
+    """
     n = len(project.order)
     pos = project.position
-    none = codes.NONE
-    has = [False] * n
-    built = [none] * n
-    dv = [none] * n
-    tf = [False] * n
-    exists = [True] * n
-    seen = [none] * len(graph.eidx)
-    for uid, version in source_versions.items():
-        i = pos.get(uid)
-        if i is not None and uid in index.sources and version is not None:
-            dv[i] = to_us(version)
-    order = project.order
-    eptr, eidx = index.lists()
-    infos = index.infos
-    for uid, ns in state.nodes.items():
-        i = pos.get(uid)
-        if i is None or uid not in infos:
-            continue
-        has[i] = True
-        built[i] = to_us(ns.built_at)
-        dv[i] = to_us(ns.data_version)
-        tf[i] = ns.tests_failed
-        exists[i] = ns.table_exists
-        versions = ns.seen_versions
+    nodes = state.nodes
+    # the decided nodes with a state entry, in the order of their edges (parallel lists, not
+    # pairs: every container made here is one more for the garbage collector to visit)
+    found = list(map(nodes.get, index.order))
+    at = list(compress(index.positions.tolist(), [ns is not None for ns in found]))
+    entries = [ns for ns in found if ns is not None]
+    built_t = [ns.built_at for ns in entries]
+    dv_t = [ns.data_version for ns in entries]
+    sources = [
+        (pos[uid], version)
+        for uid, version in source_versions.items()
+        if version is not None and uid in index.sources and uid in pos
+    ]
+    has = np.zeros(n, dtype=np.bool_)
+    has[at] = True
+    edges, seen_t = _seen_versions(index, has, [ns.seen_versions for ns in entries])
+    us = {t: to_us(t) for t in {*built_t, *dv_t, *(v for _, v in sources)}}
+    us.update((t, to_us(t)) for t in {*seen_t} - us.keys() - {None})
+    us[None] = codes.NONE  # a parent the node did not see
+    built = np.full(n, codes.NONE, dtype=np.int64)
+    dv = np.full(n, codes.NONE, dtype=np.int64)
+    tf = np.zeros(n, dtype=np.bool_)
+    exists = np.ones(n, dtype=np.bool_)
+    if sources:
+        dv[[i for i, _ in sources]] = [us[v] for _, v in sources]
+    if entries:
+        built[at] = [us[t] for t in built_t]
+        dv[at] = [us[t] for t in dv_t]
+        tf[at] = [ns.tests_failed for ns in entries]
+        exists[at] = [ns.table_exists for ns in entries]
+    seen = np.full(len(index.edge_owner), codes.NONE, dtype=np.int64)
+    seen[edges] = [us[t] for t in seen_t]
+    return NodeStates(has, built, np.zeros(n, dtype=np.int64), dv, tf, exists, seen)
+
+
+def _seen_versions(
+    index: ProjectIndex, has: np.ndarray, seen: list[Mapping[str, datetime]]
+) -> tuple[np.ndarray | slice, list[datetime | None]]:
+    """The effective parent edges of the nodes marked in ``has``, and the parent's data
+    version each node saw at its last build (``None``: not seen); ``seen`` holds those nodes'
+    ``seen_versions``, in order."""
+    eptr, _ = index.lists()
+    names = index.edge_names()
+    mine = has[index.edge_owner]
+    # the usual state (made by Plan.apply, or read from a store): each node saw each of its
+    # parents, listed in edge order; then the versions are the maps' values, in a row
+    if list(map(len, seen)) == index.edge_counts[has].tolist() and list(
+        compress(names, mine.tolist())
+    ) == list(chain.from_iterable(seen)):
+        # (a generator: each values view is freed as soon as it is read)
+        return mine, list(chain.from_iterable(versions.values() for versions in seen))
+    out: list[datetime | None] = [None] * len(names)
+    for i, versions in zip(np.flatnonzero(has).tolist(), seen, strict=True):
         if versions:
-            for e in range(eptr[i], eptr[i + 1]):
-                v = versions.get(order[eidx[e]])
-                if v is not None:
-                    seen[e] = to_us(v)
-    return NodeStates(
-        np.array(has, dtype=np.bool_),
-        np.array(built, dtype=np.int64),
-        np.zeros(n, dtype=np.int64),
-        np.array(dv, dtype=np.int64),
-        np.array(tf, dtype=np.bool_),
-        np.array(exists, dtype=np.bool_),
-        np.array(seen, dtype=np.int64),
-    )
-
-
-class _Evidence:
-    """Turns one run's codes and recorded parent edges into :class:`Decision` objects."""
-
-    def __init__(
-        self, project, index, graph, states, marks, edge_mark, prof, opts, cfg, failed_tests
-    ):
-        self.project, self.index, self.prof, self.opts, self.cfg = project, index, prof, opts, cfg
-        self.failed_tests = failed_tests
-        self.pos = project.position
-        self.order = project.order
-        self.windows = index.orchestra_windows(cfg) if prof is Profile.ORCHESTRA else None
-        idx = graph.didx if prof is Profile.ORCHESTRA else graph.eidx
-        used = np.unique(idx[np.flatnonzero(edge_mark[: len(idx)] == EDGE_NO_METADATA)])
-        self.no_metadata_used = {project.order[int(x)] for x in used}
-        # Python lists: indexing one is ~5x faster than a numpy array item
-        self.eptr, self.eidx = index.lists()
-        self.ptr, self.idx = index.lists(direct=prof is Profile.ORCHESTRA)
-        self.mark = edge_mark.tolist()
-        self.window_s = graph.window_s.tolist()
-        self.tol_s = graph.tol_s.tolist()
-        self.updates_all = ((graph.flags & codes.F_UPDATES_ALL) != 0).tolist()
-        self.has = states.has.tolist()
-        self.built = states.built.tolist()
-        self.changed = marks.changed.tolist()
-        self.built_now = marks.built.tolist()
-        # a parent failed, was skipped, or had an error-severity test fail in this run
-        self.failed = np.minimum(
-            np.where(marks.failed == 0, 0, 1), np.where(marks.test_failed == 0, 0, 1)
-        ).tolist()
-        self.code = marks.code.tolist()
-
-    def _parents(self, i: int) -> tuple[list[str], list[str]]:
-        """The parents of node ``i`` found fresh, and those of them without arrival data."""
-        order, idx, mark = self.order, self.idx, self.mark
-        fresh: list[str] = []
-        no_meta: list[str] = []
-        for e in range(self.ptr[i], self.ptr[i + 1]):
-            m = mark[e]
-            if m == EDGE_FRESH:
-                fresh.append(order[idx[e]])
-            elif m == EDGE_NO_METADATA:
-                fresh.append(order[idx[e]])
-                no_meta.append(order[idx[e]])
-        return fresh, no_meta
-
-    def _marked(self, i: int, stamps: list[int]) -> tuple[str, ...]:
-        """Node ``i``'s effective parents stamped in this run (run 0)."""
-        order, eidx = self.order, self.eidx
-        return tuple(
-            order[eidx[e]] for e in range(self.eptr[i], self.eptr[i + 1]) if stamps[eidx[e]] == 0
-        )
-
-    def decision(self, uid: str, a: int, r: int) -> Decision:
-        i = self.pos[uid]
-        action, reason = _ACTIONS[a], _REASONS[r]
-        built_at = from_us(self.built[i]) if self.has[i] else None
-        window_s = self.window_s[i]
-        fresh: list[str] | tuple[str, ...] = ()
-        no_meta: list[str] = []
-        if reason in _WITH_FRESH and (
-            reason is not Reason.NO_NEW_DATA or self.prof is Profile.DBT_STATE
-        ):
-            fresh, no_meta = self._parents(i)
-            if reason is Reason.TESTED_NODE_BUILT:
-                now = self._marked(i, self.built_now)
-                fresh = [*now, *(p for p in fresh if p not in now)]
-        failed: tuple[str, ...] = ()
-        tests: tuple[str, ...] = ()
-        changed_upstream: tuple[str, ...] = ()
-        option = always = tolerance = ends = None
-        view = False
-        if reason is Reason.UPSTREAM_FAILED:
-            failed = self._marked(i, self.failed)
-            tests = tuple(
-                t for p in failed for t in self.project.tests_of(p) if t in self.failed_tests
-            )
-        elif reason is Reason.UPSTREAM_CODE_CHANGED:
-            changed_upstream = self._marked(i, self.code)
-        elif reason is Reason.FULL_REFRESH:
-            option = "full_refresh=True"
-        elif reason is Reason.ALWAYS_BUILDS:
-            always = _always_builds(self.index.infos[uid], self.opts)
-        elif reason is Reason.CODE_CHANGED and self.prof is Profile.SAO:
-            if self.opts.code_change_overrides_window:
-                option = "code_change_overrides_window=True"
-        elif reason is Reason.NO_NEW_DATA and self.prof is Profile.DBT_STATE:
-            view = self.index.infos[uid].materialization == "view"
-        if self.prof is Profile.DBT_STATE and reason in _TOLERANCE_REASONS:
-            source = _tolerance_source(self.cfg.for_node(uid))
-            tolerance = Tolerance(self.tol_s[i], source, self.opts.lag_mode)
-        if built_at is not None:
-            if reason is Reason.WITHIN_BUILD_AFTER:
-                orchestra = self.prof is Profile.ORCHESTRA
-                ends = built_at + timedelta(seconds=window_s // 60 * 60 if orchestra else window_s)
-            elif reason is Reason.WITHIN_LAG_TOLERANCE and self.opts.lag_mode == "build_age":
-                ends = built_at + timedelta(seconds=self.tol_s[i])
-        return Decision(
-            uid,
-            action,
-            reason,
-            tuple(fresh),
-            ends,
-            built_at,
-            window_s,
-            "all" if self.updates_all[i] else "any",
-            self.windows.get(uid, (0.0, None))[1] if self.windows is not None else None,
-            failed,
-            changed_upstream,
-            tuple(no_meta) if no_meta and reason in _NO_METADATA_REASONS else (),
-            self.changed[i] == 0,
-            tolerance,
-            option,
-            always,
-            view,
-            tests,
-        )
-
-
-_TOLERANCE_REASONS = frozenset({Reason.WITHIN_LAG_TOLERANCE, Reason.NEW_UPSTREAM_DATA})
-_NO_METADATA_REASONS = frozenset(
-    {
-        Reason.CODE_CHANGED,
-        Reason.NEW_UPSTREAM_DATA,
-        Reason.WITHIN_BUILD_AFTER,
-        Reason.WAITING_FOR_ALL_UPSTREAMS,
-        Reason.WITHIN_LAG_TOLERANCE,
-    }
-)
-
-
-def _tolerance_source(nf: object) -> str:
-    if nf.lag_tolerance_s is not None:  # type: ignore[attr-defined]
-        return "lag_tolerance"
-    if nf.build_after is not None:  # type: ignore[attr-defined]
-        return "build_after"
-    return "project default"
-
-
-def _always_builds(info: object, opts: ProfileOptions) -> str:
-    kind = info.resource_type  # type: ignore[attr-defined]
-    mat = info.materialization  # type: ignore[attr-defined]
-    if kind == "snapshot":
-        return "orchestra: snapshots"
-    if kind == "seed":
-        return "seed_state_orchestration=False"
-    if info.language == "python":  # type: ignore[attr-defined]
-        return "python model"
-    if kind == "model" and mat is not None and mat not in BUILTIN_MATERIALIZATIONS:
-        return f"custom materialization {mat}"
-    return "orchestra: package model without parents"
+            start, end = eptr[i], eptr[i + 1]
+            out[start:end] = map(versions.get, names[start:end])
+    return slice(None), out

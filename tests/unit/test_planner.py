@@ -356,3 +356,42 @@ def test_tests_come_with_the_nodes_they_test() -> None:
         project, State.empty(), at=t(0), source_versions={SRC: t(0)}, select=frozenset({FCT})
     )
     assert [d.node_id for d in run.decisions] == [FCT]
+
+
+def test_a_plans_decisions_are_frozen_decisions_equal_to_built_ones(chain: Project) -> None:
+    from dataclasses import FrozenInstanceError, replace
+
+    from saosim.core.decision import Decision
+
+    p = plan(chain, State.empty(), at=t(1), source_versions={SRC: t(0, 10)})
+    d = p.decisions[0]
+    assert type(d) is Decision
+    assert d == Decision(STG, Action.BUILD, Reason.NEVER_BUILT) and hash(d) == hash(
+        Decision(STG, Action.BUILD, Reason.NEVER_BUILT)
+    )
+    with pytest.raises(FrozenInstanceError):
+        d.node_id = FCT  # type: ignore[misc]
+    assert replace(d, node_id=FCT).node_id == FCT
+
+
+@pytest.mark.parametrize("profile", ["sao", "dbt_state", "orchestra"])
+def test_seen_versions_in_another_order_or_with_gaps_plan_alike(profile: str) -> None:
+    # the state's seen versions are read in one pass when each node lists every parent in
+    # edge order; a map in another order, with an extra or a missing parent, is read per node
+    p = Project.from_spec({"raw.a": [], "raw.b": [], "m": ["raw.a", "raw.b"], "n": ["m"]})
+    a, b, m = "source.demo.raw.a", "source.demo.raw.b", "model.demo.m"
+    arrivals = {a: t(0), b: t(0)}
+    state = plan(p, State.empty(), at=t(1), source_versions=arrivals).apply(finished_at=t(1))
+    ns = state.nodes[m]
+
+    def planned(seen: dict[str, datetime]) -> tuple:
+        other = state.with_nodes({m: NodeState(ns.built_at, ns.fingerprint, seen, ns.data_version)})
+        run = plan(p, other, at=t(3), source_versions=arrivals, profile=profile)
+        return run.decisions
+
+    as_applied = plan(p, state, at=t(3), source_versions=arrivals, profile=profile).decisions
+    assert planned({b: ns.seen_versions[b], a: ns.seen_versions[a]}) == as_applied
+    assert planned({**ns.seen_versions, "source.demo.raw.gone": t(0)}) == as_applied
+    # a parent missing from the map was never seen: its data is new to m
+    unseen = {d.node_id: d for d in planned({a: ns.seen_versions[a]})}
+    assert unseen[m].action is Action.BUILD and b in unseen[m].fresh_parents
