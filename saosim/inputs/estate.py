@@ -225,7 +225,7 @@ def _read_table(folder: Path, table: str) -> pl.DataFrame:
     ids = [name for name, dtype in TABLES[table].items() if dtype == ID]
     try:
         if not ids:
-            return _contiguous(pl.read_parquet(file))
+            return pl.read_parquet(file)
         # ids become categories as each row group is read: an older estate's 25 M string ids
         # are never all in memory at once
         present = pl.scan_parquet(file).collect_schema()
@@ -234,29 +234,9 @@ def _read_table(folder: Path, table: str) -> pl.DataFrame:
             for c in ids
             if c in present
         ]
-        frame = pl.scan_parquet(file).with_columns(cast).collect(engine="streaming")
+        return pl.scan_parquet(file).with_columns(cast).collect(engine="streaming")
     except Exception as exc:  # polars raises several kinds for a damaged file
         raise ArtifactError(f"cannot be read as Parquet ({exc})", path=str(file)) from None
-    return _contiguous(frame)
-
-
-def _contiguous(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with each column in one chunk, made a column at a time (one column's copy
-    at most in memory). A streamed read leaves a year's node runs in ~200 chunks, and every
-    gather the replay's compile makes from them was 5-7x slower for it.
-
-    >>> _contiguous(pl.concat([pl.DataFrame({"a": [1]}), pl.DataFrame({"a": [2]})],
-    ...                       rechunk=False)).n_chunks()
-    1
-    """
-    if frame.n_chunks() == 1:
-        return frame
-    columns = frame.get_columns()
-    del frame
-    whole = []
-    while columns:
-        whole.append(columns.pop(0).rechunk())
-    return pl.DataFrame(whole)
 
 
 def load_estate_project(path: str | Path) -> Project:
