@@ -298,15 +298,17 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
     # streamed: the filter keeps most rows, but never holds the unfiltered columns whole
     frame = kept.collect(engine="streaming")
     rows = node_time_order(frame).to_numpy()
-    t = frame.get_column("t")
-    known = t.is_not_null().to_numpy()[rows]
+    columns = dict(zip(frame.columns, frame.get_columns(), strict=True))
+    del frame
     # numpy gathers, one column at a time, each let go once gathered (a year of observations
     # held once, not twice); polars' gather of the streamed, many-chunked columns took 4x longer
+    t = columns.pop("t")
+    known = t.is_not_null().to_numpy()[rows]
     us = t.to_physical().fill_null(0).to_numpy()[rows]
     del t
-    node = frame.get_column("node").to_numpy()[rows]
-    y = frame.get_column("y").to_numpy()[rows]
-    del frame, rows
+    node = columns.pop("node").to_numpy()[rows]
+    y = columns.pop("y").to_numpy()[rows]
+    del rows
     same = np.zeros(len(node), dtype=np.bool_)
     same[1:] = (node[1:] == node[:-1]) & known[1:] & known[:-1]
     # × 1e-6, not / 1e6: polars multiplied by the reciprocal in most chunks but divided in a
