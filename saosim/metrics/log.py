@@ -186,7 +186,7 @@ def _first_unpriced_row(
     kinds = pl.Series(_kinds(project), dtype=pl.UInt8)
     node = pl.col("unique_id").cast(pl.String).cast(pl.Enum(list(project.order)))
     scenario = scenario_column(schema).cast(pl.String).fill_null("")
-    unbilled = [s for s in log.select(scenario.unique()).collect().to_series() if
+    unbilled = [s for s in log.select(scenario.unique()).collect(engine="streaming").to_series() if
                 not cost_model.bills_views(profile_of(s))]  # fmt: skip
     view = pl.lit(kinds).gather(node.to_physical()) == KIND_VIEW
     billed = pl.col("action").cast(pl.String).is_in(_BILLED_ACTIONS) & ~(

@@ -329,7 +329,14 @@ def staleness(
     n_days = max(int((t1_us - day0_us - 1) // _DAY_US) + 1, 1)
     bin_s = max((t1_us - t0_us) / _US / N_BINS, 1e-6)
     measured = np.flatnonzero(graph.measured)
-    scenarios = log.select(scenario_column(schema).unique()).collect().to_series().to_list()
+    # streamed, as every read of the log here: the in-memory engine reads a whole column (a
+    # year's what-if: 1 GB each)
+    scenarios = (
+        log.select(scenario_column(schema).unique())
+        .collect(engine="streaming")
+        .to_series()
+        .to_list()
+    )
 
     def score(scenario: str) -> StalenessResult:
         cfg = _config_for(freshness, scenario, project)
@@ -398,7 +405,7 @@ def _events_frame(log: pl.LazyFrame, schema: pl.Schema, graph: StalenessGraph) -
             )
         cols.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
     cols.append(_succeeded(schema))
-    if log.select(pl.col("run_at").null_count()).collect().item():
+    if log.select(pl.col("run_at").null_count()).collect(engine="streaming").item():
         row = log.with_row_index("row").filter(pl.col("run_at").is_null()).head(1)
         raise SchemaError(
             "is empty", field="decisions.run_at", row=row.select("row").collect().item() + 1
