@@ -21,7 +21,7 @@ import polars as pl
 from saosim.cost.rates import CostModel
 from saosim.errors import SchemaError
 from saosim.metrics.columns import check_log_ids, log_schema, scenario_column
-from saosim.metrics.log_pass import LogPass, Rates
+from saosim.metrics.log_pass import LogPass, Rates, day_span
 from saosim.metrics.staleness import UNTIERED, _config_for
 from saosim.project.graph import Project
 from saosim.project.slas import SlaTargets
@@ -30,7 +30,6 @@ __all__ = ["KIND_TABLE", "KIND_TEST", "KIND_VIEW", "Prepared", "prepare", "tier_
 
 _PROFILES = ("baseline", "sao", "dbt_state", "orchestra")
 _BILLED_ACTIONS = ("build", "run")
-_US_PER_DAY = 86_400_000_000
 #: rows per batch of the pass: per-batch work is still noise (4 M rows took 0.25 GB more)
 _BATCH_ROWS = 1 << 20
 #: node kinds: buildable tables (models that are not views/ephemeral, seeds, snapshots), views,
@@ -105,8 +104,7 @@ def prepare(
         row = log.with_row_index("row").filter(pl.col("run_at").is_null()).select("row")
         first = row.head(1).collect().item() + 1
         raise SchemaError("is empty", field="decisions.run_at", row=first)
-    day0 = 0 if lo is None else lo // _US_PER_DAY
-    n_days = 0 if hi is None else hi // _US_PER_DAY - day0 + 1
+    day0, n_days = day_span(lo, hi)
 
     def profile_of(scenario: str | None) -> str:
         return _profiles([scenario or ""], profiles, baseline)[scenario or ""]

@@ -26,9 +26,21 @@ import numba
 import numpy as np
 import polars as pl
 
-__all__ = ["IdColumn", "LogPass", "Rates"]
+__all__ = ["IdColumn", "LogPass", "Rates", "day_span"]
 
 _US_PER_DAY = 86_400_000_000
+
+
+def day_span(lo_us: int | None, hi_us: int | None) -> tuple[int, int]:
+    """(first UTC day since the epoch, number of days) that µs times ``lo_us``..``hi_us``
+    span; (0, 0) for an empty log.
+
+    >>> day_span(0, 86_400_000_000)
+    (0, 2)
+    """
+    if lo_us is None or hi_us is None:
+        return 0, 0
+    return lo_us // _US_PER_DAY, hi_us // _US_PER_DAY - lo_us // _US_PER_DAY + 1
 
 
 @numba.njit(cache=True)
