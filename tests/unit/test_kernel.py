@@ -196,3 +196,22 @@ def test_cached_loop_is_forgotten_when_a_module_it_compiles_in_changes(tmp_path)
     with (tmp_path / "core" / "rules.py").open("a") as f:
         f.write("\n# changed\n")
     assert _jit.refresh_cache(tmp_path) and not index.exists()
+
+
+def test_dbt_state_queue_grows_past_its_first_size_with_the_same_decisions() -> None:
+    # 3,000 models: a run's first builds queue more snapshots (and their seen versions) than
+    # the loop's pending queue starts with (1,024 entries, 4,096 versions), so it grows
+    from saosim.synth.estate import synthetic_estate
+
+    estate = synthetic_estate(n_models=3000, days=1, seed=5)
+    n_edges = sum(len(estate.project.parents(n)) for n in estate.project.order)
+    assert n_edges > 4096
+    start = estate.time_span[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    jobs = (Job("hourly", "0 * * * *", "resource_type:model"),)
+    scenario = Scenario("dbt_state", "dbt_state", jobs=jobs)
+    timeline = Timeline.from_estate(estate, jobs=jobs, start=start, end=start + timedelta(hours=3))
+    costs = fit_costs(estate)
+    plain = _PlainReplay(estate, scenario, timeline, costs).run(False)
+    fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+    assert (plain["action"] == "build").sum() > 1024
+    assert _strings(fast).equals(_strings(plain)), "the kernel differs from the plain replay"
