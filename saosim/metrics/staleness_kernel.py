@@ -22,7 +22,6 @@ closes one segment of the staleness curve ``max(0, t − U)``, integrated in clo
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -338,6 +337,42 @@ def _fresh(kind, p_ptr, p_idx, arr_ptr, arr_t, t0):
     return u, ptr
 
 
+@numba.njit(cache=True, inline="always")
+def _heap_push(heap, size, v):
+    """Push ``v`` on the min-heap ``heap[:size]``; returns the new size. A fixed array:
+    numba's ``heapq`` on a list made the whole replay ~1.4x slower."""
+    i = size
+    while i > 0:
+        up = (i - 1) >> 1
+        if heap[up] <= v:
+            break
+        heap[i] = heap[up]
+        i = up
+    heap[i] = v
+    return size + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _heap_pop(heap, size):
+    """The least of ``heap[:size]`` and the new size."""
+    top = heap[0]
+    size -= 1
+    last = heap[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and heap[c + 1] < heap[c]:
+            c += 1
+        if last <= heap[c]:
+            break
+        heap[i] = heap[c]
+        i = c
+    heap[i] = last
+    return top, size
+
+
 @numba.njit(cache=True, nogil=True)
 def _step(
     kind, measured, p_ptr, p_idx, l_ptr, l_idx, arr_ptr, arr_t, a_node, a_time, ia,
@@ -350,8 +385,8 @@ def _step(
     finishes were replayed (a build's ``unew`` holds what it read at its start)."""
     n_nodes = kind.shape[0]
     dirty = np.zeros(n_nodes, dtype=np.bool_)
-    heap = [np.int64(0)]
-    heap.pop()
+    heap = np.empty(n_nodes, dtype=np.int64)  # each node at most once (``dirty``)
+    size = 0
     ib = 0
     jf = 0
     na = a_node.shape[0]
@@ -409,9 +444,9 @@ def _step(
                 c = l_idx[j]
                 if not dirty[c]:
                     dirty[c] = True
-                    heapq.heappush(heap, c)
-            while len(heap) > 0:
-                v = heapq.heappop(heap)
+                    size = _heap_push(heap, size, c)
+            while size > 0:
+                v, size = _heap_pop(heap, size)
                 dirty[v] = False
                 new = _parents_min(v, u, p_ptr, p_idx)
                 if new != u[v]:
@@ -426,7 +461,7 @@ def _step(
                         c = l_idx[j]
                         if not dirty[c]:
                             dirty[c] = True
-                            heapq.heappush(heap, c)
+                            size = _heap_push(heap, size, c)
     return ia, jf
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saosim.errors import SchemaError
 from saosim.metrics.staleness import staleness
+from saosim.metrics.staleness_kernel import _heap_pop, _heap_push
 from saosim.project.freshness import FreshnessConfig, NodeFreshness
 from saosim.project.graph import Node, Project
 from tests.strategies import LOG_SCHEMA
@@ -247,3 +251,25 @@ def test_bad_input_names_field_and_row():
     naive = log((STG, at(1), "build")).with_columns(pl.col("run_at").dt.replace_time_zone(None))
     with pytest.raises(SchemaError, match="timezone"):
         staleness(naive, project=CHAIN, arrivals=arrivals())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-(2**40), max_value=2**40), max_size=60), st.data())
+def test_the_replay_heap_pops_in_ascending_order(values, data):
+    """The fixed-array heap of the live-view propagation: pushes and pops interleaved, every
+    pop is the least value pushed and not yet popped."""
+    heap = np.empty(max(len(values), 1), dtype=np.int64)
+    size = 0
+    pending: list[int] = []
+    for v in values:
+        size = _heap_push(heap, size, np.int64(v))
+        pending.append(v)
+        if data.draw(st.booleans()):
+            top, size = _heap_pop(heap, size)
+            assert top == min(pending)
+            pending.remove(top)
+    while size:
+        top, size = _heap_pop(heap, size)
+        assert top == min(pending)
+        pending.remove(top)
+    assert pending == []
