@@ -273,14 +273,14 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
     project = estate.project
     order = project.order
     tests = [i for i, u in enumerate(order) if project.nodes[u].is_test]
-    frame = estate.node_runs.lazy().select(
+    frame = estate.scan_node_runs().select(
         "run_id",
         pl.col("unique_id").cast(pl.Enum(list(order))).to_physical().cast(pl.Int64).alias("node"),
         "status",
         "started_at",
         pl.col(quantity).cast(pl.Float64).alias("y"),
     )
-    if estate.node_runs.get_column("started_at").null_count():
+    if estate.scan_node_runs().select(pl.col("started_at").null_count()).collect().item():
         # the run's start by its row in runs (the estate has checked that run ids are unique
         # and known): a gather, where a join on string ids of every node run is slow
         run_row = (
@@ -528,13 +528,17 @@ def history_cost(
         model.basis
     ]
     unbilled_view = pl.col("unique_id").is_in(views) & (not model.bills_views(profile))
-    executed = estate.node_runs.filter(pl.col("status").is_in(EXECUTED)).with_columns(
-        pl.when(unbilled_view)
-        .then(0.0)
-        .otherwise(pl.col("execution_time_s").fill_null(0.0) / model.concurrency)
-        .alias("billed_s"),
-        pl.col(column).cast(pl.Float64).is_null().alias("missing"),
-        pl.col(column).cast(pl.Float64).fill_null(0.0).alias("used"),
+    executed = (
+        estate.scan_node_runs()
+        .filter(pl.col("status").is_in(EXECUTED))
+        .with_columns(
+            pl.when(unbilled_view)
+            .then(0.0)
+            .otherwise(pl.col("execution_time_s").fill_null(0.0) / model.concurrency)
+            .alias("billed_s"),
+            pl.col(column).cast(pl.Float64).is_null().alias("missing"),
+            pl.col(column).cast(pl.Float64).fill_null(0.0).alias("used"),
+        )
     )
     if model.basis == "runtime":
         node_usd = pl.col("billed_s") * model.usd_per_second
@@ -545,8 +549,13 @@ def history_cost(
     executed = executed.with_columns(
         pl.when(unbilled_view).then(0.0).otherwise(node_usd).alias("node_usd")
     )
-    by_run = executed.group_by("run_id").agg(
-        pl.len().alias("node_runs"), pl.col("billed_s").sum(), pl.col("node_usd").sum()
+    by_run, missing = pl.collect_all(
+        [
+            executed.group_by("run_id").agg(
+                pl.len().alias("node_runs"), pl.col("billed_s").sum(), pl.col("node_usd").sum()
+            ),
+            executed.select(pl.col("missing").sum()),
+        ]
     )
     per_run = (
         estate.runs.select("run_id", "job_id", "started_at")
@@ -571,7 +580,7 @@ def history_cost(
         node_usd=node_total,
         overhead_usd=overhead_total,
         per_run=per_run,
-        missing_values=int(executed.get_column("missing").sum()),
+        missing_values=int(missing.item()),
     )
 
 

@@ -24,17 +24,19 @@ import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import polars as pl
 
 from saosim.errors import ArtifactError, SaosimInputError, SchemaError
-from saosim.inputs.schema import ID, TABLES, empty, validate
+from saosim.inputs.schema import ID, TABLES, UNIQUE_KEYS, empty, validate
 from saosim.project.graph import Node, Project
 
 __all__ = [
     "HISTORY_TABLES",
     "Estate",
+    "ScannedEstate",
     "load_estate",
     "load_estate_project",
     "project_from_frames",
@@ -110,9 +112,21 @@ class Estate:
     def __post_init__(self) -> None:
         for table in HISTORY_TABLES:
             setattr(self, table, validate(getattr(self, table), table))
+        node_runs = self.node_runs
+        self._check_references(
+            set(node_runs.get_column("unique_id").unique().to_list()),
+            set(node_runs.get_column("run_id").unique().to_list()),
+        )
+
+    def _check_references(self, node_run_nodes: set[str], node_run_runs: set[str]) -> None:
+        """Every table names nodes of the project, and node runs name runs of ``runs``."""
         known = set(self.project.nodes)
         for table in ("node_runs", "source_arrivals", "code_changes"):
-            ids = set(getattr(self, table).get_column("unique_id").unique().to_list())
+            ids = (
+                node_run_nodes
+                if table == "node_runs"
+                else set(getattr(self, table).get_column("unique_id").unique().to_list())
+            )
             unknown = sorted(ids - known)
             if unknown:
                 raise SchemaError(
@@ -120,13 +134,33 @@ class Estate:
                     + (f" … and {len(unknown) - 5} more" if len(unknown) > 5 else ""),
                     field=f"{table}.unique_id",
                 )
-        run_ids = set(self.runs.get_column("run_id").to_list())
-        orphan = set(self.node_runs.get_column("run_id").unique().to_list()) - run_ids
+        orphan = node_run_runs - set(self.runs.get_column("run_id").to_list())
         if orphan:
             raise SchemaError(
                 f"node runs of runs not in the runs table: {', '.join(sorted(orphan)[:5])}",
                 field="node_runs.run_id",
             )
+
+    @property
+    def node_runs_count(self) -> int:
+        """How many node runs the history has (a scanned estate reads only the file's footer)."""
+        return self.node_runs.height
+
+    def node_runs_column(self, name: str) -> pl.Series:
+        """One column of ``node_runs``: a :class:`ScannedEstate` reads only that column."""
+        return self.node_runs.get_column(name)
+
+    def scan_node_runs(self) -> pl.LazyFrame:
+        """``node_runs`` as a lazy frame: a :class:`ScannedEstate` scans its Parquet file, so
+        a query reads only the columns and rows it needs."""
+        return self.node_runs.lazy()
+
+    @property
+    def history_identity(self) -> tuple[object, ...]:
+        """Objects whose identity stands for the history's contents: a memo of work on the
+        history is valid while they are the same objects (the tables are never changed in
+        place, only replaced)."""
+        return (self.project, self.runs, self.node_runs)
 
     @property
     def time_span(self) -> tuple[datetime, datetime] | None:
@@ -158,7 +192,7 @@ class Estate:
             "nodes": project.counts(),
             "edges": project.graph.number_of_edges(),
             "runs": self.runs.height,
-            "node_runs": self.node_runs.height,
+            "node_runs": self.node_runs_count,
             "source_arrivals": self.source_arrivals.height,
             "code_changes": self.code_changes.height,
             "sources_with_arrivals": self.source_arrivals.get_column("unique_id").n_unique(),
@@ -195,6 +229,129 @@ class Estate:
         }
         (folder / "estate.json").write_text(json.dumps(meta, indent=2) + "\n")
         return folder
+
+
+class ScannedEstate(Estate):
+    """An estate whose node runs stay in their Parquet file (:func:`load_estate` makes one):
+    a year of a big project's history is gigabytes in memory, and a replay needs a few of its
+    columns at a time (:meth:`node_runs_column`, :meth:`scan_node_runs`).
+
+    The file is checked as a whole when opened, a batch of rows at a time, with the same
+    errors as an estate held in memory. ``node_runs`` still works: it reads the whole table on
+    first use and keeps it (what every consumer that does not read by column gets).
+    """
+
+    _file: Path | None = None
+    _frame: pl.DataFrame | None = None
+    _token: object = None
+
+    @classmethod
+    def open(cls, project: Project, file: Path, **tables: Any) -> ScannedEstate:
+        """Check ``file`` (the ``node_runs`` table, canonical columns and types) and the
+        other tables, and keep the node runs on disk."""
+        estate = cls.__new__(cls)
+        estate._file, estate._frame, estate._token = file, None, object()
+        estate.project = project
+        estate.synthetic = bool(tables.pop("synthetic", False))
+        for table in HISTORY_TABLES:
+            if table != "node_runs":
+                setattr(estate, table, validate(tables[table], table))
+        estate._check_references(*_check_node_runs_file(file, estate._scan()))
+        return estate
+
+    @property  # type: ignore[override]
+    def node_runs(self) -> pl.DataFrame:
+        if self._frame is None:
+            self._frame = self._scan().collect(engine="streaming")
+        return self._frame
+
+    @node_runs.setter
+    def node_runs(self, frame: pl.DataFrame) -> None:
+        # a replaced table (dataclasses.replace, the dataclass __init__): held in memory
+        self._frame, self._file, self._token = frame, None, object()
+
+    @property
+    def node_runs_count(self) -> int:
+        if self._frame is not None:
+            return self._frame.height
+        return self._scan().select(pl.len()).collect().item()
+
+    def node_runs_column(self, name: str) -> pl.Series:
+        if self._frame is not None:
+            return self._frame.get_column(name)
+        return self._scan().select(name).collect(engine="streaming").to_series()
+
+    def scan_node_runs(self) -> pl.LazyFrame:
+        return self._scan()
+
+    @property
+    def history_identity(self) -> tuple[object, ...]:
+        return (self.project, self.runs, self._token)
+
+    def __repr__(self) -> str:
+        where = f"node_runs={self._file}" if self._frame is None else "node_runs in memory"
+        return f"ScannedEstate(project={self.project.name!r}, runs={self.runs.height}, {where})"
+
+    def _scan(self) -> pl.LazyFrame:
+        if self._frame is not None:
+            return self._frame.lazy()
+        ids = [c for c, dtype in TABLES["node_runs"].items() if dtype == ID]
+        columns = [pl.col(c).cast(ID) if c in ids else pl.col(c) for c in TABLES["node_runs"]]
+        return pl.scan_parquet(self._file).select(columns)
+
+
+#: rows of a scanned ``node_runs`` file checked at once
+_CHECK_ROWS = 1 << 21
+
+
+def _scannable(file: Path) -> bool:
+    """Whether a ``node_runs`` file has the canonical columns and types (ids as text or
+    categories): what :meth:`Estate.save` writes, and what can be read column by column as it
+    is. Any other file is read whole and converted by :func:`validate`."""
+    try:
+        present = pl.scan_parquet(file).collect_schema()
+    except Exception:  # unreadable: the whole read names the file and the cause
+        return False
+    for name, dtype in TABLES["node_runs"].items():
+        if name not in present:
+            return False
+        if present[name] != dtype and not (dtype == ID and present[name] == pl.String):
+            return False
+    return len(present) == len(TABLES["node_runs"])
+
+
+def _check_node_runs_file(file: Path, scan: pl.LazyFrame) -> tuple[set[str], set[str]]:
+    """Check a scanned ``node_runs`` file a batch of rows at a time (required values, the
+    status vocabulary, unique (run, node) pairs, with :func:`validate`'s errors and row
+    numbers); returns the node ids and run ids it names."""
+    nodes: set[str] = set()
+    runs: set[str] = set()
+    hashes: list[pl.Series] = []
+    key = UNIQUE_KEYS["node_runs"]
+    hashed = pl.col(key[0]).hash(seed=0)
+    for seed, column in enumerate(key[1:], start=1):
+        hashed = hashed ^ pl.col(column).hash(seed=seed)
+    offset = 0
+    try:
+        for batch in scan.collect_batches(chunk_size=_CHECK_ROWS, maintain_order=True):
+            validate(batch, "node_runs", path=str(file), row_offset=offset + 1)
+            nodes.update(batch.get_column("unique_id").unique().to_list())
+            runs.update(batch.get_column("run_id").unique().to_list())
+            hashes.append(batch.select(hashed).to_series())
+            offset += batch.height
+    except SaosimInputError:
+        raise
+    except Exception as exc:  # polars raises several kinds for a damaged file
+        raise ArtifactError(f"cannot be read as Parquet ({exc})", path=str(file)) from None
+    # a pair repeated across batches: distinct hashes prove distinct pairs (one 8-byte hash
+    # per row); a shared hash falls through to the exact check on the key columns
+    every = pl.concat(hashes) if hashes else pl.Series([], dtype=pl.UInt64)
+    del hashes
+    if every.n_unique() < every.len():
+        del every
+        required = [*key, "status"]
+        validate(scan.select(required).collect(engine="streaming"), "node_runs", path=str(file))
+    return nodes, runs
 
 
 def _meta(folder: Path) -> dict:
@@ -279,9 +436,18 @@ def load_estate(path: str | Path) -> Estate:
     folder = Path(path)
     meta = _meta(folder)
     project = load_estate_project(folder)
-    frames = {table: _read_table(folder, table) for table in HISTORY_TABLES}
+    synthetic = bool(meta.get("synthetic", False))
+    node_runs = folder / "node_runs.parquet"
+    scan = node_runs.is_file() and _scannable(node_runs)
+    frames = {
+        table: _read_table(folder, table)
+        for table in HISTORY_TABLES
+        if not (scan and table == "node_runs")
+    }
     try:
-        return Estate(project, **frames, synthetic=bool(meta.get("synthetic", False)))
+        if scan:
+            return ScannedEstate.open(project, node_runs, **frames, synthetic=synthetic)
+        return Estate(project, **frames, synthetic=synthetic)
     except SaosimInputError as exc:
         exc.path = exc.path or str(folder)
         raise type(exc)(exc.message, path=exc.path, field=exc.field, row=exc.row) from None

@@ -205,7 +205,7 @@ def _history_cadences(estate: Estate) -> list[JobCadence]:
     buildable = list(estate.project.buildable)
     # the two id columns only, streamed: a year of node runs is never copied
     nodes = (
-        estate.node_runs.lazy()
+        estate.scan_node_runs()
         .select("run_id", "unique_id")
         .filter(pl.col("unique_id").is_in(buildable))
         .join(runs.lazy().select("run_id", "job_id"), on="run_id")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -174,22 +175,31 @@ def simulate(
     show = _want_progress(progress)
     log = DecisionLog()
     timelines: dict[tuple[Job, ...] | None, Timeline] = {}
-    fitted: list[tuple[CostModel, BuildCosts]] = []
     for scenario in chosen:
-        key = scenario.jobs
-        if key not in timelines:
-            timelines[key] = Timeline.from_estate(estate, jobs=key, start=start, end=end)
-        model = (scenario.cost_model or cost_model).with_history_threads(history_threads)
-        # one fit per cost model: the history is the same for every scenario
-        costs = next((c for m, c in fitted if m == model), None)
-        if costs is None:
-            costs = fit_costs(estate, model)
-            fitted.append((model, costs))
+        if scenario.jobs not in timelines:
+            timelines[scenario.jobs] = Timeline.from_estate(
+                estate, jobs=scenario.jobs, start=start, end=end
+            )
+    models = [(s.cost_model or cost_model).with_history_threads(history_threads) for s in chosen]
+    compiled = {id(t): t for s in chosen if _compiled(s, t := timelines[s.jobs], engine)}
+    # the kernel's shared inputs compile on one core while the costs are fitted on the other
+    # (each ~9 s on a 10,000-model year; polars and numpy work without the GIL for most of it)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        shared = [pool.submit(kernel.compile_shared, estate, t) for t in compiled.values()]
+        fitted: list[tuple[CostModel, BuildCosts]] = []
+        for model in models:
+            # one fit per cost model: the history is the same for every scenario
+            if not any(m == model for m, _ in fitted):
+                fitted.append((model, fit_costs(estate, model)))
+        for done in shared:
+            done.result()
+    for scenario, model in zip(chosen, models, strict=True):
+        costs = next(c for m, c in fitted if m == model)
         writer = log.writer(scenario.name, min_rows=spill_rows)
         frame = replay(
             estate,
             scenario,
-            timeline=timelines[key],
+            timeline=timelines[scenario.jobs],
             costs=costs,
             engine=engine,
             progress=show,
@@ -255,6 +265,13 @@ def _window(
     return start, end
 
 
+def _compiled(scenario: Scenario, timeline: Timeline, engine: str) -> bool:
+    """Whether :func:`replay` takes ``scenario`` to the compiled kernel (``engine`` checked)."""
+    if engine not in ("auto", "plain", "fast"):
+        raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
+    return engine == "fast" or (engine == "auto" and kernel.supports(scenario, timeline))
+
+
 def replay(
     estate: Estate,
     scenario: Scenario,
@@ -269,9 +286,7 @@ def replay(
 
     With a ``sink``, the fast engine writes a log of ``sink.min_rows`` rows or more there as
     it goes and returns an empty frame (see :func:`saosim.replay.kernel.fast.replay_fast`)."""
-    if engine not in ("auto", "plain", "fast"):
-        raise ConfigError(f"{engine!r} is not an engine; use auto, plain or fast", field="engine")
-    if engine in ("auto", "fast") and (kernel.supports(scenario, timeline) or engine == "fast"):
+    if _compiled(scenario, timeline, engine):
         return kernel.replay_fast(
             estate, scenario, timeline=timeline, costs=costs, progress=progress, sink=sink
         )
@@ -521,7 +536,7 @@ class _HistoryRuntimes:
 
     @classmethod
     def from_estate(cls, estate: Estate) -> _HistoryRuntimes:
-        if estate.node_runs.height == 0:
+        if estate.node_runs_count == 0:
             return cls({})
         rows = history_node_runs(estate)
         table = {
@@ -553,10 +568,15 @@ class _FailureQueue:
     @classmethod
     def from_estate(cls, estate: Estate) -> _FailureQueue:
         failed = (
-            estate.node_runs.filter(pl.col("status").is_in(("error", "runtime error")))
-            .join(estate.runs.select("run_id", pl.col("started_at").alias("run_at")), on="run_id")
+            estate.scan_node_runs()
+            .filter(pl.col("status").is_in(("error", "runtime error")))
+            .join(
+                estate.runs.lazy().select("run_id", pl.col("started_at").alias("run_at")),
+                on="run_id",
+            )
             .group_by("unique_id")
             .agg(pl.col("run_at").sort())
+            .collect()
         )
         return cls(dict(zip(failed["unique_id"], failed["run_at"].to_list(), strict=True)))
 

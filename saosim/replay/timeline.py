@@ -241,7 +241,7 @@ def _run_span(estate: Estate) -> tuple[datetime, datetime] | None:
         return None
     first = runs["started_at"].min()
     last = max(v for v in (runs["finished_at"].max(), runs["started_at"].max()) if v is not None)
-    node_end = estate.node_runs["completed_at"].max() if estate.node_runs.height else None
+    node_end = estate.node_runs_column("completed_at").max() if estate.node_runs_count else None
     if node_end is not None and node_end > last:
         last = node_end
     return first, max(last, first + timedelta(seconds=1))
@@ -280,12 +280,11 @@ def _history_heads(estate: Estate, start: datetime, end: datetime) -> tuple[RunH
     """The history's runs in the window that ran at least one node, by (start, run id)."""
     runs = estate.runs
     ran = np.zeros(runs.height, dtype=np.bool_)
-    if estate.node_runs.height:
+    if estate.node_runs_count:
         ran[
-            estate.node_runs.select(
-                pl.col("run_id").cast(pl.Enum(runs["run_id"].cast(pl.String))).to_physical()
-            )
-            .to_series()
+            estate.node_runs_column("run_id")
+            .cast(pl.Enum(runs["run_id"].cast(pl.String)))
+            .to_physical()
             .unique()
             .to_numpy()
         ] = True
@@ -433,8 +432,8 @@ def history_codes(estate: Estate) -> tuple[np.ndarray, np.ndarray]:
     # ids repeat, and sorting or joining on strings dominates (the estate has checked that
     # every id is a project node and every run id a run)
     run_enum = pl.Enum(runs["run_id"].cast(pl.String))
-    run_row = estate.node_runs["run_id"].cast(run_enum).to_physical().to_numpy()
-    codes = estate.node_runs["unique_id"].cast(pl.Categorical).to_physical().to_numpy()
+    run_row = estate.node_runs_column("run_id").cast(run_enum).to_physical().to_numpy()
+    codes = estate.node_runs_column("unique_id").cast(pl.Categorical).to_physical().to_numpy()
     # the global string cache gives a string one code per process: code -> position
     order_codes = pl.Series(estate.project.order).cast(pl.Categorical).to_physical().to_numpy()
     to_position = np.zeros(max(int(order_codes.max(initial=0)), int(codes.max(initial=0))) + 1,
@@ -452,7 +451,7 @@ def history_starts(estate: Estate, run_row: np.ndarray) -> np.ndarray:
     >>> history_starts(est, history_codes(est)[1]).dtype
     dtype('int64')
     """
-    started = _micros(estate.node_runs["started_at"])
+    started = _micros(estate.node_runs_column("started_at"))
     if not started.null_count():
         return started.to_numpy()
     rows = np.flatnonzero(started.is_null().to_numpy())
@@ -476,24 +475,27 @@ _WORKED = pl.col("status") != "skipped"
 def history_worked(estate: Estate, name: str) -> pl.Series | None:
     """A node run's ``name`` column as float, null where the history skipped the node (it
     did no work); None when the history has no such column."""
-    nr = estate.node_runs
-    if name not in nr.columns:
+    scan = estate.scan_node_runs()
+    if name not in scan.collect_schema():
         return None
-    return nr.select(pl.when(_WORKED).then(pl.col(name).cast(pl.Float64))).to_series()
+    return scan.select(pl.when(_WORKED).then(pl.col(name).cast(pl.Float64))).collect().to_series()
 
 
 def history_worked_at(estate: Estate, name: str, rows: np.ndarray) -> np.ndarray | None:
     """:func:`history_worked` of the node runs at ``rows``, NaN for null, as numpy; None when
     the history has no such column or it is null throughout. Gathered a few million rows at a
-    time: the year's column is never copied whole."""
-    nr = estate.node_runs
-    if name not in nr.columns or nr[name].null_count() == nr.height:
+    time from the two columns it reads (an estate in memory: its own, not copied)."""
+    scan = estate.scan_node_runs()
+    if name not in scan.collect_schema():
+        return None
+    table = scan.select("status", name).collect()
+    if table.get_column(name).null_count() == table.height:
         return None
     worked = pl.when(_WORKED).then(pl.col(name).cast(pl.Float64))
     out = np.empty(len(rows), dtype=np.float64)
     for lo in range(0, len(rows), GATHER_ROWS):
         at = pl.Series(rows[lo : lo + GATHER_ROWS])
-        piece = nr.select(pl.col("status", name).gather(at)).select(worked).to_series()
+        piece = table.select(pl.all().gather(at)).select(worked).to_series()
         out[lo : lo + len(at)] = piece.fill_null(np.nan).to_numpy()
     return out
 
@@ -514,7 +516,7 @@ def history_gaps(
     by_start = runs.select("started_at", "run_id", pl.int_range(pl.len()).alias("row"))
     run_rank = np.empty(runs.height, dtype=np.int64)
     run_rank[by_start.sort("started_at", "run_id")["row"].to_numpy()] = np.arange(runs.height)
-    status = estate.node_runs["status"]
+    status = estate.node_runs_column("status")
     success = np.flatnonzero((status == "success").fill_null(False).to_numpy())
     ok = success[argsort_pairs(node[success], run_rank[run_row[success]])]
     del success

@@ -153,12 +153,14 @@ def schedule_intervals(ce: CompiledEstate, schedule: Schedule) -> tuple[np.ndarr
         return lint, lint.copy()
     runs = ce.estate.runs.select("run_id", "started_at")
     gaps = (
-        ce.estate.node_runs.select("run_id", "unique_id")
+        ce.estate.scan_node_runs()
+        .select("run_id", "unique_id")
         .unique()
-        .join(runs, on="run_id")
+        .join(runs.lazy(), on="run_id")
         .sort("started_at")
         .group_by("unique_id")
         .agg(pl.col("started_at").diff().dt.total_seconds().median().alias("gap"))
+        .collect()
     )
     eff = lint.copy()
     for uid, gap in gaps.iter_rows():

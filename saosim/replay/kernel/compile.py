@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from saosim.project.graph import Project
     from saosim.replay.engine import Scenario
 
-__all__ = ["KernelInputs", "compile_replay", "empty_state", "shared_runs"]
+__all__ = ["KernelInputs", "compile_replay", "compile_shared", "empty_state", "shared_runs"]
 
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 BASIS_CODE = {"runtime": 0, "bytes": 1, "history": 2}
@@ -239,6 +239,23 @@ def shared_runs(estate: Estate, timeline: Timeline) -> dict[str, object]:
     return _memo(estate, timeline, "kernel_runs", _compile_runs)
 
 
+def compile_shared(estate: Estate, timeline: Timeline) -> None:
+    """Compile what every scenario on ``timeline`` shares (its runs and the estate's change,
+    failure and arrival times), so that :func:`compile_replay` finds it done.
+    :func:`saosim.replay.engine.simulate` runs it on one core while the cost model is fitted on
+    the other: the two are the largest steps before a replay, and independent.
+
+    >>> from saosim.synth.estate import synthetic_estate
+    >>> est = synthetic_estate(n_models=20, days=1, seed=3)
+    >>> tl = Timeline.from_estate(est)
+    >>> compile_shared(est, tl)
+    >>> sorted(tl.memo)
+    ['kernel_runs', 'kernel_times']
+    """
+    _memo(estate, timeline, "kernel_times", _timeline_times)
+    shared_runs(estate, timeline)
+
+
 def _memo(
     estate: Estate,
     timeline: Timeline,
@@ -252,7 +269,7 @@ def _memo(
     # timeline replayed against another estate, or one whose tables were replaced, compiles
     # afresh. The estate is held weakly (the memo does not keep it alive), its frames strongly
     # (they are the estate's own: no copy), so an identity is never that of a freed object.
-    inputs = (estate.project, estate.runs, estate.node_runs)
+    inputs = estate.history_identity
     cached = timeline.memo.get(name)
     if (
         isinstance(cached, tuple)
@@ -358,10 +375,14 @@ def _failure_times(estate: Estate) -> dict[str, np.ndarray]:
     """Per node, the sorted run start times of its historical failures (the cron what-if's
     failure queue, as :class:`saosim.replay.engine._FailureQueue` reads them)."""
     failed = (
-        estate.node_runs.filter(pl.col("status").is_in(("error", "runtime error")))
-        .join(estate.runs.select("run_id", pl.col("started_at").alias("run_at")), on="run_id")
+        estate.scan_node_runs()
+        .filter(pl.col("status").is_in(("error", "runtime error")))
+        .join(
+            estate.runs.lazy().select("run_id", pl.col("started_at").alias("run_at")), on="run_id"
+        )
         .group_by("unique_id")
         .agg(pl.col("run_at").dt.epoch("us").sort())
+        .collect()
     )
     return {
         u: np.asarray(t, dtype=np.int64)
@@ -381,7 +402,7 @@ def _compile_runs(estate: Estate, timeline: Timeline) -> dict[str, Any]:
     parts: list[dict[str, np.ndarray]] = []
     offset = 0
     hist_index = {r.run_id: k for k, r in enumerate(runs) if r.from_history}
-    if hist_index and estate.node_runs.height:
+    if hist_index and estate.node_runs_count:
         part = _history_part(estate, hist_index, pos, decided)
         counts = np.bincount(part.pop("run"), minlength=n_runs)
         run_start = np.zeros(n_runs + 1, dtype=np.int64)
@@ -497,9 +518,10 @@ def _history_part(
     # the status's class, a few million rows at a time (a whole categorical column replaced
     # at once made 600 MB)
     status = np.empty(len(sel), dtype=np.uint8)
+    every_status = estate.node_runs_column("status")
     for lo in range(0, len(sel), timeline_module.GATHER_ROWS):
         at = pl.Series(sel[lo : lo + timeline_module.GATHER_ROWS])
-        piece = estate.node_runs.get_column("status").gather(at)
+        piece = every_status.gather(at)
         status[lo : lo + len(at)] = piece.replace_strict(
             _STATUS_CLASS, default=0, return_dtype=pl.UInt8
         ).to_numpy()

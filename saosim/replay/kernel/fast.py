@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from saosim.replay.kernel.compile import KernelInputs, compile_replay
+from saosim.replay.kernel.compile import KernelInputs, compile_replay, compile_shared
 from saosim.replay.kernel.log import assemble_log, frame, row_columns
 from saosim.replay.kernel.loop import run_loop
 from saosim.replay.progress import Progress
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from saosim.replay.engine import Scenario
     from saosim.replay.timeline import Timeline
 
-__all__ = ["KernelTimings", "replay_fast", "supports"]
+__all__ = ["KernelTimings", "compile_shared", "replay_fast", "supports"]
 
 
 def supports(scenario: Scenario, timeline: Timeline) -> bool:
