@@ -49,10 +49,12 @@ import numba
 import numpy as np
 import polars as pl
 
+from saosim.core.codes import NONE
 from saosim.cost.rates import TIB, CostModel
 from saosim.cost.segments import node_time_order, segment_median
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
+from saosim.inputs.history_rows import history_rows
 from saosim.project.graph import Node, Project
 
 __all__ = [
@@ -271,44 +273,32 @@ def _observations(estate: Estate, quantity: str) -> pl.DataFrame:
     ``y``, sorted by node and time, with the gap since the node's previous one (``gap_s``, null
     for its first)."""
     project = estate.project
-    order = project.order
-    tests = [i for i, u in enumerate(order) if project.nodes[u].is_test]
-    frame = estate.scan_node_runs().select(
-        "run_id",
-        pl.col("unique_id").cast(pl.Enum(list(order))).to_physical().cast(pl.Int64).alias("node"),
-        "status",
-        "started_at",
-        pl.col(quantity).cast(pl.Float64).alias("y"),
+    is_test = np.array([project.nodes[u].is_test for u in project.order], dtype=np.bool_)
+    # the history's nodes and start times as numbers, shared with the compiled replay
+    history = history_rows(estate)
+    status = estate.node_runs_column("status")
+    y_all = estate.node_runs_column(quantity).cast(pl.Float64)
+    executed = status.is_in(_TEST_OK).zip_with(
+        pl.Series(is_test[history.node]), status == "success"
     )
-    if estate.scan_node_runs().select(pl.col("started_at").null_count()).collect().item():
-        # the run's start by its row in runs (the estate has checked that run ids are unique
-        # and known): a gather, where a join on string ids of every node run is slow
-        run_row = (
-            pl.col("run_id").cast(pl.Enum(estate.runs["run_id"].cast(pl.String))).to_physical()
-        )
-        run_start = pl.lit(estate.runs["started_at"]).gather(run_row)
-        frame = frame.with_columns(pl.coalesce("started_at", run_start).alias("started_at"))
-    kept = frame.filter(
-        pl.when(pl.col("node").is_in(tests))
-        .then(pl.col("status").is_in(_TEST_OK))
-        .otherwise(pl.col("status") == "success")
-        & pl.col("y").is_not_null()
-        & (pl.col("y") >= 0)
-    ).select("node", pl.col("started_at").alias("t"), "y")
-    # streamed: the filter keeps most rows, but never holds the unfiltered columns whole
-    frame = kept.collect(engine="streaming")
-    rows = node_time_order(frame).to_numpy()
-    columns = dict(zip(frame.columns, frame.get_columns(), strict=True))
-    del frame
-    # numpy gathers, one column at a time, each let go once gathered (a year of observations
-    # held once, not twice); polars' gather of the streamed, many-chunked columns took 4x longer
-    t = columns.pop("t")
-    known = t.is_not_null().to_numpy()[rows]
-    us = t.to_physical().fill_null(0).to_numpy()[rows]
-    del t
-    node = columns.pop("node").to_numpy()[rows]
-    y = columns.pop("y").to_numpy()[rows]
-    del rows
+    keep = (executed & y_all.is_not_null() & (y_all >= 0)).fill_null(False).to_numpy()
+    del status, executed
+    kept = np.flatnonzero(keep)
+    del keep
+    node = history.node[kept].astype(np.int64)
+    t_us = history.start_us[kept]
+    y = y_all.to_numpy()[kept]
+    del y_all, kept
+    known = t_us != NONE
+    t = pl.Series("t", t_us)
+    order = pl.DataFrame(
+        [pl.Series("node", node), t if known.all() else t.set(~pl.Series(known), None)]
+    )
+    rows = node_time_order(order).to_numpy()
+    del order, t
+    # numpy gathers, one column at a time (a year of observations held once, not twice)
+    known, us, node, y = known[rows], t_us[rows], node[rows], y[rows]
+    del rows, t_us
     same = np.zeros(len(node), dtype=np.bool_)
     same[1:] = (node[1:] == node[:-1]) & known[1:] & known[:-1]
     # × 1e-6, not / 1e6: polars multiplied by the reciprocal in most chunks but divided in a

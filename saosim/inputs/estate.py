@@ -108,6 +108,8 @@ class Estate:
     source_arrivals: pl.DataFrame = field(default_factory=lambda: empty("source_arrivals"))
     code_changes: pl.DataFrame = field(default_factory=lambda: empty("code_changes"))
     synthetic: bool = False
+    #: work on the history kept with it (:func:`saosim.inputs.history_rows.history_rows`)
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for table in HISTORY_TABLES:
@@ -250,7 +252,7 @@ class ScannedEstate(Estate):
         """Check ``file`` (the ``node_runs`` table, canonical columns and types) and the
         other tables, and keep the node runs on disk."""
         estate = cls.__new__(cls)
-        estate._file, estate._frame, estate._token = file, None, object()
+        estate._file, estate._frame, estate._token, estate._memo = file, None, object(), {}
         estate.project = project
         estate.synthetic = bool(tables.pop("synthetic", False))
         for table in HISTORY_TABLES:

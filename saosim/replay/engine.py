@@ -43,6 +43,7 @@ from saosim.cost.rates import TIB, CostModel
 from saosim.cost.runtime import fit_costs
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
+from saosim.inputs.history_rows import history_rows
 from saosim.inputs.schema import TABLES
 from saosim.project.freshness import FreshnessConfig
 from saosim.project.slas import Slas, resolve_slas
@@ -175,13 +176,12 @@ def simulate(
     show = _want_progress(progress)
     log = DecisionLog()
     timelines: dict[tuple[Job, ...] | None, Timeline] = {}
-    for scenario in chosen:
-        if scenario.jobs not in timelines:
-            timelines[scenario.jobs] = Timeline.from_estate(
-                estate, jobs=scenario.jobs, start=start, end=end
-            )
+    for jobs in dict.fromkeys(s.jobs for s in chosen):
+        timelines[jobs] = Timeline.from_estate(estate, jobs=jobs, start=start, end=end)
     models = [(s.cost_model or cost_model).with_history_threads(history_threads) for s in chosen]
     compiled = {id(t): t for s in chosen if _compiled(s, t := timelines[s.jobs], engine)}
+    if estate.node_runs_count:
+        history_rows(estate)  # the history as numbers, read by both steps below: made once
     # the kernel's shared inputs compile on one core while the costs are fitted on the other
     # (each ~9 s on a 10,000-model year; polars and numpy work without the GIL for most of it)
     with ThreadPoolExecutor(max_workers=1) as pool:

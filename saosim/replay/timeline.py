@@ -36,6 +36,7 @@ from saosim.core.codes import NONE
 from saosim.cost.segments import argsort_pairs
 from saosim.errors import ConfigError
 from saosim.inputs.estate import Estate
+from saosim.inputs.history_rows import history_rows
 from saosim.project.graph import Project
 
 __all__ = ["Job", "RunSpec", "Timeline", "from_us", "to_us"]
@@ -427,45 +428,21 @@ def history_codes(estate: Estate) -> tuple[np.ndarray, np.ndarray]:
     >>> node.dtype, run_row.dtype
     (dtype('int32'), dtype('int32'))
     """
-    runs = estate.runs
-    # ids as small integers: a year of history has tens of millions of rows whose string
-    # ids repeat, and sorting or joining on strings dominates (the estate has checked that
-    # every id is a project node and every run id a run)
-    run_enum = pl.Enum(runs["run_id"].cast(pl.String))
-    run_row = estate.node_runs_column("run_id").cast(run_enum).to_physical().to_numpy()
-    codes = estate.node_runs_column("unique_id").cast(pl.Categorical).to_physical().to_numpy()
-    # the global string cache gives a string one code per process: code -> position
-    order_codes = pl.Series(estate.project.order).cast(pl.Categorical).to_physical().to_numpy()
-    to_position = np.zeros(max(int(order_codes.max(initial=0)), int(codes.max(initial=0))) + 1,
-                           dtype=np.int32)  # fmt: skip
-    to_position[order_codes] = np.arange(len(order_codes), dtype=np.int32)
-    return to_position[codes], run_row.astype(np.int32, copy=False)
+    rows = history_rows(estate)
+    return rows.node, rows.run_row
 
 
 def history_starts(estate: Estate, run_row: np.ndarray) -> np.ndarray:
     """Per node run, when it started, in µs since the epoch: its recorded start, else its
-    run's (NONE: neither is known). One int64 array; only the missing starts are looked up.
+    run's (NONE: neither is known): :func:`saosim.inputs.history_rows.history_rows`' ``start_us``
+    (``run_row`` as :func:`history_codes` gives it).
 
     >>> from saosim.synth.estate import synthetic_estate
     >>> est = synthetic_estate(n_models=20, days=1, seed=1)
     >>> history_starts(est, history_codes(est)[1]).dtype
     dtype('int64')
     """
-    started = _micros(estate.node_runs_column("started_at"))
-    if not started.null_count():
-        return started.to_numpy()
-    rows = np.flatnonzero(started.is_null().to_numpy())
-    us = np.array(started.fill_null(NONE).to_numpy())  # writable
-    run_us = _micros(estate.runs["started_at"]).fill_null(NONE).to_numpy()
-    us[rows] = run_us[run_row[rows]]
-    return us
-
-
-def _micros(t: pl.Series) -> pl.Series:
-    """A datetime column as µs since the epoch (its physical value once in µs)."""
-    if getattr(t.dtype, "time_unit", "us") != "us":
-        t = t.dt.cast_time_unit("us")
-    return t.to_physical()
+    return history_rows(estate).start_us
 
 
 #: a node run did work unless the history skipped it
