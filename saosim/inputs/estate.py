@@ -30,7 +30,7 @@ import orjson
 import polars as pl
 
 from saosim.errors import ArtifactError, SaosimInputError, SchemaError
-from saosim.inputs.schema import ID, TABLES, UNIQUE_KEYS, empty, validate
+from saosim.inputs.schema import ID, TABLES, UNIQUE_KEYS, check_rows, empty, validate
 from saosim.project.graph import Node, Project
 
 __all__ = [
@@ -335,8 +335,11 @@ def _check_node_runs_file(file: Path, scan: pl.LazyFrame) -> tuple[set[str], set
         hashed = hashed ^ pl.col(column).hash(seed=seed)
     offset = 0
     try:
-        for batch in scan.collect_batches(chunk_size=_CHECK_ROWS, maintain_order=True):
-            validate(batch, "node_runs", path=str(file), row_offset=offset + 1)
+        # the columns the checks read: the file's types are the canonical ones already
+        checked = scan.select(*key, "status")
+        for batch in checked.collect_batches(chunk_size=_CHECK_ROWS, maintain_order=True):
+            # repeated pairs are looked for over the whole file below
+            check_rows(batch, "node_runs", path=str(file), row_offset=offset + 1, unique=False)
             nodes.update(batch.get_column("unique_id").unique().to_list())
             runs.update(batch.get_column("run_id").unique().to_list())
             hashes.append(batch.select(hashed).to_series())

@@ -28,6 +28,7 @@ __all__ = [
     "TABLES",
     "UNIQUE_KEYS",
     "UTC_TIME",
+    "check_rows",
     "empty",
     "validate",
 ]
@@ -220,6 +221,31 @@ def validate(
     _check_vocabulary(out, table, path, row_offset)
     _check_unique(out, table, path, row_offset)
     return out
+
+
+def check_rows(
+    frame: pl.DataFrame,
+    table: str,
+    *,
+    path: str | None = None,
+    row_offset: int = 1,
+    unique: bool = True,
+) -> None:
+    """:func:`validate`'s checks of values, on a frame whose columns already have the
+    canonical types and that holds at least the columns they read: required values,
+    vocabularies and (``unique``) unique keys. For a table checked a batch at a time.
+
+    >>> check_rows(pl.DataFrame({"run_id": ["r"], "unique_id": ["m"], "status": ["boom"]}),
+    ...            "node_runs", path="node_runs.parquet", row_offset=7)
+    Traceback (most recent call last):
+    ...
+    saosim.errors.SchemaError: node_runs.parquet, row 7, field "status": 'boom' is not one of \
+success, error, skipped, reused, pass, fail, warn, runtime error, no-op
+    """
+    _check_required(frame, table, path, row_offset)
+    _check_vocabulary(frame, table, path, row_offset)
+    if unique:
+        _check_unique(frame, table, path, row_offset)
 
 
 def _rows(mask: pl.Series, row_offset: int) -> list[int]:
