@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -221,7 +222,10 @@ class Estate:
         nodes.write_parquet(folder / "nodes.parquet")
         edges.write_parquet(folder / "edges.parquet")
         for table in HISTORY_TABLES:
-            getattr(self, table).write_parquet(folder / f"{table}.parquet")
+            if table == "node_runs":
+                self._save_node_runs(folder / "node_runs.parquet")
+            else:
+                getattr(self, table).write_parquet(folder / f"{table}.parquet")
         meta = {
             "format": ESTATE_FORMAT,
             "name": self.project.name,
@@ -231,6 +235,9 @@ class Estate:
         }
         (folder / "estate.json").write_text(json.dumps(meta, indent=2) + "\n")
         return folder
+
+    def _save_node_runs(self, file: Path) -> None:
+        self.node_runs.write_parquet(file)
 
 
 class ScannedEstate(Estate):
@@ -264,7 +271,7 @@ class ScannedEstate(Estate):
     @property  # type: ignore[override]
     def node_runs(self) -> pl.DataFrame:
         if self._frame is None:
-            self._frame = self._scan().collect(engine="streaming")
+            self._frame = self._read(lambda scan: scan.collect(engine="streaming"))
         return self._frame
 
     @node_runs.setter
@@ -276,12 +283,31 @@ class ScannedEstate(Estate):
     def node_runs_count(self) -> int:
         if self._frame is not None:
             return self._frame.height
-        return self._scan().select(pl.len()).collect().item()
+        return self._read(lambda scan: scan.select(pl.len()).collect().item())
 
     def node_runs_column(self, name: str) -> pl.Series:
         if self._frame is not None:
             return self._frame.get_column(name)
-        return self._scan().select(name).collect(engine="streaming").to_series()
+        return self._read(lambda scan: scan.select(name).collect(engine="streaming").to_series())
+
+    def _read(self, query: Callable[[pl.LazyFrame], Any]) -> Any:
+        """``query`` of the file, its failure named (the file changed since it was checked)."""
+        try:
+            return query(self._scan())
+        except Exception as exc:  # polars raises several kinds for a missing or damaged file
+            raise ArtifactError(
+                f"cannot be read any more ({exc}); was it changed or removed after "
+                "load_estate? Load the estate again",
+                path=str(self._file),
+            ) from None
+
+    def _save_node_runs(self, file: Path) -> None:
+        if self._frame is not None:
+            self._frame.write_parquet(file)
+        elif file.resolve() != self._file.resolve():
+            # streamed from the file it stays in, never read whole; saved where it was loaded
+            # from, the file is already the table
+            self._read(lambda scan: scan.sink_parquet(file))
 
     def scan_node_runs(self) -> pl.LazyFrame:
         return self._scan()

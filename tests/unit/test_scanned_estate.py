@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import saosim
-from saosim.errors import SchemaError
+from saosim.errors import ArtifactError, SchemaError
 from saosim.inputs import estate as estate_module
 from saosim.inputs.estate import Estate, ScannedEstate, load_estate
 from saosim.synth.estate import synthetic_estate
@@ -119,3 +119,26 @@ def test_bad_rows_in_a_later_batch_name_their_row(saved, tmp_path, monkeypatch, 
         assert str(row + 1) in str(err.value)
     else:
         assert value in str(err.value)
+
+
+def test_saving_a_scanned_estate_streams_its_node_runs(saved, tmp_path: Path) -> None:
+    estate, folder = saved
+    scanned = load_estate(folder)
+    elsewhere = load_estate(scanned.save(tmp_path / "elsewhere"))
+    assert scanned._frame is None  # streamed file to file, never read whole
+    assert elsewhere.node_runs.equals(estate.node_runs)
+    # saved over the folder it was loaded from: the file is already the table
+    copy = _rewrite_node_runs(folder, estate.node_runs, tmp_path)
+    again = load_estate(copy)
+    again.save(copy)
+    assert load_estate(copy).node_runs.equals(estate.node_runs)
+
+
+def test_a_file_removed_after_loading_is_named(saved, tmp_path: Path) -> None:
+    estate, folder = saved
+    copy = _rewrite_node_runs(folder, estate.node_runs, tmp_path)
+    scanned = load_estate(copy)
+    (copy / "node_runs.parquet").unlink()
+    with pytest.raises(ArtifactError, match="changed or removed after load_estate") as err:
+        scanned.node_runs_column("status")
+    assert err.value.path == str(copy / "node_runs.parquet")
