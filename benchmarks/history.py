@@ -7,7 +7,9 @@ Each measurement runs in a fresh child process (its peak RSS is the child's own,
 ``resource.getrusage(RUSAGE_CHILDREN)`` of a wrapper), one after another, never side by side:
 
 - **CLI**: ``saosim simulate ESTATE --scenario sao=…`` (baseline + sao, summary printed);
-- **API**: ``load_estate`` + ``simulate`` + ``summary()``, with the time of each step;
+- **API**: ``load_estate`` + ``simulate`` + ``summary()``, with the time of each step and of
+  the phases inside them (the cost fit and the compile run side by side, as do the metrics
+  and the bill, so those pairs overlap);
 - ``--hourly`` adds a what-if scenario, a job building every model hourly (sao rules);
 - the **lean loop** (``benchmarks/lean_loop.py``: the sao rule in plain Python over the same
   DAG and runs), measured in the same run, as the yardstick for decisions per second.
@@ -33,6 +35,33 @@ _HOURLY = 'profile: sao\njobs:\n  - {name: hourly, cron: "0 * * * *", select: "*
 _API = r"""
 import json, resource, sys, time
 import saosim
+from saosim.replay import comparison, engine
+
+phases = {}
+
+
+def timed(owner, name, key):
+    # seconds inside each step; the fit and the compile run side by side, as do metrics and bill
+    step = getattr(owner, name)
+
+    def run(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            phases[key] = phases.get(key, 0.0) + time.perf_counter() - t
+
+    setattr(owner, name, run)
+
+
+timed(engine.Timeline, "from_estate", "timelines")
+timed(engine, "history_rows", "history as numbers")
+timed(engine, "fit_costs", "cost fit")
+timed(engine.kernel, "compile_shared", "compile (beside the fit)")
+timed(engine.kernel, "replay_fast", "replays + log")
+timed(comparison.Comparison, "staleness", "staleness")
+timed(comparison.Comparison, "metrics", "metrics incl. staleness")
+timed(comparison.Comparison, "bill", "bill (beside the metrics)")
 t0 = time.perf_counter()
 estate = saosim.load_estate(sys.argv[1])
 t1 = time.perf_counter()
@@ -46,6 +75,7 @@ t3 = time.perf_counter()
 print(json.dumps({
     "decisions": cmp.log.height, "load_s": t1 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
     "builds": dict(zip(summary["scenario"], summary["node_builds"])),
+    "phases": phases,
 }))
 """
 
@@ -90,7 +120,7 @@ def main() -> None:
         estate = scratch / "estate"
         t = time.perf_counter()
         subprocess.run(
-            [saosim_cli, "synth", str(estate), "--models", str(args.models),
+            [saosim_cli, "synth", "--out", str(estate), "--models", str(args.models),
              "--days", str(args.days), "--seed", str(args.seed)],
             check=True, capture_output=True,
         )  # fmt: skip
@@ -115,6 +145,7 @@ def main() -> None:
         f"API steps: load {api['load_s']:.1f} s, simulate {api['simulate_s']:.1f} s, "
         f"summary {api['summary_s']:.1f} s; builds {api['builds']}"
     )
+    print("API phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in api["phases"].items()))
     if not args.skip_cli:
         cmd = [saosim_cli, "simulate", str(estate), "--scenario", f"sao={sao}"]
         if args.hourly:
