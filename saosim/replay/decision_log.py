@@ -64,14 +64,9 @@ class PartWriter:
         def put(k: int) -> int:
             chunk = chunks[k]()
             # uncompressed: scratch files read back once or twice; lz4 took 1.35x the time
-            # (Arrow IPC writes faster still, but a scan of it maps the file into the RSS).
-            # No statistics: 12% of the write, and no reader of these files filters on them
-            # (readers take every row group: a scenario's builds scan as fast from every
-            # scenario's files as from its own)
+            # (Arrow IPC writes faster still, but a scan of it maps the file into the RSS)
             chunk.write_parquet(
-                self.folder / f"part-{first + k:05d}.parquet",
-                compression="uncompressed",
-                statistics=False,
+                self.folder / f"part-{first + k:05d}.parquet", compression="uncompressed"
             )
             return chunk.height
 
