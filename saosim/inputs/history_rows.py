@@ -46,9 +46,13 @@ def history_rows(estate: Estate) -> HistoryRows:
     run_enum = pl.Enum(runs["run_id"].cast(pl.String))
     run_row = estate.node_runs_column("run_id").cast(run_enum).to_physical().to_numpy()
     run_row = run_row.astype(np.int32, copy=False)
-    codes = estate.node_runs_column("unique_id").cast(pl.Categorical).to_physical().to_numpy()
-    # the global string cache gives a string one code per process: code -> position
+    ids = estate.node_runs_column("unique_id").cast(pl.Categorical)
+    codes = ids.to_physical().to_numpy()
+    # the global string cache gives a string one code per process while any categorical
+    # column lives (polars numbers them afresh once none does): code -> position, with the
+    # ids' own column kept alive until the project's ids are coded beside them
     order_codes = pl.Series(estate.project.order).cast(pl.Categorical).to_physical().to_numpy()
+    del ids
     to_position = np.zeros(max(int(order_codes.max(initial=0)), int(codes.max(initial=0))) + 1,
                            dtype=np.int32)  # fmt: skip
     to_position[order_codes] = np.arange(len(order_codes), dtype=np.int32)

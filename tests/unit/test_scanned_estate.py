@@ -12,6 +12,7 @@ import saosim
 from saosim.errors import ArtifactError, SchemaError
 from saosim.inputs import estate as estate_module
 from saosim.inputs.estate import Estate, ScannedEstate, load_estate
+from saosim.inputs.history_rows import history_rows
 from saosim.synth.estate import synthetic_estate
 
 
@@ -142,3 +143,18 @@ def test_a_file_removed_after_loading_is_named(saved, tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="changed or removed after load_estate") as err:
         scanned.node_runs_column("status")
     assert err.value.path == str(copy / "node_runs.parquet")
+
+
+def test_the_history_as_numbers_names_the_same_nodes_and_runs(saved) -> None:
+    """history_rows of a scanned estate: each node run's node position and run row, checked
+    against the string ids themselves."""
+    estate, folder = saved
+    scanned = load_estate(folder)
+    rows = history_rows(scanned)
+    ids = estate.node_runs.get_column("unique_id").cast(pl.String).to_list()
+    runs = estate.node_runs.get_column("run_id").cast(pl.String).to_list()
+    run_row = {r: i for i, r in enumerate(estate.runs.get_column("run_id").cast(pl.String))}
+    assert rows.node.tolist() == [estate.project.position[u] for u in ids]
+    assert rows.run_row.tolist() == [run_row[r] for r in runs]
+    assert history_rows(scanned) is rows  # made once
+    assert not rows.node.flags.writeable
