@@ -282,13 +282,9 @@ def _history_heads(estate: Estate, start: datetime, end: datetime) -> tuple[RunH
     runs = estate.runs
     ran = np.zeros(runs.height, dtype=np.bool_)
     if estate.node_runs_count:
-        ran[
-            estate.node_runs_column("run_id")
-            .cast(pl.Enum(runs["run_id"].cast(pl.String)))
-            .to_physical()
-            .unique()
-            .to_numpy()
-        ] = True
+        # the runs' rows from the history as numbers (made once per estate: the replay's
+        # compile and the cost fit read them too)
+        ran[history_rows(estate).run_row] = True
     chosen = (
         runs.with_columns(pl.Series("ran", ran))
         .filter(pl.col("ran") & pl.col("started_at").is_between(start, end, closed="both"))
