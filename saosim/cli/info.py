@@ -53,10 +53,15 @@ def info(
 ) -> None:
     """Show what was read: nodes by kind, edges, runs, node runs, time span, arrivals."""
     from saosim.inputs import ingest
+    from saosim.inputs.estate import load_estate
 
     if format not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
-    estate = ingest(paths, timezone=timezone, strict=strict)
+    if len(paths) == 1 and (paths[0] / "estate.json").is_file():
+        # one estate folder: what it holds, as loaded (its node runs counted, not read)
+        estate = load_estate(paths[0])
+    else:
+        estate = ingest(paths, timezone=timezone, strict=strict)
     summary = {**estate.summary(), "dialect": estate.project.dialect}
     if format == "json":
         print_json(summary)

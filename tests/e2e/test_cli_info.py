@@ -128,3 +128,15 @@ def test_ingest_of_a_real_build_matches_what_dbt_reported(built_jaffle: BuiltJaf
     assert run["command"] == "build"
     statuses = dict(estate.node_runs.select("unique_id", "status").iter_rows())
     assert statuses == build.statuses
+
+
+def test_info_of_one_estate_folder_is_what_ingest_of_it_reports() -> None:
+    """One estate folder is loaded as it is (its node runs counted from the file, not read),
+    and reports what assembling it through ``ingest`` reports."""
+    from saosim.inputs import ingest
+
+    example = Path(__file__).parents[2] / "data" / "example"
+    result = runner.invoke(app, ["info", str(example), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    estate = ingest([example])
+    assert json.loads(result.stdout) == {**estate.summary(), "dialect": estate.project.dialect}
