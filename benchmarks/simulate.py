@@ -4,7 +4,7 @@ The estate: ``saosim.synthetic_estate(n_models, days, seed)`` (10,000 models and
 default; generating it takes minutes, so it is cached as Parquet in a temp folder, with its
 fitted cost model). The replay: a what-if job building every model each hour
 (``0 * * * *``, ``resource_type:model``) over the whole span, one scenario. The plain loop
-(``saosim.replay.engine._PlainReplay``: ``plan()`` at every run) is timed on the first
+(``saosim.replay.engine.PlainReplay``: ``plan()`` at every run) is timed on the first
 ``--plain-hours`` of the same replay, and the kernel on that slice too, so the ratio compares
 like with like; the kernel also replays the full year.
 
@@ -30,8 +30,9 @@ import polars as pl
 
 from saosim.cost.runtime import fit_costs
 from saosim.inputs.estate import Estate, load_estate
-from saosim.replay.engine import Scenario, _PlainReplay
+from saosim.replay.engine import Scenario
 from saosim.replay.kernel import fast as kernel
+from saosim.replay.plain import PlainReplay
 from saosim.replay.timeline import Job, Timeline
 from saosim.synth.estate import synthetic_estate
 
@@ -95,7 +96,7 @@ def main() -> None:
     kernel.replay_fast(small, scenario, timeline=piece, costs=costs)
 
     t = time.perf_counter()
-    plain = _PlainReplay(small, scenario, piece, costs).run(False)
+    plain = PlainReplay(small, scenario, piece, costs).run(False)
     plain_s = time.perf_counter() - t
     t = time.perf_counter()
     fast_piece = kernel.replay_fast(small, scenario, timeline=piece, costs=costs)

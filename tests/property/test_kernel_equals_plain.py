@@ -23,7 +23,8 @@ from saosim.core.decision import ProfileOptions
 from saosim.cost.rates import CostModel
 from saosim.cost.runtime import fit_costs
 from saosim.project.tiers import Tiers
-from saosim.replay.engine import Scenario, _PlainReplay
+from saosim.replay.engine import Scenario
+from saosim.replay.plain import PlainReplay
 from saosim.replay.timeline import Job, Timeline
 from saosim.synth.estate import synthetic_estate
 
@@ -134,7 +135,7 @@ def _case(seed: int, profile: str, sizes: tuple[int, ...] = (25, 40, 60), days=(
     )
     timeline = Timeline.from_estate(estate, jobs=scenario.jobs)
     costs = fit_costs(estate, _cost_model(rng))
-    plain = _PlainReplay(estate, scenario, timeline, costs).run(False)
+    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
     fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
     assert_same_log(plain, fast, f"seed={seed} {scenario}")
 
@@ -147,7 +148,7 @@ def test_kernel_equals_plain_default_options(profile: str) -> None:
     scenario = Scenario(profile, profile)
     timeline = Timeline.from_estate(estate)
     costs = fit_costs(estate)
-    plain = _PlainReplay(estate, scenario, timeline, costs).run(False)
+    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
     fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
     assert plain.height > 100
     assert_same_log(plain, fast, profile)

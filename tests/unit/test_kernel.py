@@ -15,9 +15,10 @@ from saosim.cost.runtime import fit_costs
 from saosim.inputs.estate import Estate
 from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.project.graph import Project
-from saosim.replay.engine import Scenario, _PlainReplay
+from saosim.replay.engine import Scenario
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.kernel.timing import timedelta_us as _timedelta_us
+from saosim.replay.plain import PlainReplay
 from saosim.replay.timeline import Job, Timeline
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -41,7 +42,7 @@ def _both(estate: Estate, scenario: Scenario, hours: int) -> tuple[pl.DataFrame,
         estate, jobs=scenario.jobs, start=T0, end=T0 + timedelta(hours=hours)
     )
     costs = fit_costs(estate)
-    plain = _PlainReplay(estate, scenario, timeline, costs).run(False)
+    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
     fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
     return plain, fast
 
@@ -160,7 +161,7 @@ def test_log_gathered_in_chunks_equals_the_log_at_once() -> None:
     whole = assemble_log(k, "sao", codes)
     assert joined.height == whole.height == k.n_rows > cuts[-1]
     assert joined.equals(whole) and joined.schema == whole.schema
-    plain = _PlainReplay(estate, scenario, timeline, fit_costs(estate)).run(False)
+    plain = PlainReplay(estate, scenario, timeline, fit_costs(estate)).run(False)
     assert _strings(joined).drop("status").equals(plain.drop("status"))
 
 
@@ -211,7 +212,7 @@ def test_dbt_state_queue_grows_past_its_first_size_with_the_same_decisions() -> 
     scenario = Scenario("dbt_state", "dbt_state", jobs=jobs)
     timeline = Timeline.from_estate(estate, jobs=jobs, start=start, end=start + timedelta(hours=3))
     costs = fit_costs(estate)
-    plain = _PlainReplay(estate, scenario, timeline, costs).run(False)
+    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
     fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
     assert (plain["action"] == "build").sum() > 1024
     assert _strings(fast).equals(_strings(plain)), "the kernel differs from the plain replay"

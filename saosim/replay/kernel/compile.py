@@ -373,7 +373,7 @@ def _fixed_costs(flags: np.ndarray, rt, use, model) -> dict[str, np.ndarray]:
 
 def _failure_times(estate: Estate) -> dict[str, np.ndarray]:
     """Per node, the sorted run start times of its historical failures (the cron what-if's
-    failure queue, as :class:`saosim.replay.engine._FailureQueue` reads them)."""
+    failure queue, as :class:`saosim.replay.plain._FailureQueue` reads them)."""
     failed = (
         estate.scan_node_runs()
         .filter(pl.col("status").is_in(("error", "runtime error")))

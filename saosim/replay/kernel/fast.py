@@ -3,7 +3,7 @@
 ``replay_fast`` compiles a scenario's replay into flat arrays (:mod:`saosim.replay.kernel.compile`),
 runs every run of the timeline through one numba loop (:mod:`saosim.replay.kernel.loop`) and builds
 the decision log column-wise (:mod:`saosim.replay.kernel.log`). It returns the frame
-``saosim.replay.engine._PlainReplay(...).run()`` returns — same rows, same order, same actions,
+``saosim.replay.plain.PlainReplay(...).run()`` returns — same rows, same order, same actions,
 reasons and statuses, same times and dollars — which ``tests/property/test_kernel_equals_plain.py``
 checks decision for decision on generated estates, for every profile.
 

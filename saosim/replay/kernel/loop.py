@@ -1,6 +1,6 @@
 """The compiled run loop of the fast replay: every run of a timeline, in one pass.
 
-For each run it does what ``saosim.replay.engine._PlainReplay`` does around the planner, with
+For each run it does what ``saosim.replay.plain.PlainReplay`` does around the planner, with
 the planner's own compiled pieces: the decisions come from the core's run pass
 (:func:`saosim.core.run_pass.decide_run`, the rules of :mod:`saosim.core.rules`), the state
 after the run from the core's transition (:func:`saosim.core.transition.snapshots`). What is
@@ -358,7 +358,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             elif act in (BUILD, RUN):
                 runtime = c_rt[n]
                 gap = c_gap[n] if act == BUILD else math.nan
-                # price, as _PlainReplay._price
+                # price, as PlainReplay._price
                 if f & F_UNBILLED:
                     cost = 0.0
                 elif basis == 0:
