@@ -20,6 +20,7 @@ log is garbage-collected.
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ class DecisionLog:
     _parts: dict[str, pl.DataFrame | PartWriter] = field(default_factory=dict)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     _schema: pl.Schema | None = field(default=None, repr=False)
+    # scenarios are replayed side by side: their writers make folders from several threads
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> DecisionLog:
@@ -130,10 +133,12 @@ class DecisionLog:
         return PartWriter(lambda: self._folder(scenario), min_rows)
 
     def _folder(self, scenario: str) -> Path:
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="saosim-log-")
-        folder = Path(self._tmp.name) / f"scenario-{len(list(Path(self._tmp.name).iterdir())):03d}"
-        folder.mkdir()
+        with self._lock:
+            if self._tmp is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="saosim-log-")
+            root = Path(self._tmp.name)
+            folder = root / f"scenario-{len(list(root.iterdir())):03d}"
+            folder.mkdir()
         return folder
 
     def add(self, scenario: str, frame: pl.DataFrame, writer: PartWriter | None = None) -> None:

@@ -24,10 +24,12 @@ Rules the replay adds around the planner (SAO-SEMANTICS "Shared state", "Concurr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,7 @@ from saosim.replay.decision_log import SPILL_ROWS, DecisionLog, PartWriter
 from saosim.replay.kernel import fast as kernel
 from saosim.replay.plain import PlainReplay
 from saosim.replay.progress import want_progress as _want_progress
+from saosim.replay.side_by_side import side_by_side
 from saosim.replay.timeline import Job, Timeline
 
 if TYPE_CHECKING:
@@ -183,18 +186,27 @@ def simulate(
                 fitted.append((model, fit_costs(estate, model)))
         for done in shared:
             done.result()
-    for scenario, model in zip(chosen, models, strict=True):
-        costs = next(c for m, c in fitted if m == model)
+
+    def replay_one(scenario: Scenario, model: CostModel) -> tuple[pl.DataFrame, PartWriter]:
         writer = log.writer(scenario.name, min_rows=spill_rows)
         frame = replay(
             estate,
             scenario,
             timeline=timelines[scenario.jobs],
-            costs=costs,
+            costs=next(c for m, c in fitted if m == model),
             engine=engine,
             progress=show,
             sink=writer,
         )
+        return frame, writer
+
+    # compiled replays run side by side: each is its loop on one core and its log's writer,
+    # lighter, on another; the plain engine holds the GIL, so its replays run one by one
+    every_compiled = all(_compiled(s, timelines[s.jobs], engine) for s in chosen)
+    workers = min(len(chosen), os.cpu_count() or 1) if every_compiled else 1
+    done = side_by_side([partial(replay_one, s, m) for s, m in zip(chosen, models, strict=True)],
+                        workers)  # fmt: skip
+    for scenario, (frame, writer) in zip(chosen, done, strict=True):
         log.add(scenario.name, frame, writer)
     timeline = next(iter(timelines.values()))
     return Comparison(

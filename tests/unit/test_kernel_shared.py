@@ -11,7 +11,7 @@ import pytest
 
 from saosim.cost.runtime import fit_costs
 from saosim.inputs.estate import Estate
-from saosim.replay import engine
+from saosim.replay import plain
 from saosim.replay.engine import Scenario, simulate
 from saosim.replay.kernel import compile as kernel_compile
 from saosim.replay.kernel.compile import compile_replay, shared_runs
@@ -38,7 +38,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return counted
 
     monkeypatch.setattr(kernel_compile, "history_codes", spy(history_codes))
-    monkeypatch.setattr(engine, "history_node_runs", spy(history_node_runs))
+    monkeypatch.setattr(plain, "history_node_runs", spy(history_node_runs))
     return seen
 
 
