@@ -8,7 +8,8 @@ Each measurement runs in a fresh child process (its peak RSS is the child's own,
 
 - **CLI**: ``saosim simulate ESTATE --scenario sao=…`` (baseline + sao, summary printed);
 - **API**: ``load_estate`` + ``simulate`` + ``summary()``, with the time of each step and of
-  the phases inside them (the cost fit and the compile run side by side, as do the metrics
+  the phases inside them, and each step's CPU-seconds over all threads (user and system) and
+  page faults (the cost fit and the compile run side by side, as do the metrics
   and the bill, so those pairs overlap);
 - ``--hourly`` adds a what-if scenario, a job building every model hourly (sao rules);
 - the **lean loop** (``benchmarks/lean_loop.py``: the sao rule in plain Python over the same
@@ -62,20 +63,35 @@ timed(engine.kernel, "replay_fast", "replays + log")
 timed(comparison.Comparison, "staleness", "staleness")
 timed(comparison.Comparison, "metrics", "metrics incl. staleness")
 timed(comparison.Comparison, "bill", "bill (beside the metrics)")
+cpu = {}
+
+
+def used(step, before):
+    # CPU of every thread of the process (user, system) and the pages it faulted in
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    cpu[step] = [now.ru_utime - before.ru_utime, now.ru_stime - before.ru_stime,
+                 now.ru_minflt - before.ru_minflt]
+    return now
+
+
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 estate = saosim.load_estate(sys.argv[1])
 t1 = time.perf_counter()
+r1 = used("load", r0)
 scenarios = [saosim.Scenario("sao", "sao")]
 if len(sys.argv) > 2:
     scenarios.append(saosim.load_scenario(sys.argv[2], "hourly"))
 cmp = saosim.simulate(estate, scenarios)
 t2 = time.perf_counter()
+r2 = used("simulate", r1)
 summary = cmp.summary()
 t3 = time.perf_counter()
+used("summary", r2)
 print(json.dumps({
     "decisions": cmp.log.height, "load_s": t1 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2,
     "builds": dict(zip(summary["scenario"], summary["node_builds"])),
-    "phases": phases,
+    "phases": phases, "cpu": cpu,
 }))
 """
 
@@ -146,6 +162,15 @@ def main() -> None:
         f"summary {api['summary_s']:.1f} s; builds {api['builds']}"
     )
     print("API phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in api["phases"].items()))
+    # the profile of where the time goes: CPU-seconds of all threads per step, against the
+    # wall time the cores could give it
+    steps = ", ".join(
+        f"{step} {user + system:.1f} CPU-s ({system:.1f} system, {faults / 1e6:.2f} M page faults)"
+        for step, (user, system, faults) in api["cpu"].items()
+    )
+    total = sum(user + system for user, system, _ in api["cpu"].values())
+    busy = total / (api["load_s"] + api["simulate_s"] + api["summary_s"])
+    print(f"API CPU: {steps}; {total:.1f} CPU-s in all, {busy:.2f} cores busy on average")
     if not args.skip_cli:
         cmd = [saosim_cli, "simulate", str(estate), "--scenario", f"sao={sao}"]
         if args.hourly:

@@ -236,6 +236,23 @@ def test_timings_follow_the_dag_and_the_thread_limit(estate: Estate) -> None:
     assert run["finished_at"] >= max(end.values())
 
 
+def test_each_run_ends_with_its_last_node_and_fails_with_any_of_them() -> None:
+    """A run's finish is its last node's end plus 2 s, its status ``error`` when a node run
+    errored or a test failed: checked against the node runs grouped by polars, every run of a
+    history with failures."""
+    est = synthetic_estate(n_models=300, days=30, seed=8)
+    per_run = est.node_runs.group_by("run_id").agg(
+        last=pl.col("completed_at").max(), bad=pl.col("status").is_in(["error", "fail"]).any()
+    )
+    runs = est.runs.join(per_run, on="run_id", how="left")
+    assert runs.get_column("last").null_count() == 0
+    assert (runs["finished_at"] == runs["last"] + timedelta(seconds=2)).all()
+    expected = ["error" if bad else "success" for bad in runs.get_column("bad")]
+    assert runs.get_column("status").to_list() == expected
+    assert 0 < expected.count("error") < runs.height
+    assert est.node_runs.schema["run_id"] == pl.Categorical
+
+
 def test_runtimes_heavy_tailed_views_cheap_incrementals_grow_with_the_gap(estate: Estate) -> None:
     p = estate.project
     ok = estate.node_runs.filter(pl.col("status") == "success").with_columns(
