@@ -51,6 +51,22 @@ def test_a_spilled_log_gives_the_same_log_and_numbers(estate, monkeypatch):
         assert (spilled.staleness()[name].integral_s2 == result.integral_s2).all()
 
 
+@pytest.mark.parametrize("chunk_rows", [97, 257, 509])
+def test_a_log_spilled_from_the_ring_of_output_buffers_is_the_log(estate, monkeypatch, chunk_rows):
+    """The loop writes a spilled log into a ring a few chunks long, starting again at its first
+    row when full; the writer takes the rows across each restart. Whatever the chunk size, the
+    log written is the log kept in memory, row for row."""
+    scenario = Scenario("sao", "sao")
+    kept = simulate(estate, [scenario], engine="fast").decisions_of("sao")
+    monkeypatch.setattr(fast, "_CHUNK_ROWS", chunk_rows)
+    spilled = simulate(estate, [scenario], engine="fast", spill_rows=0)
+    rows = spilled.log._parts["sao"].rows
+    assert fast.LAST.rows == rows == kept.height
+    # the ring is several times shorter than the log: it started again several times
+    assert fast.LAST.buffer_rows * 3 < rows
+    assert spilled.decisions_of("sao").equals(kept)
+
+
 def test_a_spilled_log_is_written_out_whole_and_its_files_go_with_it(estate, tmp_path):
     cmp = simulate(estate, [Scenario("sao", "sao")], engine="fast", spill_rows=0)
     out = cmp.write_decisions(tmp_path / "log.parquet")

@@ -73,6 +73,8 @@ class KernelTimings:
     loop_s: float = 0.0
     log_s: float = 0.0
     rows: int = 0
+    #: rows of the loop's output buffers (fewer than ``rows``: a spilled log's ring)
+    buffer_rows: int = 0
 
 
 #: Timings of the most recent replay in this process.
@@ -184,29 +186,65 @@ _CHUNK_ROWS = 1 << 21
 _AHEAD_CHUNKS = 2
 
 
+def ring_rows(k: KernelInputs) -> int:
+    """Rows of a spilled log's output ring: the rows the loop may run ahead of its writer,
+    two of the longest run and a chunk to spare, so the loop only ever overwrites rows
+    already written (see :func:`saosim.replay.kernel.loop.run_loop`); at most the whole log.
+
+    The ring's pages are faulted in once and reused; a year's log in fresh pages was ~0.45 M
+    page faults per 25 M rows, most of the replay's system time on this kind of VM.
+    """
+    per_run = np.diff(k.run_out_start)
+    longest = int(per_run.max()) if len(per_run) else 0
+    return min(k.n_rows, (_AHEAD_CHUNKS + 1) * _CHUNK_ROWS + 2 * longest)
+
+
+def _pieces(lo: int, hi: int, gen_base: int, base: int) -> list[tuple[int, int, int]]:
+    """Log rows ``lo:hi`` as ``(lo, hi, ring offset)`` pieces: rows before ``base`` (where
+    the ring last started again) sit in the generation that started at ``gen_base``.
+
+    >>> _pieces(10, 30, 0, 20)
+    [(10, 20, 0), (20, 30, 20)]
+    """
+    out = []
+    if lo < base:
+        out.append((lo, min(hi, base), gen_base))
+    if hi > base:
+        out.append((max(lo, base), hi, base))
+    return [p for p in out if p[1] > p[0]]
+
+
 def _stream(
     k: KernelInputs,
     scenario: str,
     builds_only: bool,
     label: str | None,
     sink: PartWriter | None = None,
-) -> tuple[tuple[np.ndarray, ...], list[dict[str, pl.Series]], float, tuple | None]:
+) -> tuple[
+    tuple[np.ndarray, ...], list[dict[str, pl.Series]], float, tuple | None, tuple[int, int]
+]:
     """Run the loop in a thread (it releases the GIL) and, for a full log, gather the log's
     per-row columns of the runs already done meanwhile, so most of the log is built on the
     other core by the time the loop ends. Returns the loop's arrays, the gathered chunks
-    (covering the rows from 0 in order), when the loop ended (perf_counter) and the output
-    buffers (None for a builds-only log, which the loop allocates and may grow).
+    (covering the rows from 0 in order), when the loop ended (perf_counter), the output
+    buffers (None for a builds-only log, which the loop allocates and may grow) and, for a
+    sink, where in the ring the rows not written yet are (``gen_base``, ``base``: see
+    :func:`_pieces`).
 
-    With a ``sink`` the gathered rows are written to it as whole log chunks and their pages
-    released instead (no chunk is returned; the rows after ``sink.rows`` are left)."""
-    # runs done; with a sink, rows written and the most rows the loop may run ahead of them
-    progress = np.zeros(3, dtype=np.int64)
+    With a ``sink`` the gathered rows are written to it as whole log chunks instead (no chunk
+    is returned; the rows after ``sink.rows`` are left), from a ring of output buffers
+    (:func:`ring_rows`) or, for a log no longer than the ring, from buffers whose pages are
+    given back as they are written."""
+    ring = sink is not None and ring_rows(k) < k.n_rows
+    # runs done; with a sink, rows written and the most rows the loop may run ahead of them;
+    # with a ring, the log row at ring row 0
+    progress = np.zeros(4 if ring else 3, dtype=np.int64)
     if sink is not None:
         progress[2] = _AHEAD_CHUNKS * _CHUNK_ROWS
     result: list[tuple[np.ndarray, ...]] = []
     error: list[BaseException] = []
     ended: list[float] = []
-    out = None if builds_only else out_buffers(k.n_rows)
+    out = None if builds_only else out_buffers(ring_rows(k) if ring else k.n_rows)
 
     def work() -> None:
         try:
@@ -223,14 +261,15 @@ def _stream(
     thread.start()
     runs_done = 0
     rows_done = 0
+    gen_base = 0  # the log row at ring row 0 for the rows from rows_done on
     chunks: list[dict[str, pl.Series]] = []
     faulted = 0
-    # a spilled log faults in a few chunks ahead of the loop only: the rest would be memory
-    # the spill is there to save
-    ahead = _AHEAD_CHUNKS * _CHUNK_ROWS if sink is not None else k.n_rows
+    # a spilled log faults in a few chunks ahead of the loop only (or its ring, whole): the
+    # rest would be memory the spill is there to save
+    ahead = _AHEAD_CHUNKS * _CHUNK_ROWS if sink is not None and not ring else k.n_rows
     can_populate = True
-    while out is not None and faulted < min(k.n_rows, ahead) and thread.is_alive():
-        step = min(k.n_rows, faulted + _CHUNK_ROWS // 2)
+    while out is not None and faulted < min(len(out[0]), ahead) and thread.is_alive():
+        step = min(len(out[0]), faulted + _CHUNK_ROWS // 2)
         if not _populate(out, faulted, step):
             can_populate = False
             break
@@ -251,16 +290,28 @@ def _stream(
                 at = np.searchsorted(k.run_out_start, rows_done + _CHUNK_ROWS)
                 upto = int(k.run_out_start[at])
             if out is not None and upto - rows_done >= _CHUNK_ROWS and thread.is_alive():
-                rows = tuple(a[rows_done:upto] for a in out)
                 if sink is None:
+                    rows = tuple(a[rows_done:upto] for a in out)
                     chunks.append(row_columns(k, scenario, rows))
                 else:
-                    sink.write(frame(row_columns(k, scenario, rows), rows))
-                    del rows
-                    _release(out, rows_done, upto)
+                    # (the loop publishes where the ring started again before the runs after)
+                    base = int(progress[3]) if ring else 0
+                    for lo, hi, offset in _pieces(rows_done, upto, gen_base, base):
+                        rows = tuple(a[lo - offset : hi - offset] for a in out)
+                        sink.write(frame(row_columns(k, scenario, rows), rows))
+                        del rows
+                        if not ring:
+                            _release(out, lo, hi)
+                        progress[1] = hi
+                        gen_base = offset
                 rows_done = upto
                 progress[1] = rows_done
-            if sink is not None and can_populate and faulted < min(k.n_rows, rows_done + ahead):
+            if (
+                sink is not None
+                and not ring
+                and can_populate
+                and faulted < min(k.n_rows, rows_done + ahead)
+            ):
                 step = min(k.n_rows, rows_done + ahead)
                 # never behind the rows written out: their pages are given back
                 can_populate = _populate(out, max(faulted, rows_done), step)
@@ -274,7 +325,7 @@ def _stream(
     codes = result[0]
     if chunks and not np.may_share_memory(codes[0], out[0]):
         chunks = []  # the loop grew its arrays (never for a full log): gather them afresh
-    return codes, chunks, ended[0], out
+    return codes, chunks, ended[0], out, (gen_base, int(progress[3]) if ring else 0)
 
 
 def _join(
@@ -294,26 +345,29 @@ def _join(
 def _spill_rest(
     k: KernelInputs,
     scenario: str,
-    codes: tuple[np.ndarray, ...],
+    bases: tuple[int, int],
     out: tuple[np.ndarray, ...],
     sink: PartWriter,
 ) -> pl.DataFrame:
-    """Write the rows the loop made after the last chunk written during it (``codes`` are
-    views of the buffers ``out``); returns the log's empty frame (its columns and types)."""
-    total = len(codes[0])
-    bounds = list(range(sink.rows, total, _CHUNK_ROWS))
+    """Write the rows the loop made after the last chunk written during it (``out``: the
+    output buffers, a ring whose generations start at ``bases``, see :func:`_stream`);
+    returns the log's empty frame (its columns and types)."""
+    gen_base, base = bases
+    pieces = []
+    for lo, hi, offset in _pieces(sink.rows, k.n_rows, gen_base, base):
+        pieces += [(at, min(hi, at + _CHUNK_ROWS), offset) for at in range(lo, hi, _CHUNK_ROWS)]
 
-    def chunk(lo: int) -> Callable[[], pl.DataFrame]:
+    def chunk(lo: int, hi: int, offset: int) -> Callable[[], pl.DataFrame]:
         def make() -> pl.DataFrame:
-            rows = tuple(a[lo : min(total, lo + _CHUNK_ROWS)] for a in codes)
+            rows = tuple(a[lo - offset : hi - offset] for a in out)
             return frame(row_columns(k, scenario, rows), rows)
 
         return make
 
     # the loop has ended: both cores make and write chunks
-    sink.write_many([chunk(lo) for lo in bounds], threads=min(2, os.cpu_count() or 1))
-    _release(out, 0, total)
-    empty = tuple(a[:0] for a in codes)
+    sink.write_many([chunk(*p) for p in pieces], threads=min(2, os.cpu_count() or 1))
+    _release(out, 0, len(out[0]))
+    empty = tuple(a[:0] for a in out)
     return frame(row_columns(k, scenario, empty), empty)
 
 
@@ -345,13 +399,14 @@ def replay_fast(
     if sink is not None and (builds_only or k.n_rows < sink.min_rows):
         sink = None
     label = scenario.name if progress else None
-    codes, chunks, t2, out = _stream(k, scenario.name, builds_only, label, sink)
+    codes, chunks, t2, out, bases = _stream(k, scenario.name, builds_only, label, sink)
     if sink is None:
         log = _join(k, scenario.name, codes, chunks)
         rows = log.height
     else:
-        log = _spill_rest(k, scenario.name, codes, out, sink)
+        log = _spill_rest(k, scenario.name, bases, out, sink)
         rows = sink.rows
     t3 = time.perf_counter()
     LAST.compile_s, LAST.loop_s, LAST.log_s, LAST.rows = t1 - t0, t2 - t1, t3 - t2, rows
+    LAST.buffer_rows = len(codes[0]) if out is None else len(out[0])
     return log

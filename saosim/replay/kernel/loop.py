@@ -76,13 +76,19 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     With ``builds_only`` only build and test-run rows are written, with their run and node.
     ``progress`` (int64[1]) receives the number of runs done, for a progress bar; an int64[3]
     also holds the rows a writer has taken ([1]) and how many rows the loop may be ahead of it
-    ([2], 0: no limit) — the loop then waits for the writer after a run. The
+    ([2], 0: no limit) — the loop then waits for the writer after a run. An int64[4] makes the
+    ``o_*`` arrays a ring: a run that does not fit after the last row starts again at row 0,
+    and [3] is then the log row that ring row 0 holds (the returned slices start there); the
+    caller makes the ring longer than the rows the loop may be ahead plus two runs, so what
+    it overwrites is written already. Otherwise the
     ``o_*`` arrays receive the rows (their initial content does not matter; the returned
     slices hold exactly the rows written). The state starts as ``st0`` (copied); a run's
     profile is ``run_profile[r]`` (a job that is not state-aware still writes the state).
     """
     guarded = o.profile != P_DBT_STATE
     ahead = progress[2] if len(progress) > 2 else 0
+    ring = len(progress) > 3
+    base = 0  # the log row of o_*[0] (a ring starts again at 0 when full)
     n_nodes = len(g.flags)
     n_edges = len(g.eidx)
     st = NodeStates(
@@ -245,6 +251,12 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         orch = ro.profile == P_ORCHESTRA
         s0 = run_sel_start[r]
         s1 = run_sel_end[r]
+        if ring and row > 0 and row + (s1 - s0) > len(o_act):
+            # the ring is full: start again at row 0, whose rows the writer has taken (the
+            # caller sizes the ring for that); its pages are reused, not faulted in afresh
+            base += row
+            row = 0
+            progress[3] = base
         if row + (s1 - s0) > len(o_act):
             # grown here, outside the node loop: rebinding an array inside it costs ~40 ns
             # per decision (reference counting at every iteration)
@@ -417,7 +429,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             # a log written to disk as it goes: wait while this many rows are not written yet,
             # so its pages are given back before more are made (the call lets the writer's
             # count be read afresh)
-            while row - progress[1] > ahead:
+            while base + row - progress[1] > ahead:
                 with numba.objmode():
                     time.sleep(0.002)
         # -- the state after this run (saosim.core.transition) --------------------------------
