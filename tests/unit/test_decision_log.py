@@ -10,12 +10,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from saosim.cost.runtime import fit_costs
 from saosim.errors import SchemaError
 from saosim.metrics.staleness import staleness
 from saosim.replay import decision_log
 from saosim.replay.decision_log import DecisionLog
 from saosim.replay.engine import Scenario, simulate
 from saosim.replay.kernel import fast
+from saosim.replay.timeline import Timeline
 from saosim.synth.estate import synthetic_estate
 
 
@@ -57,14 +59,18 @@ def test_a_log_spilled_from_the_ring_of_output_buffers_is_the_log(estate, monkey
     row when full; the writer takes the rows across each restart. Whatever the chunk size, the
     log written is the log kept in memory, row for row."""
     scenario = Scenario("sao", "sao")
-    kept = simulate(estate, [scenario], engine="fast").decisions_of("sao")
+    timeline = Timeline.from_estate(estate)
+    costs = fit_costs(estate)
+    kept = fast.replay_fast(estate, scenario, timeline=timeline, costs=costs)
     monkeypatch.setattr(fast, "_CHUNK_ROWS", chunk_rows)
-    spilled = simulate(estate, [scenario], engine="fast", spill_rows=0)
-    rows = spilled.log._parts["sao"].rows
-    assert fast.LAST.rows == rows == kept.height
+    log = DecisionLog()
+    sink = log.writer("sao", min_rows=0)
+    empty = fast.replay_fast(estate, scenario, timeline=timeline, costs=costs, sink=sink)
+    log.add("sao", empty, sink)
+    assert empty.height == 0 and sink.rows == kept.height == fast.LAST.rows
     # the ring is several times shorter than the log: it started again several times
-    assert fast.LAST.buffer_rows * 3 < rows
-    assert spilled.decisions_of("sao").equals(kept)
+    assert fast.LAST.buffer_rows * 3 < sink.rows
+    assert log.frame("sao").equals(kept)
 
 
 def test_a_spilled_log_is_written_out_whole_and_its_files_go_with_it(estate, tmp_path):
