@@ -77,7 +77,7 @@ class KernelTimings:
     buffer_rows: int = 0
 
 
-#: Timings of the most recent replay in this process.
+#: Timings of the most recent replay to finish in this process (read it as ``fast.LAST``).
 LAST = KernelTimings()
 
 
@@ -407,6 +407,9 @@ def replay_fast(
         log = _spill_rest(k, scenario.name, bases, out, sink)
         rows = sink.rows
     t3 = time.perf_counter()
-    LAST.compile_s, LAST.loop_s, LAST.log_s, LAST.rows = t1 - t0, t2 - t1, t3 - t2, rows
-    LAST.buffer_rows = len(codes[0]) if out is None else len(out[0])
+    global LAST
+    # one new record, bound at once: replays side by side never mix their timings
+    LAST = KernelTimings(
+        t1 - t0, t2 - t1, t3 - t2, rows, len(codes[0]) if out is None else len(out[0])
+    )
     return log
