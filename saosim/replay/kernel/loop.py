@@ -151,6 +151,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     cur_fp = np.zeros(n_nodes, dtype=np.int64)
     cur_fin = np.zeros(n_nodes, dtype=np.int64)  # c_fin, contiguous as other callers pass it
     sel_pos = np.zeros(n_nodes, dtype=np.int64)
+    decided_untested = decided[(flags[decided] & F_TEST) == 0]  # orchestra's walk without tests
     acur = aptr[:-1].copy()  # per source: its first arrival after the run's start
     done, fin = stamped_pair(n_nodes, NONE)
     ck = Clock(
@@ -277,9 +278,14 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         walk_all = orch and (s1 - s0) != len(decided)
         walk = decided if walk_all else selection
         if walk_all:
+            selects_tests = False
             for i in range(s0, s1):
                 m_selected[sel_node[i]] = r
                 sel_pos[sel_node[i]] = i
+                selects_tests |= (flags[sel_node[i]] & F_TEST) != 0
+            if not selects_tests:
+                # an unselected test is never decided: a run that selects none walks the rest
+                walk = decided_untested
         for j in range(len(walk)):
             n = walk[j]
             f = flags[n]
