@@ -296,20 +296,21 @@ def build_runs(
         # node positions fit 32 bits; 4 bytes a node run less than int64
         lists = [job_lists[j] for j in run_job]
         node_idx = np.concatenate(lists, dtype=np.uint32, casting="unsafe")
-    runs = _runs_frame(jobs, run_ids, run_job, run_start, overhead, status, end_us, sizes)
+    ran = status != STATUS.index("skipped")
+    runs = _runs_frame(jobs, run_ids, run_job, run_start, overhead, status, ran, end_us, sizes)
     node_runs = _node_runs_frame(
-        plan, run_ids, sizes, node_idx, status, start_us, end_us, exec_s, rows, nbytes, query_ids
-    )
+        plan, run_ids, sizes, node_idx, status, ran, start_us, end_us, exec_s, rows, nbytes,
+        query_ids,
+    )  # fmt: skip
     return runs, node_runs
 
 
 def _node_runs_frame(
-    plan, run_ids, sizes, node_idx, status, start_us, end_us, exec_s, rows, nbytes, query_ids
+    plan, run_ids, sizes, node_idx, status, ran, start_us, end_us, exec_s, rows, nbytes, query_ids
 ) -> pl.DataFrame:
     # ids are gathered as categories, never as strings: a year of 50,000 models is 125 M node
     # runs, and their ids as strings were most of the generator's memory
     run_idx = pl.Series(np.repeat(np.arange(len(run_ids), dtype=np.uint32), sizes))
-    ran = status != STATUS.index("skipped")
     produced = ran & (status != STATUS.index("error"))
     frame = pl.DataFrame(
         {
@@ -349,11 +350,12 @@ def _node_runs_frame(
     return frame.drop("_ran", "_produced")
 
 
-def _runs_frame(jobs, run_ids, run_job, run_start, overhead, status, end_us, sizes) -> pl.DataFrame:
+def _runs_frame(
+    jobs, run_ids, run_job, run_start, overhead, status, ran, end_us, sizes
+) -> pl.DataFrame:
     """The runs, each finished with its last node (else after its overhead) and failed when
     any of its node runs errored or failed; node runs come run by run (``sizes`` each)."""
     n_runs = len(run_ids)
-    ran = status != STATUS.index("skipped")
     # per run, from the node runs' arrays (each run's rows are contiguous)
     nonempty = sizes > 0
     starts = (np.cumsum(sizes) - sizes)[nonempty]

@@ -235,7 +235,8 @@ def _stream(
     is returned; the rows after ``sink.rows`` are left), from a ring of output buffers
     (:func:`ring_rows`) or, for a log no longer than the ring, from buffers whose pages are
     given back as they are written."""
-    ring = sink is not None and ring_rows(k) < k.n_rows
+    ring_size = ring_rows(k) if sink is not None else k.n_rows
+    ring = ring_size < k.n_rows
     # runs done; with a sink, rows written and the most rows the loop may run ahead of them;
     # with a ring, the log row at ring row 0
     progress = np.zeros(4 if ring else 3, dtype=np.int64)
@@ -244,7 +245,7 @@ def _stream(
     result: list[tuple[np.ndarray, ...]] = []
     error: list[BaseException] = []
     ended: list[float] = []
-    out = None if builds_only else out_buffers(ring_rows(k) if ring else k.n_rows)
+    out = None if builds_only else out_buffers(ring_size)
 
     def work() -> None:
         try:
