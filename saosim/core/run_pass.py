@@ -110,6 +110,9 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
     # in another run (a job without state does not look)
     waits = guarded and prof != P_BASELINE
     any_failed = False
+    # dbt_state: whether a node was built for a code change yet in this run (until one is, no
+    # parent can count as one, and the pass over the parents is left out)
+    any_code = False
     # a run that runs no data test waits for parents only: the tests listed after them in
     # ridx (from rtest on) are never done in it
     tests_run = False
@@ -174,7 +177,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
         n_failed = 0
         n_built = 0
         n_code = 0
-        if any_failed or dbt or (f & F_TEST) != 0:
+        if any_failed or any_code or (f & F_TEST) != 0:
             # parents that failed, were built (counted for data tests) or were built for a
             # code change (dbt_state) earlier in this run
             is_test = (f & F_TEST) != 0
@@ -185,7 +188,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
                     n_failed += 1
                 if m_built[p] == r:
                     n_built += 1
-                if dbt and m_code[p] == r:
+                if any_code and m_code[p] == r:
                     n_code += 1
         n_fresh = 0
         stale = False
@@ -295,6 +298,7 @@ def decide_run(r, at, walk, walk_all, full_refresh, g, st, mk, o, ck, act_out, r
             act, rsn = finish_orchestra(facts, act, rsn)
         if rsn in (R_CODE_CHANGED, R_UPSTREAM_CODE_CHANGED):
             m_code[n] = r
+            any_code = dbt
         if virtual:
             continue
         act_out[n] = act

@@ -17,6 +17,7 @@ from saosim.project.freshness import BuildAfter, FreshnessConfig, NodeFreshness
 from saosim.project.graph import Project
 from saosim.replay.engine import Scenario
 from saosim.replay.kernel import fast as kernel
+from saosim.replay.kernel.timing import ring_grow
 from saosim.replay.kernel.timing import timedelta_us as _timedelta_us
 from saosim.replay.plain import PlainReplay
 from saosim.replay.timeline import Job, Timeline
@@ -199,9 +200,17 @@ def test_cached_loop_is_forgotten_when_a_module_it_compiles_in_changes(tmp_path)
     assert _jit.refresh_cache(tmp_path) and not index.exists()
 
 
+def test_ring_grow_keeps_each_item_at_its_place_in_the_larger_ring() -> None:
+    ring = np.arange(8) * 10  # items 5..12 of a ring of 8: 5, 6, 7 at 5..7, then 8.. at 0..
+    ring[:5] = [80, 90, 100, 110, 120]
+    grown = ring_grow(ring, 5, 13, 16)
+    assert [grown[i & 15] for i in range(5, 13)] == [50, 60, 70, 80, 90, 100, 110, 120]
+
+
 def test_dbt_state_queue_grows_past_its_first_size_with_the_same_decisions() -> None:
     # 3,000 models: a run's first builds queue more snapshots (and their seen versions) than
-    # the loop's pending queue starts with (1,024 entries, 4,096 versions), so it grows
+    # the loop's pending rings start with (1,024 snapshots, 4,096 versions), so they grow;
+    # over 8 runs the snapshots written free their slots and the rings wrap around
     from saosim.synth.estate import synthetic_estate
 
     estate = synthetic_estate(n_models=3000, days=1, seed=5)
@@ -210,7 +219,7 @@ def test_dbt_state_queue_grows_past_its_first_size_with_the_same_decisions() -> 
     start = estate.time_span[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     jobs = (Job("hourly", "0 * * * *", "resource_type:model"),)
     scenario = Scenario("dbt_state", "dbt_state", jobs=jobs)
-    timeline = Timeline.from_estate(estate, jobs=jobs, start=start, end=start + timedelta(hours=3))
+    timeline = Timeline.from_estate(estate, jobs=jobs, start=start, end=start + timedelta(hours=8))
     costs = fit_costs(estate)
     plain = PlainReplay(estate, scenario, timeline, costs).run(False)
     fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)

@@ -47,7 +47,7 @@ from saosim.core.codes import (
 from saosim.core.facts import Clock, NodeStates, Options, RunMarks, stamped_pair
 from saosim.core.run_pass import decide_run
 from saosim.core.transition import Snapshots, snapshots
-from saosim.replay.kernel.timing import grow, timedelta_us
+from saosim.replay.kernel.timing import grow, ring_grow, timedelta_us
 
 __all__ = ["run_loop"]
 
@@ -176,62 +176,61 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
     dropped = np.flatnonzero(np.diff(xptr) > 0)
     inflight = c_busy  # until when a build of the node (in some run) is in flight
     last_start = np.full(n_nodes, NONE, dtype=np.int64)
-    # dbt_state: builds become visible once finished. Pending snapshots stay in push order;
-    # at each run start the finished ones are written, the latest (finish time, push order)
-    # per node winning, as the plain replay's heap pops them
-    cap = 1024
+    # dbt_state: builds become visible once finished. A snapshot is filed under the first run
+    # that starts at or after its finish (the due run: run_at is sorted); at each run start
+    # the snapshots due are written in push order, the latest (finish time, push order) per
+    # node winning, as the plain replay's heap pops them. Snapshots sit in a ring in push
+    # order (seq & mask) with their parents' seen versions in a second ring, each written
+    # once and read once: a build in flight for hours is never moved again
+    n_runs = len(run_at)
+    due_first = np.full(n_runs, -1, dtype=np.int64)  # per run: its first due snapshot (a seq)
+    due_last = np.full(n_runs, -1, dtype=np.int64)
+    cap = 1024  # a power of two
     p_time = np.zeros(cap, dtype=np.int64)
     p_node = np.zeros(cap, dtype=np.uint32)
     p_built = np.zeros(cap, dtype=np.int64)
     p_fp = np.zeros(cap, dtype=np.int64)
     p_dv = np.zeros(cap, dtype=np.int64)
     p_tf = np.zeros(cap, dtype=np.bool_)
-    p_off = np.zeros(cap, dtype=np.int64)
-    n_pending = 0
-    pool = np.zeros(4096, dtype=np.int64)
-    pool_top = 0
+    p_off = np.zeros(cap, dtype=np.int64)  # where its seen versions start in the pool
+    p_next = np.zeros(cap, dtype=np.int64)  # the next snapshot due at the same run (or -1)
+    p_live = np.zeros(cap, dtype=np.bool_)
+    seq_end = 0  # snapshots pushed
+    seq_live = 0  # the oldest snapshot not written yet (seq_end when none)
+    pool = np.zeros(4096, dtype=np.int64)  # a power of two
+    pool_end = 0  # seen versions pushed (an offset that only grows)
     b_stamp = _stamps(n_nodes)
     b_time = np.zeros(n_nodes, dtype=np.int64)
     row = 0
     for r in range(len(run_at)):
         at = run_at[r]
         if not guarded:
-            kept = 0
-            top = 0
-            for j in range(n_pending):
-                x = p_node[j]
+            mask = len(p_time) - 1
+            pmask = len(pool) - 1
+            j = due_first[r]
+            while j >= 0:
+                k = j & mask
+                j = p_next[k]
+                p_live[k] = False
+                x = p_node[k]
+                if b_stamp[x] == r and p_time[k] < b_time[x]:
+                    continue
+                b_stamp[x] = r
+                b_time[x] = p_time[k]
+                if not st_has[x] or p_built[k] != st_built[x]:
+                    st_exists[x] = True
+                st_has[x] = True
+                st_built[x] = p_built[k]
+                st_fp[x] = p_fp[k]
+                st_dv[x] = p_dv[k]
+                st_tf[x] = p_tf[k]
                 # signed here: the pool's offsets are int64 (uint64 with int64 is float64)
                 e0 = np.int64(eptr[x])
                 d = np.int64(eptr[x + 1]) - e0
-                if p_time[j] <= at:
-                    if b_stamp[x] == r and p_time[j] < b_time[x]:
-                        continue
-                    b_stamp[x] = r
-                    b_time[x] = p_time[j]
-                    if not st_has[x] or p_built[j] != st_built[x]:
-                        st_exists[x] = True
-                    st_has[x] = True
-                    st_built[x] = p_built[j]
-                    st_fp[x] = p_fp[j]
-                    st_dv[x] = p_dv[j]
-                    st_tf[x] = p_tf[j]
-                    for q in range(d):
-                        st_seen[e0 + q] = pool[p_off[j] + q]
-                    continue
-                # still running: keep, in order (moving down never overwrites unread data)
-                p_time[kept] = p_time[j]
-                p_node[kept] = x
-                p_built[kept] = p_built[j]
-                p_fp[kept] = p_fp[j]
-                p_dv[kept] = p_dv[j]
-                p_tf[kept] = p_tf[j]
                 for q in range(d):
-                    pool[top + q] = pool[p_off[j] + q]
-                p_off[kept] = top
-                top += d
-                kept += 1
-            n_pending = kept
-            pool_top = top
+                    st_seen[e0 + q] = pool[(p_off[k] + q) & pmask]
+            while seq_live < seq_end and not p_live[seq_live & mask]:
+                seq_live += 1
         for s in sources:
             c = acur[s]
             while c < aptr[s + 1] and atimes[c] <= at:
@@ -419,16 +418,18 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                 inflight[n] = end
             if builds_only and act != BUILD and act != RUN:
                 continue
-            o_act[row] = act
-            o_rsn[row] = cur_rsn[n]
-            o_st[row] = status
-            o_start[row] = ready
-            o_end[row] = end
-            o_rt[row] = runtime
-            o_cost[row] = cost
-            o_run[row] = r
-            o_node[row] = n
-            o_reach[row] = c_reach[n]
+            # an unsigned index: no negative-index wraparound code for each of the ten stores
+            w = np.uint64(row)
+            o_act[w] = act
+            o_rsn[w] = cur_rsn[n]
+            o_st[w] = status
+            o_start[w] = ready
+            o_end[w] = end
+            o_rt[w] = runtime
+            o_cost[w] = cost
+            o_run[w] = r
+            o_node[w] = n
+            o_reach[w] = c_reach[n]
             row += 1
         progress[0] = r + 1
         if ahead > 0:
@@ -447,32 +448,56 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             continue
         # room for every snapshot first: an array rebound inside the loop below would be
         # reference-counted at each of its iterations (measured: ~12% of dbt_state's loop)
-        if n_pending + n_snap > cap:
-            cap = 2 * (n_pending + n_snap)
-            p_time = grow(p_time, cap)
-            p_node = grow(p_node, cap)
-            p_built = grow(p_built, cap)
-            p_fp = grow(p_fp, cap)
-            p_dv = grow(p_dv, cap)
-            p_tf = grow(p_tf, cap)
-            p_off = grow(p_off, cap)
-        if pool_top + n_edges > len(pool):
-            pool = grow(pool, 2 * (pool_top + n_edges))
+        if seq_end - seq_live + n_snap > len(p_time):
+            size = len(p_time)
+            while seq_end - seq_live + n_snap > size:
+                size *= 2
+            p_time = ring_grow(p_time, seq_live, seq_end, size)
+            p_node = ring_grow(p_node, seq_live, seq_end, size)
+            p_built = ring_grow(p_built, seq_live, seq_end, size)
+            p_fp = ring_grow(p_fp, seq_live, seq_end, size)
+            p_dv = ring_grow(p_dv, seq_live, seq_end, size)
+            p_tf = ring_grow(p_tf, seq_live, seq_end, size)
+            p_off = ring_grow(p_off, seq_live, seq_end, size)
+            p_next = ring_grow(p_next, seq_live, seq_end, size)
+            p_live = ring_grow(p_live, seq_live, seq_end, size)
+        # (the pool from the oldest snapshot not written yet; n_edges bounds a run's pushes)
+        pool_live = p_off[seq_live & (len(p_time) - 1)] if seq_live < seq_end else pool_end
+        if pool_end - pool_live + n_edges > len(pool):
+            size = len(pool)
+            while pool_end - pool_live + n_edges > size:
+                size *= 2
+            pool = ring_grow(pool, pool_live, pool_end, size)
+        mask = len(p_time) - 1
+        pmask = len(pool) - 1
         for k in range(n_snap):
             x = sn_nodes[k]
+            t_done = c_fin[x] if c_done[x] == r else at
+            # the first run after this one that starts at or after the finish
+            due = max(np.searchsorted(run_at, t_done), r + 1)
+            if due >= n_runs:
+                continue  # visible after the last run only
             e0 = np.int64(eptr[x])
             deg = np.int64(eptr[x + 1]) - e0
             for q in range(deg):
-                pool[pool_top + q] = sn_seen[e0 + q]
-            p_off[n_pending] = pool_top
-            pool_top += deg
-            p_time[n_pending] = c_fin[x] if c_done[x] == r else at
-            p_node[n_pending] = x
-            p_built[n_pending] = sn_built[x]
-            p_fp[n_pending] = sn_fp[x]
-            p_dv[n_pending] = sn_dv[x]
-            p_tf[n_pending] = sn_tf[x]
-            n_pending += 1
+                pool[(pool_end + q) & pmask] = sn_seen[e0 + q]
+            slot = seq_end & mask
+            p_off[slot] = pool_end
+            pool_end += deg
+            p_time[slot] = t_done
+            p_node[slot] = x
+            p_built[slot] = sn_built[x]
+            p_fp[slot] = sn_fp[x]
+            p_dv[slot] = sn_dv[x]
+            p_tf[slot] = sn_tf[x]
+            p_next[slot] = -1
+            p_live[slot] = True
+            if due_last[due] >= 0:
+                p_next[due_last[due] & mask] = seq_end
+            else:
+                due_first[due] = seq_end
+            due_last[due] = seq_end
+            seq_end += 1
     return (
         o_act[:row],
         o_rsn[:row],

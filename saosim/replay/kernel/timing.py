@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["grow", "timedelta_us"]
+__all__ = ["grow", "ring_grow", "timedelta_us"]
 
 
 @njit(cache=True, inline="always")
@@ -49,4 +49,16 @@ def grow(a, size):
     """A copy of ``a`` with room for ``size`` items."""
     out = np.empty(size, dtype=a.dtype)
     out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def ring_grow(a, lo, hi, size):
+    """A ring of ``size`` items (a power of two) holding items ``lo:hi`` of the ring ``a``
+    (item ``i`` sits at ``i & (len - 1)`` in both)."""
+    out = np.empty(size, dtype=a.dtype)
+    old = len(a) - 1
+    new = size - 1
+    for i in range(lo, hi):
+        out[i & new] = a[i & old]
     return out
