@@ -153,10 +153,14 @@ def _release(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> None:
                 return
 
 
-def out_buffers(cap: int) -> tuple[np.ndarray, ...]:
+def out_buffers(cap: int, *, ids: bool = False) -> tuple[np.ndarray, ...]:
     """The loop's output arrays for ``cap`` rows (action, reason, status, start, end,
-    runtime, cost, run, node, reached))."""
-    return tuple(_buffer(cap, dtype) for dtype in _OUT_DTYPES)
+    runtime, cost, run, node, reached); without ``ids`` the run and node arrays are empty
+    (a full log's loop does not store them: see :func:`saosim.replay.kernel.log.full_log_ids`;
+    a builds-only log's needs them)."""
+    return tuple(
+        _buffer(0 if i in (7, 8) and not ids else cap, dtype) for i, dtype in enumerate(_OUT_DTYPES)
+    )
 
 
 def _run(
@@ -167,7 +171,7 @@ def _run(
 ) -> tuple[np.ndarray, ...]:
     if out is None:
         cap = max(1024, k.n_rows // 4) if builds_only else k.n_rows
-        out = out_buffers(cap)
+        out = out_buffers(cap, ids=builds_only)
     return run_loop(
         k.graph, k.options, k.initial, k.decided, k.cptr, k.ctimes, k.cvals,
         k.aptr, k.atimes, k.fptr, k.ftimes, k.xptr, k.xtimes, k.iptr, k.itimes, k.sources,
@@ -245,7 +249,7 @@ def _stream(
     result: list[tuple[np.ndarray, ...]] = []
     error: list[BaseException] = []
     ended: list[float] = []
-    out = None if builds_only else out_buffers(ring_size)
+    out = None if builds_only else out_buffers(ring_size, ids=False)
 
     def work() -> None:
         try:
@@ -277,7 +281,10 @@ def _stream(
         faulted = step
     try:
         while thread.is_alive():
-            thread.join(0.05)
+            if out is None or int(k.run_out_start[int(progress[0])]) - rows_done < _CHUNK_ROWS:
+                # nothing to gather yet (a backlog is gathered without a pause: it would
+                # otherwise grow while this thread sleeps, and be left for after the loop)
+                thread.join(0.05)
             now = int(progress[0])
             if bar is not None:
                 bar.update(now - runs_done)
@@ -293,13 +300,13 @@ def _stream(
             if out is not None and upto - rows_done >= _CHUNK_ROWS and thread.is_alive():
                 if sink is None:
                     rows = tuple(a[rows_done:upto] for a in out)
-                    chunks.append(row_columns(k, scenario, rows))
+                    chunks.append(row_columns(k, scenario, rows, first_row=rows_done))
                 else:
                     # (the loop publishes where the ring started again before the runs after)
                     base = int(progress[3]) if ring else 0
                     for lo, hi, offset in _pieces(rows_done, upto, gen_base, base):
                         rows = tuple(a[lo - offset : hi - offset] for a in out)
-                        sink.write(frame(row_columns(k, scenario, rows), rows))
+                        sink.write(frame(row_columns(k, scenario, rows, first_row=lo), rows))
                         del rows
                         if not ring:
                             _release(out, lo, hi)
@@ -336,7 +343,9 @@ def _join(
     if not chunks:
         return assemble_log(k, scenario, codes)
     rows_done = sum(len(c["action"]) for c in chunks)
-    rest = row_columns(k, scenario, tuple(a[rows_done:] for a in codes), threads=True)
+    rest = row_columns(
+        k, scenario, tuple(a[rows_done:] for a in codes), first_row=rows_done, threads=True
+    )
     gathered = {
         name: pl.concat([c[name] for c in chunks] + [rest[name]], rechunk=False) for name in rest
     }
@@ -361,7 +370,7 @@ def _spill_rest(
     def chunk(lo: int, hi: int, offset: int) -> Callable[[], pl.DataFrame]:
         def make() -> pl.DataFrame:
             rows = tuple(a[lo - offset : hi - offset] for a in out)
-            return frame(row_columns(k, scenario, rows), rows)
+            return frame(row_columns(k, scenario, rows, first_row=lo), rows)
 
         return make
 

@@ -31,6 +31,7 @@ __all__ = [
     "STATUS_ENUM",
     "assemble_log",
     "frame",
+    "full_log_ids",
     "row_columns",
 ]
 
@@ -51,6 +52,12 @@ def _categorical(values: tuple[str, ...] | list[str], idx: np.ndarray | pl.Serie
     return pl.Series(list(values), dtype=pl.Categorical).gather(pl.Series(idx))
 
 
+def _constant(value: str, n: int) -> pl.Series:
+    if not n:
+        return pl.Series([], dtype=pl.Categorical)
+    return pl.Series([value], dtype=pl.Categorical).new_from_index(0, n)
+
+
 def _times(us: np.ndarray) -> pl.Series:
     # int64 microseconds → a zero-copy Datetime view
     return pl.Series(us).cast(_UTC)
@@ -66,31 +73,68 @@ def _makers(
     node_idx: np.ndarray,
 ) -> dict[str, Callable[[], pl.Series]]:
     n = len(act)
-    runs = pl.Series(run_idx)
+    # unsigned 32-bit row numbers: polars gathers by them without a cast
+    runs = pl.Series(run_idx.astype(np.uint32, copy=False))
+    nodes = pl.Series(node_idx.astype(np.uint32, copy=False))
+    jobs = set(k.job_ids)
     return {
-        "scenario": lambda: (
-            pl.Series([scenario], dtype=pl.Categorical).new_from_index(0, n)
-            if n
-            else pl.Series([], dtype=pl.Categorical)
-        ),
+        "scenario": lambda: _constant(scenario, n),
         "run_id": lambda: _categorical(k.run_ids, runs),
-        "job_id": lambda: _categorical(k.job_ids, runs),
+        # (one job, as in most replays: the same id on every row, no gather)
+        "job_id": lambda: (
+            _constant(next(iter(jobs)), n) if len(jobs) == 1 else _categorical(k.job_ids, runs)
+        ),
         "run_at": lambda: _times(k.run_at).gather(runs),
-        "unique_id": lambda: _categorical(k.node_ids, node_idx),
+        "unique_id": lambda: _categorical(k.node_ids, nodes),
         "action": lambda: _enum_codes(act, ACTIONS, nullable=False),
         "reason": lambda: _enum_codes(rsn, REASONS, nullable=False),
         "status": lambda: _enum_codes(st, STATUSES, nullable=True),
     }
 
 
+def full_log_ids(k: KernelInputs, first_row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The run and node numbers of rows ``first_row:first_row + n`` of a full log, which the
+    loop does not store: run r's rows start at ``k.run_out_start[r]`` and are its selection,
+    ``k.sel_node[k.run_sel_start[r]:k.run_sel_end[r]]``, in order.
+
+    >>> from types import SimpleNamespace
+    >>> k = SimpleNamespace(run_out_start=np.array([0, 2, 2, 5]), sel_node=np.arange(3) + 10,
+    ...                     run_sel_start=np.array([1, 0, 0]), run_sel_end=np.array([3, 0, 3]))
+    >>> [a.tolist() for a in full_log_ids(k, 1, 3)]
+    [[0, 2, 2], [12, 10, 11]]
+    """
+    last = first_row + n
+    starts = k.run_out_start
+    # the run holding first_row (the last of equal starts: runs before it selected nothing)
+    r0 = int(np.searchsorted(starts, first_row, side="right")) - 1
+    r1 = int(np.searchsorted(starts, last, side="left"))  # runs that start before the end
+    if n == 0:
+        return np.zeros(0, dtype=np.int32), k.sel_node[:0]
+    counts = np.diff(np.concatenate(([first_row], starts[r0 + 1 : r1], [last])))
+    runs = np.repeat(np.arange(r0, r1, dtype=np.int32), counts)
+    # row i of run r is selection run_sel_start[r] + (i - run_out_start[r])
+    shift = (k.run_sel_start[r0:r1] - starts[r0:r1]).astype(np.int64)
+    selection = np.arange(first_row, last, dtype=np.int64) + np.repeat(shift, counts)
+    return runs, k.sel_node[selection]
+
+
 def row_columns(
-    k: KernelInputs, scenario: str, codes: tuple[np.ndarray, ...], *, threads: bool = False
+    k: KernelInputs,
+    scenario: str,
+    codes: tuple[np.ndarray, ...],
+    *,
+    first_row: int = 0,
+    threads: bool = False,
 ) -> dict[str, pl.Series]:
     """The columns gathered per row (identifiers and codes) of some rows of the loop's
-    arrays, in this thread or (``threads``) a small pool:
+    arrays (from log row ``first_row`` on), in this thread or (``threads``) a small pool:
     :func:`saosim.replay.kernel.fast.replay_fast`
     builds them chunk by chunk while the loop still runs."""
-    makers = _makers(k, scenario, *codes[:3], codes[7], codes[8])
+    run_idx, node_idx = codes[7], codes[8]
+    if len(run_idx) != len(codes[0]):
+        # a full log: the loop leaves the run and node numbers out (two of its ten stores)
+        run_idx, node_idx = full_log_ids(k, first_row, len(codes[0]))
+    makers = _makers(k, scenario, *codes[:3], run_idx, node_idx)
     if not threads:
         return {name: make() for name, make in makers.items()}
     # each gather is one pass over the rows; polars runs them without the GIL, so a small

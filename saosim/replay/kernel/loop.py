@@ -73,7 +73,9 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
              o_reach, progress):  # fmt: skip
     """Replay every run; returns the decision-log code arrays (see the module docstring).
 
-    With ``builds_only`` only build and test-run rows are written, with their run and node.
+    With ``builds_only`` only build and test-run rows are written, with their run and node
+    (``o_run``, ``o_node``); a full log's row i is selection i, so its run and node are not
+    stored (those two arrays may be empty).
     ``progress`` (int64[1]) receives the number of runs done, for a progress bar; an int64[3]
     also holds the rows a writer has taken ([1]) and how many rows the loop may be ahead of it
     ([2], 0: no limit) — the loop then waits for the writer after a run. An int64[4] makes the
@@ -268,8 +270,9 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             o_end = grow(o_end, size)
             o_rt = grow(o_rt, size)
             o_cost = grow(o_cost, size)
-            o_run = grow(o_run, size)
-            o_node = grow(o_node, size)
+            if builds_only:
+                o_run = grow(o_run, size)
+                o_node = grow(o_node, size)
             o_reach = grow(o_reach, size)
         # -- what the job selects, what fails, which code changed -----------------------------
         selection = sel_node[s0:s1]
@@ -427,9 +430,10 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             o_end[w] = end
             o_rt[w] = runtime
             o_cost[w] = cost
-            o_run[w] = r
-            o_node[w] = n
             o_reach[w] = c_reach[n]
+            if builds_only:
+                o_run[w] = r
+                o_node[w] = n
             row += 1
         progress[0] = r + 1
         if ahead > 0:
@@ -473,8 +477,13 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         for k in range(n_snap):
             x = sn_nodes[k]
             t_done = c_fin[x] if c_done[x] == r else at
-            # the first run after this one that starts at or after the finish
-            due = max(np.searchsorted(run_at, t_done), r + 1)
+            # the first run after this one that starts at or after the finish: a few runs on,
+            # as a rule (a step at a time: a binary search per snapshot was ~10% of the loop)
+            due = r + 1
+            while due < n_runs and run_at[due] < t_done and due <= r + 16:
+                due += 1
+            if due == r + 17 and due < n_runs and run_at[due] < t_done:
+                due = np.searchsorted(run_at, t_done)
             if due >= n_runs:
                 continue  # visible after the last run only
             e0 = np.int64(eptr[x])

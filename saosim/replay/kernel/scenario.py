@@ -39,6 +39,7 @@ from saosim.replay.kernel.compile import (
     unknown_selection,
 )
 from saosim.replay.kernel.fast import _run
+from saosim.replay.kernel.log import full_log_ids
 from saosim.replay.scenario_parse import code_identity
 
 if TYPE_CHECKING:
@@ -211,9 +212,8 @@ def replay_scenario_fast(
 ) -> list[dict[str, object]]:
     """The rows of :func:`saosim.replay.scenario_file.replay_scenario`, from the compiled loop."""
     k, runs = compile_scenario(scenario, profile, options)
-    act, rsn, status, start, end, _rt, cost, run, node, _reach = _run(
-        k, False, np.zeros(1, dtype=np.int64)
-    )
+    act, rsn, status, start, end, _rt, cost, *_ = _run(k, False, np.zeros(1, dtype=np.int64))
+    run, node = full_log_ids(k, 0, len(act))
     order = scenario.project.order
     names = {u: n.name for u, n in scenario.project.nodes.items()}
     rows = []
