@@ -211,7 +211,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             pmask = len(pool) - 1
             j = due_first[r]
             while j >= 0:
-                k = j & mask
+                k = np.uint64(j & mask)  # unsigned: no wraparound code at each use
                 j = p_next[k]
                 p_live[k] = False
                 x = p_node[k]
@@ -229,8 +229,9 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
                 # signed here: the pool's offsets are int64 (uint64 with int64 is float64)
                 e0 = np.int64(eptr[x])
                 d = np.int64(eptr[x + 1]) - e0
+                at_pool = p_off[k]
                 for q in range(d):
-                    st_seen[e0 + q] = pool[(p_off[k] + q) & pmask]
+                    st_seen[np.uint64(e0 + q)] = pool[np.uint64((at_pool + q) & pmask)]
             while seq_live < seq_end and not p_live[seq_live & mask]:
                 seq_live += 1
         for s in sources:
@@ -300,6 +301,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             else:
                 i = -1  # decided but not selected: what it would do counts for its children
             if i >= 0:
+                i = np.uint64(i)  # unsigned from here: no wraparound code at each use
                 failing = sel_failing[i]
                 if not failing and (f & F_FAILS) != 0:
                     c = fcur[n]
@@ -363,7 +365,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
         decide_run(r, at, walk, walk_all, run_full_refresh[r], g, st, mk, ro, ck, cur_act,
                    cur_rsn, False, no_marks)  # fmt: skip
         # -- price, node by node in topological order -----------------------------------------
-        for i in range(s0, s1):
+        for i in range(np.uint64(s0), np.uint64(s1)):  # unsigned: no wraparound code
             n = sel_node[i]
             f = flags[n]
             act = cur_act[n]
@@ -489,8 +491,8 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             e0 = np.int64(eptr[x])
             deg = np.int64(eptr[x + 1]) - e0
             for q in range(deg):
-                pool[(pool_end + q) & pmask] = sn_seen[e0 + q]
-            slot = seq_end & mask
+                pool[np.uint64((pool_end + q) & pmask)] = sn_seen[np.uint64(e0 + q)]
+            slot = np.uint64(seq_end & mask)
             p_off[slot] = pool_end
             pool_end += deg
             p_time[slot] = t_done
@@ -502,7 +504,7 @@ def run_loop(g, o, st0, decided, cptr, ctimes, cvals, aptr, atimes, fptr, ftimes
             p_next[slot] = -1
             p_live[slot] = True
             if due_last[due] >= 0:
-                p_next[due_last[due] & mask] = seq_end
+                p_next[np.uint64(due_last[due] & mask)] = seq_end
             else:
                 due_first[due] = seq_end
             due_last[due] = seq_end
