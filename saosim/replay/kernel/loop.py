@@ -7,8 +7,8 @@ after the run from the core's transition (:func:`saosim.core.transition.snapshot
 the replay's own: which nodes a run selects and which fail, each node's start and finish
 (after this run's parents; guarded profiles also after a build of it in flight elsewhere),
 runtime and price, and when a build becomes visible — at once for guarded profiles (baseline,
-sao, orchestra), once it finished for dbt_state (snapshots wait in push order; the latest
-finish wins).
+sao, orchestra), once it finished for dbt_state (each snapshot waits under the first run
+that starts at or after its finish; there, in push order, the latest finish wins).
 
 >>> run_loop.__name__
 'run_loop'
