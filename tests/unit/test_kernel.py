@@ -211,6 +211,20 @@ def test_ring_grow_keeps_each_item_at_its_place_in_the_larger_ring() -> None:
     assert [grown[i & 15] for i in range(5, 13)] == [50, 60, 70, 80, 90, 100, 110, 120]
 
 
+def _dbt_state_hourly(estate: Estate, hours: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both engines' logs of a dbt_state job building every model hourly from the estate's
+    first whole hour."""
+    start = estate.time_span[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    jobs = (Job("hourly", "0 * * * *", "resource_type:model"),)
+    scenario = Scenario("dbt_state", "dbt_state", jobs=jobs)
+    timeline = Timeline.from_estate(
+        estate, jobs=jobs, start=start, end=start + timedelta(hours=hours)
+    )
+    costs = fit_costs(estate)
+    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
+    return plain, kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+
+
 def test_dbt_state_queue_grows_past_its_first_size_with_the_same_decisions() -> None:
     # 3,000 models: a run's first builds queue more snapshots (and their seen versions) than
     # the loop's pending rings start with (1,024 snapshots, 4,096 versions), so they grow;
@@ -220,13 +234,7 @@ def test_dbt_state_queue_grows_past_its_first_size_with_the_same_decisions() -> 
     estate = synthetic_estate(n_models=3000, days=1, seed=5)
     n_edges = sum(len(estate.project.parents(n)) for n in estate.project.order)
     assert n_edges > 4096
-    start = estate.time_span[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    jobs = (Job("hourly", "0 * * * *", "resource_type:model"),)
-    scenario = Scenario("dbt_state", "dbt_state", jobs=jobs)
-    timeline = Timeline.from_estate(estate, jobs=jobs, start=start, end=start + timedelta(hours=8))
-    costs = fit_costs(estate)
-    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
-    fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+    plain, fast = _dbt_state_hourly(estate, hours=8)
     assert (plain["action"] == "build").sum() > 1024
     assert _strings(fast).equals(_strings(plain)), "the kernel differs from the plain replay"
 
@@ -245,13 +253,7 @@ def test_dbt_state_builds_that_finish_days_later_become_visible_at_the_same_runs
         pl.col("completed_at") + (pl.col("completed_at") - pl.col("started_at")) * 399,
     )
     estate = dataclasses.replace(estate, node_runs=slow)
-    start = estate.time_span[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    jobs = (Job("hourly", "0 * * * *", "resource_type:model"),)
-    scenario = Scenario("dbt_state", "dbt_state", jobs=jobs)
-    timeline = Timeline.from_estate(estate, jobs=jobs, start=start, end=start + timedelta(hours=48))
-    costs = fit_costs(estate)
-    plain = PlainReplay(estate, scenario, timeline, costs).run(False)
-    fast = kernel.replay_fast(estate, scenario, timeline=timeline, costs=costs)
+    plain, fast = _dbt_state_hourly(estate, hours=48)
     builds = plain.filter(pl.col("action") == "build")
     hours = (builds["finished_at"] - builds["run_at"]).dt.total_seconds() / 3600
     assert (hours > 17).sum() > 50
